@@ -1,0 +1,49 @@
+//! Every GGUF metadata key string the project reads. Architecture-scoped keys are
+//! suffixes: read them with `GgufFile::get_arch(keys::CONTEXT_LENGTH)`.
+
+// general.*
+pub const GENERAL_ARCHITECTURE: &str = "general.architecture";
+pub const GENERAL_NAME: &str = "general.name";
+pub const GENERAL_ALIGNMENT: &str = "general.alignment";
+pub const GENERAL_FILE_TYPE: &str = "general.file_type";
+pub const GENERAL_QUANTIZATION_VERSION: &str = "general.quantization_version";
+
+// <arch>.*
+pub const CONTEXT_LENGTH: &str = ".context_length";
+pub const EMBEDDING_LENGTH: &str = ".embedding_length";
+pub const BLOCK_COUNT: &str = ".block_count";
+pub const FEED_FORWARD_LENGTH: &str = ".feed_forward_length";
+pub const VOCAB_SIZE: &str = ".vocab_size";
+pub const HEAD_COUNT: &str = ".attention.head_count";
+pub const HEAD_COUNT_KV: &str = ".attention.head_count_kv";
+pub const KEY_LENGTH: &str = ".attention.key_length";
+pub const VALUE_LENGTH: &str = ".attention.value_length";
+pub const LAYER_NORM_RMS_EPS: &str = ".attention.layer_norm_rms_epsilon";
+pub const LAYER_NORM_EPS: &str = ".attention.layer_norm_epsilon";
+pub const ROPE_DIMENSION_COUNT: &str = ".rope.dimension_count";
+pub const ROPE_FREQ_BASE: &str = ".rope.freq_base";
+pub const EXPERT_COUNT: &str = ".expert_count";
+pub const EXPERT_USED_COUNT: &str = ".expert_used_count";
+
+// tokenizer.*
+pub const TOKENIZER_MODEL: &str = "tokenizer.ggml.model";
+pub const TOKENIZER_PRE: &str = "tokenizer.ggml.pre";
+pub const TOKENIZER_TOKENS: &str = "tokenizer.ggml.tokens";
+pub const TOKENIZER_SCORES: &str = "tokenizer.ggml.scores";
+pub const TOKENIZER_TOKEN_TYPE: &str = "tokenizer.ggml.token_type";
+pub const TOKENIZER_MERGES: &str = "tokenizer.ggml.merges";
+pub const TOKENIZER_BOS_ID: &str = "tokenizer.ggml.bos_token_id";
+pub const TOKENIZER_EOS_ID: &str = "tokenizer.ggml.eos_token_id";
+pub const TOKENIZER_EOT_ID: &str = "tokenizer.ggml.eot_token_id";
+pub const TOKENIZER_EOM_ID: &str = "tokenizer.ggml.eom_token_id";
+pub const TOKENIZER_UNK_ID: &str = "tokenizer.ggml.unknown_token_id";
+pub const TOKENIZER_SEP_ID: &str = "tokenizer.ggml.seperator_token_id";
+pub const TOKENIZER_PAD_ID: &str = "tokenizer.ggml.padding_token_id";
+pub const TOKENIZER_MASK_ID: &str = "tokenizer.ggml.mask_token_id";
+pub const TOKENIZER_ADD_BOS: &str = "tokenizer.ggml.add_bos_token";
+pub const TOKENIZER_ADD_EOS: &str = "tokenizer.ggml.add_eos_token";
+pub const TOKENIZER_ADD_SEP: &str = "tokenizer.ggml.add_sep_token";
+pub const TOKENIZER_ADD_SPACE_PREFIX: &str = "tokenizer.ggml.add_space_prefix";
+pub const TOKENIZER_REMOVE_EXTRA_WS: &str = "tokenizer.ggml.remove_extra_whitespaces";
+pub const TOKENIZER_PRECOMPILED_CHARSMAP: &str = "tokenizer.ggml.precompiled_charsmap";
+pub const TOKENIZER_CHAT_TEMPLATE: &str = "tokenizer.chat_template";

@@ -1,0 +1,1 @@
+//! Model summary (in progress).

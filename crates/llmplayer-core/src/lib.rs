@@ -1,0 +1,13 @@
+//! llmplayer-core: the pure, I/O-free heart of llmplayer.
+//!
+//! Everything takes borrowed bytes (`&[u8]`): an mmap natively, an `ArrayBuffer` in WASM.
+//! The binding crates only convert types and threads.
+
+pub mod ggml_type;
+pub mod gguf;
+pub mod inspect;
+pub mod quant;
+pub mod tokenizer;
+
+pub use ggml_type::GgmlType;
+pub use gguf::{GgufError, GgufFile};

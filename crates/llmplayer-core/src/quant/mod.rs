@@ -1,0 +1,1 @@
+//! Quantization kernels (in progress).
