@@ -1,1 +1,180 @@
-//! Model summary (in progress).
+//! `inspect`: a JSON-ready summary of a GGUF file (architecture, sizes, quant mix,
+//! tokenizer, metadata). Both bindings return exactly this JSON, so native and WASM agree.
+
+use crate::gguf::{keys, GgufFile, Value};
+use crate::GgmlType;
+use serde_json::{json, Map, Value as Json};
+use std::collections::BTreeMap;
+
+/// Arrays longer than this are summarized unless `full_arrays` is set.
+const ARRAY_SUMMARY_LIMIT: usize = 64;
+/// Elements shown in a summarized array.
+const ARRAY_PREVIEW: usize = 8;
+/// Integers beyond this are not exact in a JS number: they become strings.
+const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InspectOptions {
+    /// Include every element of large metadata arrays (e.g. the vocabulary).
+    pub full_arrays: bool,
+    /// Include the tensor list.
+    pub tensors: bool,
+}
+
+/// llama.cpp's `llama_ftype` names for `general.file_type` (llama.h).
+fn file_type_name(id: u64) -> Option<&'static str> {
+    Some(match id {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4_MOE",
+        39 => "NVFP4",
+        40 => "Q1_0",
+        41 => "Q2_0",
+        _ => return None,
+    })
+}
+
+/// Summarizes a parsed file as JSON (camelCase keys, JS-number-safe values).
+pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
+    let arch = f.architecture();
+    let arch_u64 = |suffix: &str| f.get_arch(suffix).and_then(|v| v.as_u64());
+    let arch_json = |suffix: &str| f.get_arch(suffix).map(|v| value_json(v, false)).unwrap_or(Json::Null);
+
+    let mut mix: BTreeMap<GgmlType, (u64, u64, u64)> = BTreeMap::new();
+    let mut params: u64 = 0;
+    for t in &f.tensors {
+        let e = mix.entry(t.ty).or_default();
+        e.0 += 1;
+        e.1 += t.size;
+        e.2 += t.n_elements();
+        params += t.n_elements();
+    }
+    let quant_mix: Vec<Json> = mix
+        .iter()
+        .map(|(ty, (n, bytes, elems))| json!({ "type": ty.name(), "tensors": n, "bytes": bytes, "elements": elems }))
+        .collect();
+    let tensor_bytes: u64 = mix.values().map(|m| m.1).sum();
+
+    let vocab_size = arch_u64(keys::VOCAB_SIZE)
+        .or_else(|| f.get_array(keys::TOKENIZER_TOKENS).map(|a| a.len() as u64));
+    let file_type = f.get_u64(keys::GENERAL_FILE_TYPE).map(|id| {
+        json!({ "id": id, "name": file_type_name(id).map(Json::from).unwrap_or(Json::Null) })
+    });
+
+    let mut metadata = Map::new();
+    for (k, v) in &f.metadata {
+        metadata.insert(k.to_string(), value_json(v, opts.full_arrays));
+    }
+
+    let mut out = json!({
+        "ggufVersion": f.version,
+        "alignment": f.alignment,
+        "fileBytes": f.bytes().len(),
+        "dataOffset": f.data_offset,
+        "architecture": arch,
+        "name": f.get_str(keys::GENERAL_NAME),
+        "parameterCount": params,
+        "fileType": file_type,
+        "quantMix": quant_mix,
+        "tensorCount": f.tensors.len(),
+        "tensorBytes": tensor_bytes,
+        "contextLength": arch_u64(keys::CONTEXT_LENGTH),
+        "embeddingLength": arch_u64(keys::EMBEDDING_LENGTH),
+        "layers": arch_u64(keys::BLOCK_COUNT),
+        "feedForwardLength": arch_json(keys::FEED_FORWARD_LENGTH),
+        "heads": arch_json(keys::HEAD_COUNT),
+        "headsKv": arch_json(keys::HEAD_COUNT_KV),
+        "expertCount": arch_u64(keys::EXPERT_COUNT),
+        "expertUsedCount": arch_u64(keys::EXPERT_USED_COUNT),
+        "vocabSize": vocab_size,
+        "tokenizerModel": f.get_str(keys::TOKENIZER_MODEL),
+        "tokenizerPre": f.get_str(keys::TOKENIZER_PRE),
+        "hasChatTemplate": f.get(keys::TOKENIZER_CHAT_TEMPLATE).is_some(),
+        "metadata": metadata,
+    });
+    if opts.tensors {
+        let tensors: Vec<Json> = f
+            .tensors
+            .iter()
+            .map(|t| json!({ "name": t.name, "shape": t.dims, "type": t.ty.name(), "offset": t.offset, "bytes": t.size }))
+            .collect();
+        out["tensors"] = Json::Array(tensors);
+    }
+    out
+}
+
+fn int_json(v: i128) -> Json {
+    if v.abs() <= MAX_SAFE_INTEGER {
+        Json::from(v as i64)
+    } else {
+        Json::String(v.to_string())
+    }
+}
+
+fn float_json(v: f64, shortest: String) -> Json {
+    if v.is_finite() {
+        // Print through the value's own shortest form so an f32 1e-5 stays 1e-5.
+        shortest.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Json::Number).unwrap_or(Json::Null)
+    } else {
+        Json::String(shortest)
+    }
+}
+
+fn value_json(v: &Value<'_>, full_arrays: bool) -> Json {
+    match *v {
+        Value::U8(x) => int_json(x as i128),
+        Value::I8(x) => int_json(x as i128),
+        Value::U16(x) => int_json(x as i128),
+        Value::I16(x) => int_json(x as i128),
+        Value::U32(x) => int_json(x as i128),
+        Value::I32(x) => int_json(x as i128),
+        Value::U64(x) => int_json(x as i128),
+        Value::I64(x) => int_json(x as i128),
+        Value::F32(x) => float_json(x as f64, x.to_string()),
+        Value::F64(x) => float_json(x, x.to_string()),
+        Value::Bool(b) => Json::Bool(b),
+        Value::Str(s) => Json::String(String::from_utf8_lossy(s).into_owned()),
+        Value::Array(a) => {
+            if full_arrays || a.len() <= ARRAY_SUMMARY_LIMIT {
+                Json::Array(a.iter().map(|x| value_json(&x, full_arrays)).collect())
+            } else {
+                json!({
+                    "type": "array",
+                    "itemType": a.elem.name(),
+                    "length": a.len(),
+                    "head": a.iter().take(ARRAY_PREVIEW).map(|x| value_json(&x, false)).collect::<Vec<_>>(),
+                })
+            }
+        }
+    }
+}
