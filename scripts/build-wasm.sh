@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the WebAssembly SIMD module into wasm/ (wasm-bindgen, --target web).
+#
+# Two toolchains are supported:
+#  - rustup with the wasm32-unknown-unknown target installed (the usual machine);
+#  - Debian's rustc-web/cargo-web + rust-web-src (std rebuilt with -Zbuild-std), for machines
+#    whose rustup cannot fetch targets.
+# wasm-bindgen-cli must match the wasm-bindgen crate version (scripts/setup.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET_ROOT="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="$TARGET_ROOT/wasm"
+FLAGS="-Ctarget-feature=+simd128"
+PROFILE="${WASM_PROFILE:-release}"
+
+if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  RUSTFLAGS="$FLAGS" cargo build -p llmplayer-wasm --target wasm32-unknown-unknown --profile "$PROFILE"
+elif [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] && command -v wasm-ld-19 >/dev/null; then
+  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="$FLAGS -Clinker=wasm-ld-19" \
+    /usr/bin/cargo build -p llmplayer-wasm --target wasm32-unknown-unknown --profile "$PROFILE" \
+    -Zbuild-std=std,panic_abort
+else
+  echo "build-wasm: no wasm32 toolchain (rustup target or Debian rustc-web + lld-19); run scripts/setup.sh" >&2
+  exit 1
+fi
+
+WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$PROFILE/llmplayer_wasm.wasm"
+mkdir -p wasm
+wasm-bindgen "$WASM" --out-dir wasm --target web --omit-default-module-path
+if command -v wasm-opt >/dev/null; then
+  wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals wasm/llmplayer_wasm_bg.wasm -o wasm/llmplayer_wasm_bg.wasm
+fi
+echo "build-wasm: wrote wasm/llmplayer_wasm.js and wasm/llmplayer_wasm_bg.wasm ($(stat -c %s wasm/llmplayer_wasm_bg.wasm) bytes)"

@@ -1,0 +1,114 @@
+// Every GGUF fixture through both backends: same summary field by field, and the values the
+// fixture manifests state.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { inspect, GgufError, type Inspection } from '../ts/index.js';
+import { fixturesRoot, listFixtures } from './helpers/fixtures.js';
+
+const root = fixturesRoot();
+const folders = ['vocab', 'models', 'quants', 'real'];
+const files = folders.flatMap((f) => listFixtures(f, 'gguf'));
+
+function withoutBackend(i: Inspection) {
+  const { backend: _backend, ...rest } = i;
+  return rest;
+}
+
+describe.skipIf(root === null)('inspect on every fixture', () => {
+  it('finds fixtures in every folder', () => {
+    for (const f of folders) expect(listFixtures(f, 'gguf').length, f).toBeGreaterThan(0);
+  });
+
+  it.each(files.map((f) => [basename(f), f]))('%s: native and wasm agree', async (_name, file) => {
+    const native = await inspect(file, { backend: 'native', tensors: true });
+    const wasm = await inspect(file, { backend: 'wasm', tensors: true });
+    expect(native.backend).toBe('native');
+    expect(wasm.backend).toBe('wasm');
+    expect(withoutBackend(wasm)).toEqual(withoutBackend(native));
+    // Bytes in memory give the same answer as a mapped path.
+    const fromBytes = await inspect(readFileSync(file), { backend: 'native', tensors: true });
+    expect(withoutBackend(fromBytes)).toEqual(withoutBackend(native));
+  });
+
+  it('vocab files match index.json', async () => {
+    const index = JSON.parse(readFileSync(join(root!, 'vocab', 'index.json'), 'utf8')) as {
+      included: [string, { 'tokenizer.ggml.model': string; 'tokenizer.ggml.pre'?: string; n_tokens: number }][];
+    };
+    expect(index.included.length).toBeGreaterThan(0);
+    for (const [name, want] of index.included) {
+      for (const backend of ['native', 'wasm'] as const) {
+        const got = await inspect(join(root!, 'vocab', name), { backend, tensors: false });
+        expect(got.tokenizerModel, name).toBe(want['tokenizer.ggml.model']);
+        expect(got.tokenizerPre ?? undefined, name).toBe(want['tokenizer.ggml.pre']);
+        expect(got.vocabSize, name).toBe(want.n_tokens);
+        expect(got.tensorCount, name).toBe(0);
+      }
+    }
+  });
+
+  it('model files match manifest.json', async () => {
+    const manifest = JSON.parse(readFileSync(join(root!, 'models', 'manifest.json'), 'utf8')) as {
+      files: Record<string, { arch: string; bytes: number; n_params: number; tensor_types: Record<string, number>; hparams: Record<string, unknown> }>;
+    };
+    const names = Object.keys(manifest.files);
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) {
+      const want = manifest.files[name]!;
+      const got = await inspect(join(root!, 'models', name), { backend: 'native' });
+      expect(got.architecture, name).toBe(want.arch);
+      expect(got.fileBytes, name).toBe(want.bytes);
+      expect(got.parameterCount, name).toBe(want.n_params);
+      expect(Object.fromEntries(got.quantMix.map((q) => [q.type, q.tensors])), name).toEqual(want.tensor_types);
+      const hp = want.hparams;
+      if (typeof hp.n_layer === 'number') expect(got.layers, name).toBe(hp.n_layer);
+      if (typeof hp.n_embd === 'number') expect(got.embeddingLength, name).toBe(hp.n_embd);
+    }
+  });
+
+  it('quant files hold w in the type they name', async () => {
+    for (const file of listFixtures('quants', 'gguf')) {
+      const got = await inspect(file, { backend: 'wasm', tensors: true });
+      const type = got.metadata['fixture.type'];
+      const w = got.tensors!.find((t) => t.name === 'w')!;
+      expect(w.type, file).toBe(type);
+      expect(w.shape, file).toEqual([got.metadata['fixture.cols'], got.metadata['fixture.rows']]);
+    }
+  });
+
+  it('stories260K matches its README', async () => {
+    const got = await inspect(join(root!, 'real', 'stories260K.gguf'), { backend: 'wasm' });
+    // real/README.md: llama, 64 embd, 5 layers, 8 heads, 4 kv heads, 512 vocab, SPM, ctx 512.
+    expect(got).toMatchObject({
+      architecture: 'llama',
+      embeddingLength: 64,
+      layers: 5,
+      heads: 8,
+      headsKv: 4,
+      vocabSize: 512,
+      tokenizerModel: 'llama',
+      contextLength: 512,
+      parameterCount: 292_800,
+      hasChatTemplate: false,
+    });
+    expect(got.tensors!.find((t) => t.name === 'token_embd.weight')!.shape).toEqual([64, 512]);
+  });
+});
+
+describe('errors', () => {
+  for (const backend of ['native', 'wasm'] as const) {
+    it(`${backend}: malformed bytes give a typed GgufError`, async () => {
+      const bad = new Uint8Array([0x47, 0x47, 0x55, 0x46, 1, 0, 0, 0]);
+      const err = await inspect(bad, { backend }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GgufError);
+      expect((err as GgufError).code).toBe('GGUF_UNSUPPORTED_VERSION');
+      expect((err as GgufError).offset).toBe(4);
+      const trunc = await inspect(new Uint8Array([0x47, 0x47]), { backend }).catch((e: unknown) => e);
+      expect((trunc as GgufError).code).toBe('GGUF_TRUNCATED');
+    });
+  }
+  it('a missing file is a clear error, not a crash', async () => {
+    await expect(inspect('/nonexistent/model.gguf', { backend: 'native' })).rejects.toThrow(/nonexistent/);
+    await expect(inspect('/nonexistent/model.gguf', { backend: 'wasm' })).rejects.toThrow(/nonexistent|ENOENT/);
+  });
+});

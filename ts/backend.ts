@@ -1,0 +1,108 @@
+// Chooses and loads a backend: the native addon when its binary loads, else WASM.
+// `LLMPLAYER_BACKEND=native|wasm` (or the `backend` option) forces one.
+import { fromBackendError } from './errors.js';
+
+export type BackendName = 'native' | 'wasm';
+
+export interface InspectFlags {
+  fullArrays?: boolean;
+  tensors?: boolean;
+}
+
+/** What every backend offers; both return the core's JSON so results agree field by field. */
+export interface Backend {
+  readonly name: BackendName;
+  inspectPath(path: string, flags: InspectFlags): Promise<string>;
+  inspectBytes(bytes: Uint8Array, flags: InspectFlags): string;
+}
+
+interface NativeBinding {
+  inspectFile(path: string, options?: InspectFlags): string;
+  inspectBytes(bytes: Uint8Array, options?: InspectFlags): string;
+}
+
+interface WasmModule {
+  initSync(arg: { module: BufferSource | WebAssembly.Module }): unknown;
+  inspectBytes(bytes: Uint8Array, fullArrays: boolean, tensors: boolean): string;
+  simdEnabled(): boolean;
+}
+
+const cache = new Map<BackendName, Promise<Backend>>();
+
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw fromBackendError(err);
+  }
+}
+
+async function loadNative(): Promise<Backend> {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const binding = require('../native/index.cjs') as NativeBinding;
+  return {
+    name: 'native',
+    inspectPath: async (path, flags) => wrap(() => binding.inspectFile(path, flags)),
+    inspectBytes: (bytes, flags) => wrap(() => binding.inspectBytes(bytes, flags)),
+  };
+}
+
+let wasmModuleSource: (() => Promise<BufferSource | WebAssembly.Module>) | undefined;
+
+/** Supplies the compiled .wasm where the file system cannot (edge runtimes import it as a module). */
+export function setWasmModule(source: BufferSource | WebAssembly.Module): void {
+  wasmModuleSource = async () => source;
+  cache.delete('wasm');
+}
+
+async function loadWasm(): Promise<Backend> {
+  // @ts-ignore -- generated at build time by scripts/build-wasm.sh; typed by WasmModule above
+  const mod = (await import('../wasm/llmplayer_wasm.js')) as unknown as WasmModule;
+  const source = wasmModuleSource
+    ? await wasmModuleSource()
+    : await (async () => {
+        const { readFile } = await import('node:fs/promises');
+        return readFile(new URL('../wasm/llmplayer_wasm_bg.wasm', import.meta.url));
+      })();
+  mod.initSync({ module: source });
+  const readPath = async (path: string) => {
+    const { readFile } = await import('node:fs/promises');
+    return new Uint8Array(await readFile(path));
+  };
+  return {
+    name: 'wasm',
+    inspectPath: async (path, flags) => {
+      const bytes = await readPath(path);
+      return wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors));
+    },
+    inspectBytes: (bytes, flags) => wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors)),
+  };
+}
+
+function envBackend(): BackendName | undefined {
+  const v = typeof process !== 'undefined' ? process.env?.LLMPLAYER_BACKEND : undefined;
+  if (v === undefined || v === '' || v === 'auto') return undefined;
+  if (v === 'native' || v === 'wasm') return v;
+  throw new Error(`LLMPLAYER_BACKEND must be "native" or "wasm", got "${v}"`);
+}
+
+/** Loads the requested backend, or native-then-WASM when none is requested. */
+export async function getBackend(requested?: BackendName | 'auto'): Promise<Backend> {
+  const want = requested && requested !== 'auto' ? requested : envBackend();
+  const load = (name: BackendName) => {
+    let p = cache.get(name);
+    if (!p) {
+      p = name === 'native' ? loadNative() : loadWasm();
+      p.catch(() => cache.delete(name));
+      cache.set(name, p);
+    }
+    return p;
+  };
+  if (want) return load(want);
+  try {
+    return await load('native');
+  } catch {
+    return load('wasm');
+  }
+}

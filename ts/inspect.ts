@@ -1,0 +1,78 @@
+import { getBackend, type BackendName } from './backend.js';
+
+export interface InspectOptions {
+  /** Force a backend; default: native when its binary loads, else WASM (or `LLMPLAYER_BACKEND`). */
+  backend?: BackendName | 'auto';
+  /** Include every element of large metadata arrays instead of a summary. */
+  fullArrays?: boolean;
+  /** Include the tensor list (default true). */
+  tensors?: boolean;
+}
+
+export interface QuantMixEntry {
+  type: string;
+  tensors: number;
+  bytes: number;
+  elements: number;
+}
+
+export interface TensorSummary {
+  name: string;
+  /** ggml order: shape[0] is the contiguous dimension. */
+  shape: number[];
+  type: string;
+  /** Offset in the data section. */
+  offset: number;
+  bytes: number;
+}
+
+/** A large metadata array shown by its length and first elements. */
+export interface ArraySummary {
+  type: 'array';
+  itemType: string;
+  length: number;
+  head: MetadataValue[];
+}
+
+export type MetadataValue = number | string | boolean | MetadataValue[] | ArraySummary;
+
+export interface Inspection {
+  backend: BackendName;
+  ggufVersion: number;
+  alignment: number;
+  fileBytes: number;
+  dataOffset: number;
+  architecture: string | null;
+  name: string | null;
+  parameterCount: number;
+  fileType: { id: number; name: string | null } | null;
+  quantMix: QuantMixEntry[];
+  tensorCount: number;
+  tensorBytes: number;
+  contextLength: number | null;
+  embeddingLength: number | null;
+  layers: number | null;
+  feedForwardLength: number | number[] | null;
+  heads: number | number[] | null;
+  headsKv: number | number[] | null;
+  expertCount: number | null;
+  expertUsedCount: number | null;
+  vocabSize: number | null;
+  tokenizerModel: string | null;
+  tokenizerPre: string | null;
+  hasChatTemplate: boolean;
+  /** JSON-safe metadata: integers beyond 2^53 and non-finite floats become strings. */
+  metadata: Record<string, MetadataValue>;
+  tensors?: TensorSummary[];
+}
+
+/** Reads a GGUF file's header (a path, or the bytes) and summarizes the model. */
+export async function inspect(source: string | Uint8Array | ArrayBuffer, options: InspectOptions = {}): Promise<Inspection> {
+  const backend = await getBackend(options.backend);
+  const flags = { fullArrays: options.fullArrays ?? false, tensors: options.tensors ?? true };
+  const json =
+    typeof source === 'string'
+      ? await backend.inspectPath(source, flags)
+      : backend.inspectBytes(source instanceof Uint8Array ? source : new Uint8Array(source), flags);
+  return { backend: backend.name, ...(JSON.parse(json) as Omit<Inspection, 'backend'>) };
+}
