@@ -1,1 +1,100 @@
-//! Quantization kernels (in progress).
+//! Quantization kernels for every ggml tensor type.
+//!
+//! The design follows ggml's split between block layouts and a per-type traits table:
+//!
+//! * `blocks_*.rs`: one `#[repr(C, packed)]` struct per block layout (alignment 1, so any
+//!   `&[u8]`, e.g. an unaligned mmap slice, can be viewed as blocks), plus the scalar kernels
+//!   (`dequantize_row_*`, `vec_dot_*`, `quantize_row_*`). The scalar kernels are the oracle.
+//! * [`traits`]: the one table, indexed by [`GgmlType`], holding `dequantize_row`,
+//!   `vec_dot_type`, `vec_dot` (the selected implementation) and `vec_dot_scalar`.
+//! * `x86/`: AVX2+FMA kernels, chosen at run time; `wasm/`: simd128 kernels, chosen at
+//!   compile time. Both have the same names as the scalar kernels they replace.
+//! * [`matmul`](crate::quant::matmul()): mat-vec and mat-mat on top of the table, with row ranges
+//!   for thread pools.
+//!
+//! Conventions: a row of `n` elements of type `ty` takes `n / block_size * type_size` bytes;
+//! `vec_dot(n, w, a)` takes a weight row `w` and an activation row `a` already converted
+//! to the weight type's `vec_dot_type`. Slices may be longer than needed; too-short slices
+//! panic.
+
+mod blocks_iq1;
+mod blocks_iq2;
+mod blocks_k;
+mod blocks_legacy;
+mod blocks_nl4;
+mod blocks_ternary;
+pub mod float;
+mod grids;
+mod grids_iq1_iq3;
+mod grids_iq2;
+mod matmul;
+mod traits;
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm;
+
+#[cfg(test)]
+mod tests;
+
+pub use blocks_iq1::{BlockIq1M, BlockIq1S};
+pub use blocks_iq2::{BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
+pub use blocks_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+pub use blocks_legacy::{BlockQ1_0, BlockQ2_0, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+pub use blocks_nl4::{BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4};
+pub use blocks_ternary::{BlockTq1_0, BlockTq2_0};
+pub use matmul::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q, QuantizedActs};
+pub use traits::{
+    backend, quantize_row, traits, Backend, DequantizeRowFn, QuantTraits, QuantizeRowFn, VecDotFn,
+};
+
+use crate::GgmlType;
+
+/// Elements per K-quant super-block.
+pub const QK_K: usize = 256;
+
+/// A block layout: plain old data with alignment 1 for which every bit pattern is valid.
+///
+/// # Safety
+/// Implementors must be `#[repr(C, packed)]` structs of integer fields and arrays only.
+pub unsafe trait Block: Copy + 'static {}
+
+/// Views bytes as blocks. Panics unless `bytes.len()` is a multiple of the block size.
+pub fn as_blocks<B: Block>(bytes: &[u8]) -> &[B] {
+    const { assert!(align_of::<B>() == 1) };
+    assert!(bytes.len() % size_of::<B>() == 0, "byte length is not a whole number of blocks");
+    // SAFETY: B is POD with alignment 1 and the length is a whole number of blocks.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast(), bytes.len() / size_of::<B>()) }
+}
+
+/// Mutable counterpart of [`as_blocks`].
+pub fn as_blocks_mut<B: Block>(bytes: &mut [u8]) -> &mut [B] {
+    const { assert!(align_of::<B>() == 1) };
+    assert!(bytes.len() % size_of::<B>() == 0, "byte length is not a whole number of blocks");
+    // SAFETY: as in `as_blocks`; the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast(), bytes.len() / size_of::<B>()) }
+}
+
+/// The first `nb` blocks of `bytes`.
+#[inline]
+pub(crate) fn blocks<B: Block>(bytes: &[u8], nb: usize) -> &[B] {
+    let len = nb * size_of::<B>();
+    assert!(bytes.len() >= len, "need {len} bytes for {nb} blocks, got {}", bytes.len());
+    as_blocks(&bytes[..len])
+}
+
+#[inline]
+pub(crate) fn blocks_mut<B: Block>(bytes: &mut [u8], nb: usize) -> &mut [B] {
+    let len = nb * size_of::<B>();
+    assert!(bytes.len() >= len, "need {len} bytes for {nb} blocks, got {}", bytes.len());
+    as_blocks_mut(&mut bytes[..len])
+}
+
+/// Bytes taken by a row of `n` elements of `ty`. Panics if `n` is not a whole number of blocks.
+pub fn row_bytes(ty: GgmlType, n: usize) -> usize {
+    let bs = ty.block_size() as usize;
+    assert!(n % bs == 0, "{n} elements is not a whole number of {ty} blocks ({bs})");
+    n / bs * ty.type_size() as usize
+}
