@@ -76,16 +76,18 @@ impl<'a> GgufFile<'a> {
         let n_kv_at = c.pos();
         let n_kv = c.u64("metadata key count")?;
         // A key is at least 8 (length) + 4 (type) + 1 (smallest value) bytes; a tensor
-        // info at least 8 + 4 + 8 + 4 + 8. Counts that cannot fit are rejected up front.
+        // info at least 8 (name length) + 4 (n_dims, may be 0) + 4 (type) + 8 (offset).
+        // Counts that cannot fit are rejected up front.
         if n_kv.checked_mul(13).map_or(true, |b| b > c.remaining()) {
             return Err(GgufError::at(n_kv_at, GgufErrorKind::TooManyKeys(n_kv)));
         }
-        if n_tensors.checked_mul(32).map_or(true, |b| b > c.remaining()) {
+        if n_tensors.checked_mul(24).map_or(true, |b| b > c.remaining()) {
             return Err(GgufError::at(n_tensors_at, GgufErrorKind::TooManyTensors(n_tensors)));
         }
 
         let mut metadata = Vec::with_capacity(n_kv as usize);
         let mut key_index = HashMap::with_capacity(n_kv as usize);
+        let mut alignment_at = 0;
         for _ in 0..n_kv {
             let key_at = c.pos();
             let key = c.string("metadata key")?;
@@ -94,6 +96,9 @@ impl<'a> GgufFile<'a> {
             if key_index.insert(key, metadata.len()).is_some() {
                 return Err(GgufError::at(key_at, GgufErrorKind::DuplicateKey(key.to_string())));
             }
+            if key == keys::GENERAL_ALIGNMENT {
+                alignment_at = key_at;
+            }
             metadata.push((key, v));
         }
 
@@ -101,11 +106,11 @@ impl<'a> GgufFile<'a> {
             None => DEFAULT_ALIGNMENT,
             Some(Value::U32(a)) if a != 0 && a.is_power_of_two() => a as u64,
             Some(Value::U32(a)) => {
-                return Err(GgufError::at(c.pos(), GgufErrorKind::BadAlignment(format!("{a} is not a power of two"))))
+                return Err(GgufError::at(alignment_at, GgufErrorKind::BadAlignment(format!("{a} is not a power of two"))))
             }
             Some(v) => {
                 let t = v.value_type().name();
-                return Err(GgufError::at(c.pos(), GgufErrorKind::BadAlignment(format!("type {t}, expected u32"))));
+                return Err(GgufError::at(alignment_at, GgufErrorKind::BadAlignment(format!("type {t}, expected u32"))));
             }
         };
 
