@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 TARGET_ROOT="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TARGET_DIR="$TARGET_ROOT/wasm"
 FLAGS="-Ctarget-feature=+simd128"
+# wasm-bindgen reads the target_features section: keep it (no cargo strip for wasm).
+export CARGO_PROFILE_RELEASE_STRIP=false
 PROFILE="${WASM_PROFILE:-release}"
 
 if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
@@ -28,8 +30,6 @@ fi
 WASM="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$PROFILE/llmplayer_wasm.wasm"
 mkdir -p wasm
 wasm-bindgen "$WASM" --out-dir wasm --target web --omit-default-module-path
-if command -v wasm-opt >/dev/null; then
-  wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals wasm/llmplayer_wasm_bg.wasm -o wasm/llmplayer_wasm_bg.wasm
-fi
+# wasm-opt is deliberately not run: Debian's binaryen (v108) rewrites wasm-bindgen's externref
+# table into a funcref one and breaks error returns; LLVM's -O3 output is already optimized.
 echo "build-wasm: wrote wasm/llmplayer_wasm.js and wasm/llmplayer_wasm_bg.wasm ($(stat -c %s wasm/llmplayer_wasm_bg.wasm) bytes)"

@@ -10,12 +10,12 @@ WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' crates/llmplaye
 
 step() { printf '\n== %s\n' "$*"; }
 
-# Debian packages: the wasm32 toolchain (unless rustup already has the target) and wasm-opt.
+# Debian packages: the wasm32 toolchain, unless rustup already has the target.
 need=()
 if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   need+=(rustc-web cargo-web rust-web-src lld-19)
 fi
-need+=(binaryen)
+
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -33,10 +33,11 @@ describe.skipIf(root === null)('inspect on every fixture', () => {
 
   it('vocab files match index.json', async () => {
     const index = JSON.parse(readFileSync(join(root!, 'vocab', 'index.json'), 'utf8')) as {
-      included: [string, { 'tokenizer.ggml.model': string; 'tokenizer.ggml.pre'?: string; n_tokens: number }][];
+      included: Record<string, { 'tokenizer.ggml.model': string; 'tokenizer.ggml.pre'?: string; n_tokens: number }>;
     };
-    expect(index.included.length).toBeGreaterThan(0);
-    for (const [name, want] of index.included) {
+    const included = Object.entries(index.included);
+    expect(included.length).toBeGreaterThan(0);
+    for (const [name, want] of included) {
       for (const backend of ['native', 'wasm'] as const) {
         const got = await inspect(join(root!, 'vocab', name), { backend, tensors: false });
         expect(got.tokenizerModel, name).toBe(want['tokenizer.ggml.model']);
@@ -49,7 +50,10 @@ describe.skipIf(root === null)('inspect on every fixture', () => {
 
   it('model files match manifest.json', async () => {
     const manifest = JSON.parse(readFileSync(join(root!, 'models', 'manifest.json'), 'utf8')) as {
-      files: Record<string, { arch: string; bytes: number; n_params: number; tensor_types: Record<string, number>; hparams: Record<string, unknown> }>;
+      files: Record<
+        string,
+        { arch: string; bytes: number; n_params: number; tensor_types: Record<string, number>; hparams?: Record<string, unknown>; ftype?: string }
+      >;
     };
     const names = Object.keys(manifest.files);
     expect(names.length).toBeGreaterThan(0);
@@ -60,8 +64,10 @@ describe.skipIf(root === null)('inspect on every fixture', () => {
       expect(got.fileBytes, name).toBe(want.bytes);
       expect(got.parameterCount, name).toBe(want.n_params);
       expect(Object.fromEntries(got.quantMix.map((q) => [q.type, q.tensors])), name).toEqual(want.tensor_types);
-      const hp = want.hparams;
-      if (typeof hp.n_layer === 'number') expect(got.layers, name).toBe(hp.n_layer);
+      const hp = want.hparams ?? {};
+      // `layers` is block_count; the manifest's n_layer leaves out NextN/MTP blocks.
+      const blockCount = hp.block_count_metadata ?? hp.n_layer;
+      if (typeof blockCount === 'number') expect(got.layers, name).toBe(blockCount);
       if (typeof hp.n_embd === 'number') expect(got.embeddingLength, name).toBe(hp.n_embd);
     }
   });
