@@ -1,22 +1,157 @@
 //! x86_64 AVX2 + FMA kernels, selected at run time.
 //!
-//! Every kernel here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma")]`; the safe
-//! wrappers placed in the traits table are only installed after [`available`] returned true.
+//! Every kernel is an `unsafe fn` with `#[target_feature(enable = "avx2,fma")]` (plus `f16c`
+//! for the f16 ones) named like the scalar kernel it replaces. [`specialize`] installs safe
+//! wrappers in the traits table only after [`available`] returned true, which is the safety
+//! argument for every call below.
 
-use super::traits::{Backend, QuantTraits};
+mod float;
+mod kquants;
+mod legacy;
+
+use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn};
+use crate::GgmlType;
+use std::arch::x86_64::*;
 use std::sync::OnceLock;
 
-/// Whether this CPU has AVX2 and FMA (detected once).
+/// Whether this CPU has AVX2, FMA and F16C (detected once).
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    *AVAILABLE.get_or_init(|| {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+    })
+}
+
+/// Wraps an AVX2 `vec_dot` kernel in a safe fn pointer.
+macro_rules! dot {
+    ($f:path) => {{
+        fn wrapper(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            // SAFETY: only installed after `available()` returned true.
+            unsafe { $f(n, x, y) }
+        }
+        wrapper as VecDotFn
+    }};
+}
+
+/// Wraps an AVX2 activation quantizer in a safe fn pointer.
+macro_rules! quant {
+    ($f:path) => {{
+        fn wrapper(x: &[f32], y: &mut [u8]) {
+            // SAFETY: only installed after `available()` returned true.
+            unsafe { $f(x, y) }
+        }
+        wrapper as QuantizeRowFn
+    }};
 }
 
 /// Replaces the scalar entries of `t` that have an AVX2 kernel.
 pub(crate) fn specialize(t: &mut QuantTraits) {
+    use GgmlType::*;
     if !available() {
         return;
     }
-    let _ = Backend::Avx2;
-    let _ = t;
+    let fast: Option<VecDotFn> = match t.ty {
+        F32 => Some(dot!(float::vec_dot_f32)),
+        F16 => Some(dot!(float::vec_dot_f16)),
+        BF16 => Some(dot!(float::vec_dot_bf16)),
+        Q4_0 => Some(dot!(legacy::vec_dot_q4_0_q8_0)),
+        Q4_1 => Some(dot!(legacy::vec_dot_q4_1_q8_1)),
+        Q5_0 => Some(dot!(legacy::vec_dot_q5_0_q8_0)),
+        Q5_1 => Some(dot!(legacy::vec_dot_q5_1_q8_1)),
+        Q8_0 => Some(dot!(legacy::vec_dot_q8_0_q8_0)),
+        IQ4_NL => Some(dot!(legacy::vec_dot_iq4_nl_q8_0)),
+        MXFP4 => Some(dot!(legacy::vec_dot_mxfp4_q8_0)),
+        Q2_K => Some(dot!(kquants::vec_dot_q2_k_q8_k)),
+        Q3_K => Some(dot!(kquants::vec_dot_q3_k_q8_k)),
+        Q4_K => Some(dot!(kquants::vec_dot_q4_k_q8_k)),
+        Q5_K => Some(dot!(kquants::vec_dot_q5_k_q8_k)),
+        Q6_K => Some(dot!(kquants::vec_dot_q6_k_q8_k)),
+        IQ4_XS => Some(dot!(kquants::vec_dot_iq4_xs_q8_k)),
+        _ => None,
+    };
+    if let Some(f) = fast {
+        t.vec_dot = f;
+        t.vec_dot_backend = Backend::Avx2;
+    }
+    let fast_quant: Option<QuantizeRowFn> = match t.ty {
+        F16 => Some(quant!(float::quantize_row_f16)),
+        Q8_0 => Some(quant!(legacy::quantize_row_q8_0)),
+        Q8_1 => Some(quant!(legacy::quantize_row_q8_1)),
+        Q8_K => Some(quant!(kquants::quantize_row_q8_k)),
+        _ => None,
+    };
+    if fast_quant.is_some() {
+        t.quantize_row = fast_quant;
+    }
+}
+
+// ---------------------------------------------------------------- shared helpers
+
+/// Sum of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum_ps(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Sum of the 8 i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Products of unsigned bytes `ax` and signed bytes `sy`, summed in groups of 4 into i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mul_sum_us8_epi32(ax: __m256i, sy: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+}
+
+/// Products of signed bytes summed in groups of 4 (8 i32 lanes), via `|x| * (sign(x) * y)`.
+/// Requires `y != -128`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mul_sum_i8_epi32(x: __m256i, y: __m256i) -> __m256i {
+    mul_sum_us8_epi32(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+}
+
+/// Products of signed bytes summed in pairs (16 i16 lanes); requires `y != -128` and
+/// `|x| * 127 * 2 < 32768`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mul_add_i8_epi16(x: __m256i, y: __m256i) -> __m256i {
+    _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+}
+
+/// 16 bytes of nibbles to 32 bytes: low nibbles in bytes 0..16, high nibbles in 16..32.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nibbles32(p: *const u8) -> __m256i {
+    let t = _mm_loadu_si128(p.cast());
+    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f))
+}
+
+/// The 32 bits of `bits` as bytes: 0xff where the bit is set, 0 elsewhere.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bytes_from_bits_32(bits: u32) -> __m256i {
+    let shuf = _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0);
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(bits as i32), shuf);
+    let bit_mask = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe_u64 as i64);
+    _mm256_cmpeq_epi8(_mm256_or_si256(bytes, bit_mask), _mm256_set1_epi64x(-1))
+}
+
+/// Looks up 32 nibbles (one per byte, 0..16) in a 16-entry i8 table.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn lookup16(table: &[i8; 16], idx: __m256i) -> __m256i {
+    let t = _mm_loadu_si128(table.as_ptr().cast());
+    _mm256_shuffle_epi8(_mm256_set_m128i(t, t), idx)
 }

@@ -1,0 +1,201 @@
+//! AVX2 kernels for the 32-element types (weights against Q8_0 / Q8_1) and the Q8_0 / Q8_1
+//! activation quantizers.
+
+use super::{hsum_ps, lookup16, mul_sum_i8_epi32, mul_sum_us8_epi32, nibbles32};
+use crate::quant::blocks;
+use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+use crate::quant::blocks_nl4::{e8m0_to_f32_half, BlockIq4Nl, BlockMxfp4};
+use crate::quant::float::{f16_to_f32, f32_to_f16};
+use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
+use crate::quant::blocks_mut;
+use std::arch::x86_64::*;
+
+/// Shared loop: `sum_b scale(b) * sum_i w_b[i] * y_b[i]` where `weights(b)` yields the 32
+/// signed weight bytes of block b.
+#[inline(always)]
+unsafe fn dot_q8_0_blocks<B>(
+    xs: &[B],
+    ys: &[BlockQ8_0],
+    scale: impl Fn(&B) -> f32,
+    weights: impl Fn(&B) -> __m256i,
+) -> f32 {
+    let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
+    for (i, (a, b)) in xs.iter().zip(ys).enumerate() {
+        let d = _mm256_set1_ps(scale(a) * f16_to_f32(b.d));
+        let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
+        let q = _mm256_cvtepi32_ps(mul_sum_i8_epi32(weights(a), qy));
+        acc[i & 1] = _mm256_fmadd_ps(d, q, acc[i & 1]);
+    }
+    hsum_ps(_mm256_add_ps(acc[0], acc[1]))
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / 32;
+    dot_q8_0_blocks(
+        blocks::<BlockQ8_0>(x, nb),
+        blocks::<BlockQ8_0>(y, nb),
+        |a| f16_to_f32(a.d),
+        |a| _mm256_loadu_si256(a.qs.as_ptr().cast()),
+    )
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / 32;
+    dot_q8_0_blocks(
+        blocks::<BlockQ4_0>(x, nb),
+        blocks::<BlockQ8_0>(y, nb),
+        |a| f16_to_f32(a.d),
+        |a| _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)),
+    )
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn vec_dot_q5_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / 32;
+    dot_q8_0_blocks(
+        blocks::<BlockQ5_0>(x, nb),
+        blocks::<BlockQ8_0>(y, nb),
+        |a| f16_to_f32(a.d),
+        |a| {
+            // q - 16: keep the nibble where the 5th bit is set, else set the top nibble (-16 + q).
+            let hi = super::bytes_from_bits_32(u32::from_le_bytes(a.qh));
+            let neg = _mm256_andnot_si256(hi, _mm256_set1_epi8(0xf0u8 as i8));
+            _mm256_or_si256(nibbles32(a.qs.as_ptr()), neg)
+        },
+    )
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / 32;
+    dot_q8_0_blocks(
+        blocks::<BlockIq4Nl>(x, nb),
+        blocks::<BlockQ8_0>(y, nb),
+        |a| f16_to_f32(a.d),
+        |a| lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())),
+    )
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / 32;
+    dot_q8_0_blocks(
+        blocks::<BlockMxfp4>(x, nb),
+        blocks::<BlockQ8_0>(y, nb),
+        |a| e8m0_to_f32_half(a.e),
+        |a| lookup16(&KVALUES_FP4, nibbles32(a.qs.as_ptr())),
+    )
+}
+
+/// Q4_1 / Q5_1 loop: unsigned weights, plus the `m * s` offset term per block.
+#[inline(always)]
+unsafe fn dot_q8_1_blocks<B>(xs: &[B], ys: &[BlockQ8_1], dm: impl Fn(&B) -> (f32, f32), weights: impl Fn(&B) -> __m256i) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut summs = 0.0f32;
+    for (a, b) in xs.iter().zip(ys) {
+        let (d, m) = dm(a);
+        summs += m * f16_to_f32(b.s);
+        let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
+        let q = _mm256_cvtepi32_ps(mul_sum_us8_epi32(weights(a), qy));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * f16_to_f32(b.d)), q, acc);
+    }
+    hsum_ps(acc) + summs
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / 32;
+    dot_q8_1_blocks(
+        blocks::<BlockQ4_1>(x, nb),
+        blocks::<BlockQ8_1>(y, nb),
+        |a| (f16_to_f32(a.d), f16_to_f32(a.m)),
+        |a| nibbles32(a.qs.as_ptr()),
+    )
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn vec_dot_q5_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / 32;
+    dot_q8_1_blocks(
+        blocks::<BlockQ5_1>(x, nb),
+        blocks::<BlockQ8_1>(y, nb),
+        |a| (f16_to_f32(a.d), f16_to_f32(a.m)),
+        |a| {
+            let hi = super::bytes_from_bits_32(u32::from_le_bytes(a.qh));
+            _mm256_or_si256(nibbles32(a.qs.as_ptr()), _mm256_and_si256(hi, _mm256_set1_epi8(0x10)))
+        },
+    )
+}
+
+// ---------------------------------------------------------------- activation quantizers
+
+/// Max |x| over 32 floats.
+#[inline(always)]
+unsafe fn amax32(v: &[__m256; 4]) -> f32 {
+    let sign = _mm256_set1_ps(-0.0);
+    let m = v.iter().fold(_mm256_setzero_ps(), |m, &x| _mm256_max_ps(m, _mm256_andnot_ps(sign, x)));
+    let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    let m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    _mm_cvtss_f32(m)
+}
+
+/// `round(x * id)` with ties away from zero (C `roundf`), as i32 lanes.
+#[inline(always)]
+unsafe fn round_away_epi32(x: __m256, id: __m256) -> __m256i {
+    let v = _mm256_mul_ps(x, id);
+    let t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    let frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(v, t));
+    let up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5), _CMP_GE_OQ);
+    let one = _mm256_or_ps(_mm256_set1_ps(1.0), _mm256_and_ps(v, _mm256_set1_ps(-0.0)));
+    _mm256_cvtps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)))
+}
+
+/// Packs 4 × 8 i32 (each within i8 range) into 32 bytes in order.
+#[inline(always)]
+unsafe fn pack_i8(q: [__m256i; 4]) -> __m256i {
+    let a = _mm256_packs_epi32(q[0], q[1]);
+    let b = _mm256_packs_epi32(q[2], q[3]);
+    let p = _mm256_packs_epi16(a, b);
+    // packs interleave 128-bit lanes; restore element order.
+    _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+}
+
+/// Quantizes one block of 32; returns (d, q lanes).
+#[inline(always)]
+unsafe fn q8_block(x: &[f32]) -> (f32, [__m256i; 4]) {
+    // (No array::map / from_fn here: closures do not inherit the target features.)
+    let p = x.as_ptr();
+    let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
+    let d = amax32(&v) / 127.0;
+    let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+    let q = [
+        round_away_epi32(v[0], id),
+        round_away_epi32(v[1], id),
+        round_away_epi32(v[2], id),
+        round_away_epi32(v[3], id),
+    ];
+    (d, q)
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
+    for (b, x) in blocks_mut::<BlockQ8_0>(y, x.len() / 32).iter_mut().zip(x.chunks_exact(32)) {
+        let (d, q) = q8_block(x);
+        b.d = f32_to_f16(d);
+        _mm256_storeu_si256(b.qs.as_mut_ptr().cast(), pack_i8(q));
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn quantize_row_q8_1(x: &[f32], y: &mut [u8]) {
+    for (b, x) in blocks_mut::<BlockQ8_1>(y, x.len() / 32).iter_mut().zip(x.chunks_exact(32)) {
+        let (d, q) = q8_block(x);
+        let sum = super::hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        b.d = f32_to_f16(d);
+        b.s = f32_to_f16(sum as f32 * d);
+        _mm256_storeu_si256(b.qs.as_mut_ptr().cast(), pack_i8(q));
+    }
+}
