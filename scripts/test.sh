@@ -7,5 +7,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== cargo test"
 cargo test --workspace
+echo "== typecheck"
+npx tsc --noEmit -p .
 echo "== vitest"
 npx vitest run

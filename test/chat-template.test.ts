@@ -70,7 +70,7 @@ describe.skipIf(root === null)('chat template goldens (Python jinja2, transforme
       for (const [id, entry] of Object.entries(golden.cases)) {
         it(id, () => {
           const { messages, options } = toOptions(entry.context);
-          expect(messages).toEqual(cases!.cases[id].messages);
+          expect(messages).toEqual(cases!.cases[id]!.messages);
           // The context we build is exactly the one transformers passed.
           expect(buildChatTemplateContext(messages, options)).toEqual(entry.context);
           const render = () => renderChatTemplate(source, messages, { ...options, now });

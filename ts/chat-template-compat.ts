@@ -119,7 +119,7 @@ function pyFloat(x: number): string {
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
   // Same shortest round-trip digits as Python; Python switches to exponent form outside 1e-4..1e16.
-  const [mantissa, expText] = Math.abs(x).toExponential().split('e');
+  const [mantissa = '', expText = '0'] = Math.abs(x).toExponential().split('e');
   const exp = Number(expText);
   const sign = x < 0 ? '-' : '';
   const digits = mantissa.replace('.', '');
@@ -216,10 +216,10 @@ export function strftime(date: Date, format: string): string {
   return format.replace(/%(-?)([a-zA-Z%])/g, (token, noPad: string, d: string) => {
     const num = (n: number, width = 2): string => (noPad ? String(n) : pad(n, width));
     switch (d) {
-      case 'a': return DAYS[date.getDay()].slice(0, 3);
-      case 'A': return DAYS[date.getDay()];
-      case 'b': return MONTHS[date.getMonth()].slice(0, 3);
-      case 'B': return MONTHS[date.getMonth()];
+      case 'a': return DAYS[date.getDay()]!.slice(0, 3);
+      case 'A': return DAYS[date.getDay()]!;
+      case 'b': return MONTHS[date.getMonth()]!.slice(0, 3);
+      case 'B': return MONTHS[date.getMonth()]!;
       case 'd': return num(date.getDate());
       case 'e': return String(date.getDate()).padStart(2, ' ');
       case 'H': return num(date.getHours());
@@ -244,7 +244,7 @@ function pyRange(...args: number[]): number[] {
   if (args.length < 1 || args.length > 3 || !args.every(Number.isInteger)) {
     throw new ChatTemplateError('range expects 1 to 3 integer arguments', 'render');
   }
-  const [start, stop, step = 1] = args.length === 1 ? [0, args[0]] : args;
+  const [start = 0, stop = 0, step = 1] = args.length === 1 ? [0, args[0]!] : args;
   if (step === 0) throw new ChatTemplateError('range() arg 3 must not be zero', 'render');
   const out: number[] = [];
   for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);

@@ -1,0 +1,154 @@
+// The SDK's model and session contracts, shared by both backends, the CLI and the server.
+// No `node:` imports: the Hono app depends on these types on edge runtimes.
+import type { BackendName } from './backend.js';
+import type { ChatMessage, ChatTool } from './chat-template.js';
+import type { Inspection } from './inspect.js';
+
+export interface LoadProgress {
+  /** 0..1 */
+  progress: number;
+  stage: 'read' | 'parse' | 'weights' | 'ready';
+}
+
+export interface LoadModelOptions {
+  /** Default: native when its binary loads, else WASM (or `LLMPLAYER_BACKEND`). */
+  backend?: BackendName | 'auto';
+  /** Native compute threads (default: physical cores). WASM is single-threaded. */
+  threads?: number;
+  /** Default context size of sessions (default: the model's training context, capped at 4096). */
+  contextSize?: number;
+  /** Load only the tokenizer and template (a vocab-only GGUF always loads this way). */
+  vocabOnly?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface TokenizeOptions {
+  /** Recognise special tokens (`<|im_start|>` …) written in the text. Default false. */
+  special?: boolean;
+  /** Add BOS/EOS as the vocabulary asks. Default true. */
+  addSpecial?: boolean;
+}
+
+export interface DetokenizeOptions {
+  /** Render special tokens as their text instead of dropping them. Default false. */
+  special?: boolean;
+}
+
+export interface ApplyChatTemplateOptions {
+  addGenerationPrompt?: boolean;
+  tools?: ChatTool[] | null;
+  /** Extra template variables (`enable_thinking`, …). */
+  extra?: Record<string, unknown>;
+  now?: Date;
+}
+
+export interface ChatTemplateInfo {
+  source: string;
+  /** `gguf` when the file carries `tokenizer.chat_template`, else the fallback's name. */
+  name: string;
+  fallback: boolean;
+}
+
+export interface SamplingOptions {
+  /** 0 = greedy. Default 0.8. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** Window of recent tokens the penalties look at. Default 64. */
+  penaltyLastN?: number;
+  /** Token id → bias added to its logit (-Infinity bans it). */
+  logitBias?: Record<number, number>;
+  seed?: number;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Default: until an end-of-generation token or the context is full. */
+  maxTokens?: number;
+  /** Strings that end generation; matched across token boundaries and not emitted. */
+  stop?: string[];
+  signal?: AbortSignal;
+  /** For string prompts: parse special tokens written in the prompt. Default true. */
+  special?: boolean;
+  /** For string prompts: add BOS as the vocabulary asks. Default true. */
+  addSpecial?: boolean;
+}
+
+/** One generated token and the text it completes (may be '' while UTF-8 is incomplete). */
+export interface GenerateChunk {
+  token: number;
+  text: string;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface Timings {
+  promptMs: number;
+  generateMs: number;
+  promptTokensPerSecond: number;
+  generateTokensPerSecond: number;
+}
+
+/** The last item of `generate()`. */
+export interface GenerateResult {
+  text: string;
+  tokens: number[];
+  finishReason: FinishReason;
+  usage: Usage;
+  timings: Timings;
+}
+
+export interface EvaluateOptions {
+  /** Return logits for every position (rows of nVocab), not only the last. */
+  allLogits?: boolean;
+}
+
+export interface Session {
+  readonly contextSize: number;
+  /** Tokens currently held in the KV cache. */
+  readonly nPast: number;
+  /**
+   * Streams `{ token, text }` items and ends with a `GenerateResult`. A prompt sharing a prefix
+   * with what the session already evaluated reuses that part of the cache.
+   */
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk | GenerateResult>;
+  /** Runs `generate` to the end and returns its result. */
+  complete(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult>;
+  /** Evaluates tokens (appending to the cache, reusing a common prefix) and returns logits. */
+  evaluate(tokens: ArrayLike<number>, options?: EvaluateOptions): Promise<Float32Array>;
+  clear(): void;
+  dispose(): void;
+}
+
+export interface Model {
+  readonly backend: BackendName;
+  readonly info: Inspection;
+  readonly vocabOnly: boolean;
+  readonly nVocab: number;
+  readonly contextSize: number;
+  readonly bos: number | null;
+  readonly eos: number | null;
+  readonly chatTemplate: ChatTemplateInfo;
+  tokenize(text: string, options?: TokenizeOptions): number[];
+  detokenize(ids: ArrayLike<number>, options?: DetokenizeOptions): string;
+  /** The text of one token (special tokens shown). */
+  tokenPiece(id: number): string;
+  isEndOfGeneration(id: number): boolean;
+  applyChatTemplate(messages: ChatMessage[], options?: ApplyChatTemplateOptions): string;
+  createSession(options?: { contextSize?: number }): Session;
+  dispose(): void;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export function isGenerateResult(x: GenerateChunk | GenerateResult): x is GenerateResult {
+  return (x as GenerateResult).finishReason !== undefined;
+}
