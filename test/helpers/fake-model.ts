@@ -1,0 +1,271 @@
+// A tiny deterministic Model for the server tests (until the real loadModel lands).
+//
+// Vocabulary: 0 `<s>` (BOS), 1 `</s>` (EOS), 2 `<|im_start|>`, 3 `<|im_end|>` (end of turn), then
+// one token per UTF-16 code unit (id = 4 + code). The chat template is ChatML with a leading `<s>`.
+// Generation looks at the last user turn (or, for a raw prompt, the whole text after BOS), X:
+//   - X contains "count"   → "1 2 3 4 …" forever (until max tokens, context, stop or abort);
+//   - X contains "explode" → two tokens, then the backend throws;
+//   - otherwise            → "echo: X", then `<|im_end|>`.
+// X containing "slow" adds 10 ms per token (on top of `tokenDelayMs`). Temperature 0 (the fake's
+// default) is greedy; above 0, characters are replaced by seeded random letters. A logit bias of
+// -Infinity on the greedy token emits `_` instead. Sessions throw if used by two generations at
+// once, so a pool bug shows up as a failed request.
+import type { ChatMessage } from '../../ts/chat-template.js';
+import { ChatTemplateError } from '../../ts/chat-template.js';
+import type { Inspection } from '../../ts/inspect.js';
+import type {
+  ApplyChatTemplateOptions,
+  ChatTemplateInfo,
+  DetokenizeOptions,
+  GenerateChunk,
+  GenerateOptions,
+  GenerateResult,
+  Model,
+  Session,
+  TokenizeOptions,
+} from '../../ts/types.js';
+
+const SPECIALS = ['<s>', '</s>', '<|im_start|>', '<|im_end|>'] as const;
+export const BOS = 0;
+export const EOS = 1;
+export const IM_END = 3;
+const CHAR0 = 4;
+
+export interface FakeCall {
+  session: number;
+  prompt: number[];
+  options: Omit<GenerateOptions, 'signal'>;
+  reused: number;
+}
+
+export interface FakeModelOptions {
+  name?: string;
+  contextSize?: number;
+  /** Delay per generated token. Default 0 (one macrotask per token). */
+  tokenDelayMs?: number;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => (ms > 0 ? setTimeout(r, ms) : setImmediate(r)));
+
+export class FakeModel implements Model {
+  readonly backend = 'native' as const;
+  readonly vocabOnly = false;
+  readonly nVocab = CHAR0 + 0x10000;
+  readonly contextSize: number;
+  readonly bos = BOS;
+  readonly eos = EOS;
+  readonly chatTemplate: ChatTemplateInfo = { source: '(fake chatml)', name: 'chatml', fallback: true };
+  readonly info: Inspection;
+  readonly tokenDelayMs: number;
+  readonly sessions: FakeSession[] = [];
+  readonly calls: FakeCall[] = [];
+  active = 0;
+  maxActive = 0;
+  disposed = false;
+
+  constructor(options: FakeModelOptions = {}) {
+    this.contextSize = options.contextSize ?? 256;
+    this.tokenDelayMs = options.tokenDelayMs ?? 0;
+    this.info = { name: options.name ?? 'Fake Echo', architecture: 'fake', contextLength: this.contextSize } as Inspection;
+  }
+
+  tokenize(text: string, options: TokenizeOptions = {}): number[] {
+    const out: number[] = options.addSpecial ?? true ? [BOS] : [];
+    for (let i = 0; i < text.length; ) {
+      const sp = options.special ? SPECIALS.findIndex((s) => text.startsWith(s, i)) : -1;
+      if (sp >= 0) {
+        out.push(sp);
+        i += SPECIALS[sp]!.length;
+      } else {
+        out.push(CHAR0 + text.charCodeAt(i));
+        i++;
+      }
+    }
+    return out;
+  }
+
+  detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {
+    let s = '';
+    for (let i = 0; i < ids.length; i++) s += ids[i]! < CHAR0 ? (options.special ? SPECIALS[ids[i]!]! : '') : String.fromCharCode(ids[i]! - CHAR0);
+    return s;
+  }
+
+  tokenPiece(id: number): string {
+    return id < CHAR0 ? SPECIALS[id]! : String.fromCharCode(id - CHAR0);
+  }
+
+  isEndOfGeneration(id: number): boolean {
+    return id === EOS || id === IM_END;
+  }
+
+  applyChatTemplate(messages: ChatMessage[], options: ApplyChatTemplateOptions = {}): string {
+    let s = '<s>';
+    for (const m of messages) {
+      const content = typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('\n');
+      if (content === '__raise__') throw new ChatTemplateError('Conversation roles must alternate', 'raised');
+      s += `<|im_start|>${m.role}\n${content}<|im_end|>\n`;
+    }
+    if (options.extra?.prefix !== undefined) s += String(options.extra.prefix);
+    return options.addGenerationPrompt ? s + '<|im_start|>assistant\n' : s;
+  }
+
+  createSession(options: { contextSize?: number } = {}): Session {
+    const s = new FakeSession(this, options.contextSize ?? this.contextSize, this.sessions.length);
+    this.sessions.push(s);
+    return s;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}
+
+/** The text the fake answers to: the last user turn, or the raw prompt. */
+function subject(text: string): string {
+  const at = text.lastIndexOf('<|im_start|>user\n');
+  if (at < 0) return text.replace(/^<s>/, '');
+  const rest = text.slice(at + '<|im_start|>user\n'.length);
+  const end = rest.indexOf('<|im_end|>');
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+export class FakeSession implements Session {
+  history: number[] = [];
+  busy = false;
+  disposed = false;
+  lastReused = 0;
+
+  constructor(
+    private readonly model: FakeModel,
+    readonly contextSize: number,
+    readonly index: number,
+  ) {}
+
+  get nPast(): number {
+    return this.history.length;
+  }
+
+  async *generate(input: string | ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk | GenerateResult> {
+    if (this.busy) throw new Error(`fake session ${this.index} is already generating`);
+    if (this.disposed) throw new Error(`fake session ${this.index} is disposed`);
+    const m = this.model;
+    const prompt = typeof input === 'string' ? m.tokenize(input, { special: options.special ?? true, addSpecial: options.addSpecial ?? true }) : Array.from(input);
+    if (prompt.length >= this.contextSize) throw new Error('prompt does not fit the context');
+    let reused = 0;
+    while (reused < Math.min(prompt.length, this.history.length) && prompt[reused] === this.history[reused]) reused++;
+    this.lastReused = reused;
+    const { signal, ...rest } = options;
+    m.calls.push({ session: this.index, prompt, options: rest, reused });
+    this.busy = true;
+    m.active++;
+    m.maxActive = Math.max(m.maxActive, m.active);
+    try {
+      yield* this.run(prompt, options, signal);
+    } finally {
+      this.busy = false;
+      m.active--;
+    }
+  }
+
+  private async *run(prompt: number[], options: GenerateOptions, signal: AbortSignal | undefined): AsyncGenerator<GenerateChunk | GenerateResult> {
+    const m = this.model;
+    const x = subject(m.detokenize(prompt, { special: true }));
+    const delay = m.tokenDelayMs + (x.includes('slow') ? 10 : 0);
+    const temperature = options.temperature ?? 0;
+    const rng = mulberry32(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    const reply = x.includes('count') ? null : `echo: ${x}`;
+    let counter = '';
+    let n = 0;
+    const greedy = (i: number): number => {
+      if (reply !== null) return i < reply.length ? CHAR0 + reply.charCodeAt(i) : IM_END;
+      while (counter.length <= i) counter += `${++n} `;
+      return CHAR0 + counter.charCodeAt(i);
+    };
+    const stops = options.stop ?? [];
+    const maxTokens = options.maxTokens ?? Infinity;
+    const started = Date.now();
+    const tokens: number[] = [];
+    let text = '';
+    let pending = '';
+    let finishReason: GenerateResult['finishReason'] = 'stop';
+    this.history = prompt.slice();
+    for (let i = 0; ; i++) {
+      await sleep(delay);
+      if (signal?.aborted) {
+        finishReason = 'abort';
+        break;
+      }
+      if (x.includes('explode') && i === 2) throw new Error('backend exploded');
+      let token = greedy(i);
+      if (m.isEndOfGeneration(token)) break;
+      if (temperature > 0 && rng() < Math.min(1, temperature / 2)) token = CHAR0 + 97 + Math.floor(rng() * 26);
+      if (options.logitBias?.[token] === -Infinity) token = CHAR0 + 95; // '_'
+      tokens.push(token);
+      this.history.push(token);
+      pending += m.tokenPiece(token);
+      const last = tokens.length >= maxTokens || prompt.length + tokens.length >= this.contextSize || m.isEndOfGeneration(greedy(i + 1));
+      const hit = stops.map((s) => [s, pending.indexOf(s)] as const).filter(([, at]) => at >= 0).sort((a, b) => a[1] - b[1])[0];
+      if (hit) {
+        const before = pending.slice(0, hit[1]);
+        text += before;
+        yield { token, text: before };
+        finishReason = 'stop';
+        break;
+      }
+      let keep = 0;
+      if (!last) {
+        for (const s of stops) for (let k = Math.min(s.length - 1, pending.length); k > keep; k--) if (s.startsWith(pending.slice(-k))) keep = k;
+      }
+      const out = pending.slice(0, pending.length - keep);
+      pending = pending.slice(pending.length - keep);
+      text += out;
+      yield { token, text: out };
+      if (last && !m.isEndOfGeneration(greedy(i + 1))) {
+        finishReason = 'length';
+        break;
+      }
+    }
+    const ms = Math.max(1, Date.now() - started);
+    yield {
+      text,
+      tokens,
+      finishReason,
+      usage: { promptTokens: prompt.length, completionTokens: tokens.length, totalTokens: prompt.length + tokens.length },
+      timings: { promptMs: 0, generateMs: ms, promptTokensPerSecond: 0, generateTokensPerSecond: (tokens.length * 1000) / ms },
+    };
+  }
+
+  async complete(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult> {
+    let last: GenerateChunk | GenerateResult | undefined;
+    for await (const item of this.generate(prompt, options)) last = item;
+    return last as GenerateResult;
+  }
+
+  async evaluate(tokens: ArrayLike<number>): Promise<Float32Array> {
+    this.history = Array.from(tokens);
+    return new Float32Array(this.model.nVocab);
+  }
+
+  clear(): void {
+    this.history = [];
+  }
+
+  dispose(): void {
+    this.disposed = true;
+  }
+}

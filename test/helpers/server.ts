@@ -1,0 +1,46 @@
+// Helpers for the server tests: requests against `app.request`, SSE parsing, waiting.
+import type { Hono } from 'hono';
+
+export async function post(app: Hono, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return app.request(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** The `data:` payloads of an SSE body, in order. */
+export function sseData(text: string): string[] {
+  return text
+    .split(/\n\n/)
+    .filter((block) => block.trim() !== '')
+    .map((block) =>
+      block
+        .split('\n')
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).replace(/^ /, ''))
+        .join('\n'),
+    );
+}
+
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** Asserts OpenAI's error shape and returns it. */
+export async function errorOf(res: Response): Promise<ErrorBody['error']> {
+  const body = (await res.json()) as ErrorBody;
+  if (!body || typeof body.error !== 'object') throw new Error(`not an error body: ${JSON.stringify(body)}`);
+  const e = body.error;
+  for (const k of ['message', 'type'] as const) if (typeof e[k] !== 'string') throw new Error(`error.${k} is not a string`);
+  for (const k of ['param', 'code'] as const) if (!(k in e)) throw new Error(`error.${k} missing`);
+  return e;
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,78 @@
+// createApp(): the OpenAI-compatible Hono app. Runtime-agnostic (no `node:` imports): Node, Bun,
+// Deno and workerd entries wrap `app.fetch` (see node.ts, bun.ts, deno.ts, worker.ts).
+import { Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { chatRoutes } from './chat.js';
+import { completionRoutes } from './completions.js';
+import type { ServerContext } from './context.js';
+import { ApiError, consoleLog, errorHandler, handleNotFound, payloadTooLarge, type ErrorLog } from './errors.js';
+import { modelRoutes } from './models.js';
+import { toRegistry, type ModelsOption, type RegistryOptions } from './registry.js';
+import { tokenizeRoutes } from './tokenize.js';
+
+/** Default request body limit: 4 MiB (a 128k-token prompt is ~0.5 MB of text). */
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export interface AppOptions extends RegistryOptions {
+  /**
+   * What to serve: a Model (id from its name), a Promise of one (id `model`), `{ id, model }` or
+   * `{ id, load }` entries, or a ModelRegistry (to keep a handle for `close()`).
+   */
+  models: ModelsOption;
+  /** When set, every route but /health requires `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Request bodies above this many bytes get 413. Default DEFAULT_MAX_BODY_BYTES (4 MiB). */
+  maxBodyBytes?: number;
+  /** Allow browser pages from these origins (`true`: any). Default: no CORS headers. */
+  cors?: boolean | string[];
+  /** Where unexpected errors (500s) are reported. Default: console.error. */
+  log?: ErrorLog;
+}
+
+/** Constant-time string comparison (the key's length is not secret). */
+function sameKey(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+const PUBLIC_PATHS = new Set(['/health', '/v1/health']);
+
+function requireApiKey(apiKey: string): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.method === 'OPTIONS' || PUBLIC_PATHS.has(c.req.path)) return next();
+    const header = c.req.header('authorization') ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+    if (!m || !sameKey(m[1]!, apiKey)) {
+      throw new ApiError(401, m ? 'Incorrect API key provided.' : 'You did not provide an API key (Authorization: Bearer <key>).', 'authentication_error', null, 'invalid_api_key');
+    }
+    return next();
+  };
+}
+
+export function createApp(options: AppOptions): Hono {
+  const registry = toRegistry(options.models, options);
+  const ctx: ServerContext = { registry, log: options.log ?? consoleLog };
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const app = new Hono();
+  app.onError(errorHandler(ctx.log));
+  app.notFound(handleNotFound);
+  if (options.cors) app.use('*', cors({ origin: options.cors === true ? '*' : options.cors, maxAge: 600 }));
+  if (options.apiKey) app.use('*', requireApiKey(options.apiKey));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw payloadTooLarge(maxBodyBytes);
+      },
+    }),
+  );
+  app.route('/', chatRoutes(ctx));
+  app.route('/', completionRoutes(ctx));
+  app.route('/', modelRoutes(ctx));
+  app.route('/', tokenizeRoutes(ctx));
+  return app;
+}

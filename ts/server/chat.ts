@@ -1,0 +1,63 @@
+// POST /v1/chat/completions: messages → the model's chat template → tokens → generation.
+import { Hono } from 'hono';
+import type { Model } from '../types.js';
+import { readJson, type ServerContext } from './context.js';
+import { planGeneration, requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './generate.js';
+import type { ChatCompletion, ChatCompletionChunk, FinishReason } from './openai-types.js';
+import { validateChatRequest } from './validate.js';
+
+/**
+ * Tokenizes a rendered chat prompt: special tokens written by the template are parsed, and BOS is
+ * added as the vocabulary asks, unless the template already wrote one (no double BOS).
+ */
+export function tokenizeChatPrompt(model: Model, text: string): number[] {
+  const tokens = model.tokenize(text, { special: true, addSpecial: true });
+  if (model.bos !== null && tokens.length >= 2 && tokens[0] === model.bos && tokens[1] === model.bos) tokens.shift();
+  return tokens;
+}
+
+function chatFormat(meta: ResponseMeta): ResponseFormat {
+  const chunk = (delta: ChatCompletionChunk.Choice['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
+    id: meta.id,
+    object: 'chat.completion.chunk',
+    created: meta.created,
+    model: meta.model,
+    system_fingerprint: meta.system_fingerprint,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  return {
+    object: (o): ChatCompletion => ({
+      id: meta.id,
+      object: 'chat.completion',
+      created: meta.created,
+      model: meta.model,
+      system_fingerprint: meta.system_fingerprint,
+      choices: [{ index: 0, message: { role: 'assistant', content: o.text, refusal: null }, logprobs: null, finish_reason: o.finishReason }],
+      usage: o.usage,
+    }),
+    first: () => chunk({ role: 'assistant', content: '' }, null),
+    delta: (text) => chunk({ content: text }, null),
+    finish: (reason) => chunk({}, reason),
+    usage: (usage) => ({ ...chunk({}, null), choices: [], usage }),
+  };
+}
+
+export function chatRoutes(ctx: ServerContext): Hono {
+  const app = new Hono();
+  app.post('/v1/chat/completions', async (c) => {
+    const req = validateChatRequest(await readJson(c));
+    const abort = requestAbort(c);
+    const handle = await ctx.registry.use(req.model, abort.signal);
+    let handedOver = false;
+    try {
+      const text = handle.model.applyChatTemplate(req.messages, { addGenerationPrompt: true, extra: req.templateKwargs });
+      const prompt = tokenizeChatPrompt(handle.model, text);
+      const options = planGeneration(handle, req, prompt, 'messages');
+      handedOver = true;
+      return await respond(c, { handle, req, prompt, options, format: chatFormat(responseMeta('chatcmpl', handle)), abort, log: ctx.log });
+    } finally {
+      if (!handedOver) handle.release();
+    }
+  });
+  return app;
+}

@@ -1,0 +1,23 @@
+// What every route module gets from createApp, and the shared JSON body reader.
+import type { Context } from 'hono';
+import { invalidRequest, type ErrorLog } from './errors.js';
+import type { ModelRegistry } from './registry.js';
+
+export interface ServerContext {
+  readonly registry: ModelRegistry;
+  readonly log: ErrorLog;
+}
+
+/** The request body as JSON (any value; validators check the shape). Malformed → 400. */
+export async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') {
+    throw invalidRequest('The request body is empty: expected a JSON object.', null, 'invalid_json');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.slice(0, 200) : '';
+    throw invalidRequest(`We could not parse the JSON body of your request (${detail}).`, null, 'invalid_json');
+  }
+}

@@ -1,0 +1,193 @@
+// Per-model concurrency: a FIFO queue in front of `parallel` sessions ("slots").
+//
+// Why this shape: the core decodes one sequence per session and has no batched decode across
+// sessions, so more parallel sessions do not add throughput on a CPU; they interleave tokens and
+// each costs a full KV cache. The default is therefore one slot per model (requests wait in
+// arrival order), and `parallel: N` opts into N concurrent sessions (lower latency for short
+// requests behind long ones, N× the KV memory).
+//
+// KV reuse: each slot remembers the tokens its session has evaluated. A request takes the free
+// slot whose history shares the longest prefix with its prompt (ties: an untouched slot, then the
+// least recently used), so a conversation's next turn usually lands on the session that already
+// holds its earlier turns and only the new tokens are evaluated. A queued request takes whichever
+// slot frees first (FIFO fairness beats affinity).
+import type { Model, Session } from '../types.js';
+import { ApiError } from './errors.js';
+
+export interface SessionPoolOptions {
+  /** Concurrent sessions (slots). Default 1. */
+  parallel?: number;
+  /** Context size of each session. Default: the model's. */
+  contextSize?: number;
+  /** Requests allowed to wait for a slot; more get 503. Default 64. */
+  maxQueue?: number;
+}
+
+export interface Lease {
+  readonly session: Session;
+  /** Index of the slot (stable for the pool's lifetime). */
+  readonly slot: number;
+  /** Prompt tokens the session already holds (its common prefix with the prompt). */
+  readonly cachedTokens: number;
+  /** Records what the session evaluated and frees the slot. Idempotent. */
+  release(evaluated?: ArrayLike<number>, failed?: boolean): void;
+}
+
+interface Slot {
+  index: number;
+  session: Session | null;
+  history: ArrayLike<number>;
+  busy: boolean;
+  lastUsed: number;
+}
+
+interface Waiter {
+  prompt: ArrayLike<number>;
+  resolve: (lease: Lease) => void;
+  reject: (err: unknown) => void;
+  cleanup: () => void;
+}
+
+export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+export class SessionPool {
+  readonly parallel: number;
+  readonly contextSize: number;
+  readonly maxQueue: number;
+  private readonly slots: Slot[];
+  private readonly waiters: Waiter[] = [];
+  private clock = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly model: Model,
+    options: SessionPoolOptions = {},
+  ) {
+    this.parallel = Math.max(1, Math.floor(options.parallel ?? 1));
+    this.contextSize = options.contextSize ?? model.contextSize;
+    this.maxQueue = Math.max(0, Math.floor(options.maxQueue ?? 64));
+    this.slots = Array.from({ length: this.parallel }, (_, index) => ({ index, session: null, history: [], busy: false, lastUsed: 0 }));
+  }
+
+  get stats(): { slots: number; busy: number; queued: number } {
+    return { slots: this.parallel, busy: this.slots.filter((s) => s.busy).length, queued: this.waiters.length };
+  }
+
+  /** No request holds or waits for a slot. */
+  get idle(): boolean {
+    return this.waiters.length === 0 && this.slots.every((s) => !s.busy);
+  }
+
+  /** Waits (FIFO) for a slot. Rejects with the signal's reason when it aborts while queued. */
+  acquire(prompt: ArrayLike<number>, signal?: AbortSignal): Promise<Lease> {
+    if (this.disposed) return Promise.reject(new ApiError(503, 'The model is being unloaded.', 'server_error', null, 'model_unloaded'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const free = this.waiters.length === 0 ? this.pick(prompt) : null;
+    if (free) return Promise.resolve(this.lease(free, prompt));
+    if (this.waiters.length >= this.maxQueue) {
+      return Promise.reject(
+        new ApiError(503, `The server is busy: ${this.parallel} generation(s) running and ${this.waiters.length} waiting. Retry later.`, 'server_error', null, 'server_overloaded'),
+      );
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = { prompt, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** The best free slot for `prompt`, or null when all are busy. */
+  private pick(prompt: ArrayLike<number>): Slot | null {
+    // A shared prefix under 10% of the prompt (a BOS, a short system prompt) is not worth
+    // evicting another conversation for (llama.cpp's slot-prompt-similarity default).
+    const minUseful = Math.max(1, Math.ceil(prompt.length * 0.1));
+    const key = (s: Slot): [number, number, number] => {
+      const len = commonPrefix(s.history, prompt);
+      return [len >= minUseful ? len : 0, s.session === null ? 1 : 0, -s.lastUsed];
+    };
+    let best: Slot | null = null;
+    let bestKey: [number, number, number] = [-1, 0, 0];
+    for (const s of this.slots) {
+      if (s.busy) continue;
+      const k = key(s);
+      if (k[0] !== bestKey[0] ? k[0] > bestKey[0] : k[1] !== bestKey[1] ? k[1] > bestKey[1] : k[2] > bestKey[2]) {
+        best = s;
+        bestKey = k;
+      }
+    }
+    return best;
+  }
+
+  private lease(slot: Slot, prompt: ArrayLike<number>): Lease {
+    // May throw (out of memory …): the slot stays free.
+    slot.session ??= this.model.createSession({ contextSize: this.contextSize });
+    const session = slot.session;
+    slot.busy = true;
+    slot.lastUsed = ++this.clock;
+    // At least the last prompt token is evaluated again to get fresh logits.
+    const cachedTokens = Math.min(commonPrefix(slot.history, prompt), Math.max(0, prompt.length - 1));
+    let released = false;
+    return {
+      session,
+      slot: slot.index,
+      cachedTokens,
+      release: (evaluated, failed) => {
+        if (released) return;
+        released = true;
+        slot.history = failed ? [] : (evaluated ?? []);
+        if (failed) {
+          try {
+            session.clear();
+          } catch {
+            slot.session = null;
+          }
+        }
+        slot.busy = false;
+        this.next(slot);
+      },
+    };
+  }
+
+  /** Hands a freed slot to the first waiter. */
+  private next(slot: Slot): void {
+    if (this.disposed) return this.disposeSlot(slot);
+    for (let waiter = this.waiters.shift(); waiter; waiter = this.waiters.shift()) {
+      waiter.cleanup();
+      try {
+        return waiter.resolve(this.lease(slot, waiter.prompt));
+      } catch (err) {
+        waiter.reject(err); // the slot stayed free: offer it to the next one
+      }
+    }
+  }
+
+  private disposeSlot(slot: Slot): void {
+    if (slot.busy || !slot.session) return;
+    try {
+      slot.session.dispose();
+    } catch {
+      // a failed dispose leaves nothing to do
+    }
+    slot.session = null;
+  }
+
+  /** Rejects waiters and disposes idle sessions now, busy ones when released. */
+  dispose(): void {
+    this.disposed = true;
+    for (const w of this.waiters.splice(0)) {
+      w.cleanup();
+      w.reject(new ApiError(503, 'The model is being unloaded.', 'server_error', null, 'model_unloaded'));
+    }
+    for (const s of this.slots) this.disposeSlot(s);
+  }
+}
