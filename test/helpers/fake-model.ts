@@ -36,6 +36,9 @@ export interface FakeCall {
   prompt: number[];
   options: Omit<GenerateOptions, 'signal'>;
   reused: number;
+  /** Set when the generation ends: its finish reason ('error' when it threw) and performance.now(). */
+  finish?: GenerateResult['finishReason'] | 'error';
+  endedAt?: number;
 }
 
 export interface FakeModelOptions {
@@ -170,13 +173,19 @@ export class FakeSession implements Session {
     while (reused < Math.min(prompt.length, this.history.length) && prompt[reused] === this.history[reused]) reused++;
     this.lastReused = reused;
     const { signal, ...rest } = options;
-    m.calls.push({ session: this.index, prompt, options: rest, reused });
+    const call: FakeCall = { session: this.index, prompt, options: rest, reused };
+    m.calls.push(call);
     this.busy = true;
     m.active++;
     m.maxActive = Math.max(m.maxActive, m.active);
     try {
-      yield* this.run(prompt, options, signal);
+      for await (const item of this.run(prompt, options, signal)) {
+        if ('finishReason' in item) call.finish = item.finishReason;
+        yield item;
+      }
     } finally {
+      call.finish ??= 'error';
+      call.endedAt = performance.now();
       this.busy = false;
       m.active--;
     }
