@@ -372,4 +372,39 @@ describe('server: registry and queue', () => {
     expect(model.maxActive).toBe(1);
     expect(model.sessions).toHaveLength(1);
   });
+
+  it('starts a queued stream at once and keeps it alive until its slot frees', async () => {
+    const model = new FakeModel();
+    const app = createApp({ models: model, sseKeepAliveMs: 10 });
+    const first = post(app, '/v1/chat/completions', chat('slow count', { max_tokens: 15 }));
+    await waitFor(() => model.active === 1, 2000, 'first generation');
+    const second = await post(app, '/v1/chat/completions', chat('queued', { stream: true }));
+    expect(second.status).toBe(200); // headers before the slot
+    const raw = await second.text();
+    expect(raw).toContain(': keep-alive');
+    const data = sseData(raw);
+    expect(data.at(-1)).toBe('[DONE]');
+    expect(data.slice(1, -2).map((d) => JSON.parse(d).choices[0].delta.content).join('')).toBe('echo: queued');
+    expect((await first).status).toBe(200);
+  });
+
+  it('drops a queued request whose client goes away', async () => {
+    const model = new FakeModel();
+    const registry = new ModelRegistry([{ id: 'm', model }]);
+    const logged: unknown[] = [];
+    const app = createApp({ models: registry, log: (_m, err) => logged.push(err) });
+    const first = post(app, '/v1/chat/completions', chat('slow count', { max_tokens: 10 }));
+    await waitFor(() => model.active === 1, 2000, 'first generation');
+    const ac = new AbortController();
+    const queued = Promise.resolve(app.request('/v1/chat/completions', { method: 'POST', body: JSON.stringify(chat('never')), signal: ac.signal }));
+    const handle = await registry.use('m');
+    await waitFor(() => handle.pool.stats.queued === 1, 2000, 'the request to queue');
+    ac.abort();
+    await waitFor(() => handle.pool.stats.queued === 0, 2000, 'the waiter to leave');
+    handle.release();
+    expect((await queued).status).toBe(499);
+    expect((await first).status).toBe(200);
+    expect(model.calls).toHaveLength(1); // the aborted request never reached the model
+    expect(logged).toEqual([]);
+  });
 });

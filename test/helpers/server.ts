@@ -9,11 +9,11 @@ export async function post(app: Hono, path: string, body: unknown, headers: Reco
   });
 }
 
-/** The `data:` payloads of an SSE body, in order. */
+/** The `data:` payloads of an SSE body, in order (comment-only blocks skipped). */
 export function sseData(text: string): string[] {
   return text
     .split(/\n\n/)
-    .filter((block) => block.trim() !== '')
+    .filter((block) => block.split('\n').some((l) => l.startsWith('data:')))
     .map((block) =>
       block
         .split('\n')

@@ -26,6 +26,8 @@ export interface AppOptions extends RegistryOptions {
   maxBodyBytes?: number;
   /** Allow browser pages from these origins (`true`: any). Default: no CORS headers. */
   cors?: boolean | string[];
+  /** Interval of SSE `: keep-alive` comments while a stream waits for its slot or first token. Default 15000; 0 disables. */
+  sseKeepAliveMs?: number;
   /** Where unexpected errors (500s) are reported. Default: console.error. */
   log?: ErrorLog;
 }
@@ -54,7 +56,7 @@ function requireApiKey(apiKey: string): MiddlewareHandler {
 
 export function createApp(options: AppOptions): Hono {
   const registry = toRegistry(options.models, options);
-  const ctx: ServerContext = { registry, log: options.log ?? consoleLog };
+  const ctx: ServerContext = { registry, log: options.log ?? consoleLog, keepAliveMs: options.sseKeepAliveMs ?? 15_000 };
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const app = new Hono();
   app.onError(errorHandler(ctx.log));

@@ -54,7 +54,7 @@ export function chatRoutes(ctx: ServerContext): Hono {
       const prompt = tokenizeChatPrompt(handle.model, text);
       const options = planGeneration(handle, req, prompt, 'messages');
       handedOver = true;
-      return await respond(c, { handle, req, prompt, options, format: chatFormat(responseMeta('chatcmpl', handle)), abort, log: ctx.log });
+      return await respond(c, { handle, req, prompt, options, format: chatFormat(responseMeta('chatcmpl', handle)), abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs });
     } finally {
       if (!handedOver) handle.release();
     }

@@ -6,6 +6,7 @@ import type { ModelRegistry } from './registry.js';
 export interface ServerContext {
   readonly registry: ModelRegistry;
   readonly log: ErrorLog;
+  readonly keepAliveMs: number;
 }
 
 /** The request body as JSON (any value; validators check the shape). Malformed → 400. */

@@ -86,7 +86,10 @@ export const consoleLog: ErrorLog = (message, err) => console.error(`[llmplayer 
 /** The app's `onError`. */
 export function errorHandler(log: ErrorLog = consoleLog): (err: unknown, c: Context) => Response {
   return (err, c) => {
-    const apiError = toApiError(err);
+    // A client that went away (queued, loading …) gets nginx's 499; nobody reads it, nothing to log.
+    const apiError = c.req.raw.signal.aborted
+      ? new ApiError(499 as ContentfulStatusCode, 'The client closed the request.', 'invalid_request_error', null, 'client_closed_request')
+      : toApiError(err);
     if (apiError.code === 'internal_error') log(`${c.req.method} ${c.req.path}`, err);
     return errorResponse(c, apiError);
   };

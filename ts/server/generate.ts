@@ -123,10 +123,6 @@ export function requestAbort(c: Context): AbortController {
   return abort;
 }
 
-/**
- * Takes a slot, generates and answers: one object, or the SSE stream. `handle` is released when
- * the response is complete (or fails).
- */
 export interface Job {
   handle: ModelHandle;
   req: CommonRequest;
@@ -135,28 +131,38 @@ export interface Job {
   format: ResponseFormat;
   abort: AbortController;
   log: ErrorLog;
+  /** SSE comment interval while a stream waits (queue, prefill); 0: none. */
+  keepAliveMs: number;
 }
 
+/**
+ * Takes a slot, generates and answers: one object, or the SSE stream. `handle` is released when
+ * the response is complete (or fails). A full queue is a 503 either way; a stream starts (role
+ * chunk, keep-alive comments) while it waits for its slot, so proxies see bytes flowing.
+ */
 export async function respond(c: Context, job: Job): Promise<Response> {
   const { handle, req, prompt, options, format, abort } = job;
   let streaming = false;
   let lease: Lease | undefined;
   try {
-    lease = await handle.pool.acquire(prompt, abort.signal);
+    const pending = handle.pool.acquire(prompt, abort.signal); // throws now when the queue is full
     c.header('x-llmplayer-backend', handle.model.backend);
     if (!req.stream) {
+      lease = await pending;
       const outcome = await runGeneration(lease, prompt, options, abort.signal);
       const finishReason = outcome.finishReason === 'abort' ? 'stop' : outcome.finishReason;
       return c.json(format.object({ ...outcome, finishReason }));
     }
     streaming = true;
-    const held = lease;
     const withUsage = (chunk: unknown) => (req.includeUsage ? { ...(chunk as object), usage: null } : chunk);
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => abort.abort(new Error('client disconnected')));
       const send = (chunk: unknown) => stream.writeSSE({ data: JSON.stringify(chunk) });
+      const keepAlive = job.keepAliveMs > 0 ? setInterval(() => void stream.write(': keep-alive\n\n'), job.keepAliveMs) : undefined;
+      let held: Lease | undefined;
       try {
         if (format.first) await send(withUsage(format.first()));
+        held = await pending;
         const outcome = await runGeneration(held, prompt, options, abort.signal, (text) => send(withUsage(format.delta(text))));
         if (outcome.finishReason === 'abort') return;
         await send(withUsage(format.finish(outcome.finishReason)));
@@ -169,7 +175,8 @@ export async function respond(c: Context, job: Job): Promise<Response> {
         if (apiError.code === 'internal_error') job.log(`${c.req.method} ${c.req.path} (stream)`, err);
         await send(apiError.toJSON());
       } finally {
-        held.release(); // no-op unless something failed before the generation started
+        clearInterval(keepAlive);
+        held?.release(); // no-op unless something failed before the generation started
         handle.release();
       }
     });

@@ -83,17 +83,19 @@ export class SessionPool {
     return this.waiters.length === 0 && this.slots.every((s) => !s.busy);
   }
 
-  /** Waits (FIFO) for a slot. Rejects with the signal's reason when it aborts while queued. */
+  /**
+   * Waits (FIFO) for a slot; rejects with the signal's reason when it aborts while queued.
+   * Throws at once (not through the promise) when the queue is full or the pool is disposed, so
+   * a caller can answer 503 before it commits to a response.
+   */
   acquire(prompt: ArrayLike<number>, signal?: AbortSignal): Promise<Lease> {
-    if (this.disposed) return Promise.reject(new ApiError(503, 'The model is being unloaded.', 'server_error', null, 'model_unloaded'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.disposed) throw new ApiError(503, 'The model is being unloaded.', 'server_error', null, 'model_unloaded');
     const free = this.waiters.length === 0 ? this.pick(prompt) : null;
-    if (free) return Promise.resolve(this.lease(free, prompt));
-    if (this.waiters.length >= this.maxQueue) {
-      return Promise.reject(
-        new ApiError(503, `The server is busy: ${this.parallel} generation(s) running and ${this.waiters.length} waiting. Retry later.`, 'server_error', null, 'server_overloaded'),
-      );
+    if (free && !signal?.aborted) return Promise.resolve(this.lease(free, prompt));
+    if (!free && this.waiters.length >= this.maxQueue) {
+      throw new ApiError(503, `The server is busy: ${this.parallel} generation(s) running and ${this.waiters.length} waiting. Retry later.`, 'server_error', null, 'server_overloaded');
     }
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<Lease>((resolve, reject) => {
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
