@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use crate::gguf::{keys, GgufFile};
 
-use super::lookup::{Merge, MergeTable};
+use super::lookup::{Merge, MergeTable, TextKey, WordCache};
 use super::pretokenize::{pre_spec, PreTokenizer};
 use super::unicode::byte_to_char;
 use super::vocab::Vocab;
@@ -86,27 +86,54 @@ impl BpeModel {
         // llama.cpp merges by text, so such intermediate strings still take part.
         let n_vocab = vocab.n_tokens() as u32;
         let mut extra: HashMap<Vec<u8>, u32> = HashMap::new();
-        let mut symbol_id = |text: &[u8]| -> u32 {
-            if let Some(id) = vocab.token_id(text) {
+        let mut symbol_id = |text: &[u8], key: &TextKey| -> u32 {
+            if let Some(id) = vocab.token_id_keyed(text, key) {
                 return id;
             }
             let next = n_vocab + extra.len() as u32;
             *extra.entry(text.to_vec()).or_insert(next)
         };
 
+        // Loading is bound by cache misses in the token index and the merge table (both
+        // larger than L2), so merges go in batches: compute every key and prefetch its
+        // slot first, then look up; the same again for the merge-table inserts.
+        const BATCH: usize = 32;
         let mut merges = MergeTable::with_capacity(merges_arr.len());
-        let mut joined = Vec::with_capacity(64);
-        for (rank, line) in merges_arr.strings().enumerate() {
-            // "left right", split at the first space after the first byte.
-            let Some(space) = line.iter().skip(1).position(|&b| b == b' ').map(|p| p + 1) else {
-                continue;
-            };
-            let (left, right) = (&line[..space], &line[space + 1..]);
+        let mut lines = merges_arr.strings().enumerate();
+        let mut joined = Vec::with_capacity(BATCH * 32);
+        let mut batch: Vec<(u32, &[u8], &[u8], Range<usize>, [TextKey; 3])> = Vec::with_capacity(BATCH);
+        let mut resolved: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(BATCH);
+        loop {
+            batch.clear();
             joined.clear();
-            joined.extend_from_slice(left);
-            joined.extend_from_slice(right);
-            let (l, r, result) = (symbol_id(left), symbol_id(right), symbol_id(&joined));
-            merges.insert_first(l, r, Merge { rank: rank as u32, result });
+            let mut taken = 0;
+            for (rank, line) in lines.by_ref().take(BATCH) {
+                taken += 1;
+                // "left right", split at the first space after the first byte.
+                let Some(space) = line.iter().skip(1).position(|&b| b == b' ').map(|p| p + 1) else {
+                    continue;
+                };
+                let (left, right) = (&line[..space], &line[space + 1..]);
+                let start = joined.len();
+                joined.extend_from_slice(left);
+                joined.extend_from_slice(right);
+                let keys = [TextKey::of(left), TextKey::of(right), TextKey::of(&joined[start..])];
+                keys.iter().for_each(|k| vocab.prefetch_token(k));
+                batch.push((rank as u32, left, right, start..joined.len(), keys));
+            }
+            if taken == 0 {
+                break;
+            }
+            resolved.clear();
+            for (rank, left, right, range, keys) in &batch {
+                let (l, r) = (symbol_id(left, &keys[0]), symbol_id(right, &keys[1]));
+                let result = symbol_id(&joined[range.clone()], &keys[2]);
+                merges.prefetch(l, r);
+                resolved.push((*rank, l, r, result));
+            }
+            for &(rank, l, r, result) in &resolved {
+                merges.insert_first(l, r, Merge { rank, result });
+            }
         }
 
         let mut byte_symbols = [NONE; 256];
@@ -123,8 +150,10 @@ impl BpeModel {
         scratch.pieces.clear();
         self.pre.split(text, &mut scratch.pieces);
         let pieces = std::mem::take(&mut scratch.pieces);
+        let mut cache = WordCache::new();
         for piece in &pieces {
-            self.encode_word(vocab, &text.as_bytes()[piece.clone()], scratch, out);
+            let word = &text.as_bytes()[piece.clone()];
+            cache.encode(word, out, |out| self.encode_word(vocab, word, scratch, out));
         }
         scratch.pieces = pieces;
     }

@@ -104,7 +104,7 @@ pub struct DecodeOptions {
 
 #[derive(Debug)]
 enum Model {
-    Spm,
+    Spm(spm::SpmModel),
     Bpe(BpeModel),
     Wpm,
 }
@@ -124,7 +124,7 @@ impl Tokenizer {
     pub fn from_gguf(f: &GgufFile<'_>) -> Result<Tokenizer, TokenizerError> {
         let vocab = Vocab::from_gguf(f)?;
         let model = match vocab.kind {
-            ModelKind::Spm => Model::Spm,
+            ModelKind::Spm => Model::Spm(spm::SpmModel::new(&vocab)),
             ModelKind::Bpe => Model::Bpe(BpeModel::from_gguf(f, &vocab)?),
             ModelKind::Wpm => Model::Wpm,
         };
@@ -148,7 +148,7 @@ impl Tokenizer {
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
         let fragments = self.specials.partition(vocab, text, parse_special);
         match &self.model {
-            Model::Spm => {
+            Model::Spm(spm) => {
                 if add_special && flags.add_bos {
                     out.extend(vocab.ids.bos);
                 }
@@ -159,7 +159,7 @@ impl Tokenizer {
                     match fragment {
                         Fragment::Text(range) => {
                             spm::escape_whitespace(&text[range], flags.add_space_prefix && after_special, &mut escaped);
-                            spm::encode(vocab, &escaped, &mut out);
+                            spm.encode(vocab, &escaped, &mut out);
                             after_special = false;
                         }
                         Fragment::Token(id) => {
@@ -234,7 +234,7 @@ impl Tokenizer {
     pub fn n_merges(&self) -> usize {
         match &self.model {
             Model::Bpe(bpe) => bpe.n_merges(),
-            Model::Spm | Model::Wpm => 0,
+            Model::Spm(_) | Model::Wpm => 0,
         }
     }
 

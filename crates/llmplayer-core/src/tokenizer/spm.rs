@@ -6,6 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use super::lookup::WordCache;
 use super::unicode::utf8_len;
 use super::vocab::Vocab;
 
@@ -62,8 +63,64 @@ impl PartialEq for Bigram {
 }
 impl Eq for Bigram {}
 
-/// Tokenizes escaped text (see [`escape_whitespace`]), appending ids to `out`.
-pub fn encode(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
+/// Where escaped text can be cut into independently tokenized segments.
+///
+/// llama.cpp merges over the whole text at once; with a megabyte of input its queue
+/// holds millions of pairs and every pop is a cache miss. But no merge can cross a
+/// point that no token spans: before a `▁` whose preceding character never precedes
+/// `▁` inside a token. Cutting there gives exactly the same tokens, each segment's
+/// merges happening in the same relative order.
+#[derive(Debug, Default)]
+pub struct SpmModel {
+    /// Characters that some token has right before an inner `▁` (sorted).
+    space_joiners: Vec<char>,
+}
+
+impl SpmModel {
+    pub fn new(vocab: &Vocab) -> SpmModel {
+        let mark = SPACE_MARK.as_bytes();
+        let mut joiners = Vec::new();
+        for id in 0..vocab.n_tokens() as u32 {
+            let text = vocab.text(id);
+            for i in 1..text.len().saturating_sub(2) {
+                if &text[i..i + 3] == mark {
+                    if let Some(c) = String::from_utf8_lossy(&text[..i]).chars().next_back() {
+                        joiners.push(c);
+                    }
+                }
+            }
+        }
+        joiners.sort_unstable();
+        joiners.dedup();
+        SpmModel { space_joiners: joiners }
+    }
+
+    /// Tokenizes escaped text (see [`escape_whitespace`]), appending ids to `out`.
+    pub fn encode(&self, vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
+        let mark = SPACE_MARK.as_bytes();
+        let mut cache = WordCache::new();
+        let mut start = 0;
+        let mut prev: Option<char> = None;
+        let mut i = 0;
+        while i < text.len() {
+            let len = utf8_len(text[i]).min(text.len() - i);
+            let is_mark = &text[i..i + len] == mark;
+            let cuttable = |c: char| c != '\u{2581}' && self.space_joiners.binary_search(&c).is_err();
+            if is_mark && i > start && prev.is_some_and(cuttable) {
+                let segment = &text[start..i];
+                cache.encode(segment, out, |out| encode_segment(vocab, segment, out));
+                start = i;
+            }
+            prev = std::str::from_utf8(&text[i..i + len]).ok().and_then(|s| s.chars().next());
+            i += len;
+        }
+        let segment = &text[start..];
+        cache.encode(segment, out, |out| encode_segment(vocab, segment, out));
+    }
+}
+
+/// The merge loop on one segment of escaped text.
+fn encode_segment(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
     let mut symbols = Vec::with_capacity(text.len());
     let mut offs = 0;
     while offs < text.len() {

@@ -4,7 +4,7 @@
 
 use crate::gguf::{keys, GgufFile};
 
-use super::lookup::{TextArena, TextIndex};
+use super::lookup::{TextArena, TextIndex, TextKey};
 use super::pretokenize::pre_spec;
 use super::{ModelKind, TokenizerError};
 
@@ -351,6 +351,17 @@ impl Vocab {
     #[inline]
     pub fn token_id(&self, text: &[u8]) -> Option<u32> {
         self.index.get(&self.texts, text)
+    }
+
+    /// [`Vocab::token_id`] with the key computed (and maybe prefetched) beforehand.
+    #[inline]
+    pub fn token_id_keyed(&self, text: &[u8], key: &TextKey) -> Option<u32> {
+        self.index.get_keyed(&self.texts, text, key)
+    }
+
+    #[inline]
+    pub fn prefetch_token(&self, key: &TextKey) {
+        self.index.prefetch(key);
     }
 
     #[inline]
