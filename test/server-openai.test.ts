@@ -3,6 +3,7 @@
 // (how fast the slot frees), and 8 simultaneous streams.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../ts/server/index.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
 import { FakeModel } from './helpers/fake-model.js';
 import { waitFor } from './helpers/server.js';
@@ -139,6 +140,18 @@ describe('server + openai client', () => {
     texts.forEach((t, i) => expect(t).toEqual({ text: `echo: ${prompts[i]}`, finish: 'stop' }));
     expect(fake.maxActive).toBeGreaterThan(1); // they did run concurrently…
     expect(fake.maxActive).toBeLessThanOrEqual(4); // …within the 4 slots
+  });
+});
+
+describe('openai client in-process (fetch → app.request)', () => {
+  it('needs no socket', async () => {
+    const app = createApp({ models: { id: 'tiny', model: new FakeModel() } });
+    const client = new OpenAI({ baseURL: 'http://local/v1', apiKey: 'x', maxRetries: 0, fetch: async (url, init) => app.request(String(url), init) });
+    const res = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'in process' }], temperature: 0 });
+    expect(res.choices[0]!.message.content).toBe('echo: in process');
+    let text = '';
+    for await (const chunk of await client.completions.create({ model: 'tiny', prompt: 'p', temperature: 0, stream: true })) text += chunk.choices[0]?.text ?? '';
+    expect(text).toBe('echo: p');
   });
 });
 
