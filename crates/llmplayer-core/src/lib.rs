@@ -8,6 +8,7 @@ pub mod gguf;
 pub mod inspect;
 pub mod parallel;
 pub mod quant;
+pub mod sampling;
 pub mod tokenizer;
 
 pub use ggml_type::GgmlType;
