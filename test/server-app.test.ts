@@ -388,6 +388,26 @@ describe('server: registry and queue', () => {
     expect((await first).status).toBe(200);
   });
 
+  it('drops a queued stream whose client goes away before reading anything', async () => {
+    const model = new FakeModel();
+    const registry = new ModelRegistry([{ id: 'm', model }]);
+    const app = createApp({ models: registry });
+    const first = post(app, '/v1/chat/completions', chat('slow count', { max_tokens: 10 }));
+    await waitFor(() => model.active === 1, 2000, 'first generation');
+    const ac = new AbortController();
+    const res = await app.request('/v1/chat/completions', { method: 'POST', body: JSON.stringify(chat('never', { stream: true })), signal: ac.signal });
+    expect(res.status).toBe(200); // the stream started; its first chunk waits for a reader
+    const handle = await registry.use('m');
+    await waitFor(() => handle.pool.stats.queued === 1, 2000, 'the stream to queue');
+    ac.abort(); // rejects the queued acquire while the first write is still pending
+    await waitFor(() => handle.pool.stats.queued === 0, 2000, 'the waiter to leave');
+    await res.body!.cancel();
+    handle.release();
+    expect((await first).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 20)); // an unhandled rejection would surface here
+    expect(model.calls).toHaveLength(1);
+  });
+
   it('drops a queued request whose client goes away', async () => {
     const model = new FakeModel();
     const registry = new ModelRegistry([{ id: 'm', model }]);

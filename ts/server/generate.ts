@@ -146,6 +146,7 @@ export async function respond(c: Context, job: Job): Promise<Response> {
   let lease: Lease | undefined;
   try {
     const pending = handle.pool.acquire(prompt, abort.signal); // throws now when the queue is full
+    pending.catch(() => {}); // a stream awaits it only after its first write: no unhandled rejection meanwhile
     c.header('x-llmplayer-backend', handle.model.backend);
     if (!req.stream) {
       lease = await pending;

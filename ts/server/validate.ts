@@ -296,7 +296,7 @@ function message(m: unknown, at: string): ChatMessage {
   const content = m.content;
   if (content === undefined || content === null) {
     if (role !== 'assistant') throw invalidRequest(`Missing required parameter: '${at}.content'.`, `${at}.content`, 'missing_required_parameter');
-    out.content = role === 'assistant' && m.tool_calls ? null : '';
+    out.content = given(m, 'tool_calls') ? null : ''; // an assistant turn with only tool calls
   } else if (typeof content === 'string') {
     out.content = content;
   } else if (Array.isArray(content)) {
