@@ -6,6 +6,7 @@
 pub mod ggml_type;
 pub mod gguf;
 pub mod inspect;
+pub mod model;
 pub mod parallel;
 pub mod quant;
 pub mod sampling;

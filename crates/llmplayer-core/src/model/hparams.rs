@@ -1,0 +1,295 @@
+//! Hyperparameters read from GGUF metadata, following llama.cpp's `load_hparams` (generic
+//! keys) and each architecture's `load_arch_hparams` (arch keys). Keys an architecture does
+//! not read in llama.cpp are ignored here too (e.g. `yarn_log_multiplier` outside
+//! mistral3, `attention.sliding_window` for phi3), so a file means the same thing to both.
+
+use super::arch::Arch;
+use super::ModelError;
+use crate::gguf::{keys, GgufFile, Value};
+
+/// How rotary pairs are formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeKind {
+    /// GPT-J style: adjacent pairs (x[2i], x[2i+1]).
+    Norm,
+    /// GPT-NeoX style: (x[i], x[i + n_rot/2]).
+    Neox,
+}
+
+/// `rope.scaling.type` (llama.cpp `llama_rope_scaling_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeScaling {
+    None,
+    Linear,
+    Yarn,
+    LongRope,
+}
+
+#[derive(Clone, Debug)]
+pub struct HParams {
+    pub arch: Arch,
+    pub n_vocab: usize,
+    pub n_ctx_train: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    /// Per layer (GGUF allows a scalar or a per-layer array).
+    pub n_head: Vec<usize>,
+    pub n_head_kv: Vec<usize>,
+    pub n_ff: Vec<usize>,
+    /// Per-head sizes of K (and Q) and of V.
+    pub head_dim_k: usize,
+    pub head_dim_v: usize,
+    /// Rotated dimensions per head (partial rotary when < head_dim_k).
+    pub n_rot: usize,
+    pub rms_eps: f32,
+    pub rope_kind: RopeKind,
+    pub rope_freq_base: f32,
+    /// 1 / rope.scaling.factor (1 when unscaled).
+    pub rope_freq_scale: f32,
+    pub rope_scaling: RopeScaling,
+    pub n_ctx_orig_yarn: usize,
+    /// `rope.scaling.attn_factor`: multiplies cos and sin.
+    pub rope_attn_factor: f32,
+    pub yarn_log_mul: f32,
+    pub yarn_beta_fast: f32,
+    pub yarn_beta_slow: f32,
+    /// Llama-4 style attention temperature: q *= 1 + scale * ln(1 + floor(pos / floor_scale)).
+    pub attn_temp_scale: f32,
+    pub attn_temp_floor_scale: usize,
+    /// Softmax scale override (0 = 1/sqrt(head_dim)).
+    pub attention_scale: f32,
+    /// Granite multipliers (0 = not applied).
+    pub embedding_scale: f32,
+    pub residual_scale: f32,
+    pub logit_scale: f32,
+    /// Every n-th layer (il + 1) % n == 0 skips rope (smollm3); 0 = never.
+    pub no_rope_layer_step: usize,
+}
+
+/// Typed metadata access scoped to the file's architecture prefix.
+struct Meta<'g, 'a> {
+    f: &'g GgufFile<'a>,
+    arch: &'a str,
+}
+
+impl Meta<'_, '_> {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}{}", self.arch, suffix)
+    }
+    fn get(&self, suffix: &str) -> Option<&Value<'_>> {
+        self.f.get(&self.key(suffix))
+    }
+    fn bad(&self, suffix: &str, reason: &str) -> ModelError {
+        ModelError::BadKey { key: self.key(suffix), reason: reason.to_string() }
+    }
+    fn u32_opt(&self, suffix: &str) -> Result<Option<u32>, ModelError> {
+        match self.get(suffix) {
+            None => Ok(None),
+            Some(v) => v.as_u32().map(Some).ok_or_else(|| self.bad(suffix, "expected an unsigned integer")),
+        }
+    }
+    fn u32_req(&self, suffix: &str) -> Result<u32, ModelError> {
+        self.u32_opt(suffix)?.ok_or_else(|| ModelError::MissingKey(self.key(suffix)))
+    }
+    fn f32_opt(&self, suffix: &str) -> Result<Option<f32>, ModelError> {
+        match self.get(suffix) {
+            None => Ok(None),
+            Some(v) => v.as_f32().map(Some).ok_or_else(|| self.bad(suffix, "expected a number")),
+        }
+    }
+    fn f32_req(&self, suffix: &str) -> Result<f32, ModelError> {
+        self.f32_opt(suffix)?.ok_or_else(|| ModelError::MissingKey(self.key(suffix)))
+    }
+    /// llama.cpp `get_key_or_arr`: a scalar for every layer, or one value per layer.
+    fn per_layer(&self, suffix: &str, n_layer: usize) -> Result<Option<Vec<usize>>, ModelError> {
+        let Some(v) = self.get(suffix) else { return Ok(None) };
+        if let Some(a) = v.as_array() {
+            if a.len() != n_layer {
+                return Err(self.bad(suffix, &format!("array has {} entries for {n_layer} layers", a.len())));
+            }
+            let vals = a.iter().map(|x| x.as_u32().map(|u| u as usize)).collect::<Option<Vec<_>>>();
+            return vals.map(Some).ok_or_else(|| self.bad(suffix, "expected unsigned integers"));
+        }
+        let u = v.as_u32().ok_or_else(|| self.bad(suffix, "expected an unsigned integer or an array"))?;
+        Ok(Some(vec![u as usize; n_layer]))
+    }
+}
+
+impl HParams {
+    /// Reads the hyperparameters; `n_vocab` is the row count of `token_embd.weight`.
+    pub fn from_gguf(f: &GgufFile<'_>, arch: Arch, n_vocab: usize) -> Result<HParams, ModelError> {
+        let m = Meta { f, arch: arch.as_str() };
+        let n_ctx_train = m.u32_req(keys::CONTEXT_LENGTH)? as usize;
+        let n_embd = m.u32_req(keys::EMBEDDING_LENGTH)? as usize;
+        let n_layer = m.u32_req(keys::BLOCK_COUNT)? as usize;
+        if n_layer == 0 || n_layer > 512 {
+            return Err(m.bad(keys::BLOCK_COUNT, "must be between 1 and 512"));
+        }
+        let n_ff = m.per_layer(keys::FEED_FORWARD_LENGTH, n_layer)?.unwrap_or_else(|| vec![0; n_layer]);
+        let n_head = m
+            .per_layer(keys::HEAD_COUNT, n_layer)?
+            .ok_or_else(|| ModelError::MissingKey(m.key(keys::HEAD_COUNT)))?;
+        let n_head_kv = m.per_layer(keys::HEAD_COUNT_KV, n_layer)?.unwrap_or_else(|| n_head.clone());
+        let h0 = n_head[0];
+        if h0 == 0 || n_embd == 0 {
+            return Err(m.bad(keys::HEAD_COUNT, "an attention model needs heads and an embedding"));
+        }
+        for (il, (&h, &hkv)) in n_head.iter().zip(&n_head_kv).enumerate() {
+            if h == 0 || hkv == 0 || h % hkv != 0 {
+                return Err(m.bad(keys::HEAD_COUNT_KV, &format!("layer {il}: {h} heads is not a multiple of {hkv} kv heads")));
+            }
+        }
+
+        let n_ctx_orig_yarn = match m.u32_opt(keys::ROPE_SCALING_ORIG_CTX_LEN)? {
+            Some(n) if n != 0 => n as usize,
+            _ => n_ctx_train,
+        };
+        let rope_freq_base = m.f32_opt(keys::ROPE_FREQ_BASE)?.unwrap_or(10000.0);
+        let rope_scaling = match m.get(keys::ROPE_SCALING_TYPE) {
+            None => RopeScaling::Linear,
+            Some(v) => match v.as_str() {
+                Some("none") => RopeScaling::None,
+                Some("linear") => RopeScaling::Linear,
+                Some("yarn") => RopeScaling::Yarn,
+                Some("longrope") => RopeScaling::LongRope,
+                _ => return Err(m.bad(keys::ROPE_SCALING_TYPE, "expected none, linear, yarn or longrope")),
+            },
+        };
+        let factor = match m.f32_opt(keys::ROPE_SCALING_FACTOR)? {
+            Some(f) => f,
+            None => m.f32_opt(keys::ROPE_SCALE_LINEAR)?.unwrap_or(0.0),
+        };
+        let rope_freq_scale = if factor == 0.0 { 1.0 } else { 1.0 / factor };
+        let rope_attn_factor = m.f32_opt(keys::ROPE_SCALING_ATTN_FACTOR)?.unwrap_or(1.0);
+
+        let head_dim_k = m.u32_opt(keys::KEY_LENGTH)?.map_or(n_embd / h0, |v| v as usize);
+        let head_dim_v = m.u32_opt(keys::VALUE_LENGTH)?.map_or(n_embd / h0, |v| v as usize);
+        let n_rot = m.u32_opt(keys::ROPE_DIMENSION_COUNT)?.map_or(head_dim_k, |v| v as usize);
+        if head_dim_k == 0 || head_dim_v == 0 || n_rot > head_dim_k || n_rot % 2 != 0 {
+            return Err(m.bad(keys::ROPE_DIMENSION_COUNT, &format!("{n_rot} rotary dims for head size {head_dim_k}")));
+        }
+
+        let mut hp = HParams {
+            arch,
+            n_vocab,
+            n_ctx_train,
+            n_embd,
+            n_layer,
+            n_head,
+            n_head_kv,
+            n_ff,
+            head_dim_k,
+            head_dim_v,
+            n_rot,
+            rms_eps: m.f32_req(keys::LAYER_NORM_RMS_EPS)?,
+            rope_kind: rope_kind(arch),
+            rope_freq_base,
+            rope_freq_scale,
+            rope_scaling,
+            n_ctx_orig_yarn,
+            rope_attn_factor,
+            yarn_log_mul: 0.0,
+            yarn_beta_fast: 32.0,
+            yarn_beta_slow: 1.0,
+            attn_temp_scale: 0.0,
+            attn_temp_floor_scale: 0,
+            attention_scale: 0.0,
+            embedding_scale: 0.0,
+            residual_scale: 0.0,
+            logit_scale: 0.0,
+            no_rope_layer_step: 0,
+        };
+
+        // Per-architecture keys and checks (llama.cpp load_arch_hparams).
+        let needs_full_rot = match arch {
+            Arch::Llama => true,
+            // phi3: llama.cpp ignores attention.sliding_window (Phi SWA is disabled there).
+            Arch::Qwen2 | Arch::Qwen3 | Arch::Glm4 | Arch::Phi3 => false,
+            Arch::Olmo2 => {
+                // OLMo-3 style sliding-window layers need a windowed mask: not yet.
+                if m.u32_opt(keys::ATTENTION_SLIDING_WINDOW)?.is_some_and(|w| w > 0) {
+                    return Err(m.bad(keys::ATTENTION_SLIDING_WINDOW, "sliding-window attention is not supported yet"));
+                }
+                false
+            }
+            Arch::Smollm3 => {
+                hp.no_rope_layer_step = 4;
+                false
+            }
+            Arch::Mistral3 => {
+                hp.attn_temp_scale = m.f32_opt(keys::ATTENTION_TEMPERATURE_SCALE)?.unwrap_or(0.0);
+                hp.yarn_beta_fast = m.f32_opt(keys::ROPE_SCALING_YARN_BETA_FAST)?.unwrap_or(hp.yarn_beta_fast);
+                hp.yarn_beta_slow = m.f32_opt(keys::ROPE_SCALING_YARN_BETA_SLOW)?.unwrap_or(hp.yarn_beta_slow);
+                hp.yarn_log_mul = m.f32_opt(keys::ROPE_SCALING_YARN_LOG_MUL)?.unwrap_or(0.0);
+                if hp.attn_temp_scale != 0.0 {
+                    hp.attn_temp_floor_scale = hp.n_ctx_orig_yarn;
+                }
+                false
+            }
+            Arch::Granite => {
+                hp.logit_scale = m.f32_req(keys::LOGIT_SCALE)?;
+                hp.residual_scale = m.f32_opt(keys::RESIDUAL_SCALE)?.unwrap_or(0.0);
+                hp.embedding_scale = m.f32_opt(keys::EMBEDDING_SCALE)?.unwrap_or(0.0);
+                hp.attention_scale = m.f32_opt(keys::ATTENTION_SCALE)?.unwrap_or(0.0);
+                false
+            }
+        };
+        if needs_full_rot && n_rot != head_dim_k {
+            return Err(m.bad(keys::ROPE_DIMENSION_COUNT, &format!("invalid n_rot {n_rot}, expected {head_dim_k}")));
+        }
+        Ok(hp)
+    }
+
+    /// llama.cpp's context-level YaRN parameters: `(ext_factor, attn_factor)`, where
+    /// attn_factor is the magnitude passed to rope (llama_context constructor).
+    pub fn rope_ext_and_attn_factor(&self) -> (f32, f32) {
+        let freq_scale = self.effective_freq_scale();
+        let ext_factor = if self.rope_scaling == RopeScaling::Yarn { 1.0f32 } else { 0.0 };
+        let mut attn_factor = 1.0f32;
+        if ext_factor != 0.0 {
+            let get_mscale = |scale: f32, mscale: f32| if scale <= 1.0 { 1.0 } else { 0.1 * mscale * scale.ln() + 1.0 };
+            let factor = 1.0 / freq_scale;
+            attn_factor = if self.yarn_log_mul != 0.0 {
+                let mscale_all_dims = self.yarn_log_mul;
+                get_mscale(factor, 1.0) / get_mscale(factor, mscale_all_dims)
+            } else {
+                get_mscale(factor, 1.0)
+            };
+            // ggml's rope_yarn multiplies this back in.
+            attn_factor *= 1.0 / (1.0 + 0.1 * factor.ln());
+        }
+        (ext_factor, attn_factor * self.rope_attn_factor)
+    }
+
+    /// `rope.scaling.type = none` never scales frequencies.
+    pub fn effective_freq_scale(&self) -> f32 {
+        if self.rope_scaling == RopeScaling::None {
+            1.0
+        } else {
+            self.rope_freq_scale
+        }
+    }
+
+    /// Whether layer `il` applies rope.
+    pub fn has_rope(&self, il: usize) -> bool {
+        self.no_rope_layer_step == 0 || (il + 1) % self.no_rope_layer_step != 0
+    }
+
+    pub fn n_embd_k_gqa(&self, il: usize) -> usize {
+        self.n_head_kv[il] * self.head_dim_k
+    }
+    pub fn n_embd_v_gqa(&self, il: usize) -> usize {
+        self.n_head_kv[il] * self.head_dim_v
+    }
+    pub fn n_embd_q(&self, il: usize) -> usize {
+        self.n_head[il] * self.head_dim_k
+    }
+}
+
+/// llama.cpp `llama_model_rope_type` for the supported architectures.
+pub fn rope_kind(arch: Arch) -> RopeKind {
+    match arch {
+        Arch::Llama | Arch::Glm4 | Arch::Mistral3 | Arch::Smollm3 | Arch::Granite => RopeKind::Norm,
+        Arch::Qwen2 | Arch::Qwen3 | Arch::Phi3 | Arch::Olmo2 => RopeKind::Neox,
+    }
+}

@@ -1,0 +1,217 @@
+//! Transformer engines over GGUF weights.
+//!
+//! * [`arch`]: the supported `general.architecture` names; [`names`]: every tensor name;
+//!   [`hparams`]: hyperparameters from metadata.
+//! * `standard.rs` binds the tensors of the dense GQA + SwiGLU family (llama, qwen2, qwen3,
+//!   glm4, phi3, mistral3, smollm3, granite, olmo2); `forward.rs` runs a batch of tokens
+//!   through it with the shared [`ops`].
+//! * [`Session`] owns the KV cache and all scratch (allocated once); `eval` reuses the cached
+//!   prefix of a token list, prefills the rest in batches, and decodes one token with the
+//!   mat-vec path.
+//!
+//! Ownership: a [`Model`] records byte ranges into the file, never slices, so it can either
+//! borrow the bytes ([`Model::load`], lifetime `'a`) or own them behind an `Arc`
+//! ([`Model::from_shared`], `Model<'static>`: an mmap natively, a `Vec<u8>` in wasm).
+//! Sessions borrow a model or hold an `Arc` of it ([`Model::new_shared_session`]).
+
+pub mod arch;
+pub mod hparams;
+pub mod names;
+pub mod ops;
+pub mod perplexity;
+
+mod forward;
+mod session;
+mod standard;
+mod weights;
+
+pub use arch::Arch;
+pub use hparams::HParams;
+pub use session::Session;
+
+use crate::gguf::{GgufError, GgufFile};
+use crate::parallel::ThreadPool;
+use crate::GgmlType;
+use std::sync::Arc;
+use weights::{Bytes, Loader};
+
+/// Why a model could not be loaded or a session could not evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelError {
+    Gguf(GgufError),
+    /// `general.architecture` is missing.
+    NoArchitecture,
+    UnsupportedArch(String),
+    MissingKey(String),
+    BadKey { key: String, reason: String },
+    MissingTensor(String),
+    BadTensor { name: String, reason: String },
+    UnsupportedType { name: String, ty: GgmlType },
+    /// A token id outside the vocabulary.
+    BadToken { token: u32, n_vocab: usize },
+    /// More tokens than the session's context holds.
+    ContextFull { n_tokens: usize, n_ctx: usize },
+    EmptyInput,
+}
+
+impl ModelError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ModelError::Gguf(_) => "gguf",
+            ModelError::NoArchitecture => "no_architecture",
+            ModelError::UnsupportedArch(_) => "unsupported_architecture",
+            ModelError::MissingKey(_) => "missing_key",
+            ModelError::BadKey { .. } => "bad_key",
+            ModelError::MissingTensor(_) => "missing_tensor",
+            ModelError::BadTensor { .. } => "bad_tensor",
+            ModelError::UnsupportedType { .. } => "unsupported_tensor_type",
+            ModelError::BadToken { .. } => "bad_token",
+            ModelError::ContextFull { .. } => "context_full",
+            ModelError::EmptyInput => "empty_input",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelError::Gguf(e) => write!(f, "{e}"),
+            ModelError::NoArchitecture => write!(f, "general.architecture is missing"),
+            ModelError::UnsupportedArch(a) => write!(f, "architecture {a} is not supported yet"),
+            ModelError::MissingKey(k) => write!(f, "required metadata key {k} is missing"),
+            ModelError::BadKey { key, reason } => write!(f, "metadata key {key}: {reason}"),
+            ModelError::MissingTensor(t) => write!(f, "required tensor {t} is missing"),
+            ModelError::BadTensor { name, reason } => write!(f, "tensor {name}: {reason}"),
+            ModelError::UnsupportedType { name, ty } => write!(f, "tensor {name}: type {ty} has no kernels"),
+            ModelError::BadToken { token, n_vocab } => write!(f, "token id {token} is outside the vocabulary ({n_vocab})"),
+            ModelError::ContextFull { n_tokens, n_ctx } => {
+                write!(f, "{n_tokens} tokens do not fit the session context of {n_ctx}")
+            }
+            ModelError::EmptyInput => write!(f, "no tokens to evaluate"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl From<GgufError> for ModelError {
+    fn from(e: GgufError) -> Self {
+        ModelError::Gguf(e)
+    }
+}
+
+/// Load-time choices.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Threads for matmuls and attention (None: the machine's available parallelism; wasm32
+    /// always runs on the calling thread).
+    pub n_threads: Option<usize>,
+    /// Share an existing pool instead of spawning one (takes precedence over `n_threads`).
+    pub pool: Option<Arc<ThreadPool>>,
+    /// Dequantize every quantized matrix to f32 at load and multiply in f32 (no activation
+    /// quantization): the reference path llama.cpp's `logits_prefill_dequantized_f32` uses.
+    pub dequantize_to_f32: bool,
+}
+
+/// A loaded model: hyperparameters, tensor bindings and the file bytes.
+pub struct Model<'a> {
+    bytes: Bytes<'a>,
+    pub(crate) hp: HParams,
+    pub(crate) flags: standard::Flags,
+    pub(crate) w: standard::Weights,
+    pool: Arc<ThreadPool>,
+}
+
+struct Parts {
+    hp: HParams,
+    flags: standard::Flags,
+    w: standard::Weights,
+}
+
+fn build(f: &GgufFile<'_>, opts: &LoadOptions) -> Result<Parts, ModelError> {
+    let name = f.architecture().ok_or(ModelError::NoArchitecture)?;
+    let arch = Arch::from_str(name)?;
+    // n_vocab is the embedding's row count (llama.cpp checks it against the vocabulary).
+    let embd = names::Global::TokenEmbd.name(names::Suffix::Weight);
+    let te = f.tensor(&embd).ok_or_else(|| ModelError::MissingTensor(embd.clone()))?;
+    let n_vocab = te.ne(1) as usize;
+    let hp = HParams::from_gguf(f, arch, n_vocab)?;
+    let flags = standard::flags(arch);
+    let loader = Loader { f, dequantize: opts.dequantize_to_f32 };
+    let w = standard::load(&loader, &hp, &flags)?;
+    Ok(Parts { hp, flags, w })
+}
+
+fn make_pool(opts: &LoadOptions) -> Arc<ThreadPool> {
+    if let Some(p) = &opts.pool {
+        return Arc::clone(p);
+    }
+    Arc::new(match opts.n_threads {
+        Some(n) => ThreadPool::new(n),
+        None => ThreadPool::with_available_parallelism(),
+    })
+}
+
+impl<'a> Model<'a> {
+    /// Loads a model whose weights stay in `f`'s bytes (borrowed for `'a`).
+    pub fn load(f: &GgufFile<'a>) -> Result<Model<'a>, ModelError> {
+        Model::load_with(f, &LoadOptions::default())
+    }
+
+    pub fn load_with(f: &GgufFile<'a>, opts: &LoadOptions) -> Result<Model<'a>, ModelError> {
+        let p = build(f, opts)?;
+        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts) })
+    }
+
+    pub fn arch(&self) -> Arch {
+        self.hp.arch
+    }
+    pub fn hparams(&self) -> &HParams {
+        &self.hp
+    }
+    pub fn n_vocab(&self) -> usize {
+        self.hp.n_vocab
+    }
+    pub fn n_ctx_train(&self) -> usize {
+        self.hp.n_ctx_train
+    }
+    pub fn pool(&self) -> &Arc<ThreadPool> {
+        &self.pool
+    }
+    /// Replaces the pool new sessions use.
+    pub fn set_pool(&mut self, pool: Arc<ThreadPool>) {
+        self.pool = pool;
+    }
+
+    pub(crate) fn file(&self) -> &[u8] {
+        self.bytes.get()
+    }
+
+    /// A session with a KV cache of `n_ctx` positions, borrowing this model.
+    pub fn new_session(&self, n_ctx: usize) -> Session<'_> {
+        Session::new(session::ModelRef::Borrowed(self), n_ctx)
+    }
+}
+
+impl Model<'static> {
+    /// Loads a model that owns its bytes (an mmap, a `Vec<u8>`...).
+    pub fn from_shared(bytes: Arc<dyn AsRef<[u8]> + Send + Sync>, opts: &LoadOptions) -> Result<Model<'static>, ModelError> {
+        let p = {
+            let f = GgufFile::parse((*bytes).as_ref())?;
+            build(&f, opts)?
+        };
+        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts) })
+    }
+
+    /// A session that keeps the model alive (for bindings that hand sessions out).
+    pub fn new_shared_session(model: &Arc<Model<'static>>, n_ctx: usize) -> Session<'static> {
+        Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx)
+    }
+}
+
+impl std::fmt::Debug for Model<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("arch", &self.hp.arch).field("n_layer", &self.hp.n_layer).finish_non_exhaustive()
+    }
+}

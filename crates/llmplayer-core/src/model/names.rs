@@ -1,0 +1,112 @@
+//! Every tensor name the engines read (llama.cpp `LLM_TENSOR_NAMES`): a base name per
+//! tensor plus a suffix, `blk.{i}.` for per-layer tensors. Engines never spell a name.
+
+/// The part after the base name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suffix {
+    Weight,
+    Bias,
+    /// Per-tensor scale (`{1}`) multiplied into the matmul output.
+    Scale,
+}
+
+impl Suffix {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Suffix::Weight => "weight",
+            Suffix::Bias => "bias",
+            Suffix::Scale => "scale",
+        }
+    }
+}
+
+/// Model-level tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Global {
+    TokenEmbd,
+    OutputNorm,
+    Output,
+    /// Llama-3 frequency factors (divide the rotary frequencies).
+    RopeFreqs,
+    /// LongRoPE factors, used when the context exceeds the original training context.
+    RopeFactorsLong,
+    RopeFactorsShort,
+}
+
+impl Global {
+    const fn base(self) -> &'static str {
+        match self {
+            Global::TokenEmbd => "token_embd",
+            Global::OutputNorm => "output_norm",
+            Global::Output => "output",
+            Global::RopeFreqs => "rope_freqs",
+            Global::RopeFactorsLong => "rope_factors_long",
+            Global::RopeFactorsShort => "rope_factors_short",
+        }
+    }
+
+    pub fn name(self, suffix: Suffix) -> String {
+        format!("{}.{}", self.base(), suffix.as_str())
+    }
+}
+
+/// Per-layer tensors (`blk.{i}.<base>.<suffix>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    AttnNorm,
+    AttnQ,
+    AttnK,
+    AttnV,
+    /// Fused [q | k | v] projection.
+    AttnQkv,
+    AttnOut,
+    AttnQNorm,
+    AttnKNorm,
+    /// Norm of the attention output before the residual add (glm4, olmo2).
+    AttnPostNorm,
+    FfnNorm,
+    FfnGate,
+    /// Up projection; fused [gate; up] for glm4 and phi3.
+    FfnUp,
+    FfnDown,
+    /// Norm of the FFN output before the residual add (glm4, olmo2).
+    FfnPostNorm,
+}
+
+impl Layer {
+    const fn base(self) -> &'static str {
+        match self {
+            Layer::AttnNorm => "attn_norm",
+            Layer::AttnQ => "attn_q",
+            Layer::AttnK => "attn_k",
+            Layer::AttnV => "attn_v",
+            Layer::AttnQkv => "attn_qkv",
+            Layer::AttnOut => "attn_output",
+            Layer::AttnQNorm => "attn_q_norm",
+            Layer::AttnKNorm => "attn_k_norm",
+            Layer::AttnPostNorm => "post_attention_norm",
+            Layer::FfnNorm => "ffn_norm",
+            Layer::FfnGate => "ffn_gate",
+            Layer::FfnUp => "ffn_up",
+            Layer::FfnDown => "ffn_down",
+            Layer::FfnPostNorm => "post_ffw_norm",
+        }
+    }
+
+    pub fn name(self, il: usize, suffix: Suffix) -> String {
+        format!("blk.{il}.{}.{}", self.base(), suffix.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spelled_like_llama_cpp() {
+        assert_eq!(Global::TokenEmbd.name(Suffix::Weight), "token_embd.weight");
+        assert_eq!(Layer::AttnQ.name(3, Suffix::Bias), "blk.3.attn_q.bias");
+        assert_eq!(Layer::FfnPostNorm.name(0, Suffix::Weight), "blk.0.post_ffw_norm.weight");
+        assert_eq!(Layer::AttnOut.name(1, Suffix::Scale), "blk.1.attn_output.scale");
+    }
+}

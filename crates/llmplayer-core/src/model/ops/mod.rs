@@ -1,0 +1,7 @@
+//! Shared building blocks of the transformer engines (llama.cpp `build_norm`, rope,
+//! `build_attn`, `build_ffn`).
+
+pub mod attention;
+pub mod ffn;
+pub mod norm;
+pub mod rope;

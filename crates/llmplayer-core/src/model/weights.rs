@@ -1,0 +1,147 @@
+//! Where weights live. A [`Mat`] is a byte range of the model file (never copied) or, for
+//! the dequantized-f32 load option, an owned f32 copy. Ranges instead of slices keep
+//! [`Model`](super::Model) free of self-references, so it can own its bytes (an mmap, a
+//! `Vec<u8>`) behind an `Arc` or borrow them.
+
+use super::ModelError;
+use crate::gguf::{GgufFile, TensorInfo};
+use crate::quant::{matmul_par, row_bytes, traits, QuantizedActs};
+use crate::parallel::ThreadPool;
+use crate::GgmlType;
+use std::sync::Arc;
+
+/// The model file's bytes.
+pub(crate) enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Arc<dyn AsRef<[u8]> + Send + Sync>),
+}
+
+impl Bytes<'_> {
+    pub fn get(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(b) => b,
+            Bytes::Shared(a) => (**a).as_ref(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum MatData {
+    /// Absolute byte range in the file.
+    File { start: usize, len: usize },
+    /// Owned bytes (f32 little-endian when dequantized at load).
+    Owned(Box<[u8]>),
+}
+
+/// A weight matrix of `rows` rows of `cols` elements (ggml ne = [cols, rows]).
+#[derive(Debug)]
+pub(crate) struct Mat {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    data: MatData,
+}
+
+impl Mat {
+    pub fn bytes<'s>(&'s self, file: &'s [u8]) -> &'s [u8] {
+        match &self.data {
+            MatData::File { start, len } => &file[*start..*start + *len],
+            MatData::Owned(b) => b,
+        }
+    }
+
+    /// `out (n, rows) = x (n, cols) · Wᵀ` on the pool; activations are converted once to
+    /// the weight type's `vec_dot_type` (8-bit blocks for quantized weights, as ggml does).
+    pub fn matmul(&self, file: &[u8], pool: &ThreadPool, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs) {
+        let x = &x[..n * self.cols];
+        let out = &mut out[..n * self.rows];
+        matmul_par(pool, self.bytes(file), self.ty, self.rows, self.cols, x, out, acts);
+    }
+
+    /// Dequantizes row `r` into `out` (`cols` floats): ggml get_rows.
+    pub fn row(&self, file: &[u8], r: usize, out: &mut [f32]) {
+        let rb = row_bytes(self.ty, self.cols);
+        let t = traits(self.ty).expect("weight types have kernels");
+        (t.dequantize_row)(&self.bytes(file)[r * rb..(r + 1) * rb], &mut out[..self.cols]);
+    }
+}
+
+/// Binds tensors by name, checking shapes and kernel support.
+pub(crate) struct Loader<'g, 'a> {
+    pub f: &'g GgufFile<'a>,
+    /// Dequantize every non-f32 matrix to f32 at load (reference path).
+    pub dequantize: bool,
+}
+
+impl Loader<'_, '_> {
+    fn info(&self, name: &str) -> Option<&TensorInfo<'_>> {
+        self.f.tensor(name)
+    }
+
+    fn bad(name: &str, reason: String) -> ModelError {
+        ModelError::BadTensor { name: name.to_string(), reason }
+    }
+
+    /// A matrix with ne = [cols, rows]; `rows = None` accepts any row count.
+    pub fn mat_opt(&self, name: &str, cols: usize, rows: Option<usize>) -> Result<Option<Mat>, ModelError> {
+        let Some(t) = self.info(name) else { return Ok(None) };
+        if t.dims.len() > 2 || t.ne(0) as usize != cols || rows.is_some_and(|r| r != t.ne(1) as usize) {
+            let want = match rows {
+                Some(r) => format!("[{cols}, {r}]"),
+                None => format!("[{cols}, *]"),
+            };
+            return Err(Self::bad(name, format!("shape {:?}, expected {want}", t.dims)));
+        }
+        let Some(tr) = traits(t.ty) else {
+            return Err(ModelError::UnsupportedType { name: name.to_string(), ty: t.ty });
+        };
+        let rows = t.ne(1) as usize;
+        let start = (self.f.data_offset + t.offset) as usize;
+        let len = t.size as usize;
+        let data = if self.dequantize && t.ty != GgmlType::F32 {
+            let src = self.f.tensor_data(t);
+            let rb = row_bytes(t.ty, cols);
+            let mut row = vec![0.0f32; cols];
+            let mut bytes = Vec::with_capacity(rows * cols * 4);
+            for r in 0..rows {
+                (tr.dequantize_row)(&src[r * rb..(r + 1) * rb], &mut row);
+                bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+            }
+            return Ok(Some(Mat { ty: GgmlType::F32, rows, cols, data: MatData::Owned(bytes.into()) }));
+        } else {
+            MatData::File { start, len }
+        };
+        Ok(Some(Mat { ty: t.ty, rows, cols, data }))
+    }
+
+    pub fn mat(&self, name: &str, cols: usize, rows: Option<usize>) -> Result<Mat, ModelError> {
+        self.mat_opt(name, cols, rows)?.ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+    }
+
+    /// A 1-D tensor of `len` values, converted to f32 (norm weights, biases, rope factors).
+    pub fn vec_opt(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let Some(t) = self.info(name) else { return Ok(None) };
+        if t.n_elements() as usize != len || t.dims.iter().skip(1).any(|&d| d != 1) {
+            return Err(Self::bad(name, format!("shape {:?}, expected [{len}]", t.dims)));
+        }
+        let Some(tr) = traits(t.ty) else {
+            return Err(ModelError::UnsupportedType { name: name.to_string(), ty: t.ty });
+        };
+        if len % tr.block_size != 0 {
+            return Err(Self::bad(name, format!("{len} values is not a whole number of {} blocks", t.ty)));
+        }
+        let mut out = vec![0.0f32; len];
+        (tr.dequantize_row)(self.f.tensor_data(t), &mut out);
+        Ok(Some(out))
+    }
+
+    pub fn vec(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+        self.vec_opt(name, len)?.ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+    }
+
+    /// A per-tensor `{1}` scale.
+    pub fn scale_opt(&self, name: &str) -> Result<Option<f32>, ModelError> {
+        Ok(self.vec_opt(name, 1)?.map(|v| v[0]))
+    }
+}
+

@@ -1,0 +1,413 @@
+//! Standard-engine goldens against llama.cpp (fixtures `models/` and `real/`).
+//!
+//! * Every `models/*.gguf` whose `general.architecture` this engine supports (found by
+//!   listing the folder, F32 and quantized files) is run on its `.ref.json` prompt: one
+//!   batched prefill with every row, one-token-at-a-time decode in a fresh session, the
+//!   argmax of every row, and the 32-token greedy continuation. Quantized files are run
+//!   twice: the quantized path (activations converted to 8-bit blocks, as ggml does)
+//!   against `logits_prefill` / `logits_decode`, and the dequantized-f32 load option
+//!   against `logits_prefill_dequantized_f32` / `greedy_dequantized_f32`.
+//! * `real/stories260K.gguf`: greedy text of the reference and perplexity of `story.txt`
+//!   under both protocols of `story.ppl.json`.
+//!
+//! Tolerances (fixtures/models/README.md): F32 logits |a - b| <= 1e-3 + 1e-4 |b|; the
+//! quantized path the same for most positions, with a few positions allowed up to 0.1
+//! (an activation rounded across an int8 boundary). Greedy sequences must be identical
+//! except at a near-tie of the reference (margin within the logit tolerance).
+//! Every expected number is read from the fixture files. Fixture root: `$LLMPLAYER_FIXTURES`,
+//! else `<repo>/../shared/fixtures`; when missing the tests fail under `CI=true` and skip
+//! otherwise.
+
+use llmplayer_core::model::{perplexity, Arch, LoadOptions, Model, ModelError};
+use llmplayer_core::parallel::ThreadPool;
+use llmplayer_core::GgufFile;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+fn fixtures_root() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = match std::env::var_os("LLMPLAYER_FIXTURES") {
+        Some(r) => PathBuf::from(r),
+        None => manifest.join("../../../shared/fixtures"),
+    };
+    if root.join("models").is_dir() {
+        return Some(root);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("model fixtures not found at {}", root.display());
+    }
+    eprintln!("skipping: model fixtures not found at {} (set LLMPLAYER_FIXTURES)", root.display());
+    None
+}
+
+/// One pool for the whole file: concurrent tests find it busy and run inline.
+fn pool() -> Arc<ThreadPool> {
+    static POOL: OnceLock<Arc<ThreadPool>> = OnceLock::new();
+    Arc::clone(POOL.get_or_init(|| Arc::new(ThreadPool::new(2))))
+}
+
+fn opts(dequantize: bool) -> LoadOptions {
+    LoadOptions { pool: Some(pool()), dequantize_to_f32: dequantize, ..Default::default() }
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn u32s(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+fn rows(v: &Value) -> Vec<Vec<f32>> {
+    v.as_array().unwrap().iter().map(f32s).collect()
+}
+
+/// Lowest index of the maximum (llama.cpp's greedy tie rule).
+fn argmax(l: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in l.iter().enumerate() {
+        if v > l[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn tol(b: f32) -> f32 {
+    1e-3 + 1e-4 * b.abs()
+}
+
+/// Per-row comparison: (max |a-b| over all rows, number of rows with any element out of
+/// the F32 tolerance, rows whose argmax differs while the reference's top-2 margin exceeds
+/// the tolerance).
+struct RowsDiff {
+    max_abs: f32,
+    rows_out_of_tol: usize,
+    worst_row_abs: Vec<f32>,
+    argmax_mismatch: usize,
+}
+
+fn compare_rows(ours: &[f32], reference: &[Vec<f32>], slack: f32) -> RowsDiff {
+    let nv = reference[0].len();
+    let mut d = RowsDiff { max_abs: 0.0, rows_out_of_tol: 0, worst_row_abs: Vec::new(), argmax_mismatch: 0 };
+    for (i, r) in reference.iter().enumerate() {
+        let o = &ours[i * nv..(i + 1) * nv];
+        let mut row_max = 0.0f32;
+        let mut out = false;
+        for (&a, &b) in o.iter().zip(r) {
+            row_max = row_max.max((a - b).abs());
+            out |= (a - b).abs() > tol(b);
+        }
+        d.max_abs = d.max_abs.max(row_max);
+        d.rows_out_of_tol += out as usize;
+        d.worst_row_abs.push(row_max);
+        let (ao, ar) = (argmax(o), argmax(r));
+        if ao != ar {
+            let mut sorted = r.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            if sorted[0] - sorted[1] > slack.max(tol(sorted[0])) {
+                d.argmax_mismatch += 1;
+            }
+        }
+    }
+    d
+}
+
+/// Greedy continuation after a prefill of `prompt` (positions prompt.len()..), decoded one
+/// token per call. Returns the number of steps that matched before an accepted near-tie
+/// (or all of them), or an error on a real divergence.
+fn check_greedy(
+    model: &Model,
+    prompt: &[u32],
+    reference: &[u32],
+    margins: Option<&[f32]>,
+    slack: f32,
+    what: &str,
+) -> Result<usize, String> {
+    let mut s = model.new_session(512);
+    let mut tokens = prompt.to_vec();
+    let mut logits = s.eval(&tokens, true).unwrap()[(prompt.len() - 1) * model.n_vocab()..].to_vec();
+    for (k, &want) in reference.iter().enumerate() {
+        let got = argmax(&logits);
+        if got != want {
+            let m = margins.map_or(0.0, |m| m[k]);
+            if m > slack {
+                return Err(format!("{what}: greedy step {k}: got {got}, reference {want} (margin {m})"));
+            }
+            eprintln!("  {what}: greedy near-tie at step {k} (margin {m}), stopping comparison");
+            return Ok(k);
+        }
+        tokens.push(got);
+        logits = s.eval(&tokens, false).unwrap().to_vec();
+    }
+    Ok(reference.len())
+}
+
+/// Records a failure message instead of stopping at the first file.
+fn check(failures: &mut Vec<String>, ok: bool, msg: impl FnOnce() -> String) {
+    if !ok {
+        failures.push(msg());
+    }
+}
+
+struct Fixture {
+    path: PathBuf,
+    refj: Value,
+    quantized: bool,
+}
+
+fn my_fixtures(root: &Path) -> Vec<Fixture> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(root.join("models")).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.extension().is_none_or(|e| e != "gguf") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let Some(arch) = f.architecture() else { continue };
+        if Arch::from_str(arch).is_err() {
+            continue;
+        }
+        let refj = read_json(&path.with_extension("gguf.ref.json"));
+        let quantized = refj.get("logits_prefill_dequantized_f32").is_some();
+        out.push(Fixture { path, refj, quantized });
+    }
+    out
+}
+
+/// Prefill (all rows) and one-token decode logits of the reference prompt.
+fn run_prompt(model: &Model, prompt: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    let mut s = model.new_session(512);
+    let prefill = s.eval(prompt, true).unwrap().to_vec();
+    let mut s = model.new_session(512);
+    let mut decode = Vec::with_capacity(prefill.len());
+    for i in 0..prompt.len() {
+        decode.extend_from_slice(s.eval(&prompt[..=i], false).unwrap());
+        assert_eq!(s.n_past(), i + 1);
+    }
+    (prefill, decode)
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn f32_models_match_llama_cpp() {
+    let Some(root) = fixtures_root() else { return };
+    let all: Vec<_> = my_fixtures(&root).into_iter().filter(|f| !f.quantized).collect();
+    assert!(!all.is_empty(), "no F32 fixtures of the supported architectures");
+    let mut failures = Vec::new();
+    for fx in &all {
+        let bytes = std::fs::read(&fx.path).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load_with(&f, &opts(false)).unwrap_or_else(|e| panic!("{}: {e}", name(&fx.path)));
+        let r = &fx.refj;
+        assert_eq!(model.n_vocab() as u64, r["n_vocab"].as_u64().unwrap());
+        assert_eq!(model.n_ctx_train() as u64, r["n_ctx_train"].as_u64().unwrap());
+        let prompt = u32s(&r["prompt_tokens"]);
+        let (prefill, decode) = run_prompt(&model, &prompt);
+        let dp = compare_rows(&prefill, &rows(&r["logits_prefill"]), 0.0);
+        let dd = compare_rows(&decode, &rows(&r["logits_decode"]), 0.0);
+        let margins = f32s(&r["greedy_margin"]);
+        let n = name(&fx.path);
+        let steps = check_greedy(&model, &prompt, &u32s(&r["greedy"]), Some(&margins), 2e-3, &n);
+        eprintln!("{n}: prefill max abs {:.2e}, decode max abs {:.2e}, greedy {steps:?}/32", dp.max_abs, dd.max_abs);
+        if let Err(e) = steps {
+            failures.push(e);
+        }
+        for (what, d) in [("prefill", &dp), ("decode", &dd)] {
+            check(&mut failures, d.rows_out_of_tol == 0, || format!("{n} {what}: rows out of tolerance {:?}", d.worst_row_abs));
+            check(&mut failures, d.argmax_mismatch == 0, || format!("{n} {what}: argmax differs"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn quantized_models_match_llama_cpp() {
+    let Some(root) = fixtures_root() else { return };
+    let all: Vec<_> = my_fixtures(&root).into_iter().filter(|f| f.quantized).collect();
+    assert!(!all.is_empty(), "no quantized fixtures of the supported architectures");
+    let mut failures = Vec::new();
+    for fx in &all {
+        let bytes = std::fs::read(&fx.path).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let r = &fx.refj;
+        let prompt = u32s(&r["prompt_tokens"]);
+        let n = name(&fx.path);
+
+        // Quantized path: activations converted like ggml.
+        let model = Model::load_with(&f, &opts(false)).unwrap_or_else(|e| panic!("{n}: {e}"));
+        let (prefill, decode) = run_prompt(&model, &prompt);
+        let dp = compare_rows(&prefill, &rows(&r["logits_prefill"]), 0.1);
+        let dd = compare_rows(&decode, &rows(&r["logits_decode"]), 0.1);
+        let margins = f32s(&r["greedy_margin"]);
+        let steps = check_greedy(&model, &prompt, &u32s(&r["greedy"]), Some(&margins), 0.05, &n);
+        if let Err(e) = &steps {
+            failures.push(e.clone());
+        }
+
+        // Dequantized-f32 path.
+        let deq = Model::load_with(&f, &opts(true)).unwrap();
+        let mut s = deq.new_session(512);
+        let pf = s.eval(&prompt, true).unwrap().to_vec();
+        let dq = compare_rows(&pf, &rows(&r["logits_prefill_dequantized_f32"]), 0.0);
+        let dsteps = check_greedy(&deq, &prompt, &u32s(&r["greedy_dequantized_f32"]), None, 0.0, &format!("{n} (dequantized)"));
+        if let Err(e) = &dsteps {
+            failures.push(e.clone());
+        }
+        eprintln!(
+            "{n}: quantized prefill max abs {:.2e} ({} rows > f32 tol), decode {:.2e} ({} rows), greedy {steps:?}/32; \
+             dequantized-f32 prefill max abs {:.2e}, greedy {dsteps:?}/32",
+            dp.max_abs, dp.rows_out_of_tol, dd.max_abs, dd.rows_out_of_tol, dq.max_abs
+        );
+        for (what, d) in [("prefill", &dp), ("decode", &dd)] {
+            // A systematic miss on a Q8_0/Q8_1-activation file (every row ~0.1 off) means the
+            // activation quantizer does not round like ggml's x86 CPU backend
+            // (id = 127/amax, round half to even), not an engine bug.
+            check(&mut failures, d.max_abs <= 0.1, || format!("{n} {what}: max abs {} > 0.1 per row: {:?}", d.max_abs, d.worst_row_abs));
+            check(&mut failures, d.rows_out_of_tol <= 3, || {
+                format!("{n} {what}: {} rows beyond the f32 tolerance: {:?}", d.rows_out_of_tol, d.worst_row_abs)
+            });
+            check(&mut failures, d.argmax_mismatch == 0, || format!("{n} {what}: argmax differs"));
+        }
+        check(&mut failures, dq.rows_out_of_tol == 0, || format!("{n} dequantized: {:?}", dq.worst_row_abs));
+        check(&mut failures, dq.argmax_mismatch == 0, || format!("{n} dequantized: argmax differs"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn stories260k_greedy_and_perplexity() {
+    let Some(root) = fixtures_root() else { return };
+    let real = root.join("real");
+    let bytes = std::fs::read(real.join("stories260K.gguf")).unwrap();
+    let f = GgufFile::parse(&bytes).unwrap();
+    let model = Model::load_with(&f, &opts(false)).unwrap();
+    let r = read_json(&real.join("stories260K.ref.json"));
+    let prompt = u32s(&r["prompt_tokens"]);
+    let (prefill, decode) = run_prompt(&model, &prompt);
+    for (what, refl, ours) in [("prefill", "logits_prefill", &prefill), ("decode", "logits_decode", &decode)] {
+        let d = compare_rows(ours, &rows(&r[refl]), 0.0);
+        eprintln!("stories260K {what}: max abs {:.2e}", d.max_abs);
+        assert_eq!(d.rows_out_of_tol, 0, "stories260K {what}: {:?}", d.worst_row_abs);
+    }
+    let greedy = u32s(&r["greedy"]);
+    let steps = check_greedy(&model, &prompt, &greedy, Some(&f32s(&r["greedy_margin"])), 2e-3, "stories260K").unwrap();
+    assert_eq!(steps, greedy.len());
+    // Greedy text: detokenize with the SPM pieces of the file (▁ is a space, <0xXX> a byte).
+    let vocab: Vec<&[u8]> = f.get_array("tokenizer.ggml.tokens").unwrap().strings().collect();
+    let mut text = Vec::new();
+    for &t in &greedy {
+        let p = vocab[t as usize];
+        match std::str::from_utf8(p).ok().and_then(|s| s.strip_prefix("<0x")).and_then(|s| s.strip_suffix('>')) {
+            Some(hex) => text.push(u8::from_str_radix(hex, 16).unwrap()),
+            None => text.extend_from_slice(std::str::from_utf8(p).unwrap().replace('\u{2581}', " ").as_bytes()),
+        }
+    }
+    let want = r["greedy_text"].as_str().unwrap();
+    assert_eq!(String::from_utf8_lossy(&text).trim_start(), want.trim_start());
+
+    // Perplexity, both protocols.
+    let ppl = read_json(&real.join("story.ppl.json"));
+    let tokens: Vec<u32> = std::fs::read_to_string(real.join(ppl["tokens"].as_str().unwrap()))
+        .unwrap()
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let full = &ppl["full_context"];
+    let n_eval = full["n_eval"].as_u64().unwrap() as usize;
+    let p = perplexity::full_context(&model, &tokens[..n_eval]).unwrap();
+    let want = full["ppl"].as_f64().unwrap();
+    eprintln!("stories260K full-context ppl {:.4} (reference {want}), {} predictions", p.ppl, p.n_predictions);
+    assert_eq!(p.n_predictions as u64, full["n_predictions"].as_u64().unwrap());
+    assert!((p.ppl / want - 1.0).abs() < 0.005, "full-context ppl {} vs {want}", p.ppl);
+
+    let lp = &ppl["llama_perplexity"];
+    let n_ctx = lp["n_ctx"].as_u64().unwrap() as usize;
+    assert_eq!(lp["scored_from"].as_u64().unwrap() as usize, n_ctx / 2);
+    let bos = r["bos_token_id"].as_u64().map(|b| b as u32);
+    let p = perplexity::chunked(&model, &tokens, n_ctx, bos).unwrap();
+    let want = lp["ppl"].as_f64().unwrap();
+    let chunks = lp["n_chunks"].as_u64().unwrap() as usize;
+    eprintln!("stories260K chunked ppl {:.4} (reference {want}), {} predictions", p.ppl, p.n_predictions);
+    assert_eq!(p.n_predictions, chunks * (n_ctx - 1 - n_ctx / 2));
+    assert!((p.ppl / want - 1.0).abs() < 0.005, "chunked ppl {} vs {want}", p.ppl);
+}
+
+/// Prefix reuse, small batches and threading give the same logits as one fresh batch.
+#[test]
+fn prefix_reuse_and_batch_splits_agree() {
+    let Some(root) = fixtures_root() else { return };
+    let path = root.join("models/qwen3.gguf");
+    let bytes = std::fs::read(&path).unwrap();
+    let f = GgufFile::parse(&bytes).unwrap();
+    let model = Model::load_with(&f, &opts(false)).unwrap();
+    let r = read_json(&path.with_extension("gguf.ref.json"));
+    let prompt = u32s(&r["prompt_tokens"]);
+    let nv = model.n_vocab();
+
+    let mut s = model.new_session(64);
+    let full = s.eval(&prompt, true).unwrap().to_vec();
+    let last = &full[(prompt.len() - 1) * nv..];
+
+    // Batches of 5 tokens.
+    let mut s2 = model.new_session(64);
+    s2.set_n_ubatch(5);
+    let split = s2.eval(&prompt, true).unwrap().to_vec();
+    let worst = full.iter().zip(&split).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "5-token batches differ by {worst}");
+
+    // Prefix reuse: a first half, then the whole list (only the rest is computed).
+    let mut s3 = model.new_session(64);
+    s3.eval(&prompt[..10], false).unwrap();
+    let reused = s3.eval(&prompt, false).unwrap().to_vec();
+    let worst = last.iter().zip(&reused).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "prefix reuse differs by {worst}");
+    // Same list again: everything cached, the last token is recomputed.
+    let again = s3.eval(&prompt, false).unwrap().to_vec();
+    assert_eq!(again, reused);
+    // A diverging list truncates the cache to the common prefix.
+    let mut other = prompt.clone();
+    other[12] = (other[12] + 1) % nv as u32;
+    s3.eval(&other, false).unwrap();
+    assert_eq!(s3.n_past(), other.len());
+    let back = s3.eval(&prompt, false).unwrap().to_vec();
+    let worst = last.iter().zip(&back).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "after divergence differs by {worst}");
+
+    // Single-threaded pool.
+    let one = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();
+    let l1 = one.new_session(64).eval(&prompt, true).unwrap().to_vec();
+    let worst = full.iter().zip(&l1).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "1 thread vs 2 differs by {worst}");
+
+    s3.clear();
+    assert_eq!(s3.n_past(), 0);
+}
+
+#[test]
+fn errors_are_reported() {
+    let Some(root) = fixtures_root() else { return };
+    // An architecture this engine does not run.
+    let bytes = std::fs::read(root.join("models/rwkv7.gguf")).unwrap();
+    let f = GgufFile::parse(&bytes).unwrap();
+    let e = Model::load(&f).unwrap_err();
+    assert_eq!(e, ModelError::UnsupportedArch("rwkv7".into()));
+    assert_eq!(e.to_string(), "architecture rwkv7 is not supported yet");
+
+    let bytes = std::fs::read(root.join("models/llama.Q8_0.gguf")).unwrap();
+    let f = GgufFile::parse(&bytes).unwrap();
+    let model = Model::load_with(&f, &opts(false)).unwrap();
+    let mut s = model.new_session(8);
+    assert_eq!(s.eval(&[], false).unwrap_err(), ModelError::EmptyInput);
+    assert_eq!(s.eval(&[1; 9], false).unwrap_err(), ModelError::ContextFull { n_tokens: 9, n_ctx: 8 });
+    assert_eq!(s.eval(&[1, 400], false).unwrap_err(), ModelError::BadToken { token: 400, n_vocab: 400 });
+    assert_eq!(s.eval(&[1; 8], false).unwrap().len(), 400);
+}
