@@ -299,6 +299,20 @@ describe('server: tokenize', () => {
     expect(bad.status).toBe(400);
     expect(await errorOf(bad)).toMatchObject({ param: 'tokens[1]' });
   });
+
+  it('serves tokenize on a vocab-only model and refuses to generate with it', async () => {
+    const app = createApp({ models: new FakeModel({ vocabOnly: true }) });
+    expect((await app.request('/health')).status).toBe(200);
+    expect(await (await post(app, '/tokenize', { content: 'a' })).json()).toEqual({ tokens: [101] });
+    for (const [path, body] of [
+      ['/v1/chat/completions', chat('x')],
+      ['/v1/completions', { prompt: 'x' }],
+    ] as const) {
+      const res = await post(app, path, body);
+      expect(res.status).toBe(400);
+      expect(await errorOf(res)).toMatchObject({ param: 'model', code: 'model_not_generative' });
+    }
+  });
 });
 
 describe('server: auth', () => {

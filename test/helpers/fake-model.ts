@@ -46,6 +46,8 @@ export interface FakeModelOptions {
   contextSize?: number;
   /** Delay per generated token. Default 0 (one macrotask per token). */
   tokenDelayMs?: number;
+  /** Tokenizer only: createSession throws, as the real SDK's does for vocab-only GGUFs. */
+  vocabOnly?: boolean;
 }
 
 function mulberry32(seed: number): () => number {
@@ -63,7 +65,7 @@ const sleep = (ms: number) => new Promise<void>((r) => (ms > 0 ? setTimeout(r, m
 
 export class FakeModel implements Model {
   readonly backend = 'native' as const;
-  readonly vocabOnly = false;
+  readonly vocabOnly: boolean;
   readonly nVocab = CHAR0 + 0x10000;
   readonly contextSize: number;
   readonly bos = BOS;
@@ -80,6 +82,7 @@ export class FakeModel implements Model {
   constructor(options: FakeModelOptions = {}) {
     this.contextSize = options.contextSize ?? 256;
     this.tokenDelayMs = options.tokenDelayMs ?? 0;
+    this.vocabOnly = options.vocabOnly ?? false;
     this.info = { name: options.name ?? 'Fake Echo', architecture: 'fake', contextLength: this.contextSize } as Inspection;
   }
 
@@ -124,6 +127,7 @@ export class FakeModel implements Model {
   }
 
   createSession(options: { contextSize?: number } = {}): Session {
+    if (this.vocabOnly) throw new Error('this model has no weights (vocab-only): it can tokenize but not generate');
     const s = new FakeSession(this, options.contextSize ?? this.contextSize, this.sessions.length);
     this.sessions.push(s);
     return s;

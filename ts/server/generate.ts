@@ -47,6 +47,9 @@ export function responseMeta(prefix: string, handle: ModelHandle): ResponseMeta 
 /** Checks prompt ids, logit_bias ids and the context; returns the session's options. */
 export function planGeneration(handle: ModelHandle, req: CommonRequest, prompt: number[], param: 'messages' | 'prompt'): GenerateOptions {
   const { nVocab } = handle.model;
+  if (handle.model.vocabOnly) {
+    throw invalidRequest(`The model '${handle.id}' has no weights (vocab-only): it can tokenize but not generate.`, 'model', 'model_not_generative');
+  }
   const bad = prompt.findIndex((t) => t >= nVocab);
   if (bad >= 0) {
     throw invalidRequest(`Invalid 'prompt[${bad}]': token id ${prompt[bad]} is out of range (the vocabulary has ${nVocab} tokens).`, `prompt[${bad}]`, 'invalid_value');
