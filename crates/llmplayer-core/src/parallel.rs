@@ -11,12 +11,14 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The work of one `run` call, shared by reference with the workers.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
     n_tasks: usize,
     next: AtomicUsize,
 }
 
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 impl Job<'_> {
     /// Claims and runs tasks until none are left; returns the first panic payload, if any.
     fn work(&self) -> Option<Box<dyn std::any::Any + Send>> {
@@ -186,6 +188,7 @@ pub struct ThreadPool {
     #[cfg(not(target_arch = "wasm32"))]
     workers: native::Workers,
     /// Set while a job is in flight; a nested or concurrent `run` executes inline instead.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     busy: AtomicBool,
 }
 

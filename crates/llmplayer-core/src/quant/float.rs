@@ -6,17 +6,16 @@
 /// Widens f16 bits to f32 (exact, including subnormals, infinities and NaN payloads).
 #[inline]
 pub fn f16_to_f32(h: u16) -> f32 {
+    let abs = (h & 0x7fff) as u32;
     let sign = ((h & 0x8000) as u32) << 16;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let man = (h & 0x03ff) as u32;
-    let bits = match exp {
-        0 if man == 0 => sign,
-        // Subnormal: man * 2^-24, exact in f32.
-        0 => sign | (man as f32 * (1.0 / 16_777_216.0)).to_bits(),
-        31 => sign | 0x7f80_0000 | (man << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    let v = if abs >= 0x7c00 {
+        f32::from_bits(0x7f80_0000 | ((abs & 0x3ff) << 13)) // inf / NaN
+    } else {
+        // Place exponent and mantissa in f32 position, then rescale by 2^(127-15): exact for
+        // normals and subnormals alike.
+        f32::from_bits(abs << 13) * f32::from_bits(0x7780_0000)
     };
-    f32::from_bits(bits)
+    f32::from_bits(v.to_bits() | sign)
 }
 
 /// Narrows f32 to f16 bits, rounding to nearest even; overflow gives ±inf, NaN stays NaN.

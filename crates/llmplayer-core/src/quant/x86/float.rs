@@ -31,7 +31,7 @@ unsafe fn dot_lanes(
     sum
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_f32(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let (x, y) = (&x[..4 * n], &y[..4 * n]);
     let (px, py) = (x.as_ptr() as *const f32, y.as_ptr() as *const f32);
@@ -52,7 +52,7 @@ pub unsafe fn vec_dot_f16(n: usize, x: &[u8], y: &[u8]) -> f32 {
     dot_lanes(n, |i| (ld(px, i), ld(py, i)), |i| rd(px, i) * rd(py, i))
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_bf16(n: usize, x: &[u8], y: &[u8]) -> f32 {
     use crate::quant::float::bf16_to_f32;
     let (x, y) = (&x[..2 * n], &y[..2 * n]);

@@ -8,7 +8,7 @@
 use super::{hsum_epi32, hsum_ps, lookup16, mul_add_i8_epi16, nibbles32};
 use crate::quant::blocks_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Xs};
-use crate::quant::float::f16_to_f32;
+use super::fp16;
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::{blocks, blocks_mut, QK_K};
 use std::arch::x86_64::*;
@@ -66,15 +66,15 @@ unsafe fn k4_min_products(mins_and_scales: __m256i, b: &BlockQ8K) -> __m128i {
     _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s)
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let m4 = _mm256_set1_epi8(0x0f);
     let mut acc = _mm256_setzero_ps();
     let mut acc_m = _mm_setzero_ps();
     for (a, b) in blocks::<BlockQ4K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let d = b.d * f16_to_f32(a.d);
-        let dmin = -b.d * f16_to_f32(a.dmin);
+        let d = b.d * fp16(a.d);
+        let dmin = -b.d * fp16(a.dmin);
         let ms = k4_mins_and_scales(&a.scales);
         acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_products(ms, b)), acc_m);
         let sc = _mm256_permute2x128_si256(ms, ms, 0x00);
@@ -95,7 +95,7 @@ pub unsafe fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     hsum_ps(acc) + _mm_cvtss_f32(m)
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let m4 = _mm256_set1_epi8(0x0f);
@@ -103,8 +103,8 @@ pub unsafe fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut acc_m = _mm_setzero_ps();
     for (a, b) in blocks::<BlockQ5K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let d = b.d * f16_to_f32(a.d);
-        let dmin = -b.d * f16_to_f32(a.dmin);
+        let d = b.d * fp16(a.d);
+        let dmin = -b.d * fp16(a.dmin);
         let ms = k4_mins_and_scales(&a.scales);
         acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_products(ms, b)), acc_m);
         let sc = _mm256_permute2x128_si256(ms, ms, 0x00);
@@ -128,13 +128,13 @@ pub unsafe fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     hsum_ps(acc) + _mm_cvtss_f32(m)
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let m4 = _mm256_set1_epi8(0x0f);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in blocks::<BlockQ6K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let d = b.d * f16_to_f32(a.d);
+        let d = b.d * fp16(a.d);
         let scales = _mm_loadu_si128(a.scales.as_ptr().cast());
         // The -32 offset of every weight, through the activation sums: 32 * sum_k sc_k * bsum_k.
         let offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums(b), _mm256_cvtepi8_epi16(scales)), 5);
@@ -168,14 +168,14 @@ pub unsafe fn vec_dot_q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     hsum_ps(acc)
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let m3 = _mm256_set1_epi8(3);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in blocks::<BlockQ2K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let d = b.d * f16_to_f32(a.d);
-        let dmin = -b.d * f16_to_f32(a.dmin);
+        let d = b.d * fp16(a.d);
+        let dmin = -b.d * fp16(a.dmin);
         let ms = _mm_loadu_si128(a.scales.as_ptr().cast());
         let m4 = _mm_set1_epi8(0x0f);
         let mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
@@ -203,14 +203,14 @@ pub unsafe fn vec_dot_q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     hsum_ps(acc)
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let m3 = _mm256_set1_epi8(3);
     let m4 = _mm256_set1_epi8(4);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in blocks::<BlockQ3K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let d = b.d * f16_to_f32(a.d);
+        let d = b.d * fp16(a.d);
         let s = &a.scales;
         let u = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
         let (a0, a1, a2) = (u(0), u(1), u(2));
@@ -247,7 +247,7 @@ pub unsafe fn vec_dot_q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     hsum_ps(acc)
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let mut acc = _mm256_setzero_ps();
@@ -260,7 +260,7 @@ pub unsafe fn vec_dot_iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let p = _mm256_madd_epi16(dot, _mm256_set1_epi16(iq4xs_scale(a, ib) as i16));
             sumi[ib & 1] = _mm256_add_epi32(sumi[ib & 1], p);
         }
-        let d = f16_to_f32(a.d) * b.d;
+        let d = fp16(a.d) * b.d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[0], sumi[1])), acc);
     }
     hsum_ps(acc)
@@ -268,7 +268,7 @@ pub unsafe fn vec_dot_iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
 
 /// Q8_K quantizer, byte-exact with the scalar reference: `iscale = -127 / max` (max keeps
 /// its sign, first occurrence), round half to even, clamp to 127.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn quantize_row_q8_k(x: &[f32], y: &mut [u8]) {
     let sign = _mm256_set1_ps(-0.0);
     for (b, x) in blocks_mut::<BlockQ8K>(y, x.len() / QK_K).iter_mut().zip(x.chunks_exact(QK_K)) {

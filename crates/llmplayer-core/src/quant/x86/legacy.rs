@@ -5,7 +5,8 @@ use super::{hsum_ps, lookup16, mul_sum_i8_epi32, mul_sum_us8_epi32, nibbles32};
 use crate::quant::blocks;
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::quant::blocks_nl4::{e8m0_to_f32_half, BlockIq4Nl, BlockMxfp4};
-use crate::quant::float::{f16_to_f32, f32_to_f16};
+use super::fp16;
+use crate::quant::float::f32_to_f16;
 use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
 use crate::quant::blocks_mut;
 use std::arch::x86_64::*;
@@ -21,7 +22,7 @@ unsafe fn dot_q8_0_blocks<B>(
 ) -> f32 {
     let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
     for (i, (a, b)) in xs.iter().zip(ys).enumerate() {
-        let d = _mm256_set1_ps(scale(a) * f16_to_f32(b.d));
+        let d = _mm256_set1_ps(scale(a) * fp16(b.d));
         let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
         let q = _mm256_cvtepi32_ps(mul_sum_i8_epi32(weights(a), qy));
         acc[i & 1] = _mm256_fmadd_ps(d, q, acc[i & 1]);
@@ -29,35 +30,35 @@ unsafe fn dot_q8_0_blocks<B>(
     hsum_ps(_mm256_add_ps(acc[0], acc[1]))
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     dot_q8_0_blocks(
         blocks::<BlockQ8_0>(x, nb),
         blocks::<BlockQ8_0>(y, nb),
-        |a| f16_to_f32(a.d),
+        |a| fp16(a.d),
         |a| _mm256_loadu_si256(a.qs.as_ptr().cast()),
     )
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     dot_q8_0_blocks(
         blocks::<BlockQ4_0>(x, nb),
         blocks::<BlockQ8_0>(y, nb),
-        |a| f16_to_f32(a.d),
+        |a| fp16(a.d),
         |a| _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)),
     )
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q5_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     dot_q8_0_blocks(
         blocks::<BlockQ5_0>(x, nb),
         blocks::<BlockQ8_0>(y, nb),
-        |a| f16_to_f32(a.d),
+        |a| fp16(a.d),
         |a| {
             // q - 16: keep the nibble where the 5th bit is set, else set the top nibble (-16 + q).
             let hi = super::bytes_from_bits_32(u32::from_le_bytes(a.qh));
@@ -67,18 +68,18 @@ pub unsafe fn vec_dot_q5_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     )
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     dot_q8_0_blocks(
         blocks::<BlockIq4Nl>(x, nb),
         blocks::<BlockQ8_0>(y, nb),
-        |a| f16_to_f32(a.d),
+        |a| fp16(a.d),
         |a| lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())),
     )
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     dot_q8_0_blocks(
@@ -96,32 +97,32 @@ unsafe fn dot_q8_1_blocks<B>(xs: &[B], ys: &[BlockQ8_1], dm: impl Fn(&B) -> (f32
     let mut summs = 0.0f32;
     for (a, b) in xs.iter().zip(ys) {
         let (d, m) = dm(a);
-        summs += m * f16_to_f32(b.s);
+        summs += m * fp16(b.s);
         let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
         let q = _mm256_cvtepi32_ps(mul_sum_us8_epi32(weights(a), qy));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * f16_to_f32(b.d)), q, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(b.d)), q, acc);
     }
     hsum_ps(acc) + summs
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     dot_q8_1_blocks(
         blocks::<BlockQ4_1>(x, nb),
         blocks::<BlockQ8_1>(y, nb),
-        |a| (f16_to_f32(a.d), f16_to_f32(a.m)),
+        |a| (fp16(a.d), fp16(a.m)),
         |a| nibbles32(a.qs.as_ptr()),
     )
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q5_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     dot_q8_1_blocks(
         blocks::<BlockQ5_1>(x, nb),
         blocks::<BlockQ8_1>(y, nb),
-        |a| (f16_to_f32(a.d), f16_to_f32(a.m)),
+        |a| (fp16(a.d), fp16(a.m)),
         |a| {
             let hi = super::bytes_from_bits_32(u32::from_le_bytes(a.qh));
             _mm256_or_si256(nibbles32(a.qs.as_ptr()), _mm256_and_si256(hi, _mm256_set1_epi8(0x10)))
@@ -180,7 +181,7 @@ unsafe fn q8_block(x: &[f32]) -> (f32, [__m256i; 4]) {
     (d, q)
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
     for (b, x) in blocks_mut::<BlockQ8_0>(y, x.len() / 32).iter_mut().zip(x.chunks_exact(32)) {
         let (d, q) = q8_block(x);
@@ -189,7 +190,7 @@ pub unsafe fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
     }
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn quantize_row_q8_1(x: &[f32], y: &mut [u8]) {
     for (b, x) in blocks_mut::<BlockQ8_1>(y, x.len() / 32).iter_mut().zip(x.chunks_exact(32)) {
         let (d, q) = q8_block(x);

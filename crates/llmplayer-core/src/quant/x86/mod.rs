@@ -1,6 +1,6 @@
 //! x86_64 AVX2 + FMA kernels, selected at run time.
 //!
-//! Every kernel is an `unsafe fn` with `#[target_feature(enable = "avx2,fma")]` (plus `f16c`
+//! Every kernel is an `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]` (plus `f16c`
 //! for the f16 ones) named like the scalar kernel it replaces. [`specialize`] installs safe
 //! wrappers in the traits table only after [`available`] returned true, which is the safety
 //! argument for every call below.
@@ -87,9 +87,16 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
 
 // ---------------------------------------------------------------- shared helpers
 
+/// f16 bits to f32 with F16C (exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn fp16(h: u16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+}
+
 /// Sum of the 8 lanes.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn hsum_ps(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -99,7 +106,7 @@ unsafe fn hsum_ps(v: __m256) -> f32 {
 
 /// Sum of the 8 i32 lanes.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn hsum_epi32(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
@@ -109,7 +116,7 @@ unsafe fn hsum_epi32(v: __m256i) -> i32 {
 
 /// Products of unsigned bytes `ax` and signed bytes `sy`, summed in groups of 4 into i32 lanes.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn mul_sum_us8_epi32(ax: __m256i, sy: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
 }
@@ -117,7 +124,7 @@ unsafe fn mul_sum_us8_epi32(ax: __m256i, sy: __m256i) -> __m256i {
 /// Products of signed bytes summed in groups of 4 (8 i32 lanes), via `|x| * (sign(x) * y)`.
 /// Requires `y != -128`.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn mul_sum_i8_epi32(x: __m256i, y: __m256i) -> __m256i {
     mul_sum_us8_epi32(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
 }
@@ -125,14 +132,14 @@ unsafe fn mul_sum_i8_epi32(x: __m256i, y: __m256i) -> __m256i {
 /// Products of signed bytes summed in pairs (16 i16 lanes); requires `y != -128` and
 /// `|x| * 127 * 2 < 32768`.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn mul_add_i8_epi16(x: __m256i, y: __m256i) -> __m256i {
     _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
 }
 
 /// 16 bytes of nibbles to 32 bytes: low nibbles in bytes 0..16, high nibbles in 16..32.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn nibbles32(p: *const u8) -> __m256i {
     let t = _mm_loadu_si128(p.cast());
     _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f))
@@ -140,7 +147,7 @@ unsafe fn nibbles32(p: *const u8) -> __m256i {
 
 /// The 32 bits of `bits` as bytes: 0xff where the bit is set, 0 elsewhere.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn bytes_from_bits_32(bits: u32) -> __m256i {
     let shuf = _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0);
     let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(bits as i32), shuf);
@@ -150,7 +157,7 @@ unsafe fn bytes_from_bits_32(bits: u32) -> __m256i {
 
 /// Looks up 32 nibbles (one per byte, 0..16) in a 16-entry i8 table.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn lookup16(table: &[i8; 16], idx: __m256i) -> __m256i {
     let t = _mm_loadu_si128(table.as_ptr().cast());
     _mm256_shuffle_epi8(_mm256_set_m128i(t, t), idx)

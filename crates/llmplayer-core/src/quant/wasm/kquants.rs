@@ -1,0 +1,204 @@
+//! simd128 kernels for the K-quants and IQ4_XS against Q8_K, and the Q8_K quantizer.
+//!
+//! Every kernel unpacks 16 weights at a time as signed bytes (`weights(k)` for elements
+//! `16k..16k+16` of a super-block), dots them with the Q8_K bytes and scales the i32 sums by
+//! the sub-block scale; constant offsets (the mins) go through `bsums` in scalar code.
+
+use super::{dot_i8, hi4, hsum_i32, load, lo4, lookup16};
+use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Xs};
+use crate::quant::float::f16_to_f32;
+use crate::quant::grids::KVALUES_IQ4NL;
+use crate::quant::{blocks, blocks_mut, QK_K};
+use core::arch::wasm32::*;
+
+/// `sum_k scale(k) * dot(weights(k), y[16k..16k+16])` over the 16 chunks of a super-block.
+#[inline(always)]
+fn kdot(y: &BlockQ8K, weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> i32 {
+    let mut acc = i32x4_splat(0);
+    for k in 0..16 {
+        // SAFETY: a Q8_K block holds 256 quant bytes.
+        let yk = unsafe { load(y.qs.as_ptr().add(16 * k).cast()) };
+        acc = i32x4_add(acc, i32x4_mul(dot_i8(weights(k), yk), i32x4_splat(scale(k))));
+    }
+    hsum_i32(acc)
+}
+
+/// 16 bytes of `bytes` starting at `off`.
+#[inline(always)]
+fn at(bytes: &[u8], off: usize) -> v128 {
+    assert!(off + 16 <= bytes.len());
+    // SAFETY: bounds checked above.
+    unsafe { load(bytes.as_ptr().add(off)) }
+}
+
+fn k4_scales(s: &[u8; 12]) -> ([i32; 8], [i32; 8]) {
+    let mut sc = [0; 8];
+    let mut mn = [0; 8];
+    for j in 0..8 {
+        let (a, b) = scale_min_k4(j, s);
+        (sc[j], mn[j]) = (a as i32, b as i32);
+    }
+    (sc, mn)
+}
+
+/// `sum_k mins[k / 2] * bsums[k]`.
+fn k4_min_sum(mn: &[i32; 8], y: &BlockQ8K) -> i32 {
+    let bsums = y.bsums;
+    (0..16).map(|k| mn[k / 2] * bsums[k] as i32).sum()
+}
+
+pub fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockQ4K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let (sc, mn) = k4_scales(&a.scales);
+        let isum = kdot(
+            b,
+            |k| {
+                let v = at(&a.qs, 32 * (k / 4) + 16 * (k % 2));
+                if (k % 4) < 2 { lo4(v) } else { hi4(v) }
+            },
+            |k| sc[k / 2],
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&mn, b) as f32;
+    }
+    sumf
+}
+
+pub fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockQ5K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let (sc, mn) = k4_scales(&a.scales);
+        let isum = kdot(
+            b,
+            |k| {
+                let (j, part, l0) = (k / 4, (k % 4) / 2, 16 * (k % 2));
+                let v = at(&a.qs, 32 * j + l0);
+                let low = if part == 0 { lo4(v) } else { hi4(v) };
+                let h = v128_and(u8x16_shr(at(&a.qh, l0), (2 * j + part) as u32), i8x16_splat(1));
+                v128_or(low, i8x16_shl(h, 4))
+            },
+            |k| sc[k / 2],
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&mn, b) as f32;
+    }
+    sumf
+}
+
+pub fn vec_dot_q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockQ6K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let isum = kdot(
+            b,
+            |k| {
+                let (half, part, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+                let v = at(&a.ql, 64 * half + 32 * (part & 1) + l0);
+                let low = if part < 2 { lo4(v) } else { hi4(v) };
+                let h = v128_and(u8x16_shr(at(&a.qh, 32 * half + l0), 2 * part as u32), i8x16_splat(3));
+                i8x16_sub(v128_or(low, i8x16_shl(h, 4)), i8x16_splat(32))
+            },
+            |k| a.scales[k] as i32,
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    sumf
+}
+
+pub fn vec_dot_q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockQ2K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let isum = kdot(
+            b,
+            |k| {
+                let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+                v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3))
+            },
+            |k| (a.scales[k] & 0x0f) as i32,
+        );
+        let bsums = b.bsums;
+        let summs: i32 = (0..16).map(|k| (a.scales[k] >> 4) as i32 * bsums[k] as i32).sum();
+        let dall = b.d * f16_to_f32(a.d);
+        let dmin = b.d * f16_to_f32(a.dmin);
+        sumf += dall * isum as f32 - dmin * summs as f32;
+    }
+    sumf
+}
+
+pub fn vec_dot_q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockQ3K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let sc = q3k_scales(&a.scales);
+        let isum = kdot(
+            b,
+            |k| {
+                let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+                let low = v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3));
+                let h = v128_and(u8x16_shr(at(&a.hmask, l0), (4 * half + shift) as u32), i8x16_splat(1));
+                // low - 4 where the high bit is clear.
+                i8x16_sub(i8x16_add(low, i8x16_shl(h, 2)), i8x16_splat(4))
+            },
+            |k| sc[k] as i32 - 32,
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    sumf
+}
+
+pub fn vec_dot_iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq4Xs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let ls: [i32; 8] = core::array::from_fn(|ib| iq4xs_scale(a, ib));
+        let isum = kdot(
+            b,
+            |k| {
+                let v = at(&a.qs, 16 * (k / 2));
+                lookup16(&KVALUES_IQ4NL, if k % 2 == 0 { lo4(v) } else { hi4(v) })
+            },
+            |k| ls[k / 2],
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    sumf
+}
+
+/// Q8_K quantizer, byte-exact with the scalar reference (round half to even, clamp 127).
+pub fn quantize_row_q8_k(x: &[f32], y: &mut [u8]) {
+    for (b, x) in blocks_mut::<BlockQ8K>(y, x.len() / QK_K).iter_mut().zip(x.chunks_exact(QK_K)) {
+        let mut m = f32x4_splat(0.0);
+        for c in x.chunks_exact(4) {
+            // SAFETY: 4 floats.
+            m = f32x4_max(m, f32x4_abs(unsafe { load(c.as_ptr().cast()) }));
+        }
+        let amax = f32x4_extract_lane::<0>(m)
+            .max(f32x4_extract_lane::<1>(m))
+            .max(f32x4_extract_lane::<2>(m))
+            .max(f32x4_extract_lane::<3>(m));
+        if amax == 0.0 {
+            *b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; 16] };
+            continue;
+        }
+        let max = *x.iter().find(|v| v.abs() == amax).unwrap();
+        let iscale = -127.0 / max;
+        let vs = f32x4_splat(iscale);
+        let mut qs = [0i8; QK_K];
+        let mut bsums = [0i16; 16];
+        for (k, c) in x.chunks_exact(16).enumerate() {
+            let q: [v128; 4] = core::array::from_fn(|v| {
+                // SAFETY: 16 floats in the chunk.
+                let t = f32x4_mul(vs, unsafe { load(c.as_ptr().add(4 * v).cast()) });
+                i32x4_min(i32x4_trunc_sat_f32x4(f32x4_nearest(t)), i32x4_splat(127))
+            });
+            bsums[k] = hsum_i32(i32x4_add(i32x4_add(q[0], q[1]), i32x4_add(q[2], q[3]))) as i16;
+            let packed = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+            // SAFETY: 16 bytes at 16k of the 256-byte array.
+            unsafe { v128_store(qs.as_mut_ptr().add(16 * k).cast(), packed) };
+        }
+        *b = BlockQ8K { d: 1.0 / iscale, qs, bsums };
+    }
+}

@@ -1,0 +1,93 @@
+//! wasm32 simd128 kernels, selected at compile time (`-C target-feature=+simd128`).
+//!
+//! Same names as the scalar kernels they replace. WebAssembly loads need no alignment, so
+//! blocks are read straight from the byte slices. simd128 has no byte multiply-add, so the
+//! integer dot products widen with `extmul` and add pairs with `extadd_pairwise`.
+
+mod kquants;
+mod legacy;
+
+use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn};
+use crate::GgmlType;
+use core::arch::wasm32::*;
+
+/// Replaces the scalar entries of `t` that have a simd128 kernel.
+pub(crate) fn specialize(t: &mut QuantTraits) {
+    use GgmlType::*;
+    let fast: Option<VecDotFn> = match t.ty {
+        Q4_0 => Some(legacy::vec_dot_q4_0_q8_0),
+        Q5_0 => Some(legacy::vec_dot_q5_0_q8_0),
+        Q8_0 => Some(legacy::vec_dot_q8_0_q8_0),
+        IQ4_NL => Some(legacy::vec_dot_iq4_nl_q8_0),
+        Q2_K => Some(kquants::vec_dot_q2_k_q8_k),
+        Q3_K => Some(kquants::vec_dot_q3_k_q8_k),
+        Q4_K => Some(kquants::vec_dot_q4_k_q8_k),
+        Q5_K => Some(kquants::vec_dot_q5_k_q8_k),
+        Q6_K => Some(kquants::vec_dot_q6_k_q8_k),
+        IQ4_XS => Some(kquants::vec_dot_iq4_xs_q8_k),
+        _ => None,
+    };
+    if let Some(f) = fast {
+        t.vec_dot = f;
+        t.vec_dot_backend = Backend::Simd128;
+    }
+    let fast_quant: Option<QuantizeRowFn> = match t.ty {
+        Q8_0 => Some(legacy::quantize_row_q8_0),
+        Q8_K => Some(kquants::quantize_row_q8_k),
+        _ => None,
+    };
+    if fast_quant.is_some() {
+        t.quantize_row = fast_quant;
+    }
+}
+
+// ---------------------------------------------------------------- shared helpers
+
+/// Loads 16 bytes from `p` (no alignment needed in wasm).
+///
+/// # Safety
+/// `p..p+16` must be readable.
+#[inline(always)]
+unsafe fn load(p: *const u8) -> v128 {
+    v128_load(p.cast())
+}
+
+/// Products of 16 signed bytes summed into 4 i32 lanes (lane k: bytes 4k..4k+4, pairwise).
+#[inline(always)]
+fn dot_i8(a: v128, b: v128) -> v128 {
+    let lo = i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(a, b));
+    let hi = i32x4_extadd_pairwise_i16x8(i16x8_extmul_high_i8x16(a, b));
+    i32x4_add(lo, hi)
+}
+
+#[inline(always)]
+fn hsum_i32(v: v128) -> i32 {
+    i32x4_extract_lane::<0>(v)
+        .wrapping_add(i32x4_extract_lane::<1>(v))
+        .wrapping_add(i32x4_extract_lane::<2>(v))
+        .wrapping_add(i32x4_extract_lane::<3>(v))
+}
+
+#[inline(always)]
+fn hsum_f32(v: v128) -> f32 {
+    (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v)) + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
+}
+
+/// Low nibbles of 16 bytes.
+#[inline(always)]
+fn lo4(v: v128) -> v128 {
+    v128_and(v, i8x16_splat(0x0f))
+}
+
+/// High nibbles of 16 bytes.
+#[inline(always)]
+fn hi4(v: v128) -> v128 {
+    u8x16_shr(v, 4)
+}
+
+/// Looks 16 nibbles up in a 16-entry i8 table.
+#[inline(always)]
+fn lookup16(table: &[i8; 16], idx: v128) -> v128 {
+    // SAFETY: the table is 16 readable bytes.
+    i8x16_swizzle(unsafe { load(table.as_ptr().cast()) }, idx)
+}
