@@ -83,7 +83,7 @@ fn build_corpus(sentences: &[String], sep: &str, target: usize, seed: u64) -> St
                 break;
             }
             out.push_str(&sentences[i]);
-            out.push_str(if rng.next() % 5 == 0 { "\n" } else { sep });
+            out.push_str(if matches!(rng.next() % 5, 0) { "\n" } else { sep });
         }
     }
     out

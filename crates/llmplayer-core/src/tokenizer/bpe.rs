@@ -101,7 +101,9 @@ impl BpeModel {
         let mut merges = MergeTable::with_capacity(merges_arr.len());
         let mut lines = merges_arr.strings().enumerate();
         let mut joined = Vec::with_capacity(BATCH * 32);
-        let mut batch: Vec<(u32, &[u8], &[u8], Range<usize>, [TextKey; 3])> = Vec::with_capacity(BATCH);
+        // (rank, left, right, left+right within `joined`, their keys)
+        type Pending<'a> = (u32, &'a [u8], &'a [u8], Range<usize>, [TextKey; 3]);
+        let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
         let mut resolved: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(BATCH);
         loop {
             batch.clear();

@@ -98,11 +98,11 @@ pub struct SequenceEnds<'a> {
 /// and decides the SPM leading-space strip.
 pub fn sequence_ends<'a>(vocab: &Vocab, mut ids: &'a [u32], opts: DecodeOptions) -> SequenceEnds<'a> {
     let mut strip_first_space = vocab.flags.add_space_prefix;
-    if opts.remove_special && vocab.flags.add_bos && ids.first().is_some() && ids.first().copied() == vocab.ids.bos {
+    if opts.remove_special && vocab.flags.add_bos && ids.first().is_some_and(|&id| Some(id) == vocab.ids.bos) {
         strip_first_space = false;
         ids = &ids[1..];
     }
-    if opts.remove_special && vocab.flags.add_eos && ids.last().is_some() && ids.last().copied() == vocab.ids.eos {
+    if opts.remove_special && vocab.flags.add_eos && ids.last().is_some_and(|&id| Some(id) == vocab.ids.eos) {
         ids = &ids[..ids.len() - 1];
     }
     SequenceEnds { ids, strip_first_space }

@@ -105,7 +105,7 @@ pub struct DecodeOptions {
 #[derive(Debug)]
 enum Model {
     Spm(spm::SpmModel),
-    Bpe(BpeModel),
+    Bpe(Box<BpeModel>),
     Wpm,
 }
 
@@ -125,7 +125,7 @@ impl Tokenizer {
         let vocab = Vocab::from_gguf(f)?;
         let model = match vocab.kind {
             ModelKind::Spm => Model::Spm(spm::SpmModel::new(&vocab)),
-            ModelKind::Bpe => Model::Bpe(BpeModel::from_gguf(f, &vocab)?),
+            ModelKind::Bpe => Model::Bpe(Box::new(BpeModel::from_gguf(f, &vocab)?)),
             ModelKind::Wpm => Model::Wpm,
         };
         let specials = SpecialMatcher::new(&vocab);

@@ -106,8 +106,8 @@ pub fn split_gpt2(cpts: &[u32], lens: &[usize], out: &mut Vec<usize>) {
                 Some(CpFlags::is_letter)
             } else if fl2.is_number() {
                 Some(CpFlags::is_number)
-            } else if !(fl2.is_whitespace() || fl2.is_letter() || fl2.is_number()) && !fl2.is_empty() {
-                Some(|f: CpFlags| !(f.is_whitespace() || f.is_letter() || f.is_number()) && !f.is_empty())
+            } else if !(fl2.is_whitespace() || fl2.is_letter() || fl2.is_number() || fl2.is_empty()) {
+                Some(|f: CpFlags| !(f.is_whitespace() || f.is_letter() || f.is_number() || f.is_empty()))
             } else {
                 None
             };
@@ -190,11 +190,11 @@ pub fn split_llama3(cpts: &[u32], lens: &[usize], out: &mut Vec<usize>, max_digi
             }
 
             // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
-            let punct = |f: CpFlags| !(f.is_whitespace() || wordish(f) || f.is_number()) && !f.is_empty();
+            let punct = |f: CpFlags| !(f.is_whitespace() || wordish(f) || f.is_number() || f.is_empty());
             let space = (cpt == ' ' as u32) as usize;
             let mut fl2 = if space == 1 { p.flags(pos + 1) } else { fl };
             // llama.cpp tests the current codepoint's flags for emptiness here, not fl2's.
-            if !(fl2.is_whitespace() || wordish(fl2) || fl2.is_number()) && !fl.is_empty() {
+            if !(fl2.is_whitespace() || wordish(fl2) || fl2.is_number() || fl.is_empty()) {
                 pos += space;
                 while punct(fl2) {
                     pos += 1;

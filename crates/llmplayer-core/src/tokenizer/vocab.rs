@@ -84,6 +84,9 @@ pub struct Vocab {
     special_order: Vec<u32>,
 }
 
+/// Selects one field of [`SpecialIds`] (tables of keys and names map onto fields).
+type IdSlot = fn(&mut SpecialIds) -> &mut Option<u32>;
+
 // Token texts llama.cpp recognises by name (llama-vocab.cpp, `load`), in the order we
 // prefer them when several exist (llama.cpp takes whichever its hash map yields first;
 // the fixtures' choices agree with this order).
@@ -190,8 +193,7 @@ impl Vocab {
 
     fn read_special_ids(&mut self, f: &GgufFile<'_>) {
         let n = self.n_tokens();
-        type Slot = fn(&mut SpecialIds) -> &mut Option<u32>;
-        let slots: [(&str, Slot); 17] = [
+        let slots: [(&str, IdSlot); 17] = [
             (keys::TOKENIZER_BOS_ID, |i| &mut i.bos),
             (keys::TOKENIZER_EOS_ID, |i| &mut i.eos),
             (keys::TOKENIZER_EOT_ID, |i| &mut i.eot),
@@ -240,7 +242,7 @@ impl Vocab {
 
     /// llama.cpp's name-based detection of EOT/EOM/FIM and end-of-generation tokens.
     fn detect_special_tokens(&mut self) {
-        let detections: [(fn(&mut SpecialIds) -> &mut Option<u32>, &[&str]); 8] = [
+        let detections: [(IdSlot, &[&str]); 8] = [
             (|i| &mut i.eot, EOT_TEXTS),
             (|i| &mut i.eom, EOM_TEXTS),
             (|i| &mut i.fim_pre, FIM_PRE_TEXTS),
