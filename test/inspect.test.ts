@@ -96,6 +96,8 @@ describe.skipIf(root === null)('inspect on every fixture', () => {
       contextLength: 512,
       parameterCount: 292_800,
       hasChatTemplate: false,
+      // No template and no llama-3 header tokens: the llama-2 [INST] fallback.
+      chatTemplate: { name: 'llama2', fallback: true },
     });
     expect(got.tensors!.find((t) => t.name === 'token_embd.weight')!.shape).toEqual([64, 512]);
   });

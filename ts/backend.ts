@@ -9,22 +9,45 @@ export interface InspectFlags {
   tensors?: boolean;
 }
 
+/**
+ * A loaded model as either binding exposes it (`NativeModel` / `WasmModel`): the same method
+ * names, so the SDK's Model wraps both. Ids cross as Uint32Array, text as UTF-8 bytes.
+ */
+export interface RawModel {
+  infoJson(): string;
+  chatTemplate(): string | null | undefined;
+  hasWeights(): boolean;
+  nVocab(): number;
+  bos(): number | null | undefined;
+  eos(): number | null | undefined;
+  eogIds(): Uint32Array;
+  tokenId(text: string): number | null | undefined;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Uint32Array;
+  detokenize(ids: Uint32Array, special: boolean): Uint8Array;
+  tokenPiece(id: number, special: boolean): Uint8Array;
+  free?(): void;
+}
+
 /** What every backend offers; both return the core's JSON so results agree field by field. */
 export interface Backend {
   readonly name: BackendName;
   inspectPath(path: string, flags: InspectFlags): Promise<string>;
   inspectBytes(bytes: Uint8Array, flags: InspectFlags): string;
+  loadModel(source: string | Uint8Array): Promise<RawModel>;
 }
 
 interface NativeBinding {
   inspectFile(path: string, options?: InspectFlags): string;
   inspectBytes(bytes: Uint8Array, options?: InspectFlags): string;
+  loadModelFile(path: string): Promise<RawModel>;
+  loadModelBytes(bytes: Uint8Array): Promise<RawModel>;
 }
 
 interface WasmModule {
   initSync(arg: { module: BufferSource | WebAssembly.Module }): unknown;
   inspectBytes(bytes: Uint8Array, fullArrays: boolean, tensors: boolean): string;
   simdEnabled(): boolean;
+  WasmModel: new (bytes: Uint8Array) => RawModel;
 }
 
 const cache = new Map<BackendName, Promise<Backend>>();
@@ -45,6 +68,13 @@ async function loadNative(): Promise<Backend> {
     name: 'native',
     inspectPath: async (path, flags) => wrap(() => binding.inspectFile(path, flags)),
     inspectBytes: (bytes, flags) => wrap(() => binding.inspectBytes(bytes, flags)),
+    loadModel: async (source) => {
+      try {
+        return await (typeof source === 'string' ? binding.loadModelFile(source) : binding.loadModelBytes(source));
+      } catch (err) {
+        throw fromBackendError(err);
+      }
+    },
   };
 }
 
@@ -77,6 +107,10 @@ async function loadWasm(): Promise<Backend> {
       return wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors));
     },
     inspectBytes: (bytes, flags) => wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors)),
+    loadModel: async (source) => {
+      const bytes = typeof source === 'string' ? await readPath(source) : source;
+      return wrap(() => new mod.WasmModel(bytes));
+    },
   };
 }
 

@@ -30,7 +30,7 @@ export function formatInspection(file: string, info: Inspection, withTensors: bo
   if (info.expertCount) field('experts', `${info.expertUsedCount ?? '?'} of ${info.expertCount} used`);
   field('vocabulary', info.vocabSize);
   field('tokenizer', info.tokenizerModel ? `${info.tokenizerModel}${info.tokenizerPre ? ` (pre: ${info.tokenizerPre})` : ''}` : null);
-  field('chat template', info.hasChatTemplate ? 'yes' : 'no');
+  field('chat template', info.chatTemplate.fallback ? `none in file; fallback: ${info.chatTemplate.name}` : 'yes (from the file)');
   if (info.quantMix.length) {
     lines.push('', 'quantization mix:');
     const total = info.tensorBytes || 1;

@@ -3,3 +3,16 @@ export type { Inspection, InspectOptions, QuantMixEntry, TensorSummary, Metadata
 export { getBackend, setWasmModule } from './backend.js';
 export type { BackendName } from './backend.js';
 export { GgufError } from './errors.js';
+export { loadModel } from './model.js';
+export { ModelLoadError } from './errors.js';
+export type * from './types.js';
+export { isGenerateResult } from './types.js';
+export {
+  renderChatTemplate,
+  compileChatTemplate,
+  fallbackChatTemplate,
+  ChatTemplateError,
+  type ChatMessage,
+  type ChatTool,
+  type RenderChatTemplateOptions,
+} from './chat-template.js';

@@ -1,4 +1,5 @@
 import { getBackend, type BackendName } from './backend.js';
+import { fallbackChatTemplate } from './chat-template-fallback.js';
 
 export interface InspectOptions {
   /** Force a backend; default: native when its binary loads, else WASM (or `LLMPLAYER_BACKEND`). */
@@ -61,6 +62,10 @@ export interface Inspection {
   tokenizerModel: string | null;
   tokenizerPre: string | null;
   hasChatTemplate: boolean;
+  /** The template the SDK uses: the file's own, or a fallback chosen by architecture. */
+  chatTemplate: { name: string; fallback: boolean };
+  /** Texts of CONTROL and USER_DEFINED tokens (at most 1024). */
+  specialTokens: string[];
   /** JSON-safe metadata: integers beyond 2^53 and non-finite floats become strings. */
   metadata: Record<string, MetadataValue>;
   tensors?: TensorSummary[];
@@ -74,5 +79,14 @@ export async function inspect(source: string | Uint8Array | ArrayBuffer, options
     typeof source === 'string'
       ? await backend.inspectPath(source, flags)
       : backend.inspectBytes(source instanceof Uint8Array ? source : new Uint8Array(source), flags);
-  return { backend: backend.name, ...(JSON.parse(json) as Omit<Inspection, 'backend'>) };
+  return withChatTemplate(backend.name, JSON.parse(json) as Omit<Inspection, 'backend' | 'chatTemplate'>);
+}
+
+/** Adds the backend and which chat template the SDK would use (the file's, else a fallback). */
+export function withChatTemplate(backend: BackendName, core: Omit<Inspection, 'backend' | 'chatTemplate'>): Inspection {
+  const specials = new Set(core.specialTokens);
+  const chatTemplate = core.hasChatTemplate
+    ? { name: 'gguf', fallback: false }
+    : { name: fallbackChatTemplate(core.architecture ?? '', { has: (t) => specials.has(t) }).name, fallback: true };
+  return { backend, ...core, chatTemplate };
 }

@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 const ARRAY_SUMMARY_LIMIT: usize = 64;
 /// Elements shown in a summarized array.
 const ARRAY_PREVIEW: usize = 8;
+/// Special tokens listed in the summary, at most.
+const SPECIAL_TOKENS_LIMIT: usize = 1024;
+/// GGUF token types that mark special tokens: CONTROL and USER_DEFINED.
+const TOKEN_TYPE_CONTROL: i64 = 3;
+const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 /// Integers beyond this are not exact in a JS number: they become strings.
 const MAX_SAFE_INTEGER: i128 = (1 << 53) - 1;
 
@@ -120,6 +125,7 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         "tokenizerModel": f.get_str(keys::TOKENIZER_MODEL),
         "tokenizerPre": f.get_str(keys::TOKENIZER_PRE),
         "hasChatTemplate": f.get(keys::TOKENIZER_CHAT_TEMPLATE).is_some(),
+        "specialTokens": special_tokens(f),
         "metadata": metadata,
     });
     if opts.tensors {
@@ -131,6 +137,21 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         out["tensors"] = Json::Array(tensors);
     }
     out
+}
+
+/// Texts of the CONTROL and USER_DEFINED tokens (chat markers such as `<|im_start|>`), which
+/// is what a fallback chat template is chosen by.
+fn special_tokens(f: &GgufFile<'_>) -> Vec<String> {
+    let (Some(tokens), Some(types)) = (f.get_array(keys::TOKENIZER_TOKENS), f.get_array(keys::TOKENIZER_TOKEN_TYPE)) else {
+        return Vec::new();
+    };
+    tokens
+        .strings()
+        .zip(types.iter())
+        .filter(|(_, t)| matches!(t.as_i64(), Some(TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED)))
+        .take(SPECIAL_TOKENS_LIMIT)
+        .map(|(text, _)| String::from_utf8_lossy(text).into_owned())
+        .collect()
 }
 
 fn int_json(v: i128) -> Json {

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod model;
 pub mod parallel;
 pub mod quant;
+pub mod runtime;
 pub mod sampling;
 pub mod tokenizer;
 

@@ -1,12 +1,14 @@
 //! napi-rs adapter: maps files into memory, converts arguments and errors, and hands
 //! everything else to `llmplayer-core`.
 
+mod bytes;
+mod model;
+
+use bytes::map_file;
 use llmplayer_core::gguf::{GgufError, GgufFile};
 use llmplayer_core::inspect::{inspect, InspectOptions};
-use memmap2::Mmap;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::fs::File;
 
 /// Options for `inspect*`, mirrored from the TypeScript SDK.
 #[napi(object)]
@@ -26,18 +28,11 @@ fn gguf_error(e: GgufError) -> Error {
     Error::new(Status::InvalidArg, format!("[GGUF_{}] {}", e.code().to_uppercase(), e))
 }
 
-fn map_file(path: &str) -> Result<Mmap> {
-    let file = File::open(path).map_err(|e| Error::from_reason(format!("cannot open {path}: {e}")))?;
-    // Safety: the mapping is read-only and lives only for this call; a file truncated
-    // underneath us by another process is the one case mmap cannot guard against.
-    unsafe { Mmap::map(&file) }.map_err(|e| Error::from_reason(format!("cannot map {path}: {e}")))
-}
-
 /// Summarizes the GGUF file at `path` (memory-mapped, not read) as a JSON string.
 #[napi]
 pub fn inspect_file(path: String, options: Option<NativeInspectOptions>) -> Result<String> {
     let map = map_file(&path)?;
-    let f = GgufFile::parse(&map).map_err(gguf_error)?;
+    let f = GgufFile::parse(map.as_ref()).map_err(gguf_error)?;
     Ok(inspect(&f, inspect_options(options)).to_string())
 }
 

@@ -1,6 +1,8 @@
 //! wasm-bindgen adapter: the host passes bytes (an ArrayBuffer view), everything else is
 //! `llmplayer-core`. Built with `+simd128` (see scripts/build-wasm.sh).
 
+mod model;
+
 use llmplayer_core::gguf::{GgufError, GgufFile};
 use llmplayer_core::inspect::{inspect as inspect_core, InspectOptions};
 use wasm_bindgen::prelude::*;

@@ -1,0 +1,128 @@
+// `loadModel()` and the Model both backends share: tokenizer, detokenizer, chat template.
+import { getBackend, type BackendName, type RawModel } from './backend.js';
+import { fallbackChatTemplate, renderChatTemplate, type ChatMessage } from './chat-template.js';
+import { withChatTemplate, type Inspection } from './inspect.js';
+import type {
+  ApplyChatTemplateOptions,
+  ChatTemplateInfo,
+  DetokenizeOptions,
+  LoadModelOptions,
+  Model,
+  Session,
+  TokenizeOptions,
+} from './types.js';
+
+const utf8 = new TextDecoder('utf-8');
+/** Sessions default to the training context, capped: a 128k-context KV cache would not fit. */
+const DEFAULT_CONTEXT_CAP = 4096;
+
+function toIds(ids: ArrayLike<number>, nVocab: number): Uint32Array {
+  const out = new Uint32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= nVocab) {
+      throw new RangeError(`token id ${id} at index ${i} is not in the vocabulary (0..${nVocab - 1})`);
+    }
+    out[i] = id;
+  }
+  return out;
+}
+
+export class LlmModel implements Model {
+  readonly info: Inspection;
+  readonly vocabOnly: boolean;
+  readonly nVocab: number;
+  readonly contextSize: number;
+  readonly bos: number | null;
+  readonly eos: number | null;
+  readonly chatTemplate: ChatTemplateInfo;
+  readonly #eog: Set<number>;
+  #raw: RawModel | null;
+
+  constructor(
+    raw: RawModel,
+    readonly backend: BackendName,
+    options: LoadModelOptions,
+  ) {
+    this.#raw = raw;
+    this.info = withChatTemplate(backend, JSON.parse(raw.infoJson()) as Omit<Inspection, 'backend' | 'chatTemplate'>);
+    this.vocabOnly = options.vocabOnly === true || !raw.hasWeights();
+    this.nVocab = raw.nVocab();
+    this.bos = raw.bos() ?? null;
+    this.eos = raw.eos() ?? null;
+    this.#eog = new Set(raw.eogIds());
+    const trained = this.info.contextLength ?? DEFAULT_CONTEXT_CAP;
+    this.contextSize = options.contextSize ?? Math.min(trained, DEFAULT_CONTEXT_CAP);
+    const source = raw.chatTemplate();
+    if (source) {
+      this.chatTemplate = { source, name: 'gguf', fallback: false };
+    } else {
+      const specials = new Set(this.info.specialTokens);
+      const fb = fallbackChatTemplate(this.info.architecture ?? '', { has: (t) => specials.has(t) });
+      this.chatTemplate = { source: fb.template, name: fb.name, fallback: true };
+    }
+  }
+
+  get raw(): RawModel {
+    if (!this.#raw) throw new Error('model is disposed');
+    return this.#raw;
+  }
+
+  tokenize(text: string, options: TokenizeOptions = {}): number[] {
+    return Array.from(this.raw.tokenize(text, options.addSpecial ?? true, options.special ?? false));
+  }
+
+  detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {
+    return utf8.decode(this.raw.detokenize(toIds(ids, this.nVocab), options.special ?? false));
+  }
+
+  /** The bytes of one token (special tokens shown); streaming decoders join these. */
+  tokenBytes(id: number): Uint8Array {
+    return this.raw.tokenPiece(toIds([id], this.nVocab)[0]!, true);
+  }
+
+  tokenPiece(id: number): string {
+    return utf8.decode(this.tokenBytes(id));
+  }
+
+  isEndOfGeneration(id: number): boolean {
+    return this.#eog.has(id);
+  }
+
+  applyChatTemplate(messages: ChatMessage[], options: ApplyChatTemplateOptions = {}): string {
+    const piece = (id: number | null) => (id === null ? undefined : this.tokenPiece(id));
+    return renderChatTemplate(this.chatTemplate.source, messages, {
+      bosToken: piece(this.bos),
+      eosToken: piece(this.eos),
+      addGenerationPrompt: options.addGenerationPrompt ?? true,
+      tools: options.tools,
+      extra: options.extra,
+      now: options.now,
+    });
+  }
+
+  createSession(_options: { contextSize?: number } = {}): Session {
+    if (this.vocabOnly) throw new Error('this model has no weights (vocab-only): it can tokenize but not generate');
+    throw new Error('generation is not available in this build yet');
+  }
+
+  dispose(): void {
+    this.#raw?.free?.();
+    this.#raw = null;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}
+
+/** Loads a GGUF model from a path (memory-mapped natively) or from bytes. */
+export async function loadModel(source: string | Uint8Array | ArrayBuffer, options: LoadModelOptions = {}): Promise<Model> {
+  const backend = await getBackend(options.backend);
+  options.onProgress?.({ progress: 0, stage: 'read' });
+  const bytes = typeof source === 'string' ? source : source instanceof Uint8Array ? source : new Uint8Array(source);
+  const raw = await backend.loadModel(bytes);
+  const model = new LlmModel(raw, backend.name, options);
+  options.onProgress?.({ progress: 1, stage: 'ready' });
+  return model;
+}
