@@ -1,5 +1,5 @@
 //! Debugging aid: `cargo run --release --example eval_model -- MODEL.gguf [--threads N]
-//! [--greedy N] [--dequant] tok tok ...` loads a model, evaluates the tokens as one batch,
+//! [--greedy N] [--dequant] [--prefill N] tok tok ...` loads a model, evaluates the tokens as one batch,
 //! prints a summary of the last logits (argmax, top 5, range), then optionally N greedy
 //! tokens, with timings.
 
@@ -17,6 +17,11 @@ fn main() {
             "--threads" => opts.n_threads = Some(args.next().and_then(|v| v.parse().ok()).expect("--threads N")),
             "--greedy" => greedy = args.next().and_then(|v| v.parse().ok()).expect("--greedy N"),
             "--dequant" => opts.dequantize_to_f32 = true,
+            // Synthetic prompt of N tokens (for timing).
+            "--prefill" => {
+                let n: u32 = args.next().and_then(|v| v.parse().ok()).expect("--prefill N");
+                tokens.extend((0..n).map(|i| (i * 7 + 1) % 256));
+            }
             t => tokens.push(t.parse::<u32>().expect("token ids are integers")),
         }
     }

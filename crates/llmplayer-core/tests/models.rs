@@ -22,8 +22,38 @@ use llmplayer_core::model::{perplexity, Arch, LoadOptions, Model, ModelError};
 use llmplayer_core::parallel::ThreadPool;
 use llmplayer_core::GgufFile;
 use serde_json::Value;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+
+/// Counts allocations per thread, to check that decoding a token allocates nothing.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocs_on_this_thread() -> usize {
+    ALLOCS.with(|c| c.get())
+}
 
 fn fixtures_root() -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -410,4 +440,31 @@ fn errors_are_reported() {
     assert_eq!(s.eval(&[1; 9], false).unwrap_err(), ModelError::ContextFull { n_tokens: 9, n_ctx: 8 });
     assert_eq!(s.eval(&[1, 400], false).unwrap_err(), ModelError::BadToken { token: 400, n_vocab: 400 });
     assert_eq!(s.eval(&[1; 8], false).unwrap().len(), 400);
+}
+
+/// After a prefill, decoding tokens (and a further prefill within the session's sizes)
+/// allocates nothing: every buffer was sized when the session was created.
+#[test]
+fn decode_does_not_allocate() {
+    let Some(root) = fixtures_root() else { return };
+    let b = allocs_on_this_thread();
+    std::hint::black_box(vec![1u8; 10]);
+    assert!(allocs_on_this_thread() > b, "the counting allocator counts");
+    for file in ["models/qwen3.Q4_K_M.gguf", "models/phi3.gguf", "real/stories260K.gguf"] {
+        let bytes = std::fs::read(root.join(file)).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();
+        let mut s = model.new_session(128);
+        let mut tokens: Vec<u32> = (0..20).map(|i| (i * 13 + 1) % 256).collect();
+        s.eval(&tokens, false).unwrap();
+        tokens.reserve(64);
+        let before = allocs_on_this_thread();
+        for i in 0..16 {
+            let next = argmax(s.eval(&tokens, false).unwrap());
+            tokens.push(if i % 2 == 0 { next } else { (next + 1) % 256 });
+        }
+        tokens.extend((0..30).map(|i| (i * 5 + 3) % 256));
+        s.eval(&tokens, false).unwrap();
+        assert_eq!(allocs_on_this_thread() - before, 0, "{file}: decode allocated");
+    }
 }

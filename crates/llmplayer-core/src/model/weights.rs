@@ -5,10 +5,14 @@
 
 use super::ModelError;
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::quant::{matmul_par, row_bytes, traits, QuantizedActs};
+use crate::quant::{matmul_par, matmul_q, row_bytes, traits, QuantizedActs};
 use crate::parallel::ThreadPool;
 use crate::GgmlType;
 use std::sync::Arc;
+
+/// Multiply-accumulates below which a matmul stays on the calling thread (a pool wake-up
+/// costs microseconds; a 512x512 mat-vec is ~10 us of scalar work).
+const PAR_MIN_MACS: usize = 1 << 18;
 
 /// The model file's bytes.
 pub(crate) enum Bytes<'a> {
@@ -52,10 +56,18 @@ impl Mat {
 
     /// `out (n, rows) = x (n, cols) · Wᵀ` on the pool; activations are converted once to
     /// the weight type's `vec_dot_type` (8-bit blocks for quantized weights, as ggml does).
+    /// Products too small to repay waking the pool run on the calling thread.
     pub fn matmul(&self, file: &[u8], pool: &ThreadPool, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs) {
         let x = &x[..n * self.cols];
         let out = &mut out[..n * self.rows];
-        matmul_par(pool, self.bytes(file), self.ty, self.rows, self.cols, x, out, acts);
+        let w = self.bytes(file);
+        if pool.n_threads() == 1 || n * self.rows * self.cols < PAR_MIN_MACS {
+            let t = traits(self.ty).expect("weight types have kernels");
+            acts.quantize(t.vec_dot_type, x, self.cols);
+            matmul_q(w, self.ty, self.rows, self.cols, acts, 0..self.rows, out);
+        } else {
+            matmul_par(pool, w, self.ty, self.rows, self.cols, x, out, acts);
+        }
     }
 
     /// Dequantizes row `r` into `out` (`cols` floats): ggml get_rows.

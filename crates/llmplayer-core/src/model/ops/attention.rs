@@ -6,6 +6,9 @@
 
 use crate::parallel::ThreadPool;
 
+/// Multiply-accumulates below which attention stays on the calling thread.
+const PAR_MIN_MACS: usize = 1 << 18;
+
 /// Head layout of one layer.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnDims {
@@ -94,7 +97,9 @@ pub fn attention(
     assert!(k_cache.len() >= (pos0 + n_tok) * k_row && v_cache.len() >= (pos0 + n_tok) * v_row);
 
     let n_pairs = d.n_head * n_tok;
-    let n_tasks = n_slots.min(n_pairs);
+    // Small jobs (short contexts of tiny models) stay on the calling thread.
+    let work = n_pairs * (pos0 + n_tok) * (hk + hv);
+    let n_tasks = if work < PAR_MIN_MACS { 1 } else { n_slots.min(n_pairs) };
     let outp = SharedOut(out.as_mut_ptr(), out.len());
     let scp = SharedOut(scores.as_mut_ptr(), scores.len());
     pool.run(n_tasks, |task| {
