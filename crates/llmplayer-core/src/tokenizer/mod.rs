@@ -16,6 +16,8 @@ mod special;
 mod splitters;
 mod spm;
 mod stream;
+#[cfg(test)]
+mod tests;
 mod unicode;
 mod unicode_case_data;
 mod unicode_flags_data;
