@@ -57,9 +57,7 @@ fn gguf(kvs: &[(&str, Meta<'_>)]) -> Vec<u8> {
         out.extend_from_slice(&ty.to_le_bytes());
         out.extend_from_slice(&body);
     }
-    while out.len() % 32 != 0 {
-        out.push(0);
-    }
+    out.resize(out.len().next_multiple_of(32), 0);
     out
 }
 
