@@ -26,7 +26,8 @@ fn byte_of_byte_token(text: &[u8]) -> u8 {
 /// GPT-2 alphabet text -> raw bytes (llama.cpp's `llama_decode_text`, including its
 /// marker for characters outside the alphabet).
 fn decode_byte_level(text: &[u8], out: &mut Vec<u8>) {
-    for c in String::from_utf8_lossy(text).chars() {
+    let decoded = String::from_utf8_lossy(text);
+    for c in decoded.chars() {
         match char_to_byte(c) {
             Some(b) => out.push(b),
             None => {
