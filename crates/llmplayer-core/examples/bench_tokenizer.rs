@@ -220,13 +220,23 @@ fn main() {
 fn run_suite(root: &Path) {
     let corpora = [("english-1MB", english_corpus(root)), ("cjk-100kB", cjk_corpus())];
     let mut results = Vec::new();
-    println!("{:<28} {:<12} {:>9} {:>9} {:>12} {:>9} {:>11} {:>9}", "vocab", "corpus", "bytes", "tokens", "tokens/s", "MB/s", "decode MB/s", "load ms");
+    println!(
+        "{:<28} {:<12} {:>9} {:>9} {:>12} {:>9} {:>11} {:>9}",
+        "vocab", "corpus", "bytes", "tokens", "tokens/s", "MB/s", "decode MB/s", "load ms"
+    );
     for vocab in VOCABS {
         for (name, text) in &corpora {
             let m = measure(&root.join("vocab").join(vocab), name, text);
             println!(
                 "{:<28} {:<12} {:>9} {:>9} {:>12.0} {:>9.2} {:>11.1} {:>9.1}",
-                m.vocab, m.corpus, m.bytes, m.tokens, m.tokens_per_s(), m.mb_per_s(), m.decode_mb_per_s(), m.load_ms
+                m.vocab,
+                m.corpus,
+                m.bytes,
+                m.tokens,
+                m.tokens_per_s(),
+                m.mb_per_s(),
+                m.decode_mb_per_s(),
+                m.load_ms
             );
             results.push(m.json());
         }

@@ -78,7 +78,12 @@ impl Report {
         assert!(self.checked > 0, "{label}: nothing checked");
         if !self.failures.is_empty() {
             let shown: Vec<&String> = self.failures.iter().take(25).collect();
-            panic!("{label}: {} of {} checks failed:\n{}", self.failures.len(), self.checked, shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"));
+            panic!(
+                "{label}: {} of {} checks failed:\n{}",
+                self.failures.len(),
+                self.checked,
+                shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+            );
         }
     }
 }
@@ -131,14 +136,26 @@ fn vocab_llamacpp_extra_goldens() {
         let id = |k: &str| info[k].as_i64().filter(|&v| v >= 0).map(|v| v as u32);
         let ids = tok.special_ids();
         report.check(|| format!("{file} n_tokens"), tok.n_vocab() as u64, info["n_tokens"].as_u64().unwrap());
-        report.check(|| format!("{file} bos/eos/eot/sep/pad"), (tok.bos(), tok.eos(), tok.eot(), ids.sep, ids.pad), (id("bos"), id("eos"), id("eot"), id("sep"), id("pad")));
+        report.check(
+            || format!("{file} bos/eos/eot/sep/pad"),
+            (tok.bos(), tok.eos(), tok.eot(), ids.sep, ids.pad),
+            (id("bos"), id("eos"), id("eot"), id("sep"), id("pad")),
+        );
         report.check(|| format!("{file} nl"), tok.newline(), id("nl"));
-        report.check(|| format!("{file} add_bos/add_eos"), (tok.add_bos(), tok.add_eos()), (info["add_bos"] == 1, info["add_eos"] == 1));
+        report.check(
+            || format!("{file} add_bos/add_eos"),
+            (tok.add_bos(), tok.add_eos()),
+            (info["add_bos"] == 1, info["add_eos"] == 1),
+        );
 
         for case in doc["tokenize"].as_array().unwrap() {
             let text = case["text"].as_str().unwrap();
             let (add, parse) = (case["add_special"].as_bool().unwrap(), case["parse_special"].as_bool().unwrap());
-            report.check(|| format!("{file} encode(add={add}, parse={parse}) {text:?}"), tok.encode(text, add, parse), ids_of(&case["ids"]));
+            report.check(
+                || format!("{file} encode(add={add}, parse={parse}) {text:?}"),
+                tok.encode(text, add, parse),
+                ids_of(&case["ids"]),
+            );
         }
         for case in doc["detokenize"].as_array().unwrap() {
             let ids = ids_of(&case["ids"]);
@@ -148,8 +165,14 @@ fn vocab_llamacpp_extra_goldens() {
             };
             let got = tok.decode(&ids, opts);
             match case["text"].as_str() {
-                Some(text) => report.check(|| format!("{file} decode({opts:?}) {ids:?}"), show(&got), show(text.as_bytes())),
-                None => report.check(|| format!("{file} decode({opts:?}) {ids:?}"), hex(&got), case["text_hex"].as_str().unwrap().to_lowercase()),
+                Some(text) => {
+                    report.check(|| format!("{file} decode({opts:?}) {ids:?}"), show(&got), show(text.as_bytes()))
+                }
+                None => report.check(
+                    || format!("{file} decode({opts:?}) {ids:?}"),
+                    hex(&got),
+                    case["text_hex"].as_str().unwrap().to_lowercase(),
+                ),
             }
             check_stream(&mut report, &tok, &file, &ids, opts, &got);
         }
@@ -179,18 +202,34 @@ fn stories260k_story_tokens() {
     let real = root.join("real");
     let tok = load(&real.join("stories260K.gguf"));
     let story = fs::read_to_string(real.join("story.txt")).unwrap();
-    let want: Vec<u32> =
-        fs::read_to_string(real.join("story.tokens.txt")).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect();
+    let want: Vec<u32> = fs::read_to_string(real.join("story.tokens.txt"))
+        .unwrap()
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
     let mut report = Report::default();
     report.check(|| "story.txt".into(), tok.encode(&story, true, false), want.clone());
     // Without the BOS, the first piece's SentencePiece space is stripped (with a BOS
     // that `remove_special` drops, llama.cpp keeps it: " Once ...").
-    report.check(|| "decode(story tokens)".into(), show(&tok.decode(&want[1..], DecodeOptions::default())), show(story.as_bytes()));
+    report.check(
+        || "decode(story tokens)".into(),
+        show(&tok.decode(&want[1..], DecodeOptions::default())),
+        show(story.as_bytes()),
+    );
     let kept = format!(" {story}");
-    report.check(|| "decode(BOS + story, remove_special)".into(), show(&tok.decode(&want, DecodeOptions { remove_special: true, unparse_special: false })), show(kept.as_bytes()));
+    report.check(
+        || "decode(BOS + story, remove_special)".into(),
+        show(&tok.decode(&want, DecodeOptions { remove_special: true, unparse_special: false })),
+        show(kept.as_bytes()),
+    );
 
-    let reference: Value = serde_json::from_str(&fs::read_to_string(real.join("stories260K.ref.json")).unwrap()).unwrap();
-    report.check(|| "prompt_tokens".into(), tok.encode("Once upon a time, there was a little", true, false), ids_of(&reference["prompt_tokens"]));
+    let reference: Value =
+        serde_json::from_str(&fs::read_to_string(real.join("stories260K.ref.json")).unwrap()).unwrap();
+    report.check(
+        || "prompt_tokens".into(),
+        tok.encode("Once upon a time, there was a little", true, false),
+        ids_of(&reference["prompt_tokens"]),
+    );
     check_ref_texts(&mut report, &tok, "stories260K", &reference);
     report.finish("stories260K");
 }
@@ -210,7 +249,8 @@ fn check_ref_texts(report: &mut Report, tok: &Tokenizer, file: &str, reference: 
         report.check(|| what("tokens_parse_special"), tok.encode(input, false, true), parsed.clone());
         report.check(|| what("tokens_add_special_parse_special"), tok.encode(input, true, true), with_bos.clone());
         let pieces: Vec<String> = parsed.iter().map(|&id| hex(tok.token_to_piece(id, true))).collect();
-        let want_pieces: Vec<String> = case["pieces_parse_special"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let want_pieces: Vec<String> =
+            case["pieces_parse_special"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
         report.check(|| what("pieces_parse_special"), pieces, want_pieces);
         for (key, ids, opts) in [
             ("detok_no_special", &no_special, rendered),
@@ -233,7 +273,8 @@ fn model_files_tokenizer_round_trip() {
     for gguf in list(&root.join("models"), ".gguf") {
         let tok = load(&gguf);
         let file = name(&gguf);
-        let reference: Value = serde_json::from_str(&fs::read_to_string(gguf.with_extension("gguf.ref.json")).unwrap()).unwrap();
+        let reference: Value =
+            serde_json::from_str(&fs::read_to_string(gguf.with_extension("gguf.ref.json")).unwrap()).unwrap();
         check_ref_texts(&mut report, &tok, &file, &reference);
         for case in reference["text"].as_array().unwrap() {
             let input = case["input"].as_str().unwrap();
@@ -243,7 +284,11 @@ fn model_files_tokenizer_round_trip() {
         }
         let greedy = ids_of(&reference["greedy"]);
         let text = tok.decode(&greedy, DecodeOptions { remove_special: false, unparse_special: true });
-        report.check(|| format!("{file} greedy_text_hex"), hex(&text), reference["greedy_text_hex"].as_str().unwrap().to_lowercase());
+        report.check(
+            || format!("{file} greedy_text_hex"),
+            hex(&text),
+            reference["greedy_text_hex"].as_str().unwrap().to_lowercase(),
+        );
         files += 1;
     }
     assert!(files > 0, "no model files found");
@@ -258,7 +303,8 @@ fn stream_decoder_holds_back_split_characters() {
     for vocab in ["ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-llama-spm.gguf"] {
         let tok = load(&root.join("vocab").join(vocab));
         let (mut split_somewhere, mut held_back) = (false, false);
-        for text in ["🦙 and 🤷‍♂️ went to 北京, then 東京 😁!", "日本語のテキスト", "a 🙂b", "鑫淼犇"] {
+        for text in ["🦙 and 🤷‍♂️ went to 北京, then 東京 😁!", "日本語のテキスト", "a 🙂b", "鑫淼犇"]
+        {
             let ids = tok.encode(text, false, false);
             let mut stream = StreamDecoder::new(&tok);
             let mut parts = Vec::new();

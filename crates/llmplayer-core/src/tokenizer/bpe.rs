@@ -80,7 +80,8 @@ impl BpeModel {
     pub fn from_gguf(f: &GgufFile<'_>, vocab: &Vocab) -> Result<BpeModel, TokenizerError> {
         let spec = pre_spec(&vocab.pre).ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(vocab.pre.clone()))?;
         let pre = PreTokenizer::new(spec.regexes)?;
-        let merges_arr = f.get_array(keys::TOKENIZER_MERGES).ok_or(TokenizerError::MissingKey(keys::TOKENIZER_MERGES))?;
+        let merges_arr =
+            f.get_array(keys::TOKENIZER_MERGES).ok_or(TokenizerError::MissingKey(keys::TOKENIZER_MERGES))?;
 
         // Strings named in merges that are not tokens get ids from `n_vocab` up:
         // llama.cpp merges by text, so such intermediate strings still take part.
@@ -176,7 +177,13 @@ impl BpeModel {
         let n = raw.len() as i32;
         symbols.extend(raw.iter().enumerate().map(|(i, &b)| {
             let i = i as i32;
-            Symbol { id: self.byte_symbols[b as usize], start: i as u32, len: 1, prev: i - 1, next: if i + 1 == n { -1 } else { i + 1 } }
+            Symbol {
+                id: self.byte_symbols[b as usize],
+                start: i as u32,
+                len: 1,
+                prev: i - 1,
+                next: if i + 1 == n { -1 } else { i + 1 },
+            }
         }));
 
         let add = |symbols: &[Symbol], queue: &mut BinaryHeap<Reverse<Bigram>>, left: i32, right: i32| {

@@ -75,7 +75,9 @@ pub fn pre_spec(pre: &str) -> Option<PreSpec> {
             r"\p{N}+",
         ])),
         "deepseek-coder" => unclean(spec(&[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", CJK_HANGUL, r"\p{N}"])),
-        "deepseek-v3" | "hunyuan-dense" | "joyai-llm" => unclean(spec(&[r"\p{N}{1,3}", r"[\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+", DEEPSEEK3])),
+        "deepseek-v3" | "hunyuan-dense" | "joyai-llm" => {
+            unclean(spec(&[r"\p{N}{1,3}", r"[\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+", DEEPSEEK3]))
+        }
         "falcon" => spec(&[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, "[0-9][0-9][0-9]"]),
         "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => starcoder,
         "command-r" | "smollm" => unclean(starcoder),
@@ -342,10 +344,29 @@ mod tests {
 
     #[test]
     fn every_known_pre_tokenizer_compiles() {
-        for pre in ["default", "llama-bpe", "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "starcoder", "gpt-2",
-            "qwen2", "qwen35", "bloom", "viking", "tekken", "gpt-4o", "bailingmoe", "seed-coder", "exaone-moe", "minicpm5",
-            "laguna", "jina-v1-en", "glm4"]
-        {
+        for pre in [
+            "default",
+            "llama-bpe",
+            "deepseek-llm",
+            "deepseek-coder",
+            "deepseek-v3",
+            "falcon",
+            "starcoder",
+            "gpt-2",
+            "qwen2",
+            "qwen35",
+            "bloom",
+            "viking",
+            "tekken",
+            "gpt-4o",
+            "bailingmoe",
+            "seed-coder",
+            "exaone-moe",
+            "minicpm5",
+            "laguna",
+            "jina-v1-en",
+            "glm4",
+        ] {
             let spec = pre_spec(pre).unwrap();
             PreTokenizer::new(spec.regexes).unwrap_or_else(|e| panic!("{pre}: {e}"));
         }
@@ -356,5 +377,12 @@ mod tests {
         assert_eq!(split("starcoder", "ab12 c"), ["ab", "1", "2", " c"]);
         assert_eq!(split("falcon", "x=1234!"), ["x", "=", "123", "4", "!"]);
         assert_eq!(split("deepseek-coder", "a\nb中文"), ["a", "\n", "b", "中文"]);
+    }
+
+    #[test]
+    fn lookahead_regexes_run_on_collapsed_text() {
+        // GPT-4o / Llama-4: case-run splitting through lookaheads, on category stand-ins.
+        assert_eq!(split("gpt-4o", "Hello WORLD's 1234"), ["Hello", " WORLD's", " ", "123", "4"]);
+        assert_eq!(split("gpt-4o", "naïveTé 東京"), ["naïve", "Té", " 東京"]);
     }
 }

@@ -62,12 +62,10 @@ enum Slot {
 
 impl SpecialMatcher {
     pub fn new(vocab: &Vocab) -> SpecialMatcher {
-        let ranked: Vec<(u32, u32)> = vocab.special_order().iter().enumerate().map(|(rank, &id)| (rank as u32, id)).collect();
-        let user: Vec<(u32, u32)> = ranked
-            .iter()
-            .copied()
-            .filter(|&(_, id)| vocab.attr(id) & (attr::CONTROL | attr::UNKNOWN) == 0)
-            .collect();
+        let ranked: Vec<(u32, u32)> =
+            vocab.special_order().iter().enumerate().map(|(rank, &id)| (rank as u32, id)).collect();
+        let user: Vec<(u32, u32)> =
+            ranked.iter().copied().filter(|&(_, id)| vocab.attr(id) & (attr::CONTROL | attr::UNKNOWN) == 0).collect();
         SpecialMatcher { all: Automaton::build(vocab, &ranked), user_defined: Automaton::build(vocab, &user) }
     }
 

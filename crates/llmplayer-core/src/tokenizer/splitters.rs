@@ -53,7 +53,12 @@ impl Piece<'_> {
 }
 
 /// Calls `split_piece` on every piece of `lens`, collecting the new lengths.
-fn for_each_piece(cpts: &[u32], lens: &[usize], out: &mut Vec<usize>, mut split_piece: impl FnMut(&mut Piece<'_>, usize)) {
+fn for_each_piece(
+    cpts: &[u32],
+    lens: &[usize],
+    out: &mut Vec<usize>,
+    mut split_piece: impl FnMut(&mut Piece<'_>, usize),
+) {
     out.clear();
     let mut start = 0;
     for &len in lens {

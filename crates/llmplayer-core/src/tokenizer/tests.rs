@@ -199,8 +199,15 @@ fn tokenizer_can_move_between_threads() {
 fn unknown_models_and_pre_tokenizers_are_errors() {
     let err = |kvs: &[(&str, Meta<'_>)]| Tokenizer::from_gguf(&GgufFile::parse(&gguf(kvs)).unwrap()).unwrap_err();
     let tokens = Meta::Strs(&["a"]);
-    assert_eq!(err(&[("tokenizer.ggml.model", Meta::Str("t5")), ("tokenizer.ggml.tokens", Meta::Strs(&["a"]))]).code(), "TOKENIZER_UNSUPPORTED_MODEL");
-    let e = err(&[("tokenizer.ggml.model", Meta::Str("gpt2")), ("tokenizer.ggml.pre", Meta::Str("kimi-k2")), ("tokenizer.ggml.tokens", tokens)]);
+    assert_eq!(
+        err(&[("tokenizer.ggml.model", Meta::Str("t5")), ("tokenizer.ggml.tokens", Meta::Strs(&["a"]))]).code(),
+        "TOKENIZER_UNSUPPORTED_MODEL"
+    );
+    let e = err(&[
+        ("tokenizer.ggml.model", Meta::Str("gpt2")),
+        ("tokenizer.ggml.pre", Meta::Str("kimi-k2")),
+        ("tokenizer.ggml.tokens", tokens),
+    ]);
     assert_eq!(e, TokenizerError::UnsupportedPreTokenizer("kimi-k2".into()));
     assert_eq!(err(&[]), TokenizerError::MissingKey(crate::gguf::keys::TOKENIZER_MODEL));
 }

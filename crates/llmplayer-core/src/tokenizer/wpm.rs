@@ -60,7 +60,9 @@ pub fn encode(vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
         let before = out.len();
         let mut i = 0;
         while i < n {
-            let longest = (i + 1..=n.min(i + vocab.max_token_len + 1)).rev().find_map(|j| Some((j, vocab.token_id(&word1[i..j])?)));
+            let longest = (i + 1..=n.min(i + vocab.max_token_len + 1))
+                .rev()
+                .find_map(|j| Some((j, vocab.token_id(&word1[i..j])?)));
             match longest {
                 Some((j, id)) => {
                     out.push(id);
