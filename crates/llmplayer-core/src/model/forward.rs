@@ -221,7 +221,12 @@ pub(crate) fn forward(
             1.0 / (hv as f32).sqrt()
         };
         kv.k[il][pos0 * n_k..(pos0 + n) * n_k].copy_from_slice(k);
-        kv.v[il][pos0 * n_v..(pos0 + n) * n_v].copy_from_slice(v);
+        let n_ctx = kv.n_ctx;
+        for (t, vr) in v.chunks_exact(n_v).enumerate() {
+            for (dim, &val) in vr.iter().enumerate() {
+                kv.v[il][dim * n_ctx + pos0 + t] = val;
+            }
+        }
         let dims = AttnDims { n_head: hp.n_head[il], n_head_kv: hp.n_head_kv[il], head_dim_k: hk, head_dim_v: hv, scale: kq_scale };
         let n_o = dims.n_head * hv;
         attention(pool, &dims, q, n, pos0, &kv.k[il], &kv.v[il], scores, *n_slots, &mut attn[..n * n_o]);

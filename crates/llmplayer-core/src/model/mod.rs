@@ -215,3 +215,17 @@ impl std::fmt::Debug for Model<'_> {
         f.debug_struct("Model").field("arch", &self.hp.arch).field("n_layer", &self.hp.n_layer).finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bindings_can_share_models_and_move_sessions() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Model<'static>>();
+        send_sync::<Arc<Model<'static>>>();
+        send::<Session<'static>>();
+    }
+}

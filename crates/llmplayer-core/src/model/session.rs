@@ -30,11 +30,12 @@ impl<'m> ModelRef<'m> {
     }
 }
 
-/// Per-layer K and V rows, position-major.
+/// Per-layer K rows (position-major) and V columns (transposed, as ggml's `v_trans`).
 pub(crate) struct KvCache {
+    pub n_ctx: usize,
     /// Per layer: (n_ctx, n_head_kv * head_dim_k).
     pub k: Vec<Vec<f32>>,
-    /// Per layer: (n_ctx, n_head_kv * head_dim_v).
+    /// Per layer: (n_head_kv * head_dim_v, n_ctx).
     pub v: Vec<Vec<f32>>,
 }
 
@@ -69,6 +70,7 @@ impl<'m> Session<'m> {
             });
             let rope = Rope::new(hp, factors);
             let kv = KvCache {
+                n_ctx,
                 k: (0..hp.n_layer).map(|il| vec![0.0; n_ctx * hp.n_embd_k_gqa(il)]).collect(),
                 v: (0..hp.n_layer).map(|il| vec![0.0; n_ctx * hp.n_embd_v_gqa(il)]).collect(),
             };

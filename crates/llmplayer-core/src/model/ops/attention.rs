@@ -1,10 +1,14 @@
 //! Causal multi-head attention with grouped KV heads over an f32 KV cache, as llama.cpp's
 //! non-flash path computes it: scores = (q·k) * scale, softmax (max-subtracted, sum in
-//! f64, ggml_soft_max_f32), output = Σ p_j v_j. Query head h reads KV head
-//! h / (n_head / n_head_kv). Every (head, token) pair is independent; the pairs are spread
-//! over the thread pool, each task with its own row of score scratch.
+//! f64, ggml_soft_max_f32), output[d] = p · vᵀ[d] with V stored transposed (dimension-major,
+//! ggml's `v_trans`), so both products are contiguous dot products on the quant table's
+//! runtime-dispatched f32 kernel. Query head h reads KV head h / (n_head / n_head_kv).
+//! Every (head, token) pair is independent; the pairs are spread over the thread pool,
+//! each task with its own row of score scratch.
 
 use crate::parallel::ThreadPool;
+use crate::quant::traits;
+use crate::GgmlType;
 
 /// Multiply-accumulates below which attention stays on the calling thread.
 const PAR_MIN_MACS: usize = 1 << 18;
@@ -37,22 +41,11 @@ impl SharedOut {
     }
 }
 
-/// Dot product with eight independent accumulators (vectorizes without `unsafe`).
+/// Views f32s as their bytes (the quant kernels' calling convention).
 #[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ar.iter().zip(br) {
-        s += x * y;
-    }
-    s
+fn bytes(x: &[f32]) -> &[u8] {
+    // SAFETY: u8 has alignment 1 and every byte of an f32 slice is initialized.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), std::mem::size_of_val(x)) }
 }
 
 /// In-place softmax of `x` (ggml_vec_soft_max_f32: exp(x - max), sum in f64, scale by 1/sum).
@@ -72,7 +65,7 @@ pub fn softmax(x: &mut [f32]) {
 ///
 /// * `q`: (n_tok, n_head * head_dim_k) roped queries
 /// * `k_cache`: (n_ctx, n_head_kv * head_dim_k), rows `0..pos0 + n_tok` valid
-/// * `v_cache`: (n_ctx, n_head_kv * head_dim_v)
+/// * `v_cache`: (n_head_kv * head_dim_v, n_ctx) transposed, columns `0..pos0 + n_tok` valid
 /// * `scores`: (n_slots, slot) scratch with `slot >= pos0 + n_tok`
 /// * `out`: (n_tok, n_head * head_dim_v)
 #[allow(clippy::too_many_arguments)]
@@ -89,12 +82,15 @@ pub fn attention(
     out: &mut [f32],
 ) {
     let (hk, hv) = (d.head_dim_k, d.head_dim_v);
-    let (q_row, k_row, v_row, o_row) = (d.n_head * hk, d.n_head_kv * hk, d.n_head_kv * hv, d.n_head * hv);
+    let (q_row, k_row, o_row) = (d.n_head * hk, d.n_head_kv * hk, d.n_head * hv);
+    let v_rows = d.n_head_kv * hv;
+    let n_ctx = v_cache.len() / v_rows;
     let group = d.n_head / d.n_head_kv;
     let slot = scores.len() / n_slots;
-    assert!(slot >= pos0 + n_tok, "score scratch too short");
+    assert!(slot >= pos0 + n_tok && n_ctx >= pos0 + n_tok, "context scratch too short");
     assert!(q.len() >= n_tok * q_row && out.len() >= n_tok * o_row);
-    assert!(k_cache.len() >= (pos0 + n_tok) * k_row && v_cache.len() >= (pos0 + n_tok) * v_row);
+    assert!(k_cache.len() >= (pos0 + n_tok) * k_row);
+    let vdot = traits(GgmlType::F32).expect("f32 kernels").vec_dot;
 
     let n_pairs = d.n_head * n_tok;
     // Small jobs (short contexts of tiny models) stay on the calling thread.
@@ -110,21 +106,27 @@ pub fn attention(
             let (t, h) = (pair / d.n_head, pair % d.n_head);
             let n_kv = pos0 + t + 1;
             let kvh = h / group;
-            let qv = &q[t * q_row + h * hk..][..hk];
+            let qv = bytes(&q[t * q_row + h * hk..][..hk]);
             let s = &mut s_all[..n_kv];
-            for (j, sj) in s.iter_mut().enumerate() {
-                *sj = dot(qv, &k_cache[j * k_row + kvh * hk..][..hk]) * d.scale;
+            if hk < 32 {
+                // Tiny heads: an inlined loop beats a call through the kernel table.
+                let qf = &q[t * q_row + h * hk..][..hk];
+                for (sj, kj) in s.iter_mut().zip(k_cache.chunks_exact(k_row)) {
+                    let kh = &kj[kvh * hk..][..hk];
+                    *sj = qf.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * d.scale;
+                }
+            } else {
+                for (sj, kj) in s.iter_mut().zip(k_cache.chunks_exact(k_row)) {
+                    *sj = vdot(hk, bytes(&kj[kvh * hk..][..hk]), qv) * d.scale;
+                }
             }
             softmax(s);
             // SAFETY: pair (t, h) is visited by exactly one task; its output range is
             // disjoint from every other pair's.
             let o = unsafe { outp.slice(t * o_row + h * hv, hv) };
-            o.fill(0.0);
-            for (j, &p) in s.iter().enumerate() {
-                let vj = &v_cache[j * v_row + kvh * hv..][..hv];
-                for (ov, &vv) in o.iter_mut().zip(vj) {
-                    *ov += p * vv;
-                }
+            let p = bytes(s);
+            for (od, vt) in o.iter_mut().zip(v_cache[kvh * hv * n_ctx..].chunks_exact(n_ctx)) {
+                *od = vdot(n_kv, bytes(&vt[..n_kv]), p);
             }
         }
     });
@@ -140,7 +142,7 @@ mod tests {
         let d = AttnDims { n_head: 2, n_head_kv: 1, head_dim_k: 2, head_dim_v: 2, scale: 1.0 };
         let q = [1.0, 0.0, 0.0, 1.0];
         let k = [0.5, 0.5];
-        let v = [3.0, -1.0];
+        let v = [3.0, -1.0]; // transposed (2 dims, n_ctx 1)
         let mut scores = vec![0.0; 4];
         let mut out = [0.0; 4];
         attention(&pool, &d, &q, 1, 0, &k, &v, &mut scores, 2, &mut out);
