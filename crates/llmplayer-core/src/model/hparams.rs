@@ -64,6 +64,8 @@ pub struct HParams {
     pub logit_scale: f32,
     /// Every n-th layer (il + 1) % n == 0 skips rope (smollm3); 0 = never.
     pub no_rope_layer_step: usize,
+    /// False: no layer applies rope (granite with rope.scaling.finetuned = false).
+    pub rope_everywhere: bool,
 }
 
 /// Typed metadata access scoped to the file's architecture prefix.
@@ -198,6 +200,7 @@ impl HParams {
             residual_scale: 0.0,
             logit_scale: 0.0,
             no_rope_layer_step: 0,
+            rope_everywhere: true,
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
@@ -231,6 +234,11 @@ impl HParams {
                 hp.residual_scale = m.f32_opt(keys::RESIDUAL_SCALE)?.unwrap_or(0.0);
                 hp.embedding_scale = m.f32_opt(keys::EMBEDDING_SCALE)?.unwrap_or(0.0);
                 hp.attention_scale = m.f32_opt(keys::ATTENTION_SCALE)?.unwrap_or(0.0);
+                // Granite uses rope.scaling.finetuned as its rope switch (default on).
+                if let Some(v) = m.get(keys::ROPE_SCALING_FINETUNED) {
+                    let on = v.as_bool().ok_or_else(|| m.bad(keys::ROPE_SCALING_FINETUNED, "expected a bool"))?;
+                    hp.rope_everywhere = on;
+                }
                 false
             }
         };
@@ -272,7 +280,7 @@ impl HParams {
 
     /// Whether layer `il` applies rope.
     pub fn has_rope(&self, il: usize) -> bool {
-        self.no_rope_layer_step == 0 || (il + 1) % self.no_rope_layer_step != 0
+        self.rope_everywhere && (self.no_rope_layer_step == 0 || (il + 1) % self.no_rope_layer_step != 0)
     }
 
     pub fn n_embd_k_gqa(&self, il: usize) -> usize {

@@ -62,8 +62,11 @@ impl<'m> Session<'m> {
             let n_ctx = n_ctx.max(1);
             let n_ubatch = DEFAULT_UBATCH.min(n_ctx);
             let pool = Arc::clone(m.pool());
-            // LongRoPE: long factors once the context exceeds the original one (get_rope_factors).
-            let factors = m.w.rope_freqs.as_deref().or(if n_ctx > hp.n_ctx_orig_yarn {
+            // LongRoPE: long factors once the context exceeds the original one
+            // (get_rope_factors), judged on the context llama.cpp allocates: n_ctx padded to
+            // a multiple of 256.
+            let padded = n_ctx.div_ceil(256) * 256;
+            let factors = m.w.rope_freqs.as_deref().or(if padded > hp.n_ctx_orig_yarn {
                 m.w.rope_long.as_deref()
             } else {
                 m.w.rope_short.as_deref()
