@@ -40,21 +40,6 @@ pub const EMBEDDING_SCALE: &str = ".embedding_scale";
 pub const RESIDUAL_SCALE: &str = ".residual_scale";
 pub const LOGIT_SCALE: &str = ".logit_scale";
 pub const ATTENTION_SLIDING_WINDOW: &str = ".attention.sliding_window";
-// <arch>.rope.scaling.* and attention scales (llama.cpp LLM_KV_*)
-pub const ROPE_SCALE_LINEAR: &str = ".rope.scale_linear";
-pub const ROPE_SCALING_TYPE: &str = ".rope.scaling.type";
-pub const ROPE_SCALING_FACTOR: &str = ".rope.scaling.factor";
-pub const ROPE_SCALING_ATTN_FACTOR: &str = ".rope.scaling.attn_factor";
-pub const ROPE_SCALING_ORIG_CTX_LEN: &str = ".rope.scaling.original_context_length";
-pub const ROPE_SCALING_YARN_LOG_MUL: &str = ".rope.scaling.yarn_log_multiplier";
-pub const ROPE_SCALING_YARN_BETA_FAST: &str = ".rope.scaling.yarn_beta_fast";
-pub const ROPE_SCALING_YARN_BETA_SLOW: &str = ".rope.scaling.yarn_beta_slow";
-pub const ATTENTION_SCALE: &str = ".attention.scale";
-pub const ATTENTION_TEMPERATURE_SCALE: &str = ".attention.temperature_scale";
-pub const EMBEDDING_SCALE: &str = ".embedding_scale";
-pub const RESIDUAL_SCALE: &str = ".residual_scale";
-pub const LOGIT_SCALE: &str = ".logit_scale";
-pub const ATTENTION_SLIDING_WINDOW: &str = ".attention.sliding_window";
 
 // tokenizer.*
 pub const TOKENIZER_MODEL: &str = "tokenizer.ggml.model";
