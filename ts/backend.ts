@@ -25,7 +25,30 @@ export interface RawModel {
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Uint32Array;
   detokenize(ids: Uint32Array, special: boolean): Uint8Array;
   tokenPiece(id: number, special: boolean): Uint8Array;
+  nCtxTrain(): number | null | undefined;
+  createSession(nCtx: number): RawSession;
   free?(): void;
+}
+
+/**
+ * One sequence of either binding. Native methods resolve on the libuv pool (promises); WASM
+ * ones return synchronously. Sampling parameters cross as the SDK's JSON.
+ */
+export interface RawSession {
+  evaluate(tokens: Uint32Array, allLogits: boolean): Float32Array | Promise<Float32Array>;
+  /** Evaluates the prompt, prepares sampling; returns how many prompt tokens were reused. */
+  begin(tokens: Uint32Array, paramsJson: string): number | Promise<number>;
+  /** Samples the next token (evaluating the previous one first). */
+  next(): number | Promise<number>;
+  nCtx(): number;
+  nPast(): number;
+  clear(): void;
+  free?(): void;
+}
+
+export interface RawLoadOptions {
+  threads?: number;
+  vocabOnly?: boolean;
 }
 
 /** What every backend offers; both return the core's JSON so results agree field by field. */
@@ -33,21 +56,21 @@ export interface Backend {
   readonly name: BackendName;
   inspectPath(path: string, flags: InspectFlags): Promise<string>;
   inspectBytes(bytes: Uint8Array, flags: InspectFlags): string;
-  loadModel(source: string | Uint8Array): Promise<RawModel>;
+  loadModel(source: string | Uint8Array, options: RawLoadOptions): Promise<RawModel>;
 }
 
 interface NativeBinding {
   inspectFile(path: string, options?: InspectFlags): string;
   inspectBytes(bytes: Uint8Array, options?: InspectFlags): string;
-  loadModelFile(path: string): Promise<RawModel>;
-  loadModelBytes(bytes: Uint8Array): Promise<RawModel>;
+  loadModelFile(path: string, options?: RawLoadOptions): Promise<RawModel>;
+  loadModelBytes(bytes: Uint8Array, options?: RawLoadOptions): Promise<RawModel>;
 }
 
 interface WasmModule {
   initSync(arg: { module: BufferSource | WebAssembly.Module }): unknown;
   inspectBytes(bytes: Uint8Array, fullArrays: boolean, tensors: boolean): string;
   simdEnabled(): boolean;
-  WasmModel: new (bytes: Uint8Array) => RawModel;
+  WasmModel: new (bytes: Uint8Array, vocabOnly: boolean) => RawModel;
 }
 
 const cache = new Map<BackendName, Promise<Backend>>();
@@ -68,9 +91,11 @@ async function loadNative(): Promise<Backend> {
     name: 'native',
     inspectPath: async (path, flags) => wrap(() => binding.inspectFile(path, flags)),
     inspectBytes: (bytes, flags) => wrap(() => binding.inspectBytes(bytes, flags)),
-    loadModel: async (source) => {
+    loadModel: async (source, options) => {
       try {
-        return await (typeof source === 'string' ? binding.loadModelFile(source) : binding.loadModelBytes(source));
+        return await (typeof source === 'string'
+          ? binding.loadModelFile(source, options)
+          : binding.loadModelBytes(source, options));
       } catch (err) {
         throw fromBackendError(err);
       }
@@ -107,9 +132,9 @@ async function loadWasm(): Promise<Backend> {
       return wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors));
     },
     inspectBytes: (bytes, flags) => wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors)),
-    loadModel: async (source) => {
+    loadModel: async (source, options) => {
       const bytes = typeof source === 'string' ? await readPath(source) : source;
-      return wrap(() => new mod.WasmModel(bytes));
+      return wrap(() => new mod.WasmModel(bytes, !!options.vocabOnly));
     },
   };
 }

@@ -1,5 +1,7 @@
 // `loadModel()` and the Model both backends share: tokenizer, detokenizer, chat template.
 import { getBackend, type BackendName, type RawModel } from './backend.js';
+import { fromBackendError } from './errors.js';
+import { LlmSession } from './session.js';
 import { fallbackChatTemplate, renderChatTemplate, type ChatMessage } from './chat-template.js';
 import { withChatTemplate, type Inspection } from './inspect.js';
 import type {
@@ -68,6 +70,11 @@ export class LlmModel implements Model {
     return this.#raw;
   }
 
+  /** Validated ids as the bindings take them. */
+  toIds(ids: ArrayLike<number>): Uint32Array {
+    return toIds(ids, this.nVocab);
+  }
+
   tokenize(text: string, options: TokenizeOptions = {}): number[] {
     return Array.from(this.raw.tokenize(text, options.addSpecial ?? true, options.special ?? false));
   }
@@ -101,9 +108,15 @@ export class LlmModel implements Model {
     });
   }
 
-  createSession(_options: { contextSize?: number } = {}): Session {
+  createSession(options: { contextSize?: number } = {}): Session {
     if (this.vocabOnly) throw new Error('this model has no weights (vocab-only): it can tokenize but not generate');
-    throw new Error('generation is not available in this build yet');
+    const n = options.contextSize ?? this.contextSize;
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`contextSize must be a positive integer, got ${n}`);
+    try {
+      return new LlmSession(this, this.raw.createSession(n), this.backend);
+    } catch (err) {
+      throw fromBackendError(err);
+    }
   }
 
   dispose(): void {
@@ -121,7 +134,10 @@ export async function loadModel(source: string | Uint8Array | ArrayBuffer, optio
   const backend = await getBackend(options.backend);
   options.onProgress?.({ progress: 0, stage: 'read' });
   const bytes = typeof source === 'string' ? source : source instanceof Uint8Array ? source : new Uint8Array(source);
-  const raw = await backend.loadModel(bytes);
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
+    throw new RangeError(`threads must be a positive integer, got ${options.threads}`);
+  }
+  const raw = await backend.loadModel(bytes, { threads: options.threads, vocabOnly: options.vocabOnly });
   const model = new LlmModel(raw, backend.name, options);
   options.onProgress?.({ progress: 1, stage: 'ready' });
   return model;

@@ -4,22 +4,36 @@
 
 use crate::gguf::{keys, GgufError, GgufFile};
 use crate::inspect::{inspect, InspectOptions};
+use crate::model::{LoadOptions, Model, ModelError, Session};
+use crate::sampling::{Sampler, SamplingError, SamplingParams};
 use crate::tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
 use std::fmt;
+use std::sync::Arc;
 
-/// Why a model could not be loaded.
+/// Why a model could not be loaded or run.
 #[derive(Debug)]
 pub enum LoadError {
     Gguf(GgufError),
     Tokenizer(TokenizerError),
+    Model(ModelError),
+    Sampling(SamplingError),
+    /// The file has no weights (a vocab-only GGUF) or was loaded vocab-only.
+    NoWeights,
+    /// `next()` without `begin()`.
+    NotGenerating,
 }
 
 impl LoadError {
-    /// A stable code for the JS error (`GGUF_*`, `TOKENIZER_*`).
+    /// A stable code for the JS error (`GGUF_*`, `TOKENIZER_*`, `MODEL_*`, `SAMPLING_*`).
     pub fn code(&self) -> String {
         match self {
             LoadError::Gguf(e) => format!("GGUF_{}", e.code().to_uppercase()),
             LoadError::Tokenizer(e) => e.code().to_string(),
+            LoadError::Model(ModelError::Gguf(e)) => format!("GGUF_{}", e.code().to_uppercase()),
+            LoadError::Model(e) => format!("MODEL_{}", e.code().to_uppercase()),
+            LoadError::Sampling(e) => format!("SAMPLING_{}", e.param.to_uppercase()),
+            LoadError::NoWeights => "MODEL_NO_WEIGHTS".into(),
+            LoadError::NotGenerating => "MODEL_NOT_GENERATING".into(),
         }
     }
 }
@@ -29,7 +43,22 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::Gguf(e) => e.fmt(f),
             LoadError::Tokenizer(e) => write!(f, "cannot build the tokenizer: {e}"),
+            LoadError::Model(e) => e.fmt(f),
+            LoadError::Sampling(e) => e.fmt(f),
+            LoadError::NoWeights => write!(f, "this model has no weights (vocab-only): it can tokenize but not generate"),
+            LoadError::NotGenerating => write!(f, "next() called before begin()"),
         }
+    }
+}
+
+impl From<ModelError> for LoadError {
+    fn from(e: ModelError) -> Self {
+        LoadError::Model(e)
+    }
+}
+impl From<SamplingError> for LoadError {
+    fn from(e: SamplingError) -> Self {
+        LoadError::Sampling(e)
     }
 }
 
@@ -83,4 +112,202 @@ impl TextModel {
         };
         self.tokenizer.decode(ids, DecodeOptions { remove_special: false, unparse_special: special })
     }
+}
+
+/// Bytes a loaded model keeps alive: an mmap natively, a `Vec<u8>` in WASM.
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    /// Compute threads (None: available parallelism; ignored on wasm32).
+    pub n_threads: Option<usize>,
+    /// Load only the text side even when the file has weights.
+    pub vocab_only: bool,
+}
+
+/// A loaded GGUF: the text side always, the engine when the file has weights.
+pub struct RuntimeModel {
+    pub text: TextModel,
+    pub engine: Option<Arc<Model<'static>>>,
+}
+
+impl RuntimeModel {
+    pub fn load(bytes: SharedBytes, opts: &RuntimeOptions) -> Result<RuntimeModel, LoadError> {
+        let text = {
+            let f = GgufFile::parse((*bytes).as_ref())?;
+            TextModel::from_gguf(&f)?
+        };
+        let engine = if text.has_weights && !opts.vocab_only {
+            let load = LoadOptions { n_threads: opts.n_threads, ..LoadOptions::default() };
+            Some(Arc::new(Model::from_shared(bytes, &load)?))
+        } else {
+            None
+        };
+        Ok(RuntimeModel { text, engine })
+    }
+
+    pub fn n_ctx_train(&self) -> Option<usize> {
+        self.engine.as_ref().map(|m| m.n_ctx_train())
+    }
+
+    /// A session with a KV cache of `n_ctx` positions.
+    pub fn new_session(&self, n_ctx: usize) -> Result<RuntimeSession, LoadError> {
+        let engine = self.engine.as_ref().ok_or(LoadError::NoWeights)?;
+        if n_ctx == 0 {
+            return Err(LoadError::Model(ModelError::ContextFull { n_tokens: 1, n_ctx }));
+        }
+        Ok(RuntimeSession {
+            session: Model::new_shared_session(engine, n_ctx),
+            history: Vec::with_capacity(n_ctx),
+            sampler: None,
+            pending: None,
+            n_vocab: engine.n_vocab(),
+        })
+    }
+}
+
+/// One sequence: the engine session, the tokens it holds, and the sampler of the
+/// generation in progress. Generation is `begin(prompt)` then `next()` per token.
+pub struct RuntimeSession {
+    session: Session<'static>,
+    /// (≤ n_ctx,) the tokens evaluated so far, then the sampled ones.
+    history: Vec<u32>,
+    sampler: Option<Sampler>,
+    /// The last sampled token, not yet evaluated (evaluated lazily by the next `next()`).
+    pending: Option<u32>,
+    n_vocab: usize,
+}
+
+/// What `begin` did with the prompt.
+#[derive(Clone, Copy, Debug)]
+pub struct PromptStats {
+    pub n_prompt: usize,
+    /// Prompt tokens whose KV entries were reused from the previous request.
+    pub n_reused: usize,
+}
+
+impl RuntimeSession {
+    pub fn n_ctx(&self) -> usize {
+        self.session.n_ctx()
+    }
+    /// Tokens in the KV cache (a just-sampled token is added by the next `next()`).
+    pub fn n_past(&self) -> usize {
+        self.history.len()
+    }
+    pub fn clear(&mut self) {
+        self.session.clear();
+        self.history.clear();
+        self.sampler = None;
+        self.pending = None;
+    }
+
+    /// Evaluates `tokens` as the whole context (reusing the cached common prefix) and returns
+    /// the last position's logits, or every position's with `all_logits`.
+    pub fn evaluate(&mut self, tokens: &[u32], all_logits: bool) -> Result<&[f32], LoadError> {
+        self.sampler = None;
+        self.pending = None;
+        self.history.clear();
+        let logits = self.session.eval(tokens, all_logits)?;
+        self.history.extend_from_slice(tokens);
+        Ok(logits)
+    }
+
+    /// Evaluates the prompt (reusing the cached common prefix) and prepares sampling.
+    pub fn begin(&mut self, prompt: &[u32], params: SamplingParams) -> Result<PromptStats, LoadError> {
+        let mut sampler = Sampler::new(params, self.n_vocab)?;
+        let n_reused = self.session.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        self.pending = None;
+        self.history.clear();
+        self.session.eval(prompt, false)?;
+        self.history.extend_from_slice(prompt);
+        for &t in prompt {
+            sampler.accept(t);
+        }
+        self.sampler = Some(sampler);
+        Ok(PromptStats { n_prompt: prompt.len(), n_reused: n_reused.min(prompt.len()) })
+    }
+
+    /// Samples the next token (evaluating the previously sampled one first).
+    /// Fails with `ContextFull` when the context has no room for the previous token.
+    pub fn next(&mut self) -> Result<u32, LoadError> {
+        if self.sampler.is_none() {
+            return Err(LoadError::NotGenerating);
+        }
+        if let Some(t) = self.pending.take() {
+            if self.history.len() >= self.session.n_ctx() {
+                self.pending = Some(t);
+                let n_ctx = self.session.n_ctx();
+                return Err(LoadError::Model(ModelError::ContextFull { n_tokens: n_ctx + 1, n_ctx }));
+            }
+            self.history.push(t);
+            if let Err(e) = self.session.eval(&self.history, false) {
+                self.history.pop();
+                self.pending = Some(t);
+                return Err(e.into());
+            }
+        }
+        let sampler = self.sampler.as_mut().expect("checked above");
+        let token = sampler.sample(self.session.logits());
+        sampler.accept(token);
+        self.pending = Some(token);
+        Ok(token)
+    }
+}
+
+/// Sampling parameters from the SDK's JSON (camelCase, every field optional; `logitBias` as
+/// `[[id, bias], …]` with `null` for -Infinity). One parser for both bindings.
+pub fn sampling_params_from_json(json: &str) -> Result<SamplingParams, LoadError> {
+    let bad = |param: &'static str, message: String| LoadError::Sampling(SamplingError { param, message });
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad("options", e.to_string()))?;
+    let mut p = SamplingParams::default();
+    let num = |key: &'static str| -> Result<Option<f64>, LoadError> {
+        match v.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(x) => x.as_f64().map(Some).ok_or_else(|| bad(key, format!("expected a number, got {x}"))),
+        }
+    };
+    let count = |key: &'static str, x: f64| -> Result<u64, LoadError> {
+        if x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&x) {
+            Ok(x as u64)
+        } else {
+            Err(bad(key, format!("expected a non-negative integer, got {x}")))
+        }
+    };
+    if let Some(x) = num("temperature")? {
+        p.temperature = x as f32;
+    }
+    if let Some(x) = num("topK")? {
+        p.top_k = count("topK", x)? as u32;
+    }
+    if let Some(x) = num("topP")? {
+        p.top_p = x as f32;
+    }
+    if let Some(x) = num("minP")? {
+        p.min_p = x as f32;
+    }
+    if let Some(x) = num("repeatPenalty")? {
+        p.repeat_penalty = x as f32;
+    }
+    if let Some(x) = num("presencePenalty")? {
+        p.presence_penalty = x as f32;
+    }
+    if let Some(x) = num("frequencyPenalty")? {
+        p.frequency_penalty = x as f32;
+    }
+    if let Some(x) = num("penaltyLastN")? {
+        p.penalty_last_n = count("penaltyLastN", x)? as usize;
+    }
+    if let Some(x) = num("seed")? {
+        p.seed = count("seed", x)?;
+    }
+    if let Some(list) = v.get("logitBias").and_then(|b| b.as_array()) {
+        for pair in list {
+            let (Some(id), Some(bias)) = (pair.get(0).and_then(|x| x.as_u64()), pair.get(1)) else {
+                return Err(bad("logitBias", format!("expected [id, bias], got {pair}")));
+            };
+            let bias = if bias.is_null() { f32::NEG_INFINITY } else { bias.as_f64().unwrap_or(f64::NAN) as f32 };
+            p.logit_bias.push((u32::try_from(id).map_err(|_| bad("logitBias", format!("token id {id}")))?, bias));
+        }
+    }
+    Ok(p)
 }

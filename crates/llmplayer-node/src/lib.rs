@@ -3,6 +3,7 @@
 
 mod bytes;
 mod model;
+mod session;
 
 use bytes::map_file;
 use llmplayer_core::gguf::{GgufError, GgufFile};

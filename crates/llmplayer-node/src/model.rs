@@ -2,8 +2,8 @@
 //! Loading runs on the libuv thread pool so the event loop stays free.
 
 use crate::bytes::{map_file, ModelBytes};
-use llmplayer_core::gguf::GgufFile;
-use llmplayer_core::runtime::{LoadError, TextModel};
+use crate::session::NativeSession;
+use llmplayer_core::runtime::{LoadError, RuntimeModel, RuntimeOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
@@ -14,17 +14,13 @@ pub(crate) fn load_error(e: LoadError) -> Error {
 
 #[napi]
 pub struct NativeModel {
-    text: Arc<TextModel>,
-    #[allow(dead_code)]
-    bytes: Arc<ModelBytes>,
+    rt: Arc<RuntimeModel>,
 }
 
-fn load(bytes: ModelBytes) -> Result<NativeModel> {
-    let text = {
-        let f = GgufFile::parse(bytes.as_ref()).map_err(|e| load_error(e.into()))?;
-        TextModel::from_gguf(&f).map_err(load_error)?
-    };
-    Ok(NativeModel { text: Arc::new(text), bytes: Arc::new(bytes) })
+#[napi(object)]
+pub struct NativeLoadOptions {
+    pub threads: Option<u32>,
+    pub vocab_only: Option<bool>,
 }
 
 pub enum Source {
@@ -32,79 +28,95 @@ pub enum Source {
     Bytes(Vec<u8>),
 }
 
-pub struct LoadTask(Option<Source>);
+pub struct LoadTask(Option<(Source, RuntimeOptions)>);
 
 impl Task for LoadTask {
     type Output = NativeModel;
     type JsValue = NativeModel;
     fn compute(&mut self) -> Result<NativeModel> {
-        match self.0.take() {
-            Some(Source::Path(p)) => load(map_file(&p)?),
-            Some(Source::Bytes(b)) => load(ModelBytes::Owned(b)),
-            None => Err(Error::from_reason("model load task ran twice")),
-        }
+        let (source, opts) = self.0.take().ok_or_else(|| Error::from_reason("model load task ran twice"))?;
+        let bytes = match source {
+            Source::Path(p) => map_file(&p)?,
+            Source::Bytes(b) => ModelBytes::Owned(b),
+        };
+        let rt = RuntimeModel::load(Arc::new(bytes), &opts).map_err(load_error)?;
+        Ok(NativeModel { rt: Arc::new(rt) })
     }
     fn resolve(&mut self, _env: Env, model: NativeModel) -> Result<NativeModel> {
         Ok(model)
     }
 }
 
+fn runtime_options(o: Option<NativeLoadOptions>) -> RuntimeOptions {
+    let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None });
+    RuntimeOptions { n_threads: o.threads.map(|t| t.max(1) as usize), vocab_only: o.vocab_only.unwrap_or(false) }
+}
+
 /// Loads the GGUF at `path` (memory-mapped) off the JS thread.
 #[napi(ts_return_type = "Promise<NativeModel>")]
-pub fn load_model_file(path: String) -> AsyncTask<LoadTask> {
-    AsyncTask::new(LoadTask(Some(Source::Path(path))))
+pub fn load_model_file(path: String, options: Option<NativeLoadOptions>) -> AsyncTask<LoadTask> {
+    AsyncTask::new(LoadTask(Some((Source::Path(path), runtime_options(options)))))
 }
 
 /// Loads GGUF bytes (copied out of the JS buffer) off the JS thread.
 #[napi(ts_return_type = "Promise<NativeModel>")]
-pub fn load_model_bytes(bytes: &[u8]) -> AsyncTask<LoadTask> {
-    AsyncTask::new(LoadTask(Some(Source::Bytes(bytes.to_vec()))))
+pub fn load_model_bytes(bytes: &[u8], options: Option<NativeLoadOptions>) -> AsyncTask<LoadTask> {
+    AsyncTask::new(LoadTask(Some((Source::Bytes(bytes.to_vec()), runtime_options(options)))))
 }
 
 #[napi]
 impl NativeModel {
     #[napi]
+    pub fn create_session(&self, n_ctx: u32) -> Result<NativeSession> {
+        let s = self.rt.new_session(n_ctx as usize).map_err(load_error)?;
+        Ok(NativeSession::new(s))
+    }
+    #[napi]
+    pub fn n_ctx_train(&self) -> Option<u32> {
+        self.rt.n_ctx_train().map(|n| n as u32)
+    }
+    #[napi]
     pub fn info_json(&self) -> String {
-        self.text.info_json.clone()
+        self.rt.text.info_json.clone()
     }
     #[napi]
     pub fn chat_template(&self) -> Option<String> {
-        self.text.chat_template.clone()
+        self.rt.text.chat_template.clone()
     }
     #[napi]
     pub fn has_weights(&self) -> bool {
-        self.text.has_weights
+        self.rt.text.has_weights
     }
     #[napi]
     pub fn n_vocab(&self) -> u32 {
-        self.text.tokenizer.n_vocab() as u32
+        self.rt.text.tokenizer.n_vocab() as u32
     }
     #[napi]
     pub fn bos(&self) -> Option<u32> {
-        self.text.tokenizer.bos()
+        self.rt.text.tokenizer.bos()
     }
     #[napi]
     pub fn eos(&self) -> Option<u32> {
-        self.text.tokenizer.eos()
+        self.rt.text.tokenizer.eos()
     }
     #[napi]
     pub fn eog_ids(&self) -> Uint32Array {
-        Uint32Array::new(self.text.tokenizer.eog_ids().to_vec())
+        Uint32Array::new(self.rt.text.tokenizer.eog_ids().to_vec())
     }
     #[napi]
     pub fn token_id(&self, text: String) -> Option<u32> {
-        self.text.tokenizer.token_id(text.as_bytes())
+        self.rt.text.tokenizer.token_id(text.as_bytes())
     }
     #[napi]
     pub fn tokenize(&self, text: String, add_special: bool, parse_special: bool) -> Uint32Array {
-        Uint32Array::new(self.text.tokenize(&text, add_special, parse_special))
+        Uint32Array::new(self.rt.text.tokenize(&text, add_special, parse_special))
     }
     #[napi]
     pub fn detokenize(&self, ids: &[u32], special: bool) -> Buffer {
-        self.text.detokenize(ids, special).into()
+        self.rt.text.detokenize(ids, special).into()
     }
     #[napi]
     pub fn token_piece(&self, id: u32, special: bool) -> Buffer {
-        self.text.tokenizer.token_to_piece(id, special).to_vec().into()
+        self.rt.text.tokenizer.token_to_piece(id, special).to_vec().into()
     }
 }

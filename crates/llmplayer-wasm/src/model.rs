@@ -1,8 +1,9 @@
-//! `WasmModel`: the same surface as the native `NativeModel`, synchronous (single thread).
-//! The bytes are copied into linear memory once; WebAssembly cannot borrow an ArrayBuffer.
+//! `WasmModel` / `WasmSession`: the same surface as the native `NativeModel` /
+//! `NativeSession`, synchronous (one thread). The bytes are copied into linear memory once;
+//! WebAssembly cannot borrow an ArrayBuffer.
 
-use llmplayer_core::gguf::GgufFile;
-use llmplayer_core::runtime::{LoadError, TextModel};
+use llmplayer_core::runtime::{sampling_params_from_json, LoadError, RuntimeModel, RuntimeOptions, RuntimeSession};
+use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
 fn load_error(e: LoadError) -> JsValue {
@@ -11,59 +12,92 @@ fn load_error(e: LoadError) -> JsValue {
 
 #[wasm_bindgen]
 pub struct WasmModel {
-    text: TextModel,
-    #[allow(dead_code)]
-    bytes: Vec<u8>,
+    rt: RuntimeModel,
 }
 
 #[wasm_bindgen]
 impl WasmModel {
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: Vec<u8>) -> Result<WasmModel, JsValue> {
-        let text = {
-            let f = GgufFile::parse(&bytes).map_err(|e| load_error(e.into()))?;
-            TextModel::from_gguf(&f).map_err(load_error)?
-        };
-        Ok(WasmModel { text, bytes })
+    pub fn new(bytes: Vec<u8>, vocab_only: bool) -> Result<WasmModel, JsValue> {
+        let opts = RuntimeOptions { n_threads: Some(1), vocab_only };
+        Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(load_error)? })
+    }
+    #[wasm_bindgen(js_name = createSession)]
+    pub fn create_session(&self, n_ctx: u32) -> Result<WasmSession, JsValue> {
+        Ok(WasmSession { s: self.rt.new_session(n_ctx as usize).map_err(load_error)? })
+    }
+    #[wasm_bindgen(js_name = nCtxTrain)]
+    pub fn n_ctx_train(&self) -> Option<u32> {
+        self.rt.n_ctx_train().map(|n| n as u32)
     }
     #[wasm_bindgen(js_name = infoJson)]
     pub fn info_json(&self) -> String {
-        self.text.info_json.clone()
+        self.rt.text.info_json.clone()
     }
     #[wasm_bindgen(js_name = chatTemplate)]
     pub fn chat_template(&self) -> Option<String> {
-        self.text.chat_template.clone()
+        self.rt.text.chat_template.clone()
     }
     #[wasm_bindgen(js_name = hasWeights)]
     pub fn has_weights(&self) -> bool {
-        self.text.has_weights
+        self.rt.text.has_weights
     }
     #[wasm_bindgen(js_name = nVocab)]
     pub fn n_vocab(&self) -> u32 {
-        self.text.tokenizer.n_vocab() as u32
+        self.rt.text.tokenizer.n_vocab() as u32
     }
     pub fn bos(&self) -> Option<u32> {
-        self.text.tokenizer.bos()
+        self.rt.text.tokenizer.bos()
     }
     pub fn eos(&self) -> Option<u32> {
-        self.text.tokenizer.eos()
+        self.rt.text.tokenizer.eos()
     }
     #[wasm_bindgen(js_name = eogIds)]
     pub fn eog_ids(&self) -> Vec<u32> {
-        self.text.tokenizer.eog_ids().to_vec()
+        self.rt.text.tokenizer.eog_ids().to_vec()
     }
     #[wasm_bindgen(js_name = tokenId)]
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.text.tokenizer.token_id(text.as_bytes())
+        self.rt.text.tokenizer.token_id(text.as_bytes())
     }
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
-        self.text.tokenize(text, add_special, parse_special)
+        self.rt.text.tokenize(text, add_special, parse_special)
     }
     pub fn detokenize(&self, ids: &[u32], special: bool) -> Vec<u8> {
-        self.text.detokenize(ids, special)
+        self.rt.text.detokenize(ids, special)
     }
     #[wasm_bindgen(js_name = tokenPiece)]
     pub fn token_piece(&self, id: u32, special: bool) -> Vec<u8> {
-        self.text.tokenizer.token_to_piece(id, special).to_vec()
+        self.rt.text.tokenizer.token_to_piece(id, special).to_vec()
+    }
+}
+
+#[wasm_bindgen]
+pub struct WasmSession {
+    s: RuntimeSession,
+}
+
+#[wasm_bindgen]
+impl WasmSession {
+    pub fn evaluate(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, JsValue> {
+        Ok(self.s.evaluate(tokens, all_logits).map_err(load_error)?.to_vec())
+    }
+    pub fn begin(&mut self, tokens: &[u32], params: &str) -> Result<u32, JsValue> {
+        let params = sampling_params_from_json(params).map_err(load_error)?;
+        Ok(self.s.begin(tokens, params).map_err(load_error)?.n_reused as u32)
+    }
+    pub fn next(&mut self) -> Result<u32, JsValue> {
+        self.s.next().map_err(load_error)
+    }
+    #[wasm_bindgen(js_name = nCtx)]
+    pub fn n_ctx(&self) -> u32 {
+        self.s.n_ctx() as u32
+    }
+    #[wasm_bindgen(js_name = nPast)]
+    pub fn n_past(&self) -> u32 {
+        self.s.n_past() as u32
+    }
+    pub fn clear(&mut self) {
+        self.s.clear();
     }
 }

@@ -1,0 +1,142 @@
+//! `NativeSession`: evaluation and generation steps run on the libuv thread pool (the engine's
+//! own pool does the math), so the JS event loop stays free while a model computes.
+
+use crate::model::load_error;
+use llmplayer_core::runtime::{sampling_params_from_json, RuntimeSession};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[napi]
+pub struct NativeSession {
+    inner: Arc<Mutex<RuntimeSession>>,
+    /// Mirrors `n_past` after every task, so reading it never waits on a running task.
+    n_past: Arc<AtomicU32>,
+    n_ctx: u32,
+}
+
+impl NativeSession {
+    pub fn new(s: RuntimeSession) -> NativeSession {
+        let n_ctx = s.n_ctx() as u32;
+        NativeSession {
+            inner: Arc::new(Mutex::new(s)),
+            n_past: Arc::new(AtomicU32::new(0)),
+            n_ctx,
+        }
+    }
+}
+
+pub enum Op {
+    Evaluate { tokens: Vec<u32>, all_logits: bool },
+    Begin { tokens: Vec<u32>, params: String },
+    Next,
+}
+
+pub enum Done {
+    Logits(Vec<f32>),
+    Count(u32),
+}
+
+pub struct SessionTask {
+    inner: Arc<Mutex<RuntimeSession>>,
+    n_past: Arc<AtomicU32>,
+    op: Option<Op>,
+}
+
+impl Task for SessionTask {
+    type Output = Done;
+    type JsValue = Either<Float32Array, u32>;
+
+    fn compute(&mut self) -> Result<Done> {
+        let mut s = self
+            .inner
+            .lock()
+            .map_err(|_| Error::from_reason("session poisoned by an earlier panic"))?;
+        let op = self
+            .op
+            .take()
+            .ok_or_else(|| Error::from_reason("session task ran twice"))?;
+        let done = run(&mut s, op);
+        self.n_past.store(s.n_past() as u32, Ordering::Relaxed);
+        done
+    }
+
+    fn resolve(&mut self, _env: Env, done: Done) -> Result<Self::JsValue> {
+        Ok(match done {
+            Done::Logits(v) => Either::A(Float32Array::new(v)),
+            Done::Count(n) => Either::B(n),
+        })
+    }
+}
+
+fn run(s: &mut RuntimeSession, op: Op) -> Result<Done> {
+    match op {
+        Op::Evaluate { tokens, all_logits } => Ok(Done::Logits(
+            s.evaluate(&tokens, all_logits)
+                .map_err(load_error)?
+                .to_vec(),
+        )),
+        Op::Begin { tokens, params } => {
+            let params = sampling_params_from_json(&params).map_err(load_error)?;
+            Ok(Done::Count(
+                s.begin(&tokens, params).map_err(load_error)?.n_reused as u32,
+            ))
+        }
+        Op::Next => Ok(Done::Count(s.next().map_err(load_error)?)),
+    }
+}
+
+#[napi]
+impl NativeSession {
+    fn task(&self, op: Op) -> AsyncTask<SessionTask> {
+        AsyncTask::new(SessionTask {
+            inner: Arc::clone(&self.inner),
+            n_past: Arc::clone(&self.n_past),
+            op: Some(op),
+        })
+    }
+
+    /// Evaluates `tokens` as the whole context; resolves to the logits (last or every row).
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn evaluate(&self, tokens: &[u32], all_logits: bool) -> AsyncTask<SessionTask> {
+        self.task(Op::Evaluate {
+            tokens: tokens.to_vec(),
+            all_logits,
+        })
+    }
+
+    /// Evaluates a prompt and prepares sampling (`params`: the SDK's sampling JSON);
+    /// resolves to the number of prompt tokens reused from the cache.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn begin(&self, tokens: &[u32], params: String) -> AsyncTask<SessionTask> {
+        self.task(Op::Begin {
+            tokens: tokens.to_vec(),
+            params,
+        })
+    }
+
+    /// Samples the next token; resolves to its id.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn next(&self) -> AsyncTask<SessionTask> {
+        self.task(Op::Next)
+    }
+
+    #[napi]
+    pub fn n_ctx(&self) -> u32 {
+        self.n_ctx
+    }
+
+    #[napi]
+    pub fn n_past(&self) -> u32 {
+        self.n_past.load(Ordering::Relaxed)
+    }
+
+    #[napi]
+    pub fn clear(&self) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.clear();
+            self.n_past.store(0, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+// A session: one KV cache, generation with streaming text, stop strings and abort.
+import type { BackendName, RawSession } from './backend.js';
+import { fromBackendError, LlmError } from './errors.js';
+import type { LlmModel } from './model.js';
+import { StopMatcher } from './stop-matcher.js';
+import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, Session } from './types.js';
+
+/** Lets timers and I/O run between WASM tokens (WASM computes on the JS thread). */
+const yieldToEventLoop: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise((r) => setImmediate(r))
+    : () => new Promise((r) => setTimeout(r, 0));
+
+function samplingJson(o: GenerateOptions): string {
+  const bias: [number, number | null][] = [];
+  for (const [id, b] of Object.entries(o.logitBias ?? {})) {
+    if (typeof b !== 'number' || Number.isNaN(b) || b === Infinity) {
+      throw new LlmError(`logitBias[${id}] must be a finite number or -Infinity`, 'SAMPLING_LOGITBIAS');
+    }
+    bias.push([Number(id), b === -Infinity ? null : b]);
+  }
+  return JSON.stringify({
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    minP: o.minP,
+    repeatPenalty: o.repeatPenalty,
+    presencePenalty: o.presencePenalty,
+    frequencyPenalty: o.frequencyPenalty,
+    penaltyLastN: o.penaltyLastN,
+    logitBias: bias,
+    seed: o.seed ?? Math.floor(Math.random() * 2 ** 32),
+  });
+}
+
+export class LlmSession implements Session {
+  #raw: RawSession | null;
+  #busy = false;
+
+  constructor(
+    private readonly model: LlmModel,
+    raw: RawSession,
+    private readonly backend: BackendName,
+  ) {
+    this.#raw = raw;
+  }
+
+  get contextSize(): number {
+    return this.raw.nCtx();
+  }
+  get nPast(): number {
+    return this.raw.nPast();
+  }
+
+  private get raw(): RawSession {
+    if (!this.#raw) throw new Error('session is disposed');
+    return this.#raw;
+  }
+
+  async #call<T>(fn: () => T | Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw fromBackendError(err);
+    }
+  }
+
+  #enter(): void {
+    if (this.#busy) throw new LlmError('session is busy: one generate() or evaluate() at a time', 'SESSION_BUSY');
+    this.#busy = true;
+  }
+
+  async evaluate(tokens: ArrayLike<number>, options: EvaluateOptions = {}): Promise<Float32Array> {
+    const ids = this.model.toIds(tokens);
+    this.#enter();
+    try {
+      return await this.#call(() => this.raw.evaluate(ids, options.allLogits ?? false));
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async *generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk | GenerateResult> {
+    const ids =
+      typeof prompt === 'string'
+        ? Uint32Array.from(this.model.tokenize(prompt, { special: options.special ?? true, addSpecial: options.addSpecial ?? true }))
+        : this.model.toIds(prompt);
+    if (ids.length === 0) throw new LlmError('the prompt is empty', 'EMPTY_PROMPT');
+    const nCtx = this.contextSize;
+    if (ids.length >= nCtx) {
+      throw new LlmError(`the prompt has ${ids.length} tokens; the context holds ${nCtx} (room for at least one more is needed)`, 'CONTEXT_LENGTH_EXCEEDED');
+    }
+    const maxTokens = options.maxTokens ?? Infinity;
+    if (!(maxTokens >= 0)) throw new LlmError('maxTokens must be a non-negative number', 'SAMPLING_MAXTOKENS');
+    const params = samplingJson(options);
+    this.#enter();
+    try {
+      const t0 = performance.now();
+      let finishReason: FinishReason | null = options.signal?.aborted ? 'abort' : null;
+      if (!finishReason) await this.#call(() => this.raw.begin(ids, params));
+      const t1 = performance.now();
+      const decoder = new TextDecoder('utf-8');
+      const stops = new StopMatcher(options.stop ?? []);
+      const tokens: number[] = [];
+      let text = '';
+      let stoppedByString = false;
+      while (!finishReason) {
+        if (options.signal?.aborted) {
+          finishReason = 'abort';
+          break;
+        }
+        if (tokens.length >= maxTokens) {
+          finishReason = 'length';
+          break;
+        }
+        let token: number;
+        try {
+          token = await this.#call(() => this.raw.next());
+        } catch (err) {
+          if ((err as LlmError).code === 'MODEL_CONTEXT_FULL') {
+            finishReason = 'length';
+            break;
+          }
+          throw err;
+        }
+        if (this.model.isEndOfGeneration(token)) {
+          finishReason = 'stop';
+          break;
+        }
+        tokens.push(token);
+        const { emit, stopped } = stops.push(decoder.decode(this.model.raw.tokenPiece(token, false), { stream: true }));
+        text += emit;
+        yield { token, text: emit };
+        if (stopped) {
+          finishReason = 'stop';
+          stoppedByString = true;
+        }
+        else if (this.backend === 'wasm') await yieldToEventLoop();
+      }
+      // Text held back for a stop string that never came, and an unfinished UTF-8 tail.
+      if (!stoppedByString) text += stops.flush() + decoder.decode();
+      const t2 = performance.now();
+      const promptMs = t1 - t0;
+      const generateMs = t2 - t1;
+      yield {
+        text,
+        tokens,
+        finishReason,
+        usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length },
+        timings: {
+          promptMs,
+          generateMs,
+          promptTokensPerSecond: promptMs > 0 ? (ids.length * 1000) / promptMs : 0,
+          generateTokensPerSecond: generateMs > 0 ? (tokens.length * 1000) / generateMs : 0,
+        },
+      };
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async complete(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Promise<GenerateResult> {
+    let last: GenerateChunk | GenerateResult | undefined;
+    for await (const item of this.generate(prompt, options)) last = item;
+    return last as GenerateResult;
+  }
+
+  clear(): void {
+    this.raw.clear();
+  }
+
+  dispose(): void {
+    this.#raw?.free?.();
+    this.#raw = null;
+  }
+}
