@@ -1,7 +1,7 @@
 //! AVX2 kernels for the 32-element types (weights against Q8_0 / Q8_1) and the Q8_0 / Q8_1
 //! activation quantizers.
 
-use super::{hsum_ps, lookup16, mul_sum_i8_epi32, mul_sum_us8_epi32, nibbles32};
+use super::{bytes_from_bits_32, fp16_mul, hsum_ps, lookup16, mul_sum_i8_epi32, mul_sum_us8_epi32, nibbles32};
 use crate::quant::blocks;
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::quant::blocks_nl4::{e8m0_to_f32_half, BlockIq4Nl, BlockMxfp4};
@@ -11,124 +11,94 @@ use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
 use crate::quant::blocks_mut;
 use std::arch::x86_64::*;
 
-/// Shared loop: `sum_b scale(b) * sum_i w_b[i] * y_b[i]` where `weights(b)` yields the 32
-/// signed weight bytes of block b.
-#[inline(always)]
-unsafe fn dot_q8_0_blocks<B>(
-    xs: &[B],
-    ys: &[BlockQ8_0],
-    scale: impl Fn(&B) -> f32,
-    weights: impl Fn(&B) -> __m256i,
-) -> f32 {
-    let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
-    for (i, (a, b)) in xs.iter().zip(ys).enumerate() {
-        let d = _mm256_set1_ps(scale(a) * fp16(b.d));
-        let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
-        let q = _mm256_cvtepi32_ps(mul_sum_i8_epi32(weights(a), qy));
-        acc[i & 1] = _mm256_fmadd_ps(d, q, acc[i & 1]);
-    }
-    hsum_ps(_mm256_add_ps(acc[0], acc[1]))
+// The loops are macros rather than generic functions taking closures: closures do not
+// inherit `#[target_feature]`, and an out-of-line closure call would pass vectors through
+// memory. Two blocks per step into two named accumulators.
+
+/// Defines `$name(n, x, y)`: `sum_b $scale * sum_i w_b[i] * y_b[i]` over blocks of `$block`
+/// against Q8_0, where `$scale` is `d_w * d_y` (`$yd`: the Q8_0 scale bits) and `$weights`
+/// the 32 signed weight bytes of block `$a`.
+macro_rules! dot_q8_0 {
+    ($name:ident, $block:ty, |$a:ident, $yd:ident| $scale:expr, $weights:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let nb = n / 32;
+            let (xs, ys) = (blocks::<$block>(x, nb), blocks::<BlockQ8_0>(y, nb));
+            macro_rules! step {
+                ($i:expr, $acc:ident) => {{
+                    let ($a, b) = (&xs[$i], &ys[$i]);
+                    let $yd = b.d;
+                    let d = _mm256_set1_ps($scale);
+                    let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
+                    $acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(mul_sum_i8_epi32($weights, qy)), $acc);
+                }};
+            }
+            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for i in 0..nb / 2 {
+                step!(2 * i, acc0);
+                step!(2 * i + 1, acc1);
+            }
+            if nb % 2 == 1 {
+                step!(nb - 1, acc0);
+            }
+            hsum_ps(_mm256_add_ps(acc0, acc1))
+        }
+    };
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_0_blocks(
-        blocks::<BlockQ8_0>(x, nb),
-        blocks::<BlockQ8_0>(y, nb),
-        |a| fp16(a.d),
-        |a| _mm256_loadu_si256(a.qs.as_ptr().cast()),
+/// As [`dot_q8_0!`] for unsigned weights against Q8_1, plus `m * s` per block.
+macro_rules! dot_q8_1 {
+    ($name:ident, $block:ty, |$a:ident| $weights:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let nb = n / 32;
+            let (xs, ys) = (blocks::<$block>(x, nb), blocks::<BlockQ8_1>(y, nb));
+            macro_rules! step {
+                ($i:expr, $acc:ident, $accm:ident) => {{
+                    let ($a, b) = (&xs[$i], &ys[$i]);
+                    let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
+                    let q = _mm256_cvtepi32_ps(mul_sum_us8_epi32($weights, qy));
+                    $acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_mul($a.d, b.d)), q, $acc);
+                    $accm = _mm_fmadd_ss(_mm_set_ss(fp16($a.m)), _mm_set_ss(fp16(b.s)), $accm);
+                }};
+            }
+            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let (mut m0, mut m1) = (_mm_setzero_ps(), _mm_setzero_ps());
+            for i in 0..nb / 2 {
+                step!(2 * i, acc0, m0);
+                step!(2 * i + 1, acc1, m1);
+            }
+            if nb % 2 == 1 {
+                step!(nb - 1, acc0, m0);
+            }
+            hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_add_ss(m0, m1))
+        }
+    };
+}
+
+dot_q8_0!(vec_dot_q8_0_q8_0, BlockQ8_0, |a, yd| fp16_mul(a.d, yd), _mm256_loadu_si256(a.qs.as_ptr().cast()));
+dot_q8_0!(vec_dot_q4_0_q8_0, BlockQ4_0, |a, yd| fp16_mul(a.d, yd), _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)));
+// Q5_0: q - 16 = the nibble where the 5th bit is set, else the nibble with the top 4 bits set.
+dot_q8_0!(
+    vec_dot_q5_0_q8_0,
+    BlockQ5_0,
+    |a, yd| fp16_mul(a.d, yd),
+    _mm256_or_si256(
+        nibbles32(a.qs.as_ptr()),
+        _mm256_andnot_si256(bytes_from_bits_32(u32::from_le_bytes(a.qh)), _mm256_set1_epi8(0xf0u8 as i8))
     )
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_0_blocks(
-        blocks::<BlockQ4_0>(x, nb),
-        blocks::<BlockQ8_0>(y, nb),
-        |a| fp16(a.d),
-        |a| _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)),
+);
+dot_q8_0!(vec_dot_iq4_nl_q8_0, BlockIq4Nl, |a, yd| fp16_mul(a.d, yd), lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())));
+dot_q8_0!(vec_dot_mxfp4_q8_0, BlockMxfp4, |a, yd| e8m0_to_f32_half(a.e) * fp16(yd), lookup16(&KVALUES_FP4, nibbles32(a.qs.as_ptr())));
+dot_q8_1!(vec_dot_q4_1_q8_1, BlockQ4_1, |a| nibbles32(a.qs.as_ptr()));
+dot_q8_1!(
+    vec_dot_q5_1_q8_1,
+    BlockQ5_1,
+    |a| _mm256_or_si256(
+        nibbles32(a.qs.as_ptr()),
+        _mm256_and_si256(bytes_from_bits_32(u32::from_le_bytes(a.qh)), _mm256_set1_epi8(0x10))
     )
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_q5_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_0_blocks(
-        blocks::<BlockQ5_0>(x, nb),
-        blocks::<BlockQ8_0>(y, nb),
-        |a| fp16(a.d),
-        |a| {
-            // q - 16: keep the nibble where the 5th bit is set, else set the top nibble (-16 + q).
-            let hi = super::bytes_from_bits_32(u32::from_le_bytes(a.qh));
-            let neg = _mm256_andnot_si256(hi, _mm256_set1_epi8(0xf0u8 as i8));
-            _mm256_or_si256(nibbles32(a.qs.as_ptr()), neg)
-        },
-    )
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_0_blocks(
-        blocks::<BlockIq4Nl>(x, nb),
-        blocks::<BlockQ8_0>(y, nb),
-        |a| fp16(a.d),
-        |a| lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())),
-    )
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_0_blocks(
-        blocks::<BlockMxfp4>(x, nb),
-        blocks::<BlockQ8_0>(y, nb),
-        |a| e8m0_to_f32_half(a.e),
-        |a| lookup16(&KVALUES_FP4, nibbles32(a.qs.as_ptr())),
-    )
-}
-
-/// Q4_1 / Q5_1 loop: unsigned weights, plus the `m * s` offset term per block.
-#[inline(always)]
-unsafe fn dot_q8_1_blocks<B>(xs: &[B], ys: &[BlockQ8_1], dm: impl Fn(&B) -> (f32, f32), weights: impl Fn(&B) -> __m256i) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = 0.0f32;
-    for (a, b) in xs.iter().zip(ys) {
-        let (d, m) = dm(a);
-        summs += m * fp16(b.s);
-        let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
-        let q = _mm256_cvtepi32_ps(mul_sum_us8_epi32(weights(a), qy));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(b.d)), q, acc);
-    }
-    hsum_ps(acc) + summs
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_1_blocks(
-        blocks::<BlockQ4_1>(x, nb),
-        blocks::<BlockQ8_1>(y, nb),
-        |a| (fp16(a.d), fp16(a.m)),
-        |a| nibbles32(a.qs.as_ptr()),
-    )
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_q5_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_1_blocks(
-        blocks::<BlockQ5_1>(x, nb),
-        blocks::<BlockQ8_1>(y, nb),
-        |a| (fp16(a.d), fp16(a.m)),
-        |a| {
-            let hi = super::bytes_from_bits_32(u32::from_le_bytes(a.qh));
-            _mm256_or_si256(nibbles32(a.qs.as_ptr()), _mm256_and_si256(hi, _mm256_set1_epi8(0x10)))
-        },
-    )
-}
+);
 
 // ---------------------------------------------------------------- activation quantizers
 
