@@ -27,6 +27,34 @@ pub const KSIGNS_IQ2XS: [u8; 128] = {
     t
 };
 
+/// Sign bytes for SIMD: byte `j` of `SIGNS8_PM1[b]` is -1 (0xff) where bit `j` of `b` is set,
+/// else +1.
+pub const SIGNS8_PM1: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            let byte: u64 = if b & (1 << j) != 0 { 0xff } else { 0x01 };
+            t[b] |= byte << (8 * j);
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// [`SIGNS8_PM1`] of the 7-bit sign sets completed by [`KSIGNS_IQ2XS`].
+pub const SIGNS7_PM1: [u64; 128] = {
+    let mut t = [0u64; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = SIGNS8_PM1[KSIGNS_IQ2XS[i] as usize];
+        i += 1;
+    }
+    t
+};
+
 /// Byte `j` of a grid entry (element `j` of its group).
 #[inline(always)]
 pub fn grid_byte_u64(entry: u64, j: usize) -> u8 {

@@ -6,8 +6,10 @@
 //! argument for every call below.
 
 mod float;
+mod iquants;
 mod kquants;
 mod legacy;
+mod misc;
 
 use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn};
 use crate::GgmlType;
@@ -67,7 +69,19 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         Q5_K => Some(dot!(kquants::vec_dot_q5_k_q8_k)),
         Q6_K => Some(dot!(kquants::vec_dot_q6_k_q8_k)),
         IQ4_XS => Some(dot!(kquants::vec_dot_iq4_xs_q8_k)),
-        _ => None,
+        IQ2_XXS => Some(dot!(iquants::vec_dot_iq2_xxs_q8_k)),
+        IQ2_XS => Some(dot!(iquants::vec_dot_iq2_xs_q8_k)),
+        IQ2_S => Some(dot!(iquants::vec_dot_iq2_s_q8_k)),
+        IQ3_XXS => Some(dot!(iquants::vec_dot_iq3_xxs_q8_k)),
+        IQ3_S => Some(dot!(iquants::vec_dot_iq3_s_q8_k)),
+        IQ1_S => Some(dot!(iquants::vec_dot_iq1_s_q8_k)),
+        IQ1_M => Some(dot!(iquants::vec_dot_iq1_m_q8_k)),
+        TQ1_0 => Some(dot!(misc::vec_dot_tq1_0_q8_k)),
+        TQ2_0 => Some(dot!(misc::vec_dot_tq2_0_q8_k)),
+        NVFP4 => Some(dot!(misc::vec_dot_nvfp4_q8_0)),
+        Q1_0 => Some(dot!(misc::vec_dot_q1_0_q8_0)),
+        Q2_0 => Some(dot!(misc::vec_dot_q2_0_q8_0)),
+        Q8_1 | Q8_K | I8 | I16 | I32 | I64 | F64 => None,
     };
     if let Some(f) = fast {
         t.vec_dot = f;
