@@ -27,6 +27,7 @@ export interface RawModel {
   tokenPiece(id: number, special: boolean): Uint8Array;
   nCtxTrain(): number | null | undefined;
   createSession(nCtx: number): RawSession;
+  perplexity(tokens: Uint32Array, nCtx: number | undefined | null): PerplexityResult | Promise<PerplexityResult>;
   free?(): void;
 }
 
@@ -44,6 +45,13 @@ export interface RawSession {
   nPast(): number;
   clear(): void;
   free?(): void;
+}
+
+export interface PerplexityResult {
+  ppl: number;
+  /** Mean negative log-likelihood (nats). */
+  nll: number;
+  nPredictions: number;
 }
 
 export interface RawLoadOptions {

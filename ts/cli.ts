@@ -3,31 +3,42 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { inspect } from './inspect.js';
-import { loadModel } from './model.js';
 import { formatInspection } from './cli-info.js';
-import type { BackendName } from './backend.js';
+import { UsageError, parseBackend } from './cli-args.js';
+import { evalCommand, perplexityCommand, runCommand, tokenizeCommand } from './cli-model.js';
+import { serveCommand } from './cli-serve.js';
 
 const HELP = `llmplayer — GGUF LLM inference for JavaScript
 
 Usage:
-  llmplayer info <file.gguf> [--json] [--tensors] [--full-arrays] [--backend native|wasm]
-      Summarize a GGUF file: architecture, parameters, quantization mix, tokenizer.
-  llmplayer tokenize -m <file.gguf> "text" [--special] [--no-add-special] [--ids] [--json]
-      Tokenize text with the model's tokenizer (a vocab-only GGUF is enough):
-      one line per token, "id -> 'piece'".
+  llmplayer serve [-m FILE | --models-dir DIR] [--host 127.0.0.1] [--port 8080]
+                  [--api-key KEY] [--threads N] [--ctx N] [--parallel N] [--backend B]
+      OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models, …).
+      Without -m it serves the embedded stories260K demo model. The API key may also come
+      from LLMPLAYER_API_KEY. See REST-API.md.
+  llmplayer run [-m FILE] -p "prompt" [-n 128] [--chat] [--temp 0.8] [--top-k 40]
+                [--top-p 0.95] [--min-p 0.05] [--repeat-penalty 1] [--seed N] [--ctx N]
+      Stream a completion; ends with prompt and generation tokens/s. --chat wraps the
+      prompt in the model's chat template.
+  llmplayer eval -m FILE --tokens 1,2,3 [--decode] [--json] [--top 5]
+      Logits per position (one prefill batch; --decode: one token at a time).
+  llmplayer perplexity -m FILE -f text.txt [--ctx N]
+      Perplexity of a text: in one context, or llama.cpp's chunked protocol with --ctx.
+  llmplayer tokenize -m FILE "text" [--special] [--no-add-special] [--ids] [--json]
+      Token ids and pieces (a vocab-only GGUF is enough).
+  llmplayer info <file.gguf> [--json] [--tensors] [--full-arrays]
+      Architecture, parameters, quantization mix, tokenizer, chat template.
   llmplayer --help | -h        Show this help.
   llmplayer --version | -v     Show the version.
 
-Options:
-  --json          Print the full summary as JSON (metadata included).
-  --tensors       List every tensor (name, type, shape, size).
-  --full-arrays   With --json: print large metadata arrays (e.g. the vocabulary) whole.
-  --backend B     Force the native addon or the WebAssembly module
-                  (default: native when it loads; env LLMPLAYER_BACKEND).
-  -m, --model F   The GGUF file (tokenize).
-  --special       tokenize: recognise special tokens written in the text (<|im_start|> …).
-  --no-add-special  tokenize: do not add BOS/EOS.
-  --ids           tokenize: print only the ids, as a JSON array.
+Common options:
+  -m, --model FILE   The GGUF file.
+  --backend B        native (SIMD addon) or wasm (WebAssembly SIMD); default: native when it
+                     loads for this platform, else wasm (env LLMPLAYER_BACKEND).
+  -t, --threads N    Native compute threads (default: available cores).
+  -c, --ctx N        Context size (default: the model's, capped at 4096).
+  info --json        The full summary as JSON (metadata included); --full-arrays prints
+                     large metadata arrays (e.g. the vocabulary) whole.
 `;
 
 function version(): string {
@@ -39,71 +50,27 @@ async function info(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      json: { type: 'boolean' },
-      tensors: { type: 'boolean' },
-      'full-arrays': { type: 'boolean' },
-      backend: { type: 'string' },
-    },
+    options: { json: { type: 'boolean' }, tensors: { type: 'boolean' }, 'full-arrays': { type: 'boolean' }, backend: { type: 'string' } },
   });
   const file = positionals[0];
-  if (!file || positionals.length > 1) {
-    process.stderr.write('usage: llmplayer info <file.gguf> [--json] [--tensors]\n');
-    return 2;
-  }
-  const backend = values.backend as BackendName | undefined;
-  if (backend !== undefined && backend !== 'native' && backend !== 'wasm') {
-    process.stderr.write(`--backend must be native or wasm, got "${backend}"\n`);
-    return 2;
-  }
+  if (!file || positionals.length > 1) throw new UsageError('usage: llmplayer info <file.gguf> [--json] [--tensors]');
   const result = await inspect(file, {
-    backend,
+    backend: parseBackend(values.backend),
     tensors: !!values.tensors || !!values.json,
     fullArrays: !!values['full-arrays'],
   });
-  process.stdout.write(
-    values.json ? JSON.stringify(result, null, 2) + '\n' : formatInspection(file, result, !!values.tensors) + '\n',
-  );
+  process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatInspection(file, result, !!values.tensors) + '\n');
   return 0;
 }
 
-function parseBackend(v: string | undefined): BackendName | undefined {
-  if (v !== undefined && v !== 'native' && v !== 'wasm') throw new UsageError(`--backend must be native or wasm, got "${v}"`);
-  return v;
-}
-
-class UsageError extends Error {}
-
-async function tokenize(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string', short: 'm' },
-      special: { type: 'boolean' },
-      'no-add-special': { type: 'boolean' },
-      ids: { type: 'boolean' },
-      json: { type: 'boolean' },
-      backend: { type: 'string' },
-    },
-  });
-  if (!values.model || positionals.length !== 1) {
-    throw new UsageError('usage: llmplayer tokenize -m <file.gguf> "text" [--special] [--no-add-special] [--ids]');
-  }
-  const model = await loadModel(values.model, { backend: parseBackend(values.backend), vocabOnly: true });
-  const ids = model.tokenize(positionals[0]!, { special: !!values.special, addSpecial: !values['no-add-special'] });
-  if (values.ids) {
-    process.stdout.write(JSON.stringify(ids) + '\n');
-  } else if (values.json) {
-    process.stdout.write(JSON.stringify(ids.map((id) => ({ id, piece: model.tokenPiece(id) }))) + '\n');
-  } else {
-    const width = String(Math.max(0, ...ids)).length;
-    for (const id of ids) process.stdout.write(`${String(id).padStart(width)} -> ${JSON.stringify(model.tokenPiece(id))}\n`);
-    process.stdout.write(`${ids.length} tokens (${model.backend})\n`);
-  }
-  model.dispose();
-  return 0;
-}
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  info,
+  tokenize: tokenizeCommand,
+  run: runCommand,
+  eval: evalCommand,
+  perplexity: perplexityCommand,
+  serve: serveCommand,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -115,16 +82,19 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(version() + '\n');
     return 0;
   }
-  if (cmd === 'info') return info(rest);
-  if (cmd === 'tokenize') return tokenize(rest);
-  process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
-  return 2;
+  const command = COMMANDS[cmd];
+  if (!command) throw new UsageError(`unknown command "${cmd}" (llmplayer --help lists them)`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  return command(rest);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: Error) => {
+  (err: Error & { code?: string }) => {
     process.stderr.write(`llmplayer: ${err.message}\n`);
-    process.exit(err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 2 : 1);
+    process.exit(err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1);
   },
 );

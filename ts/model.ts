@@ -1,5 +1,5 @@
 // `loadModel()` and the Model both backends share: tokenizer, detokenizer, chat template.
-import { getBackend, type BackendName, type RawModel } from './backend.js';
+import { getBackend, type BackendName, type PerplexityResult, type RawModel } from './backend.js';
 import { fromBackendError } from './errors.js';
 import { LlmSession } from './session.js';
 import { fallbackChatTemplate, renderChatTemplate, type ChatMessage } from './chat-template.js';
@@ -114,6 +114,20 @@ export class LlmModel implements Model {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`contextSize must be a positive integer, got ${n}`);
     try {
       return new LlmSession(this, this.raw.createSession(n), this.backend);
+    } catch (err) {
+      throw fromBackendError(err);
+    }
+  }
+
+  /**
+   * Perplexity of `tokens`: in one context, or with `contextSize` llama.cpp's chunked
+   * protocol (`llama-perplexity -c N`: chunks of N starting with BOS, second halves scored).
+   */
+  async perplexity(tokens: ArrayLike<number>, options: { contextSize?: number } = {}): Promise<PerplexityResult> {
+    if (this.vocabOnly) throw new Error('this model has no weights (vocab-only)');
+    const ids = this.toIds(tokens);
+    try {
+      return await this.raw.perplexity(ids, options.contextSize ?? null);
     } catch (err) {
       throw fromBackendError(err);
     }

@@ -145,6 +145,8 @@ export interface Model {
   isEndOfGeneration(id: number): boolean;
   applyChatTemplate(messages: ChatMessage[], options?: ApplyChatTemplateOptions): string;
   createSession(options?: { contextSize?: number }): Session;
+  /** Perplexity of a token list, in one context or llama.cpp's chunked protocol. */
+  perplexity(tokens: ArrayLike<number>, options?: { contextSize?: number }): Promise<{ ppl: number; nll: number; nPredictions: number }>;
   dispose(): void;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -126,6 +126,10 @@ export class FakeModel implements Model {
     return options.addGenerationPrompt ? s + '<|im_start|>assistant\n' : s;
   }
 
+  async perplexity(): Promise<{ ppl: number; nll: number; nPredictions: number }> {
+    throw new Error('the fake model has no logits');
+  }
+
   createSession(options: { contextSize?: number } = {}): Session {
     if (this.vocabOnly) throw new Error('this model has no weights (vocab-only): it can tokenize but not generate');
     const s = new FakeSession(this, options.contextSize ?? this.contextSize, this.sessions.length);

@@ -4,6 +4,7 @@
 
 use crate::gguf::{keys, GgufError, GgufFile};
 use crate::inspect::{inspect, InspectOptions};
+use crate::model::perplexity::{self, Perplexity};
 use crate::model::{LoadOptions, Model, ModelError, Session};
 use crate::sampling::{Sampler, SamplingError, SamplingParams};
 use crate::tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
@@ -148,6 +149,22 @@ impl RuntimeModel {
 
     pub fn n_ctx_train(&self) -> Option<usize> {
         self.engine.as_ref().map(|m| m.n_ctx_train())
+    }
+
+    /// Perplexity of `tokens`: in one context, or with `n_ctx` llama.cpp's chunked protocol
+    /// (each chunk starts with BOS when the vocabulary adds one).
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<usize>) -> Result<Perplexity, LoadError> {
+        let engine = self.engine.as_ref().ok_or(LoadError::NoWeights)?;
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= engine.n_vocab()) {
+            return Err(ModelError::BadToken { token: t, n_vocab: engine.n_vocab() }.into());
+        }
+        Ok(match n_ctx {
+            None => perplexity::full_context(engine, tokens)?,
+            Some(n) => {
+                let bos = self.text.tokenizer.add_bos().then(|| self.text.tokenizer.bos()).flatten();
+                perplexity::chunked(engine, tokens, n, bos)?
+            }
+        })
     }
 
     /// A session with a KV cache of `n_ctx` positions.

@@ -64,8 +64,39 @@ pub fn load_model_bytes(bytes: &[u8], options: Option<NativeLoadOptions>) -> Asy
     AsyncTask::new(LoadTask(Some((Source::Bytes(bytes.to_vec()), runtime_options(options)))))
 }
 
+/// The perplexity of a token list (see `RuntimeModel::perplexity`).
+#[napi(object)]
+pub struct NativePerplexity {
+    pub ppl: f64,
+    pub nll: f64,
+    pub n_predictions: u32,
+}
+
+pub struct PerplexityTask {
+    rt: Arc<RuntimeModel>,
+    tokens: Vec<u32>,
+    n_ctx: Option<u32>,
+}
+
+impl Task for PerplexityTask {
+    type Output = NativePerplexity;
+    type JsValue = NativePerplexity;
+    fn compute(&mut self) -> Result<NativePerplexity> {
+        let p = self.rt.perplexity(&self.tokens, self.n_ctx.map(|n| n as usize)).map_err(load_error)?;
+        Ok(NativePerplexity { ppl: p.ppl, nll: p.nll, n_predictions: p.n_predictions as u32 })
+    }
+    fn resolve(&mut self, _env: Env, p: NativePerplexity) -> Result<NativePerplexity> {
+        Ok(p)
+    }
+}
+
 #[napi]
 impl NativeModel {
+    #[napi(ts_return_type = "Promise<NativePerplexity>")]
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>) -> AsyncTask<PerplexityTask> {
+        AsyncTask::new(PerplexityTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), n_ctx })
+    }
+
     #[napi]
     pub fn create_session(&self, n_ctx: u32) -> Result<NativeSession> {
         let s = self.rt.new_session(n_ctx as usize).map_err(load_error)?;

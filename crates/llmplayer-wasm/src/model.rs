@@ -26,6 +26,15 @@ impl WasmModel {
     pub fn create_session(&self, n_ctx: u32) -> Result<WasmSession, JsValue> {
         Ok(WasmSession { s: self.rt.new_session(n_ctx as usize).map_err(load_error)? })
     }
+    /// `{ ppl, nll, nPredictions }` of a token list (see `RuntimeModel::perplexity`).
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>) -> Result<js_sys::Object, JsValue> {
+        let p = self.rt.perplexity(tokens, n_ctx.map(|n| n as usize)).map_err(load_error)?;
+        let o = js_sys::Object::new();
+        js_sys::Reflect::set(&o, &"ppl".into(), &p.ppl.into())?;
+        js_sys::Reflect::set(&o, &"nll".into(), &p.nll.into())?;
+        js_sys::Reflect::set(&o, &"nPredictions".into(), &(p.n_predictions as u32).into())?;
+        Ok(o)
+    }
     #[wasm_bindgen(js_name = nCtxTrain)]
     pub fn n_ctx_train(&self) -> Option<u32> {
         self.rt.n_ctx_train().map(|n| n as u32)

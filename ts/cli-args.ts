@@ -1,0 +1,58 @@
+// Shared option parsing for the CLI commands.
+import type { BackendName } from './backend.js';
+import type { SamplingOptions } from './types.js';
+
+export class UsageError extends Error {}
+
+export function parseBackend(v: string | undefined): BackendName | undefined {
+  if (v !== undefined && v !== 'native' && v !== 'wasm') throw new UsageError(`--backend must be native or wasm, got "${v}"`);
+  return v;
+}
+
+export function parseIntOption(name: string, v: string | undefined, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+export function parseNumberOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}"`);
+  return n;
+}
+
+/** Options every model command shares. */
+export const MODEL_OPTIONS = {
+  model: { type: 'string', short: 'm' },
+  backend: { type: 'string' },
+  threads: { type: 'string', short: 't' },
+  ctx: { type: 'string', short: 'c' },
+} as const;
+
+/** Sampling flags of `run` (llama.cpp's names). */
+export const SAMPLING_OPTIONS = {
+  temp: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'min-p': { type: 'string' },
+  'repeat-penalty': { type: 'string' },
+  'presence-penalty': { type: 'string' },
+  'frequency-penalty': { type: 'string' },
+  seed: { type: 'string', short: 's' },
+} as const;
+
+export function samplingFromFlags(v: Record<string, string | boolean | undefined>): SamplingOptions {
+  const s = (k: string) => v[k] as string | undefined;
+  return {
+    temperature: parseNumberOption('temp', s('temp')),
+    topK: parseIntOption('top-k', s('top-k')),
+    topP: parseNumberOption('top-p', s('top-p')),
+    minP: parseNumberOption('min-p', s('min-p')),
+    repeatPenalty: parseNumberOption('repeat-penalty', s('repeat-penalty')),
+    presencePenalty: parseNumberOption('presence-penalty', s('presence-penalty')),
+    frequencyPenalty: parseNumberOption('frequency-penalty', s('frequency-penalty')),
+    seed: parseIntOption('seed', s('seed')),
+  };
+}

@@ -1,0 +1,69 @@
+// `llmplayer serve`: the OpenAI-compatible server on Node.
+import { parseArgs } from 'node:util';
+import { loadModel } from './model.js';
+import { serve, modelFromFile, modelsFromDir } from './server/node.js';
+import type { LoadModelOptions } from './types.js';
+import { EMBEDDED_MODEL } from './cli-model.js';
+import { MODEL_OPTIONS, UsageError, parseBackend, parseIntOption } from './cli-args.js';
+
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      ...MODEL_OPTIONS,
+      'models-dir': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'api-key': { type: 'string' },
+      parallel: { type: 'string' },
+    },
+  });
+  if (v.model && v['models-dir']) throw new UsageError('give -m FILE or --models-dir DIR, not both');
+  const loadOptions: LoadModelOptions = {
+    backend: parseBackend(v.backend),
+    threads: parseIntOption('threads', v.threads, 1),
+    contextSize: parseIntOption('ctx', v.ctx, 1),
+  };
+  const port = parseIntOption('port', v.port, 0) ?? 8080;
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const apiKey = v['api-key'] ?? process.env.LLMPLAYER_API_KEY ?? undefined;
+
+  const loud: typeof loadModel = async (source, options) => {
+    const name = typeof source === 'string' ? source : 'model bytes';
+    process.stderr.write(`loading ${name} …\n`);
+    const t0 = performance.now();
+    const model = await loadModel(source, {
+      ...options,
+      onProgress: (p) => process.stderr.write(`  ${p.stage} ${(p.progress * 100).toFixed(0)}%\n`),
+    });
+    process.stderr.write(`loaded ${name} in ${(performance.now() - t0).toFixed(0)} ms (${model.backend}, ${model.info.architecture})\n`);
+    return model;
+  };
+  const models = v['models-dir']
+    ? await modelsFromDir(v['models-dir'], loud, loadOptions)
+    : [modelFromFile(v.model ?? EMBEDDED_MODEL, loud, loadOptions)];
+
+  const server = await serve({
+    models,
+    port,
+    hostname: v.host ?? '127.0.0.1',
+    apiKey,
+    parallel: parseIntOption('parallel', v.parallel, 1),
+  });
+  const auth = apiKey ? ` -H "Authorization: Bearer $LLMPLAYER_API_KEY"` : '';
+  process.stdout.write(
+    `llmplayer serving ${models.map((m) => m.id).join(', ')} at ${server.url}/v1` +
+      (v.model || v['models-dir'] ? '' : ' (embedded stories260K demo model)') +
+      `\n\ntry:\n  curl ${server.url}/v1/chat/completions -H "Content-Type: application/json"${auth} \\\n` +
+      `    -d '{"model":"${models[0]!.id}","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":64}'\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.stderr.write('shutting down\n');
+      server.close().then(resolve, resolve);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
