@@ -7,7 +7,7 @@
 //! each task with its own row of score scratch.
 
 use crate::parallel::ThreadPool;
-use crate::quant::traits;
+use crate::quant::{traits, Backend};
 use crate::GgmlType;
 
 /// Multiply-accumulates below which attention stays on the calling thread.
@@ -46,6 +46,43 @@ impl SharedOut {
 fn bytes(x: &[f32]) -> &[u8] {
     // SAFETY: u8 has alignment 1 and every byte of an f32 slice is initialized.
     unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), std::mem::size_of_val(x)) }
+}
+
+/// f32 dot product with eight independent accumulators: vectorizes without `unsafe`
+/// (SSE2 natively, simd128 in wasm), used where the kernel table has no SIMD f32 dot.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+/// The f32 dot used for scores and outputs: the table's kernel when it is SIMD, else [`dot`].
+#[derive(Clone, Copy)]
+struct Dot(Option<crate::quant::VecDotFn>);
+
+impl Dot {
+    fn select() -> Dot {
+        let t = traits(GgmlType::F32).expect("f32 kernels");
+        Dot((t.vec_dot_backend != Backend::Scalar).then_some(t.vec_dot))
+    }
+    #[inline]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        match self.0 {
+            Some(f) => f(a.len(), bytes(a), bytes(b)),
+            None => dot(a, b),
+        }
+    }
 }
 
 /// In-place softmax of `x` (ggml_vec_soft_max_f32: exp(x - max), sum in f64, scale by 1/sum).
@@ -90,7 +127,7 @@ pub fn attention(
     assert!(slot >= pos0 + n_tok && n_ctx >= pos0 + n_tok, "context scratch too short");
     assert!(q.len() >= n_tok * q_row && out.len() >= n_tok * o_row);
     assert!(k_cache.len() >= (pos0 + n_tok) * k_row);
-    let vdot = traits(GgmlType::F32).expect("f32 kernels").vec_dot;
+    let vdot = Dot::select();
 
     let n_pairs = d.n_head * n_tok;
     // Small jobs (short contexts of tiny models) stay on the calling thread.
@@ -106,27 +143,25 @@ pub fn attention(
             let (t, h) = (pair / d.n_head, pair % d.n_head);
             let n_kv = pos0 + t + 1;
             let kvh = h / group;
-            let qv = bytes(&q[t * q_row + h * hk..][..hk]);
+            let qv = &q[t * q_row + h * hk..][..hk];
             let s = &mut s_all[..n_kv];
             if hk < 32 {
                 // Tiny heads: an inlined loop beats a call through the kernel table.
-                let qf = &q[t * q_row + h * hk..][..hk];
                 for (sj, kj) in s.iter_mut().zip(k_cache.chunks_exact(k_row)) {
                     let kh = &kj[kvh * hk..][..hk];
-                    *sj = qf.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * d.scale;
+                    *sj = qv.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * d.scale;
                 }
             } else {
                 for (sj, kj) in s.iter_mut().zip(k_cache.chunks_exact(k_row)) {
-                    *sj = vdot(hk, bytes(&kj[kvh * hk..][..hk]), qv) * d.scale;
+                    *sj = vdot.dot(&kj[kvh * hk..][..hk], qv) * d.scale;
                 }
             }
             softmax(s);
             // SAFETY: pair (t, h) is visited by exactly one task; its output range is
             // disjoint from every other pair's.
             let o = unsafe { outp.slice(t * o_row + h * hv, hv) };
-            let p = bytes(s);
             for (od, vt) in o.iter_mut().zip(v_cache[kvh * hv * n_ctx..].chunks_exact(n_ctx)) {
-                *od = vdot(n_kv, bytes(&vt[..n_kv]), p);
+                *od = vdot.dot(&vt[..n_kv], s);
             }
         }
     });
