@@ -199,7 +199,12 @@ impl Vocab {
 
         let tokens = f.get_array(keys::TOKENIZER_TOKENS).ok_or(TokenizerError::MissingKey(keys::TOKENIZER_TOKENS))?;
         let n = tokens.len();
-        let mut texts = TextArena::with_capacity(n, n * 8);
+        // The arena addresses bytes with u32 offsets and ids are u32.
+        let total: usize = tokens.strings().map(|t| if t.is_empty() { 20 } else { t.len() }).sum();
+        if total > u32::MAX as usize || n >= u32::MAX as usize {
+            return Err(TokenizerError::InvalidKey(keys::TOKENIZER_TOKENS));
+        }
+        let mut texts = TextArena::with_capacity(n, total);
         let mut max_token_len = 0;
         for (i, text) in tokens.strings().enumerate() {
             if text.is_empty() {
