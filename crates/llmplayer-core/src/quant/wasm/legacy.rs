@@ -44,7 +44,7 @@ pub fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
 
 /// Bytes 0xff where bit i of the 16-bit `bits` is set (lane i).
 #[inline(always)]
-fn bits16(bits: u16) -> v128 {
+pub(super) fn bits16(bits: u16) -> v128 {
     let v = u16x8_splat(bits);
     let spread = i8x16_swizzle(v, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
     let mask = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);

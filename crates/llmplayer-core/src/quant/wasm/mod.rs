@@ -4,6 +4,8 @@
 //! blocks are read straight from the byte slices. simd128 has no byte multiply-add, so the
 //! integer dot products widen with `extmul` and add pairs with `extadd_pairwise`.
 
+mod float;
+mod iquants;
 mod kquants;
 mod legacy;
 
@@ -15,6 +17,19 @@ use core::arch::wasm32::*;
 pub(crate) fn specialize(t: &mut QuantTraits) {
     use GgmlType::*;
     let fast: Option<VecDotFn> = match t.ty {
+        F32 => Some(float::vec_dot_f32),
+        F16 => Some(float::vec_dot_f16),
+        BF16 => Some(float::vec_dot_bf16),
+        Q4_1 => Some(float::vec_dot_q4_1_q8_1),
+        Q5_1 => Some(float::vec_dot_q5_1_q8_1),
+        MXFP4 => Some(float::vec_dot_mxfp4_q8_0),
+        IQ2_XXS => Some(iquants::vec_dot_iq2_xxs_q8_k),
+        IQ2_XS => Some(iquants::vec_dot_iq2_xs_q8_k),
+        IQ2_S => Some(iquants::vec_dot_iq2_s_q8_k),
+        IQ3_XXS => Some(iquants::vec_dot_iq3_xxs_q8_k),
+        IQ3_S => Some(iquants::vec_dot_iq3_s_q8_k),
+        IQ1_S => Some(iquants::vec_dot_iq1_s_q8_k),
+        IQ1_M => Some(iquants::vec_dot_iq1_m_q8_k),
         Q4_0 => Some(legacy::vec_dot_q4_0_q8_0),
         Q5_0 => Some(legacy::vec_dot_q5_0_q8_0),
         Q8_0 => Some(legacy::vec_dot_q8_0_q8_0),

@@ -1,0 +1,207 @@
+//! simd128 kernels for the codebook types IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S and
+//! IQ1_M against Q8_K: grid entries gathered with scalar loads, 16 weights per register,
+//! signs applied as `(g ^ m) - m` with `m` = 0 / -1 bytes.
+
+use super::{dot_i8, hsum_i32, load};
+use crate::quant::blocks_iq1::{iq1m_scale, BlockIq1M, BlockIq1S};
+use crate::quant::blocks_iq2::{BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
+use crate::quant::blocks_k::BlockQ8K;
+use crate::quant::float::f16_to_f32;
+use crate::quant::grids::*;
+use crate::quant::{blocks, QK_K};
+use core::arch::wasm32::*;
+
+#[inline(always)]
+fn y16(b: &BlockQ8K, k: usize) -> v128 {
+    assert!(k < 16);
+    // SAFETY: 256 quant bytes, k < 16.
+    unsafe { load(b.qs.as_ptr().add(16 * k).cast()) }
+}
+
+/// Two 8-byte grid entries with two ±1 sign words applied.
+#[inline(always)]
+fn signed(g0: u64, g1: u64, s0: u64, s1: u64) -> v128 {
+    let g = u64x2(g0, g1);
+    let m = i8x16_shr(u64x2(s0, s1), 7);
+    i8x16_sub(v128_xor(g, m), m)
+}
+
+/// `sum_g scale(g) * dot(weights(g), y[16g..16g+16])` over the 16 groups of 16.
+#[inline(always)]
+fn kdot(b: &BlockQ8K, weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> i32 {
+    let mut acc = i32x4_splat(0);
+    for k in 0..16 {
+        acc = i32x4_add(acc, i32x4_mul(dot_i8(weights(k), y16(b, k)), i32x4_splat(scale(k))));
+    }
+    hsum_i32(acc)
+}
+
+pub fn vec_dot_iq2_xxs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq2Xxs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let qs = a.qs;
+        let aux = |ib: usize| (qs[4 * ib] as u32 | (qs[4 * ib + 1] as u32) << 16, qs[4 * ib + 2] as u32 | (qs[4 * ib + 3] as u32) << 16);
+        let isum = kdot(
+            b,
+            |k| {
+                let (a0, a1) = aux(k / 2);
+                let l = 2 * (k % 2);
+                let g = |l: usize| IQ2XXS_GRID[((a0 >> (8 * l)) & 255) as usize];
+                let s = |l: usize| SIGNS7_PM1[((a1 >> (7 * l)) & 127) as usize];
+                signed(g(l), g(l + 1), s(l), s(l + 1))
+            },
+            |k| 2 * (aux(k / 2).1 >> 28) as i32 + 1,
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    0.125 * sumf
+}
+
+pub fn vec_dot_iq2_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq2Xs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let qs = a.qs;
+        let isum = kdot(
+            b,
+            |k| {
+                let (v0, v1) = (qs[2 * k], qs[2 * k + 1]);
+                signed(
+                    IQ2XS_GRID[(v0 & 511) as usize],
+                    IQ2XS_GRID[(v1 & 511) as usize],
+                    SIGNS7_PM1[(v0 >> 9) as usize],
+                    SIGNS7_PM1[(v1 >> 9) as usize],
+                )
+            },
+            |k| 2 * ((a.scales[k / 2] >> (4 * (k % 2))) & 0x0f) as i32 + 1,
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    0.125 * sumf
+}
+
+pub fn vec_dot_iq2_s_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq2S>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let isum = kdot(
+            b,
+            |k| {
+                let (ib, l) = (k / 2, 2 * (k % 2));
+                let qh = a.qh[ib] as usize;
+                let g = |l: usize| IQ2S_GRID[a.qs[4 * ib + l] as usize | ((qh << (8 - 2 * l)) & 0x300)];
+                let s = |l: usize| SIGNS8_PM1[a.qs[32 + 4 * ib + l] as usize];
+                signed(g(l), g(l + 1), s(l), s(l + 1))
+            },
+            |k| 2 * ((a.scales[k / 2] >> (4 * (k % 2))) & 0x0f) as i32 + 1,
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    0.125 * sumf
+}
+
+/// Four 4-byte grid entries with two ±1 sign words applied.
+#[inline(always)]
+fn signed4(g: [u32; 4], s0: u64, s1: u64) -> v128 {
+    let g = u32x4(g[0], g[1], g[2], g[3]);
+    let m = i8x16_shr(u64x2(s0, s1), 7);
+    i8x16_sub(v128_xor(g, m), m)
+}
+
+pub fn vec_dot_iq3_xxs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq3Xxs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let aux = |ib: usize| {
+            let o = 64 + 4 * ib;
+            u32::from_le_bytes([a.qs[o], a.qs[o + 1], a.qs[o + 2], a.qs[o + 3]])
+        };
+        let isum = kdot(
+            b,
+            |k| {
+                let (ib, l) = (k / 2, 2 * (k % 2));
+                let g: [u32; 4] = core::array::from_fn(|i| IQ3XXS_GRID[a.qs[8 * ib + 2 * l + i] as usize]);
+                let s = |l: usize| SIGNS7_PM1[((aux(ib) >> (7 * l)) & 127) as usize];
+                signed4(g, s(l), s(l + 1))
+            },
+            |k| 2 * (aux(k / 2) >> 28) as i32 + 1,
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    0.25 * sumf
+}
+
+pub fn vec_dot_iq3_s_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq3S>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let isum = kdot(
+            b,
+            |k| {
+                let (ib, l) = (k / 2, 2 * (k % 2));
+                let qh = a.qh[ib] as usize;
+                let g: [u32; 4] = core::array::from_fn(|i| {
+                    let j = 2 * l + i;
+                    IQ3S_GRID[a.qs[8 * ib + j] as usize | (((qh >> j) & 1) << 8)]
+                });
+                signed4(g, SIGNS8_PM1[a.signs[4 * ib + l] as usize], SIGNS8_PM1[a.signs[4 * ib + l + 1] as usize])
+            },
+            |k| 2 * ((a.scales[k / 4] >> (4 * ((k / 2) % 2))) & 0x0f) as i32 + 1,
+        );
+        sumf += f16_to_f32(a.d) * b.d * isum as f32;
+    }
+    sumf
+}
+
+pub fn vec_dot_iq1_s_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq1S>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let (qh, bsums) = (a.qh, b.bsums);
+        let ls = |ib: usize| 2 * ((qh[ib] >> 12) & 7) as i32 + 1;
+        let isum = kdot(
+            b,
+            |k| {
+                let (ib, l) = (k / 2, 2 * (k % 2));
+                let h = qh[ib] as usize;
+                let g = |l: usize| IQ1S_GRID[a.qs[4 * ib + l] as usize | (((h >> (3 * l)) & 7) << 8)];
+                u64x2(g(l), g(l + 1))
+            },
+            |k| ls(k / 2),
+        );
+        let sumd: i32 = (0..8)
+            .map(|ib| {
+                let delta = if qh[ib] & 0x8000 != 0 { -1 } else { 1 };
+                ls(ib) * delta * (bsums[2 * ib] as i32 + bsums[2 * ib + 1] as i32)
+            })
+            .sum();
+        sumf += f16_to_f32(a.d) * b.d * (isum as f32 + IQ1S_DELTA * sumd as f32);
+    }
+    sumf
+}
+
+pub fn vec_dot_iq1_m_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut sumf = 0.0f32;
+    for (a, b) in blocks::<BlockIq1M>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+        let sc: [u16; 4] = core::array::from_fn(|k| u16::from_le_bytes([a.scales[2 * k], a.scales[2 * k + 1]]));
+        // Group k of 16 = 8-groups 2k, 2k+1; its nibble byte is qh[k].
+        let ls = |k: usize| {
+            let ib = k / 2;
+            2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3 * (k % 2))) & 7) as i32 + 1
+        };
+        let grid = |k: usize| {
+            let h = a.qh[k] as usize;
+            u64x2(IQ1S_GRID[a.qs[2 * k] as usize | ((h & 7) << 8)], IQ1S_GRID[a.qs[2 * k + 1] as usize | (((h >> 4) & 7) << 8)])
+        };
+        let delta = |k: usize| {
+            let d = |bit: u8| if a.qh[k] & bit != 0 { u64::MAX } else { 0x0101_0101_0101_0101 };
+            u64x2(d(0x08), d(0x80))
+        };
+        let si = kdot(b, grid, ls);
+        let sd = kdot(b, delta, ls);
+        sumf += iq1m_scale(a) * b.d * (si as f32 + IQ1S_DELTA * sd as f32);
+    }
+    sumf
+}
