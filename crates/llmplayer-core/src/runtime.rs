@@ -245,7 +245,7 @@ impl RuntimeSession {
     }
 
     /// Samples the next token (evaluating the previously sampled one first).
-    /// Fails with `ContextFull` when the context has no room for the previous token.
+    /// Fails with `ContextFull` once prompt plus generated tokens fill the context.
     pub fn next(&mut self) -> Result<u32, LoadError> {
         if self.sampler.is_none() {
             return Err(LoadError::NotGenerating);
@@ -262,6 +262,11 @@ impl RuntimeSession {
                 self.pending = Some(t);
                 return Err(e.into());
             }
+        }
+        // Prompt plus generated tokens never exceed the context, the last one included.
+        if self.history.len() >= self.session.n_ctx() {
+            let n_ctx = self.session.n_ctx();
+            return Err(LoadError::Model(ModelError::ContextFull { n_tokens: n_ctx + 1, n_ctx }));
         }
         let sampler = self.sampler.as_mut().expect("checked above");
         let token = sampler.sample(self.session.logits());
