@@ -17,6 +17,10 @@
 //! Every expected number is read from the fixture files. Fixture root: `$LLMPLAYER_FIXTURES`,
 //! else `<repo>/../shared/fixtures`; when missing the tests fail under `CI=true` and skip
 //! otherwise.
+//!
+//! The file also runs on wasm32 (single-threaded, simd128) under a WASI runner, e.g.
+//! `CARGO_TARGET_WASM32_WASIP1_RUNNER="node run-wasi.mjs" RUSTFLAGS="-C target-feature=+simd128"
+//! cargo test --target wasm32-wasip1 --test models` with a runner that preopens `/work`.
 
 use llmplayer_core::model::{perplexity, Arch, LoadOptions, Model, ModelError};
 use llmplayer_core::parallel::ThreadPool;
