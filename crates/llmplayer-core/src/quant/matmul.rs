@@ -8,7 +8,8 @@
 //! Mat-mat walks the weights in blocks of rows small enough to stay in L2; within a block it
 //! takes tokens in tiles of [`TOKEN_TILE`], and for each weight row runs the tile's dot
 //! products back to back, so each weight row is fetched from memory once and from L1 for the
-//! rest of the tile. The `_q` functions take a row range so a thread pool can split rows.
+//! rest of the tile. Where the type has a register-blocked `vec_dot_x4` kernel, each weight
+//! block is also decoded once per four tokens. The `_q` functions take a row range so a thread pool can split rows.
 
 use super::{row_bytes, traits, QuantTraits};
 use crate::parallel::ThreadPool;
@@ -120,8 +121,19 @@ unsafe fn matmul_rows_raw(
             let j1 = (j0 + TOKEN_TILE).min(acts.batch);
             for r in r0..r1 {
                 let wr = &w[r * wrb..(r + 1) * wrb];
-                for j in j0..j1 {
-                    // SAFETY: j < batch and r < rows, and this task owns row r.
+                let mut j = j0;
+                if let Some(x4) = t.vec_dot_x4 {
+                    while j + 4 <= j1 {
+                        let y = x4(cols, wr, [acts.row(j), acts.row(j + 1), acts.row(j + 2), acts.row(j + 3)]);
+                        for (k, v) in y.into_iter().enumerate() {
+                            // SAFETY: j + k < batch and r < rows, and this task owns row r.
+                            unsafe { *out.0.add((j + k) * rows + r) = v };
+                        }
+                        j += 4;
+                    }
+                }
+                for j in j..j1 {
+                    // SAFETY: as above.
                     unsafe { *out.0.add(j * rows + r) = dot(cols, wr, acts.row(j)) };
                 }
             }

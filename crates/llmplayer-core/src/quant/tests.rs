@@ -132,6 +132,26 @@ fn selected_vec_dot_matches_scalar_on_random_rows() {
 }
 
 #[test]
+fn x4_kernels_match_four_scalar_dots() {
+    let mut rng = Rng::new(11);
+    for info in TYPE_TABLE {
+        let Some(t) = traits(info.ty) else { continue };
+        let Some(x4) = t.vec_dot_x4 else { continue };
+        for n in [256usize, 4096] {
+            let w = random_row(t.ty, n, &mut rng);
+            let acts: Vec<Vec<u8>> = (0..4).map(|_| random_acts(t.vec_dot_type, n, &mut rng).1).collect();
+            let got = x4(n, &w, [&acts[0], &acts[1], &acts[2], &acts[3]]);
+            for (k, a) in acts.iter().enumerate() {
+                let want = (t.vec_dot_scalar)(n, &w, a);
+                let (wd, ad) = (dequant(t.ty, &w, n), dequant(t.vec_dot_type, a, n));
+                let scale: f64 = wd.iter().zip(&ad).map(|(p, q)| (*p as f64 * *q as f64).abs()).sum();
+                assert!(((got[k] - want) as f64).abs() <= 2e-5 * scale, "{} n={n} row {k}: x4 {} scalar {want}", t.ty, got[k]);
+            }
+        }
+    }
+}
+
+#[test]
 fn selected_quantizers_match_scalar_bytes() {
     let mut rng = Rng::new(7);
     for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K] {

@@ -17,6 +17,9 @@ pub type DequantizeRowFn = fn(&[u8], &mut [f32]);
 /// `vec_dot(n, weights, activations)`: dot product of `n` elements; the activations are in
 /// the weight type's `vec_dot_type`.
 pub type VecDotFn = fn(usize, &[u8], &[u8]) -> f32;
+/// `vec_dot_x4(n, weights, [a0, a1, a2, a3])`: one weight row against four activation rows
+/// (the mat-mat micro-kernel; each weight block is decoded once for the four).
+pub type VecDotX4Fn = fn(usize, &[u8], [&[u8]; 4]) -> [f32; 4];
 /// `quantize_row(x, out)`: converts `x.len()` f32 activations into this type.
 pub type QuantizeRowFn = fn(&[f32], &mut [u8]);
 
@@ -54,6 +57,8 @@ pub struct QuantTraits {
     pub vec_dot_scalar: VecDotFn,
     /// Which implementation `vec_dot` is.
     pub vec_dot_backend: Backend,
+    /// Optional register-blocked kernel for four activation rows; equals four `vec_dot`s.
+    pub vec_dot_x4: Option<VecDotX4Fn>,
     /// Converter of f32 activations into this type; only for activation types
     /// (F32, F16, BF16, Q8_0, Q8_1, Q8_K).
     pub quantize_row: Option<QuantizeRowFn>,
@@ -113,6 +118,7 @@ fn scalar_row(ty: GgmlType) -> Option<QuantTraits> {
         vec_dot,
         vec_dot_scalar: vec_dot,
         vec_dot_backend: Backend::Scalar,
+        vec_dot_x4: None,
         quantize_row,
         quantize_row_scalar: quantize_row,
     })

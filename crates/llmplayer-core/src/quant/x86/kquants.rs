@@ -47,7 +47,7 @@ unsafe fn bit_set(bits: __m256i, mask: i8) -> __m256i {
 
 /// The 8 scales (bytes 0..8) and 8 mins (bytes 8..16) of Q4_K / Q5_K as 16 u16 lanes.
 #[inline(always)]
-unsafe fn k4_mins_and_scales(s: &[u8; 12]) -> __m256i {
+pub(super) unsafe fn k4_mins_and_scales(s: &[u8; 12]) -> __m256i {
     let u = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
     let (u0, u1, u2) = (u(0), u(1), u(2));
     let (m1, m2, m3) = (0x3f3f_3f3fu32, 0x0f0f_0f0fu32, 0x0303_0303u32);

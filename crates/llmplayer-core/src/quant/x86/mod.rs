@@ -10,8 +10,9 @@ mod iquants;
 mod kquants;
 mod legacy;
 mod misc;
+mod x4;
 
-use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn};
+use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
 use crate::GgmlType;
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
@@ -43,6 +44,17 @@ macro_rules! quant {
             unsafe { $f(x, y) }
         }
         wrapper as QuantizeRowFn
+    }};
+}
+
+/// Wraps an AVX2 one-row-by-four-rows kernel in a safe fn pointer.
+macro_rules! dot_x4 {
+    ($f:path) => {{
+        fn wrapper(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            // SAFETY: only installed after `available()` returned true.
+            unsafe { $f(n, x, y) }
+        }
+        wrapper as VecDotX4Fn
     }};
 }
 
@@ -87,6 +99,15 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         t.vec_dot = f;
         t.vec_dot_backend = Backend::Avx2;
     }
+    t.vec_dot_x4 = match t.ty {
+        Q8_0 => Some(dot_x4!(x4::vec_dot_q8_0_q8_0_x4)),
+        Q4_0 => Some(dot_x4!(x4::vec_dot_q4_0_q8_0_x4)),
+        IQ4_NL => Some(dot_x4!(x4::vec_dot_iq4_nl_q8_0_x4)),
+        Q4_K => Some(dot_x4!(x4::vec_dot_q4_k_q8_k_x4)),
+        Q6_K => Some(dot_x4!(x4::vec_dot_q6_k_q8_k_x4)),
+        IQ4_XS => Some(dot_x4!(x4::vec_dot_iq4_xs_q8_k_x4)),
+        _ => None,
+    };
     let fast_quant: Option<QuantizeRowFn> = match t.ty {
         F16 => Some(quant!(float::quantize_row_f16)),
         Q8_0 => Some(quant!(legacy::quantize_row_q8_0)),

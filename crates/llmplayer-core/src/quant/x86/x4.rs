@@ -1,0 +1,178 @@
+//! Register-blocked mat-mat micro-kernels: one weight row against four activation rows.
+//!
+//! The weight block is unpacked (nibbles, scales, mins) once and used for four tokens, so
+//! in prefill each weight byte is loaded and decoded once per 4 tokens instead of per token.
+
+use super::kquants::k4_mins_and_scales;
+use super::{fp16, hsum_ps, lookup16, mul_sum_us8_epi32, nibbles32};
+use crate::quant::blocks;
+use crate::quant::blocks_k::{BlockQ4K, BlockQ6K, BlockQ8K};
+use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ8_0};
+use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Nl, BlockIq4Xs};
+use crate::quant::grids::KVALUES_IQ4NL;
+use crate::quant::QK_K;
+use std::arch::x86_64::*;
+use std::ptr::addr_of;
+
+#[inline(always)]
+unsafe fn hsum4(acc: [__m256; 4]) -> [f32; 4] {
+    [hsum_ps(acc[0]), hsum_ps(acc[1]), hsum_ps(acc[2]), hsum_ps(acc[3])]
+}
+
+/// Defines `$name(n, w, a)`: one row of `$block` (signed weight bytes `$weights`, scale
+/// `$wscale`) against four Q8_0 rows.
+macro_rules! dot_q8_0_x4 {
+    ($name:ident, $block:ty, |$a:ident| $wscale:expr, $weights:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $name(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            let nb = n / 32;
+            let xs = blocks::<$block>(x, nb);
+            let ys = [
+                blocks::<BlockQ8_0>(y[0], nb),
+                blocks::<BlockQ8_0>(y[1], nb),
+                blocks::<BlockQ8_0>(y[2], nb),
+                blocks::<BlockQ8_0>(y[3], nb),
+            ];
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for i in 0..nb {
+                let $a = &xs[i];
+                let w = $weights;
+                let aw = _mm256_sign_epi8(w, w);
+                let dw = $wscale;
+                for t in 0..4 {
+                    let b = &ys[t][i];
+                    let qy = _mm256_sign_epi8(_mm256_loadu_si256(b.qs.as_ptr().cast()), w);
+                    let p = _mm256_cvtepi32_ps(mul_sum_us8_epi32(aw, qy));
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * fp16(b.d)), p, acc[t]);
+                }
+            }
+            hsum4(acc)
+        }
+    };
+}
+
+dot_q8_0_x4!(vec_dot_q8_0_q8_0_x4, BlockQ8_0, |a| fp16(a.d), _mm256_loadu_si256(a.qs.as_ptr().cast()));
+dot_q8_0_x4!(vec_dot_q4_0_q8_0_x4, BlockQ4_0, |a| fp16(a.d), _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)));
+dot_q8_0_x4!(vec_dot_iq4_nl_q8_0_x4, BlockIq4Nl, |a| fp16(a.d), lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())));
+
+#[inline(always)]
+unsafe fn q8k_rows<'a>(y: [&'a [u8]; 4], nb: usize) -> [&'a [BlockQ8K]; 4] {
+    [blocks::<BlockQ8K>(y[0], nb), blocks::<BlockQ8K>(y[1], nb), blocks::<BlockQ8K>(y[2], nb), blocks::<BlockQ8K>(y[3], nb)]
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let nb = n / QK_K;
+    let xs = blocks::<BlockQ4K>(x, nb);
+    let ys = q8k_rows(y, nb);
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut acc_m = [_mm_setzero_ps(); 4];
+    for (i, a) in xs.iter().enumerate() {
+        let (d, dmin) = (fp16(a.d), fp16(a.dmin));
+        let ms = k4_mins_and_scales(&a.scales);
+        let mins = _mm256_extracti128_si256(ms, 1);
+        let sc = _mm256_permute2x128_si256(ms, ms, 0x00);
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for j in 0..4 {
+            let bits = _mm256_loadu_si256(a.qs.as_ptr().add(32 * j).cast());
+            let lo = _mm256_and_si256(bits, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            let s_lo = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((((4 * j + 1) << 8) | (4 * j)) as i16));
+            let s_hi = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((((4 * j + 3) << 8) | (4 * j + 2)) as i16));
+            for t in 0..4 {
+                let q8 = ys[t][i].qs.as_ptr().add(64 * j);
+                let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, _mm256_loadu_si256(q8.cast())));
+                let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, _mm256_loadu_si256(q8.add(32).cast())));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+            }
+        }
+        for t in 0..4 {
+            let b = &ys[t][i];
+            let s = _mm256_loadu_si256(addr_of!(b.bsums).cast());
+            let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            let prod = _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s));
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-b.d * dmin), prod, acc_m[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    let mut out = [0.0f32; 4];
+    for t in 0..4 {
+        let m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
+        out[t] = hsum_ps(acc[t]) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
+    }
+    out
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let nb = n / QK_K;
+    let xs = blocks::<BlockQ6K>(x, nb);
+    let ys = q8k_rows(y, nb);
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, a) in xs.iter().enumerate() {
+        let d = fp16(a.d);
+        let scales = _mm_loadu_si128(a.scales.as_ptr().cast());
+        let scales16 = _mm256_cvtepi8_epi16(scales);
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for t in 0..4 {
+            // The -32 offset through the activation sums.
+            let bs = _mm256_loadu_si256(addr_of!(ys[t][i].bsums).cast());
+            sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(_mm256_madd_epi16(bs, scales16), 5));
+        }
+        for j in 0..2 {
+            let (ql, qh) = (a.ql.as_ptr().add(64 * j), a.qh.as_ptr().add(32 * j));
+            let b1 = _mm256_loadu_si256(ql.cast());
+            let b2 = _mm256_loadu_si256(ql.add(32).cast());
+            let bh = _mm256_loadu_si256(qh.cast());
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(0x03)), 4)),
+                _mm256_or_si256(_mm256_and_si256(b2, m4), _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(0x0c)), 2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4), _mm256_and_si256(bh, _mm256_set1_epi8(0x30))),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                    _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(0xc0u8 as i8)), 2),
+                ),
+            ];
+            for (k, &qk) in q.iter().enumerate() {
+                let s0 = (8 * j + 2 * k) as u8;
+                let shuf = _mm_set_epi64x(i64::from_ne_bytes([s0 + 1; 8]), i64::from_ne_bytes([s0; 8]));
+                let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, shuf));
+                for t in 0..4 {
+                    let y8 = _mm256_loadu_si256(ys[t][i].qs.as_ptr().add(128 * j + 32 * k).cast());
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, _mm256_maddubs_epi16(qk, y8)));
+                }
+            }
+        }
+        for t in 0..4 {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * ys[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    hsum4(acc)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_iq4_xs_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let nb = n / QK_K;
+    let xs = blocks::<BlockIq4Xs>(x, nb);
+    let ys = q8k_rows(y, nb);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, a) in xs.iter().enumerate() {
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for ib in 0..8 {
+            let w = lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr().add(16 * ib)));
+            let aw = _mm256_sign_epi8(w, w);
+            let ls = _mm256_set1_epi16(iq4xs_scale(a, ib) as i16);
+            for t in 0..4 {
+                let y8 = _mm256_sign_epi8(_mm256_loadu_si256(ys[t][i].qs.as_ptr().add(32 * ib).cast()), w);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, y8), ls));
+            }
+        }
+        let d = fp16(a.d);
+        for t in 0..4 {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * ys[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    hsum4(acc)
+}
