@@ -111,7 +111,7 @@ mod native {
                 let mut ctl = s.ctl.lock().unwrap();
                 // SAFETY (lifetime erasure): we do not return before `pending` is 0, i.e.
                 // before every worker has finished with this job and dropped the pointer.
-                ctl.job = Some(JobPtr(job as *const Job<'_> as *const Job<'static>));
+                ctl.job = Some(JobPtr((job as *const Job<'_>).cast::<Job<'static>>()));
                 s.pending.store(self.handles.len(), Ordering::Relaxed);
                 ctl.epoch += 1;
                 s.epoch.store(ctl.epoch, Ordering::Release);
@@ -224,19 +224,20 @@ impl ThreadPool {
 
     fn run_dyn(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         #[cfg(not(target_arch = "wasm32"))]
-        if n_tasks > 1 && self.workers.count() > 0 {
-            if self.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                struct Release<'a>(&'a AtomicBool);
-                impl Drop for Release<'_> {
-                    fn drop(&mut self) {
-                        self.0.store(false, Ordering::Release);
-                    }
+        if n_tasks > 1
+            && self.workers.count() > 0
+            && self.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
+            struct Release<'a>(&'a AtomicBool);
+            impl Drop for Release<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Release);
                 }
-                let _release = Release(&self.busy);
-                let job = Job { f, n_tasks, next: AtomicUsize::new(0) };
-                self.workers.run(&job);
-                return;
             }
+            let _release = Release(&self.busy);
+            let job = Job { f, n_tasks, next: AtomicUsize::new(0) };
+            self.workers.run(&job);
+            return;
         }
         run_inline(n_tasks, f);
     }

@@ -52,8 +52,8 @@ fn put_grid(out: &mut [i8], idx: usize) {
 pub fn unpack_iq1_s(b: &BlockIq1S) -> Iq1Unpacked {
     let qh = b.qh;
     let mut u = Iq1Unpacked { q: [0; QK_K], delta: [0; 32], ls: [0; 32] };
-    for ib in 0..8 {
-        let h = qh[ib] as usize;
+    for (ib, &h) in qh.iter().enumerate() {
+        let h = h as usize;
         for l in 0..4 {
             let g = 4 * ib + l;
             put_grid(&mut u.q[8 * g..], b.qs[g] as usize | (((h >> (3 * l)) & 7) << 8));

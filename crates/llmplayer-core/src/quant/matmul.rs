@@ -101,6 +101,7 @@ unsafe impl Sync for OutPtr {}
 /// # Safety
 /// `out` must be valid for `acts.batch * rows` writes and no other thread may access the
 /// elements `out[j * rows + r]`, `r` in `range`, during the call.
+#[allow(clippy::too_many_arguments)]
 unsafe fn matmul_rows_raw(
     t: &QuantTraits,
     w: &[u8],

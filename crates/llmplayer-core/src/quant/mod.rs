@@ -17,6 +17,9 @@
 //! to the weight type's `vec_dot_type`. Slices may be longer than needed; too-short slices
 //! panic.
 
+// `usize::is_multiple_of` needs Rust 1.87; the workspace declares 1.85.
+#![allow(clippy::manual_is_multiple_of)]
+
 mod blocks_iq1;
 mod blocks_iq2;
 mod blocks_k;

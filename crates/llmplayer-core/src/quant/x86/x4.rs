@@ -56,7 +56,7 @@ dot_q8_0_x4!(vec_dot_q4_0_q8_0_x4, BlockQ4_0, |a| fp16(a.d), _mm256_sub_epi8(nib
 dot_q8_0_x4!(vec_dot_iq4_nl_q8_0_x4, BlockIq4Nl, |a| fp16(a.d), lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())));
 
 #[inline(always)]
-unsafe fn q8k_rows<'a>(y: [&'a [u8]; 4], nb: usize) -> [&'a [BlockQ8K]; 4] {
+unsafe fn q8k_rows(y: [&[u8]; 4], nb: usize) -> [&[BlockQ8K]; 4] {
     [blocks::<BlockQ8K>(y[0], nb), blocks::<BlockQ8K>(y[1], nb), blocks::<BlockQ8K>(y[2], nb), blocks::<BlockQ8K>(y[3], nb)]
 }
 
