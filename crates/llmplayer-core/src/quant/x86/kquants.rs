@@ -32,7 +32,7 @@ unsafe fn bcast16(scales: __m256i, i: i32) -> __m256i {
 
 /// i16 lane `2k` in the low 128 bits and lane `2k+1` in the high 128 bits.
 #[inline(always)]
-unsafe fn bcast16_pair(scales: __m256i, k: i32) -> __m256i {
+pub(super) unsafe fn bcast16_pair(scales: __m256i, k: i32) -> __m256i {
     let lo = _mm_set1_epi16((((4 * k + 1) << 8) | (4 * k)) as i16);
     let hi = _mm_set1_epi16((((4 * k + 3) << 8) | (4 * k + 2)) as i16);
     _mm256_shuffle_epi8(scales, _mm256_set_m128i(hi, lo))
@@ -40,7 +40,7 @@ unsafe fn bcast16_pair(scales: __m256i, k: i32) -> __m256i {
 
 /// 0xff in bytes where bit `mask` of `bits` is set.
 #[inline(always)]
-unsafe fn bit_set(bits: __m256i, mask: i8) -> __m256i {
+pub(super) unsafe fn bit_set(bits: __m256i, mask: i8) -> __m256i {
     let m = _mm256_set1_epi8(mask);
     _mm256_cmpeq_epi8(_mm256_and_si256(bits, m), m)
 }

@@ -105,6 +105,9 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         IQ4_NL => Some(dot_x4!(x4::vec_dot_iq4_nl_q8_0_x4)),
         Q4_K => Some(dot_x4!(x4::vec_dot_q4_k_q8_k_x4)),
         Q6_K => Some(dot_x4!(x4::vec_dot_q6_k_q8_k_x4)),
+        Q2_K => Some(dot_x4!(x4::vec_dot_q2_k_q8_k_x4)),
+        Q3_K => Some(dot_x4!(x4::vec_dot_q3_k_q8_k_x4)),
+        Q5_K => Some(dot_x4!(x4::vec_dot_q5_k_q8_k_x4)),
         IQ4_XS => Some(dot_x4!(x4::vec_dot_iq4_xs_q8_k_x4)),
         _ => None,
     };

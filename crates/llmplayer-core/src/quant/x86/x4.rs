@@ -3,10 +3,10 @@
 //! The weight block is unpacked (nibbles, scales, mins) once and used for four tokens, so
 //! in prefill each weight byte is loaded and decoded once per 4 tokens instead of per token.
 
-use super::kquants::k4_mins_and_scales;
+use super::kquants::{bcast16_pair, bit_set, k4_mins_and_scales};
 use super::{fp16, hsum_ps, lookup16, mul_sum_us8_epi32, nibbles32};
 use crate::quant::blocks;
-use crate::quant::blocks_k::{BlockQ4K, BlockQ6K, BlockQ8K};
+use crate::quant::blocks_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ8_0};
 use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Nl, BlockIq4Xs};
 use crate::quant::grids::KVALUES_IQ4NL;
@@ -170,6 +170,152 @@ pub unsafe fn vec_dot_iq4_xs_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32;
             }
         }
         let d = fp16(a.d);
+        for t in 0..4 {
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * ys[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    hsum4(acc)
+}
+
+/// `-dmin * sum_j mins[j] * (bsums[2j] + bsums[2j+1])` for the Q4_K / Q5_K min term.
+#[inline(always)]
+unsafe fn k4_min_term(mins: __m128i, b: &BlockQ8K, dmin: f32, acc_m: __m128) -> __m128 {
+    let s = _mm256_loadu_si256(addr_of!(b.bsums).cast());
+    let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    _mm_fmadd_ps(_mm_set1_ps(-b.d * dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s)), acc_m)
+}
+
+#[inline(always)]
+unsafe fn finish_k4(acc: [__m256; 4], acc_m: [__m128; 4]) -> [f32; 4] {
+    let mut out = [0.0f32; 4];
+    for t in 0..4 {
+        let m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
+        out[t] = hsum_ps(acc[t]) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
+    }
+    out
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_q5_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let nb = n / QK_K;
+    let xs = blocks::<BlockQ5K>(x, nb);
+    let ys = q8k_rows(y, nb);
+    let (m4, m16) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(0x10));
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut acc_m = [_mm_setzero_ps(); 4];
+    for (i, a) in xs.iter().enumerate() {
+        let (d, dmin) = (fp16(a.d), fp16(a.dmin));
+        let ms = k4_mins_and_scales(&a.scales);
+        let mins = _mm256_extracti128_si256(ms, 1);
+        let sc = _mm256_permute2x128_si256(ms, ms, 0x00);
+        let hbits = _mm256_loadu_si256(a.qh.as_ptr().cast());
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for j in 0..4 {
+            let bits = _mm256_loadu_si256(a.qs.as_ptr().add(32 * j).cast());
+            let h0 = _mm256_and_si256(bit_set(hbits, 1 << (2 * j)), m16);
+            let h1 = _mm256_and_si256(bit_set(hbits, (1u8 << (2 * j + 1)) as i8), m16);
+            let lo = _mm256_or_si256(_mm256_and_si256(bits, m4), h0);
+            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h1);
+            let s_lo = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((((4 * j + 1) << 8) | (4 * j)) as i16));
+            let s_hi = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((((4 * j + 3) << 8) | (4 * j + 2)) as i16));
+            for t in 0..4 {
+                let q8 = ys[t][i].qs.as_ptr().add(64 * j);
+                let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, _mm256_loadu_si256(q8.cast())));
+                let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, _mm256_loadu_si256(q8.add(32).cast())));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+            }
+        }
+        for t in 0..4 {
+            let b = &ys[t][i];
+            acc_m[t] = k4_min_term(mins, b, dmin, acc_m[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    finish_k4(acc, acc_m)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_q2_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let nb = n / QK_K;
+    let xs = blocks::<BlockQ2K>(x, nb);
+    let ys = q8k_rows(y, nb);
+    let m3 = _mm256_set1_epi8(3);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, a) in xs.iter().enumerate() {
+        let (d, dmin) = (fp16(a.d), fp16(a.dmin));
+        let ms = _mm_loadu_si128(a.scales.as_ptr().cast());
+        let m4 = _mm_set1_epi8(0x0f);
+        let mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
+        let all = _mm256_cvtepi8_epi16(_mm_and_si128(ms, m4));
+        let scales = [_mm256_permute2x128_si256(all, all, 0x00), _mm256_permute2x128_si256(all, all, 0x11)];
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for j in 0..2 {
+            let bits = _mm256_loadu_si256(a.qs.as_ptr().add(32 * j).cast());
+            let q = [
+                _mm256_and_si256(bits, m3),
+                _mm256_and_si256(_mm256_srli_epi16(bits, 2), m3),
+                _mm256_and_si256(_mm256_srli_epi16(bits, 4), m3),
+                _mm256_and_si256(_mm256_srli_epi16(bits, 6), m3),
+            ];
+            for (k, &qk) in q.iter().enumerate() {
+                let sc = bcast16_pair(scales[j], k as i32);
+                for t in 0..4 {
+                    let y8 = _mm256_loadu_si256(ys[t][i].qs.as_ptr().add(128 * j + 32 * k).cast());
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, _mm256_maddubs_epi16(qk, y8)));
+                }
+            }
+        }
+        for t in 0..4 {
+            let b = &ys[t][i];
+            let prod = _mm256_madd_epi16(mins, _mm256_loadu_si256(addr_of!(b.bsums).cast()));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-b.d * dmin), _mm256_cvtepi32_ps(prod), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    hsum4(acc)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_q3_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let nb = n / QK_K;
+    let xs = blocks::<BlockQ3K>(x, nb);
+    let ys = q8k_rows(y, nb);
+    let (m3, m4) = (_mm256_set1_epi8(3), _mm256_set1_epi8(4));
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (i, a) in xs.iter().enumerate() {
+        let d = fp16(a.d);
+        let s = &a.scales;
+        let u = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+        let (a0, a1, a2) = (u(0), u(1), u(2));
+        let (k1, k2) = (0x0303_0303u32, 0x0f0f_0f0fu32);
+        let sc128 = _mm_set_epi32(
+            (((a1 >> 4) & k2) | (((a2 >> 6) & k1) << 4)) as i32,
+            (((a0 >> 4) & k2) | (((a2 >> 4) & k1) << 4)) as i32,
+            ((a1 & k2) | (((a2 >> 2) & k1) << 4)) as i32,
+            ((a0 & k2) | ((a2 & k1) << 4)) as i32,
+        );
+        let all = _mm256_cvtepi8_epi16(_mm_sub_epi8(sc128, _mm_set1_epi8(32)));
+        let scales = [_mm256_permute2x128_si256(all, all, 0x00), _mm256_permute2x128_si256(all, all, 0x11)];
+        let hbits = _mm256_loadu_si256(a.hmask.as_ptr().cast());
+        let mut sumi = [_mm256_setzero_si256(); 4];
+        for j in 0..2 {
+            let bits = _mm256_loadu_si256(a.qs.as_ptr().add(32 * j).cast());
+            let low = [
+                _mm256_and_si256(bits, m3),
+                _mm256_and_si256(_mm256_srli_epi16(bits, 2), m3),
+                _mm256_and_si256(_mm256_srli_epi16(bits, 4), m3),
+                _mm256_and_si256(_mm256_srli_epi16(bits, 6), m3),
+            ];
+            for (k, &ql) in low.iter().enumerate() {
+                let h = _mm256_andnot_si256(bit_set(hbits, (1u8 << (4 * j + k)) as i8), m4);
+                let sc = bcast16_pair(scales[j], k as i32);
+                for t in 0..4 {
+                    let y8 = _mm256_loadu_si256(ys[t][i].qs.as_ptr().add(128 * j + 32 * k).cast());
+                    let p = _mm256_sub_epi16(_mm256_maddubs_epi16(ql, y8), _mm256_maddubs_epi16(h, y8));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                }
+            }
+        }
         for t in 0..4 {
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * ys[t][i].d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
         }
