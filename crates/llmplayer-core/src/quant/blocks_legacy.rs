@@ -191,32 +191,34 @@ pub fn dequantize_row_q2_0(x: &[u8], y: &mut [f32]) {
 
 /// `amax / 127` and its inverse (0 for an all-zero block), as ggml's reference quantizer.
 #[inline]
+/// `d = amax/127` and the inverse scale `127/amax`, as ggml's x86 CPU backend computes them
+/// (the reference C quantizer uses `1/d`, which differs in the last bit for some amax; llama.cpp's
+/// logits come from the x86 path, and a model's activations can sit exactly on those ties).
 fn q8_scale(x: &[f32]) -> (f32, f32) {
     let amax = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
-    let d = amax / 127.0;
-    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+    (amax / 127.0, if amax != 0.0 { 127.0 / amax } else { 0.0 })
 }
 
-/// Q8_0 reference quantizer: `q = round(x / d)`, half away from zero.
+/// Q8_0 activation quantizer: `q = round(x * 127/amax)`, half to even (ggml's x86 rounding).
 pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
     for (b, x) in blocks_mut::<BlockQ8_0>(y, x.len() / QK8_0).iter_mut().zip(x.chunks_exact(32)) {
         let (d, id) = q8_scale(x);
         b.d = f32_to_f16(d);
         let mut qs = [0i8; 32];
         for (q, v) in qs.iter_mut().zip(x) {
-            *q = (v * id).round() as i8;
+            *q = (v * id).round_ties_even() as i8;
         }
         b.qs = qs;
     }
 }
 
-/// Q8_1 reference quantizer: as Q8_0, plus `s = f16(d * sum(q))` with the f32 `d`.
+/// Q8_1 activation quantizer: as Q8_0, plus `s = f16(d * sum(q))` with the f32 `d`.
 pub fn quantize_row_q8_1(x: &[f32], y: &mut [u8]) {
     for (b, x) in blocks_mut::<BlockQ8_1>(y, x.len() / 32).iter_mut().zip(x.chunks_exact(32)) {
         let (d, id) = q8_scale(x);
         let mut qs = [0i8; 32];
         for (q, v) in qs.iter_mut().zip(x) {
-            *q = (v * id).round() as i8;
+            *q = (v * id).round_ties_even() as i8;
         }
         let sum: i32 = qs.iter().map(|&q| q as i32).sum();
         b.d = f32_to_f16(d);

@@ -74,15 +74,6 @@ pub fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     })
 }
 
-/// `round(v)` with ties away from zero (C `roundf`).
-#[inline(always)]
-fn round_away(v: v128) -> v128 {
-    let t = f32x4_trunc(v);
-    let up = f32x4_ge(f32x4_abs(f32x4_sub(v, t)), f32x4_splat(0.5));
-    let one = v128_or(f32x4_splat(1.0), v128_and(v, f32x4_splat(-0.0)));
-    f32x4_add(t, v128_and(up, one))
-}
-
 /// Q8_0 quantizer, byte-exact with the scalar reference.
 pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
     for (b, x) in blocks_mut::<BlockQ8_0>(y, x.len() / 32).iter_mut().zip(x.chunks_exact(32)) {
@@ -94,8 +85,8 @@ pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
             .max(f32x4_extract_lane::<2>(m))
             .max(f32x4_extract_lane::<3>(m));
         let d = amax / 127.0;
-        let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
-        let q: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(round_away(f32x4_mul(v[k], id))));
+        let id = f32x4_splat(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+        let q: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v[k], id))));
         let h: [v128; 4] = core::array::from_fn(|k| i16x8_narrow_i32x4(q[2 * k], q[2 * k + 1]));
         let lo = i8x16_narrow_i16x8(h[0], h[1]);
         let hi = i8x16_narrow_i16x8(h[2], h[3]);

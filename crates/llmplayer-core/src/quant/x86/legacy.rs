@@ -113,17 +113,6 @@ unsafe fn amax32(v: &[__m256; 4]) -> f32 {
     _mm_cvtss_f32(m)
 }
 
-/// `round(x * id)` with ties away from zero (C `roundf`), as i32 lanes.
-#[inline(always)]
-unsafe fn round_away_epi32(x: __m256, id: __m256) -> __m256i {
-    let v = _mm256_mul_ps(x, id);
-    let t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    let frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(v, t));
-    let up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5), _CMP_GE_OQ);
-    let one = _mm256_or_ps(_mm256_set1_ps(1.0), _mm256_and_ps(v, _mm256_set1_ps(-0.0)));
-    _mm256_cvtps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)))
-}
-
 /// Packs 4 × 8 i32 (each within i8 range) into 32 bytes in order.
 #[inline(always)]
 unsafe fn pack_i8(q: [__m256i; 4]) -> __m256i {
@@ -140,13 +129,15 @@ unsafe fn q8_block(x: &[f32]) -> (f32, [__m256i; 4]) {
     // (No array::map / from_fn here: closures do not inherit the target features.)
     let p = x.as_ptr();
     let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
-    let d = amax32(&v) / 127.0;
-    let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+    let amax = amax32(&v);
+    let d = amax / 127.0;
+    let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+    // cvtps rounds half to even (the default MXCSR mode), as ggml's x86 quantizer does.
     let q = [
-        round_away_epi32(v[0], id),
-        round_away_epi32(v[1], id),
-        round_away_epi32(v[2], id),
-        round_away_epi32(v[3], id),
+        _mm256_cvtps_epi32(_mm256_mul_ps(v[0], id)),
+        _mm256_cvtps_epi32(_mm256_mul_ps(v[1], id)),
+        _mm256_cvtps_epi32(_mm256_mul_ps(v[2], id)),
+        _mm256_cvtps_epi32(_mm256_mul_ps(v[3], id)),
     ];
     (d, q)
 }
