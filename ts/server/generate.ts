@@ -103,6 +103,12 @@ export async function runGeneration(
   } finally {
     lease.release([...Array.from(prompt), ...generated], failed);
   }
+  // The session's chunks can end short of its result: text held back for a stop string that
+  // never completed, or an unfinished UTF-8 tail, is only in `result.text`. Stream it too.
+  const streamed = texts.join('');
+  if (result && onText && !signal.aborted && result.text.length > streamed.length && result.text.startsWith(streamed)) {
+    await onText(result.text.slice(streamed.length));
+  }
   const completion = result?.usage.completionTokens ?? generated.length;
   const finish = signal.aborted || result?.finishReason === 'abort' ? 'abort' : (result?.finishReason ?? 'stop');
   return {

@@ -48,6 +48,16 @@ interface Waiter {
   cleanup: () => void;
 }
 
+/** Tokens the session's KV cache holds (at most `max`); `max` when it cannot say. */
+function held(session: Session, max: number): number {
+  try {
+    const n = session.nPast;
+    return Number.isInteger(n) && n >= 0 ? Math.min(n, max) : max;
+  } catch {
+    return max;
+  }
+}
+
 export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
@@ -146,7 +156,10 @@ export class SessionPool {
       release: (evaluated, failed) => {
         if (released) return;
         released = true;
-        slot.history = failed ? [] : (evaluated ?? []);
+        // The session's cache holds only the first `nPast` of them: the last sampled token is
+        // evaluated lazily, by the next step, so a generation that ends on `length`, a stop
+        // string or an abort has not evaluated it.
+        slot.history = failed ? [] : Array.from(evaluated ?? []).slice(0, held(session, evaluated?.length ?? 0));
         if (failed) {
           try {
             session.clear();
