@@ -48,124 +48,176 @@ fn k4_min_sum(mn: &[i32; 8], y: &BlockQ8K) -> i32 {
     (0..16).map(|k| mn[k / 2] * bsums[k] as i32).sum()
 }
 
-pub fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockQ4K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let (sc, mn) = k4_scales(&a.scales);
-        let isum = kdot(
-            b,
-            |k| {
-                let v = at(&a.qs, 32 * (k / 4) + 16 * (k % 2));
-                if (k % 4) < 2 { lo4(v) } else { hi4(v) }
-            },
-            |k| sc[k / 2],
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&mn, b) as f32;
-    }
-    sumf
+// ---------------------------------------------------------------- weight unpacking
+// `w_*(a, k)`: weights 16k..16k+16 of a super-block as signed bytes.
+
+#[inline(always)]
+fn w_q4k(a: &BlockQ4K, k: usize) -> v128 {
+    let v = at(&a.qs, 32 * (k / 4) + 16 * (k % 2));
+    if (k % 4) < 2 { lo4(v) } else { hi4(v) }
 }
 
-pub fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockQ5K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let (sc, mn) = k4_scales(&a.scales);
-        let isum = kdot(
-            b,
-            |k| {
-                let (j, part, l0) = (k / 4, (k % 4) / 2, 16 * (k % 2));
-                let v = at(&a.qs, 32 * j + l0);
-                let low = if part == 0 { lo4(v) } else { hi4(v) };
-                let h = v128_and(u8x16_shr(at(&a.qh, l0), (2 * j + part) as u32), i8x16_splat(1));
-                v128_or(low, i8x16_shl(h, 4))
-            },
-            |k| sc[k / 2],
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&mn, b) as f32;
-    }
-    sumf
+#[inline(always)]
+fn w_q5k(a: &BlockQ5K, k: usize) -> v128 {
+    let (j, part, l0) = (k / 4, (k % 4) / 2, 16 * (k % 2));
+    let v = at(&a.qs, 32 * j + l0);
+    let low = if part == 0 { lo4(v) } else { hi4(v) };
+    let h = v128_and(u8x16_shr(at(&a.qh, l0), (2 * j + part) as u32), i8x16_splat(1));
+    v128_or(low, i8x16_shl(h, 4))
 }
 
-pub fn vec_dot_q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockQ6K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let isum = kdot(
-            b,
-            |k| {
-                let (half, part, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
-                let v = at(&a.ql, 64 * half + 32 * (part & 1) + l0);
-                let low = if part < 2 { lo4(v) } else { hi4(v) };
-                let h = v128_and(u8x16_shr(at(&a.qh, 32 * half + l0), 2 * part as u32), i8x16_splat(3));
-                i8x16_sub(v128_or(low, i8x16_shl(h, 4)), i8x16_splat(32))
-            },
-            |k| a.scales[k] as i32,
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    sumf
+#[inline(always)]
+fn w_q6k(a: &BlockQ6K, k: usize) -> v128 {
+    let (half, part, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+    let v = at(&a.ql, 64 * half + 32 * (part & 1) + l0);
+    let low = if part < 2 { lo4(v) } else { hi4(v) };
+    let h = v128_and(u8x16_shr(at(&a.qh, 32 * half + l0), 2 * part as u32), i8x16_splat(3));
+    i8x16_sub(v128_or(low, i8x16_shl(h, 4)), i8x16_splat(32))
 }
 
-pub fn vec_dot_q2_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockQ2K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let isum = kdot(
-            b,
-            |k| {
-                let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
-                v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3))
-            },
-            |k| (a.scales[k] & 0x0f) as i32,
-        );
+#[inline(always)]
+fn w_q2k(a: &BlockQ2K, k: usize) -> v128 {
+    let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+    v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3))
+}
+
+#[inline(always)]
+fn w_q3k(a: &BlockQ3K, k: usize) -> v128 {
+    let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+    let low = v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3));
+    let h = v128_and(u8x16_shr(at(&a.hmask, l0), (4 * half + shift) as u32), i8x16_splat(1));
+    // low - 4 where the high bit is clear.
+    i8x16_sub(i8x16_add(low, i8x16_shl(h, 2)), i8x16_splat(4))
+}
+
+#[inline(always)]
+fn w_iq4xs(a: &BlockIq4Xs, k: usize) -> v128 {
+    let v = at(&a.qs, 16 * (k / 2));
+    lookup16(&KVALUES_IQ4NL, if k % 2 == 0 { lo4(v) } else { hi4(v) })
+}
+
+/// [`kdot`] for four activation rows sharing each unpacked weight vector.
+#[inline(always)]
+fn kdot_x4(ys: [&BlockQ8K; 4], weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> [i32; 4] {
+    let mut acc = [i32x4_splat(0); 4];
+    for k in 0..16 {
+        let (w, s) = (weights(k), i32x4_splat(scale(k)));
+        for t in 0..4 {
+            // SAFETY: a Q8_K block holds 256 quant bytes.
+            let yk = unsafe { load(ys[t].qs.as_ptr().add(16 * k).cast()) };
+            acc[t] = i32x4_add(acc[t], i32x4_mul(dot_i8(w, yk), s));
+        }
+    }
+    [hsum_i32(acc[0]), hsum_i32(acc[1]), hsum_i32(acc[2]), hsum_i32(acc[3])]
+}
+
+/// Defines the one-row and the four-row kernel of a K-type from one description:
+/// `$prep` runs once per weight block, `$w` / `$s` give weights and scale of chunk `$k`, and
+/// `$fin` turns the integer sum for activation block `$b` into the block's f32 contribution.
+macro_rules! k_kernels {
+    ($name:ident, $name_x4:ident, $block:ty, |$a:ident| $prep:block, |$k:ident| $w:expr, $s:expr, |$isum:ident, $b:ident| $fin:expr) => {
+        pub fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            let nb = n / QK_K;
+            let mut sumf = 0.0f32;
+            for ($a, $b) in blocks::<$block>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
+                #[allow(unused_variables)]
+                let prep = $prep;
+                let $isum = kdot($b, |$k| $w, |$k| $s(&prep));
+                sumf += $fin(&prep);
+            }
+            sumf
+        }
+
+        pub fn $name_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            let nb = n / QK_K;
+            let ys = [
+                blocks::<BlockQ8K>(y[0], nb),
+                blocks::<BlockQ8K>(y[1], nb),
+                blocks::<BlockQ8K>(y[2], nb),
+                blocks::<BlockQ8K>(y[3], nb),
+            ];
+            let mut sumf = [0.0f32; 4];
+            for (i, $a) in blocks::<$block>(x, nb).iter().enumerate() {
+                #[allow(unused_variables)]
+                let prep = $prep;
+                let isums = kdot_x4([&ys[0][i], &ys[1][i], &ys[2][i], &ys[3][i]], |$k| $w, |$k| $s(&prep));
+                for t in 0..4 {
+                    let ($isum, $b) = (isums[t], &ys[t][i]);
+                    sumf[t] += $fin(&prep);
+                }
+            }
+            sumf
+        }
+    };
+}
+
+k_kernels!(
+    vec_dot_q4_k_q8_k,
+    vec_dot_q4_k_q8_k_x4,
+    BlockQ4K,
+    |a| { k4_scales(&a.scales) },
+    |k| w_q4k(a, k),
+    |p: &([i32; 8], [i32; 8])| p.0[k / 2],
+    |isum, b| |p: &([i32; 8], [i32; 8])| {
+        f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&p.1, b) as f32
+    }
+);
+
+k_kernels!(
+    vec_dot_q5_k_q8_k,
+    vec_dot_q5_k_q8_k_x4,
+    BlockQ5K,
+    |a| { k4_scales(&a.scales) },
+    |k| w_q5k(a, k),
+    |p: &([i32; 8], [i32; 8])| p.0[k / 2],
+    |isum, b| |p: &([i32; 8], [i32; 8])| {
+        f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&p.1, b) as f32
+    }
+);
+
+k_kernels!(
+    vec_dot_q6_k_q8_k,
+    vec_dot_q6_k_q8_k_x4,
+    BlockQ6K,
+    |a| { () },
+    |k| w_q6k(a, k),
+    |_: &()| a.scales[k] as i32,
+    |isum, b| |_: &()| f16_to_f32(a.d) * b.d * isum as f32
+);
+
+k_kernels!(
+    vec_dot_q2_k_q8_k,
+    vec_dot_q2_k_q8_k_x4,
+    BlockQ2K,
+    |a| { () },
+    |k| w_q2k(a, k),
+    |_: &()| (a.scales[k] & 0x0f) as i32,
+    |isum, b| |_: &()| {
         let bsums = b.bsums;
         let summs: i32 = (0..16).map(|k| (a.scales[k] >> 4) as i32 * bsums[k] as i32).sum();
-        let dall = b.d * f16_to_f32(a.d);
-        let dmin = b.d * f16_to_f32(a.dmin);
-        sumf += dall * isum as f32 - dmin * summs as f32;
+        b.d * f16_to_f32(a.d) * isum as f32 - b.d * f16_to_f32(a.dmin) * summs as f32
     }
-    sumf
-}
+);
 
-pub fn vec_dot_q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockQ3K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let sc = q3k_scales(&a.scales);
-        let isum = kdot(
-            b,
-            |k| {
-                let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
-                let low = v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3));
-                let h = v128_and(u8x16_shr(at(&a.hmask, l0), (4 * half + shift) as u32), i8x16_splat(1));
-                // low - 4 where the high bit is clear.
-                i8x16_sub(i8x16_add(low, i8x16_shl(h, 2)), i8x16_splat(4))
-            },
-            |k| sc[k] as i32 - 32,
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    sumf
-}
+k_kernels!(
+    vec_dot_q3_k_q8_k,
+    vec_dot_q3_k_q8_k_x4,
+    BlockQ3K,
+    |a| { q3k_scales(&a.scales) },
+    |k| w_q3k(a, k),
+    |sc: &[i8; 16]| sc[k] as i32 - 32,
+    |isum, b| |_: &[i8; 16]| f16_to_f32(a.d) * b.d * isum as f32
+);
 
-pub fn vec_dot_iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq4Xs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let ls: [i32; 8] = core::array::from_fn(|ib| iq4xs_scale(a, ib));
-        let isum = kdot(
-            b,
-            |k| {
-                let v = at(&a.qs, 16 * (k / 2));
-                lookup16(&KVALUES_IQ4NL, if k % 2 == 0 { lo4(v) } else { hi4(v) })
-            },
-            |k| ls[k / 2],
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    sumf
-}
+k_kernels!(
+    vec_dot_iq4_xs_q8_k,
+    vec_dot_iq4_xs_q8_k_x4,
+    BlockIq4Xs,
+    |a| { core::array::from_fn::<i32, 8, _>(|ib| iq4xs_scale(a, ib)) },
+    |k| w_iq4xs(a, k),
+    |ls: &[i32; 8]| ls[k / 2],
+    |isum, b| |_: &[i32; 8]| f16_to_f32(a.d) * b.d * isum as f32
+);
 
 /// Q8_K quantizer, byte-exact with the scalar reference (round half to even, clamp 127).
 pub fn quantize_row_q8_k(x: &[f32], y: &mut [u8]) {

@@ -8,8 +8,9 @@ mod float;
 mod iquants;
 mod kquants;
 mod legacy;
+mod x4;
 
-use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn};
+use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
 use crate::GgmlType;
 use core::arch::wasm32::*;
 
@@ -45,6 +46,22 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     if let Some(f) = fast {
         t.vec_dot = f;
         t.vec_dot_backend = Backend::Simd128;
+    }
+    let x4: Option<VecDotX4Fn> = match t.ty {
+        Q8_0 => Some(x4::vec_dot_q8_0_q8_0_x4),
+        Q4_0 => Some(x4::vec_dot_q4_0_q8_0_x4),
+        Q5_0 => Some(x4::vec_dot_q5_0_q8_0_x4),
+        IQ4_NL => Some(x4::vec_dot_iq4_nl_q8_0_x4),
+        Q2_K => Some(kquants::vec_dot_q2_k_q8_k_x4),
+        Q3_K => Some(kquants::vec_dot_q3_k_q8_k_x4),
+        Q4_K => Some(kquants::vec_dot_q4_k_q8_k_x4),
+        Q5_K => Some(kquants::vec_dot_q5_k_q8_k_x4),
+        Q6_K => Some(kquants::vec_dot_q6_k_q8_k_x4),
+        IQ4_XS => Some(kquants::vec_dot_iq4_xs_q8_k_x4),
+        _ => None,
+    };
+    if x4.is_some() {
+        t.vec_dot_x4 = x4;
     }
     let fast_quant: Option<QuantizeRowFn> = match t.ty {
         Q8_0 => Some(legacy::quantize_row_q8_0),
