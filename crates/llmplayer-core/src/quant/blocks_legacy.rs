@@ -189,11 +189,11 @@ pub fn dequantize_row_q2_0(x: &[u8], y: &mut [f32]) {
 
 // ---------------------------------------------------------------- activation quantization
 
-/// `amax / 127` and its inverse (0 for an all-zero block), as ggml's reference quantizer.
+/// `d = amax/127` and the inverse scale `127/amax` (0 for an all-zero block), as ggml's x86
+/// CPU backend computes them (the reference C quantizer uses `1/d`, which differs in the last
+/// bit for some amax; llama.cpp's logits come from the x86 path, and a model's activations can
+/// sit exactly on those ties).
 #[inline]
-/// `d = amax/127` and the inverse scale `127/amax`, as ggml's x86 CPU backend computes them
-/// (the reference C quantizer uses `1/d`, which differs in the last bit for some amax; llama.cpp's
-/// logits come from the x86 path, and a model's activations can sit exactly on those ties).
 fn q8_scale(x: &[f32]) -> (f32, f32) {
     let amax = x.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
     (amax / 127.0, if amax != 0.0 { 127.0 / amax } else { 0.0 })
