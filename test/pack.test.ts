@@ -73,6 +73,45 @@ describe.skipIf(!root || !isLinuxX64)('npm pack + install without Rust', () => {
     }
   }
 
+  it('npx llmplayer serve --port 0 answers a chat request (embedded model, dependencies from the tarball)', async () => {
+    const { spawn } = await import('node:child_process');
+    // Its own process group, so that SIGTERM reaches the server behind npx.
+    const child = spawn('npx', ['--no-install', 'llmplayer', 'serve', '--port', '0'], { cwd: app, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL within 60 s\nstdout: ${out}\nstderr: ${err}`)), 60_000);
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = / at (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+        void exited.then((code) => reject(new Error(`serve exited (${code})\nstdout: ${out}\nstderr: ${err}`)));
+      });
+      const res = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'Once upon a time' }], temperature: 0, max_tokens: 16 }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { model: string; choices: Array<{ message: { content: string } }>; usage: { completion_tokens: number } };
+      expect(body.model).toBe('stories260K');
+      expect(body.choices[0]!.message.content.length).toBeGreaterThan(5);
+      expect(body.usage.completion_tokens).toBeGreaterThan(0);
+      expect(res.headers.get('x-llmplayer-backend')).toBe('native');
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+    }
+    // npx itself gets the SIGTERM too and may die of it; the server under it exits 0.
+    expect([0, 'SIGTERM']).toContain(await exited);
+  }, 90_000);
+
   it('npx llmplayer --version and --help', () => {
     const v = execFileSync('npx', ['--no-install', 'llmplayer', '--version'], { cwd: app, env, encoding: 'utf8' });
     expect(v.trim()).toMatch(/^\d+\.\d+\.\d+$/);
