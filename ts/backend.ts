@@ -91,8 +91,20 @@ function wrap<T>(fn: () => T): T {
   }
 }
 
+/**
+ * A Node built-in, imported by a computed specifier: bundlers for edge runtimes (esbuild,
+ * wrangler) then neither try to resolve nor inline it, and only the Node code paths (the native
+ * addon, reading a file path or the bundled .wasm from disk) ever call it.
+ */
+function nodeBuiltin<T>(name: 'module' | 'fs/promises'): Promise<T> {
+  const specifier = `node:${name}`;
+  return import(specifier) as Promise<T>;
+}
+
+type FsPromises = typeof import('node:fs/promises');
+
 async function loadNative(): Promise<Backend> {
-  const { createRequire } = await import('node:module');
+  const { createRequire } = await nodeBuiltin<typeof import('node:module')>('module');
   const require = createRequire(import.meta.url);
   const binding = require('../native/index.cjs') as NativeBinding;
   return {
@@ -125,12 +137,12 @@ async function loadWasm(): Promise<Backend> {
   const source = wasmModuleSource
     ? await wasmModuleSource()
     : await (async () => {
-        const { readFile } = await import('node:fs/promises');
+        const { readFile } = await nodeBuiltin<FsPromises>('fs/promises');
         return readFile(new URL('../wasm/llmplayer_wasm_bg.wasm', import.meta.url));
       })();
   mod.initSync({ module: source });
   const readPath = async (path: string) => {
-    const { readFile } = await import('node:fs/promises');
+    const { readFile } = await nodeBuiltin<FsPromises>('fs/promises');
     return new Uint8Array(await readFile(path));
   };
   return {
