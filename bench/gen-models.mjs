@@ -1,0 +1,338 @@
+// Writes random-weight GGUFs with real model shapes for the engine benchmark. Speed does not
+// depend on the weights' values, but they are finite and scaled like trained weights (std
+// ~0.02) so logits and attention scores stay in range. Quantized blocks are random bytes with
+// a fixed f16 scale; norms are 1, biases 0. The tokenizer (every `tokenizer.*` key) is copied
+// from the vocab fixtures so both engines load the files as real models.
+//
+//   node bench/gen-models.mjs [NAME ...] [--force]     (default: every model; skips existing)
+//
+// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB and 0.5 GB.
+import { randomFillSync } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fixtures, modelsDir } from './lib.mjs';
+
+// ggml types: id, block elements, block bytes.
+const T = {
+  F32: { id: 0, blk: 1, bytes: 4 },
+  Q8_0: { id: 8, blk: 32, bytes: 34 },
+  Q4_K: { id: 12, blk: 256, bytes: 144 },
+  Q6_K: { id: 14, blk: 256, bytes: 210 },
+};
+const FTYPE = { Q8_0: 7, Q4_K_M: 15 };
+const WEIGHT_STD = 0.02;
+
+/** Real hyperparameters (from the published configs). */
+const SHAPES = {
+  'llama-3.2-1b': {
+    arch: 'llama', vocab: 'ggml-vocab-llama-bpe.gguf', nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, headDim: 64,
+    nFf: 8192, ctxTrain: 131072, ropeBase: 500000, rmsEps: 1e-5, qkvBias: false,
+    // Llama 3 rope scaling, stored as `rope_freqs.weight` like convert_hf_to_gguf does.
+    llama3Rope: { factor: 32, low: 1, high: 4, origCtx: 8192 },
+  },
+  'qwen2.5-0.5b': {
+    arch: 'qwen2', vocab: 'ggml-vocab-qwen2.gguf', nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, headDim: 64,
+    nFf: 4864, ctxTrain: 32768, ropeBase: 1000000, rmsEps: 1e-6, qkvBias: true,
+  },
+};
+
+/** The benchmark's models: shape + quantization mix. */
+export const MODELS = {
+  'llama-3.2-1b-q4_k_m': { shape: 'llama-3.2-1b', ftype: 'Q4_K_M' },
+  'llama-3.2-1b-q8_0': { shape: 'llama-3.2-1b', ftype: 'Q8_0' },
+  'qwen2.5-0.5b-q8_0': { shape: 'qwen2.5-0.5b', ftype: 'Q8_0' },
+};
+
+export function modelPath(name) {
+  return join(modelsDir, `${name}.gguf`);
+}
+
+// ---- reading the fixture's tokenizer keys -------------------------------------------------
+
+const SCALAR_BYTES = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+
+/** Every key-value of a GGUF as raw bytes (key included), by key. */
+function readKvs(buf) {
+  if (buf.toString('latin1', 0, 4) !== 'GGUF') throw new Error('not a GGUF file');
+  let p = 8;
+  const nTensors = buf.readBigUInt64LE(p);
+  const nKv = Number(buf.readBigUInt64LE(p + 8));
+  p += 16;
+  const str = () => {
+    const n = Number(buf.readBigUInt64LE(p));
+    const s = buf.toString('utf8', p + 8, p + 8 + n);
+    p += 8 + n;
+    return s;
+  };
+  const skipValue = (type) => {
+    if (type === 8) return void str();
+    if (type === 9) {
+      const et = buf.readUInt32LE(p);
+      const n = Number(buf.readBigUInt64LE(p + 4));
+      p += 12;
+      if (et in SCALAR_BYTES) p += n * SCALAR_BYTES[et];
+      else for (let i = 0; i < n; i++) skipValue(et);
+      return;
+    }
+    if (!(type in SCALAR_BYTES)) throw new Error(`bad GGUF value type ${type}`);
+    p += SCALAR_BYTES[type];
+  };
+  const kvs = new Map();
+  for (let i = 0; i < nKv; i++) {
+    const start = p;
+    const key = str();
+    const type = buf.readUInt32LE(p);
+    p += 4;
+    const valueAt = p;
+    skipValue(type);
+    kvs.set(key, { raw: buf.subarray(start, p), type, valueAt });
+  }
+  return { kvs, nTensors };
+}
+
+function arrayLength(buf, kv) {
+  return Number(buf.readBigUInt64LE(kv.valueAt + 4));
+}
+
+// ---- writing ------------------------------------------------------------------------------
+
+class Header {
+  parts = [];
+  n = 0;
+  raw(b) {
+    this.parts.push(b);
+  }
+  u32(v) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    this.parts.push(b);
+  }
+  u64(v) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.parts.push(b);
+  }
+  str(s) {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.length);
+    this.parts.push(b);
+  }
+  kv(key, type, v) {
+    this.str(key);
+    this.u32(type);
+    if (type === 4) this.u32(v);
+    else if (type === 6) {
+      const b = Buffer.alloc(4);
+      b.writeFloatLE(v);
+      this.parts.push(b);
+    } else if (type === 8) this.str(v);
+    else throw new Error(`kv type ${type}`);
+    this.n++;
+  }
+}
+
+function f16(x) {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0];
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  if (exp <= 0 || exp >= 31) throw new Error(`f16 scale ${x} is out of the normal range`);
+  return ((u >>> 16) & 0x8000) | (exp << 10) | ((u >>> 13) & 0x3ff);
+}
+
+/** ~16 MiB of valid random blocks of `ty`, scaled to WEIGHT_STD. */
+function blockPool(ty, seedByte) {
+  const t = T[ty];
+  const nBlocks = Math.floor((16 << 20) / t.bytes);
+  const pool = Buffer.alloc(nBlocks * t.bytes);
+  randomFillSync(pool);
+  for (let b = 0; b < nBlocks; b++) {
+    const o = b * t.bytes;
+    if (ty === 'Q8_0') {
+      // x = d * q, q uniform in [-128, 127]: std(q) ~ 73.9.
+      pool.writeUInt16LE(f16(WEIGHT_STD / 73.9), o);
+    } else if (ty === 'Q4_K') {
+      // x = d*sc*q - dmin*m, sc, m in 0..63, q in 0..15: dmin = 7.5 d centres it, std ~ 257 d.
+      const d = WEIGHT_STD / 257;
+      pool.writeUInt16LE(f16(d), o);
+      pool.writeUInt16LE(f16(7.5 * d), o + 2);
+    } else if (ty === 'Q6_K') {
+      // x = d * sc * (q - 32), sc in [-16, 15] (i8), q in 0..63: std ~ 171 d.
+      for (let k = 0; k < 16; k++) pool[o + 192 + k] = (pool[o + 192 + k] & 31) - 16;
+      pool.writeUInt16LE(f16(WEIGHT_STD / 171), o + 208);
+    }
+  }
+  pool[0] ^= seedByte; // pools of the same type differ per file
+  return pool;
+}
+
+function llama3RopeFactors(shape) {
+  const { factor, low, high, origCtx } = shape.llama3Rope;
+  const out = new Float32Array(shape.headDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    const freq = 1 / shape.ropeBase ** ((2 * i) / shape.headDim);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < origCtx / high) out[i] = 1;
+    else if (wavelen > origCtx / low) out[i] = factor;
+    else {
+      const smooth = (origCtx / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}
+
+/** llama.cpp's `use_more_bits`: the layers Q4_K_M gives Q6_K for attn_v and ffn_down. */
+function useMoreBits(i, n) {
+  return i < n / 8 || i >= (7 * n) / 8 || (i - Math.floor(n / 8)) % 3 === 2;
+}
+
+function tensorList(shape, ftype, nVocab) {
+  const { nEmbd, nLayer, nHead, nHeadKv, headDim, nFf } = shape;
+  const q4km = ftype === 'Q4_K_M';
+  const main = q4km ? 'Q4_K' : 'Q8_0';
+  const more = (il) => (q4km && useMoreBits(il, nLayer) ? 'Q6_K' : main);
+  const list = [];
+  const add = (name, type, ne, fill) => list.push({ name, type, ne, fill });
+  // Tied embeddings (no output.weight): llama.cpp's Q4_K_M stores token_embd as Q6_K then.
+  add('token_embd.weight', q4km ? 'Q6_K' : main, [nEmbd, nVocab]);
+  add('output_norm.weight', 'F32', [nEmbd], 1);
+  if (shape.llama3Rope) add('rope_freqs.weight', 'F32', [headDim / 2], llama3RopeFactors(shape));
+  for (let il = 0; il < nLayer; il++) {
+    const b = `blk.${il}.`;
+    add(`${b}attn_norm.weight`, 'F32', [nEmbd], 1);
+    add(`${b}attn_q.weight`, main, [nEmbd, nHead * headDim]);
+    add(`${b}attn_k.weight`, main, [nEmbd, nHeadKv * headDim]);
+    add(`${b}attn_v.weight`, more(il), [nEmbd, nHeadKv * headDim]);
+    if (shape.qkvBias) {
+      add(`${b}attn_q.bias`, 'F32', [nHead * headDim], 0);
+      add(`${b}attn_k.bias`, 'F32', [nHeadKv * headDim], 0);
+      add(`${b}attn_v.bias`, 'F32', [nHeadKv * headDim], 0);
+    }
+    add(`${b}attn_output.weight`, main, [nHead * headDim, nEmbd]);
+    add(`${b}ffn_norm.weight`, 'F32', [nEmbd], 1);
+    add(`${b}ffn_gate.weight`, main, [nEmbd, nFf]);
+    add(`${b}ffn_up.weight`, main, [nEmbd, nFf]);
+    add(`${b}ffn_down.weight`, more(il), [nFf, nEmbd]);
+  }
+  return list;
+}
+
+function tensorBytes(t) {
+  const ty = T[t.type];
+  const n = t.ne.reduce((a, b) => a * b, 1);
+  if (t.ne[0] % ty.blk) throw new Error(`${t.name}: ${t.ne[0]} columns are not a multiple of ${ty.blk}`);
+  return (n / ty.blk) * ty.bytes;
+}
+
+const ALIGN = 32;
+const pad = (n) => (ALIGN - (n % ALIGN)) % ALIGN;
+
+export function generate(name, { force = false, log = console.log } = {}) {
+  const path = modelPath(name);
+  if (existsSync(path) && !force) return path;
+  const spec = MODELS[name];
+  if (!spec) throw new Error(`unknown model ${name}; known: ${Object.keys(MODELS).join(', ')}`);
+  const shape = SHAPES[spec.shape];
+  const vocabBuf = readFileSync(join(fixtures, 'vocab', shape.vocab));
+  const { kvs } = readKvs(vocabBuf);
+  const tokens = kvs.get('tokenizer.ggml.tokens');
+  if (!tokens) throw new Error(`${shape.vocab} has no tokenizer.ggml.tokens`);
+  const nVocab = arrayLength(vocabBuf, tokens);
+  const tensors = tensorList(shape, spec.ftype, nVocab);
+  const dataBytes = tensors.reduce((s, t) => s + tensorBytes(t) + pad(tensorBytes(t)), 0);
+
+  mkdirSync(modelsDir, { recursive: true });
+  const fs = statfsSync(modelsDir);
+  const free = fs.bavail * fs.bsize;
+  if (free < dataBytes + (2 << 30)) {
+    throw new Error(`${name} needs ${(dataBytes / 2 ** 30).toFixed(2)} GiB; ${(free / 2 ** 30).toFixed(1)} GiB free in ${modelsDir}`);
+  }
+  log(`writing ${path} (${(dataBytes / 2 ** 30).toFixed(2)} GiB, ${tensors.length} tensors, vocab ${nVocab})`);
+
+  const a = shape.arch;
+  const h = new Header();
+  h.kv('general.architecture', 8, a);
+  h.kv('general.name', 8, `${name} (random weights, llmplayer bench)`);
+  h.kv('general.file_type', 4, FTYPE[spec.ftype]);
+  h.kv('general.alignment', 4, ALIGN);
+  h.kv(`${a}.vocab_size`, 4, nVocab);
+  h.kv(`${a}.context_length`, 4, shape.ctxTrain);
+  h.kv(`${a}.embedding_length`, 4, shape.nEmbd);
+  h.kv(`${a}.block_count`, 4, shape.nLayer);
+  h.kv(`${a}.feed_forward_length`, 4, shape.nFf);
+  h.kv(`${a}.attention.head_count`, 4, shape.nHead);
+  h.kv(`${a}.attention.head_count_kv`, 4, shape.nHeadKv);
+  h.kv(`${a}.attention.key_length`, 4, shape.headDim);
+  h.kv(`${a}.attention.value_length`, 4, shape.headDim);
+  h.kv(`${a}.rope.dimension_count`, 4, shape.headDim);
+  h.kv(`${a}.rope.freq_base`, 6, shape.ropeBase);
+  h.kv(`${a}.attention.layer_norm_rms_epsilon`, 6, shape.rmsEps);
+  for (const [key, kv] of kvs) {
+    if (key.startsWith('tokenizer.')) {
+      h.raw(kv.raw);
+      h.n++;
+    }
+  }
+  let offset = 0;
+  for (const t of tensors) {
+    h.str(t.name);
+    h.u32(t.ne.length);
+    for (const d of t.ne) h.u64(d);
+    h.u32(T[t.type].id);
+    h.u64(offset);
+    t.offset = offset;
+    offset += tensorBytes(t) + pad(tensorBytes(t));
+  }
+  const head = Buffer.alloc(24);
+  head.write('GGUF', 0, 'latin1');
+  head.writeUInt32LE(3, 4);
+  head.writeBigUInt64LE(BigInt(tensors.length), 8);
+  head.writeBigUInt64LE(BigInt(h.n), 16);
+  let header = Buffer.concat([head, ...h.parts]);
+  header = Buffer.concat([header, Buffer.alloc(pad(header.length))]);
+
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, header);
+    const pools = {};
+    let written = 0;
+    let lastLog = 0;
+    for (const t of tensors) {
+      const n = tensorBytes(t);
+      if (t.type === 'F32') {
+        const v = t.fill instanceof Float32Array ? t.fill : new Float32Array(n / 4).fill(t.fill);
+        writeSync(fd, Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+      } else {
+        const pool = (pools[t.type] ??= blockPool(t.type, Object.keys(pools).length + 1));
+        const blk = T[t.type].bytes;
+        // Start each tensor at a different block of the pool.
+        let at = ((t.offset / blk) % (pool.length / blk) | 0) * blk;
+        for (let left = n; left > 0; ) {
+          const k = Math.min(left, pool.length - at);
+          writeSync(fd, pool, at, k);
+          left -= k;
+          at = 0;
+        }
+      }
+      if (pad(n)) writeSync(fd, Buffer.alloc(pad(n)));
+      written += n + pad(n);
+      if (written - lastLog > 256 << 20) {
+        lastLog = written;
+        log(`  ${((100 * written) / dataBytes).toFixed(0)}%`);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  return path;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  const force = argv.includes('--force');
+  const names = argv.filter((a) => !a.startsWith('--'));
+  for (const name of names.length ? names : Object.keys(MODELS)) generate(name, { force });
+}
