@@ -7,7 +7,7 @@
 
 use super::{hsum_epi32, hsum_ps, lookup16, mul_add_i8_epi16, nibbles32};
 use crate::quant::blocks_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
-use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Xs};
+use crate::quant::blocks_nl4::BlockIq4Xs;
 use super::fp16;
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::{blocks, blocks_mut, QK_K};
@@ -26,7 +26,7 @@ unsafe fn bsums(b: &BlockQ8K) -> __m256i {
 
 /// Broadcasts i16 lane `i` of a 128-bit scale vector (duplicated in both halves).
 #[inline(always)]
-unsafe fn bcast16(scales: __m256i, i: i32) -> __m256i {
+pub(super) unsafe fn bcast16(scales: __m256i, i: i32) -> __m256i {
     _mm256_shuffle_epi8(scales, _mm256_set1_epi16((((2 * i + 1) << 8) | (2 * i)) as i16))
 }
 
@@ -247,17 +247,34 @@ pub unsafe fn vec_dot_q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     hsum_ps(acc)
 }
 
+/// The eight unbiased 6-bit scales of an IQ4_XS block as i16 lanes, duplicated in both 128-bit
+/// halves (for [`bcast16`]).
+#[inline(always)]
+pub(super) unsafe fn iq4xs_scales(a: &BlockIq4Xs) -> __m256i {
+    let l = _mm_cvtsi32_si128(u32::from_le_bytes(a.scales_l) as i32);
+    let m4 = _mm_set1_epi8(0x0f);
+    // Nibble ib of scales_l (low nibble first) as byte ib.
+    let lo = _mm_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(l, m4), _mm_and_si128(_mm_srli_epi16(l, 4), m4)));
+    // Bits 2ib..2ib+2 of scales_h.
+    let h = _mm256_srlv_epi32(_mm256_set1_epi32(a.scales_h as i32), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    let h = _mm256_and_si256(h, _mm256_set1_epi32(3));
+    let h = _mm_packs_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    let ls = _mm_sub_epi16(_mm_or_si128(lo, _mm_slli_epi16(h, 4)), _mm_set1_epi16(32));
+    _mm256_set_m128i(ls, ls)
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_iq4_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let mut acc = _mm256_setzero_ps();
     for (a, b) in blocks::<BlockIq4Xs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
         let (qs, q8) = (a.qs.as_ptr(), b.qs.as_ptr());
+        let sc = iq4xs_scales(a);
         let mut sumi = [_mm256_setzero_si256(), _mm256_setzero_si256()];
         for ib in 0..8 {
             let q4 = lookup16(&KVALUES_IQ4NL, nibbles32(qs.add(16 * ib)));
             let dot = mul_add_i8_epi16(q4, load(q8.add(32 * ib)));
-            let p = _mm256_madd_epi16(dot, _mm256_set1_epi16(iq4xs_scale(a, ib) as i16));
+            let p = _mm256_madd_epi16(dot, bcast16(sc, ib as i32));
             sumi[ib & 1] = _mm256_add_epi32(sumi[ib & 1], p);
         }
         let d = fp16(a.d) * b.d;

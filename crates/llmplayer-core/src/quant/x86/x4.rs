@@ -3,12 +3,12 @@
 //! The weight block is unpacked (nibbles, scales, mins) once and used for four tokens, so
 //! in prefill each weight byte is loaded and decoded once per 4 tokens instead of per token.
 
-use super::kquants::{bcast16_pair, bit_set, k4_mins_and_scales};
+use super::kquants::{bcast16, bcast16_pair, bit_set, iq4xs_scales, k4_mins_and_scales};
 use super::{fp16, hsum_ps, lookup16, mul_sum_us8_epi32, nibbles32};
 use crate::quant::blocks;
 use crate::quant::blocks_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ8_0};
-use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Nl, BlockIq4Xs};
+use crate::quant::blocks_nl4::{BlockIq4Nl, BlockIq4Xs};
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::QK_K;
 use std::arch::x86_64::*;
@@ -160,10 +160,11 @@ pub unsafe fn vec_dot_iq4_xs_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32;
     let mut acc = [_mm256_setzero_ps(); 4];
     for (i, a) in xs.iter().enumerate() {
         let mut sumi = [_mm256_setzero_si256(); 4];
+        let sc = iq4xs_scales(a);
         for ib in 0..8 {
             let w = lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr().add(16 * ib)));
             let aw = _mm256_sign_epi8(w, w);
-            let ls = _mm256_set1_epi16(iq4xs_scale(a, ib) as i16);
+            let ls = bcast16(sc, ib as i32);
             for t in 0..4 {
                 let y8 = _mm256_sign_epi8(_mm256_loadu_si256(ys[t][i].qs.as_ptr().add(32 * ib).cast()), w);
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, y8), ls));
