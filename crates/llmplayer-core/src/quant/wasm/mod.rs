@@ -8,6 +8,7 @@ mod float;
 mod iquants;
 mod kquants;
 mod legacy;
+mod misc;
 mod x4;
 
 use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
@@ -31,6 +32,11 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         IQ3_S => Some(iquants::vec_dot_iq3_s_q8_k),
         IQ1_S => Some(iquants::vec_dot_iq1_s_q8_k),
         IQ1_M => Some(iquants::vec_dot_iq1_m_q8_k),
+        TQ1_0 => Some(misc::vec_dot_tq1_0_q8_k),
+        TQ2_0 => Some(misc::vec_dot_tq2_0_q8_k),
+        NVFP4 => Some(misc::vec_dot_nvfp4_q8_0),
+        Q1_0 => Some(misc::vec_dot_q1_0_q8_0),
+        Q2_0 => Some(misc::vec_dot_q2_0_q8_0),
         Q4_0 => Some(legacy::vec_dot_q4_0_q8_0),
         Q5_0 => Some(legacy::vec_dot_q5_0_q8_0),
         Q8_0 => Some(legacy::vec_dot_q8_0_q8_0),
