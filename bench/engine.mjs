@@ -13,7 +13,7 @@
 import { args, load, peer, PEER, printHeader, ratio, sdk, table, writeResults } from './lib.mjs';
 import { generate, MODELS } from './gen-models.mjs';
 
-const { flags, values } = args();
+const { flags, values } = args(['model', 'runs', 'threads', 'prompt', 'gen']);
 const quick = flags.has('--quick');
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 const threads = Number(values.threads ?? 2);

@@ -15,19 +15,21 @@ export const cargoTarget = process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
 /** Pinned peer version (bench/package.json). */
 export const PEER = 'node-llama-cpp@3.21.1';
 
-export function args(argv = process.argv.slice(2)) {
-  const flags = new Set(argv.filter((a) => a.startsWith('--') && !a.includes('=')));
-  const values = Object.fromEntries(
-    argv.filter((a) => a.startsWith('--') && a.includes('=')).map((a) => a.slice(2).split('=', 2)),
-  );
-  // `--model NAME` as two words too.
-  for (let i = 0; i < argv.length - 1; i++) {
-    if (argv[i].startsWith('--') && !argv[i].includes('=') && !argv[i + 1].startsWith('--')) {
-      values[argv[i].slice(2)] = argv[i + 1];
-      flags.delete(argv[i]);
-    }
+/** `--flag`, `--key=value`, and `--key value` for the keys in `valued`; the rest positional. */
+export function args(valued = [], argv = process.argv.slice(2)) {
+  const flags = new Set();
+  const values = {};
+  const positional = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) positional.push(a);
+    else if (a.includes('=')) {
+      const [k, v] = a.slice(2).split('=', 2);
+      values[k] = v;
+    } else if (valued.includes(a.slice(2)) && i + 1 < argv.length) values[a.slice(2)] = argv[++i];
+    else flags.add(a);
   }
-  return { flags, values };
+  return { flags, values, positional };
 }
 
 export function load() {
