@@ -182,6 +182,11 @@ mod native {
     }
 }
 
+/// A raw pointer shared by tasks that write disjoint ranges.
+struct SendPtr<T>(*mut T);
+// SAFETY: only used by `for_each_chunk_mut`, whose tasks touch disjoint elements.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
 /// A persistent pool of `n_threads - 1` workers plus the calling thread.
 pub struct ThreadPool {
     n_threads: usize,
@@ -220,6 +225,24 @@ impl ThreadPool {
     /// have stopped.
     pub fn run<F: Fn(usize) + Sync>(&self, n_tasks: usize, f: F) {
         self.run_dyn(n_tasks, &f)
+    }
+
+    /// Splits `data` into chunks of `chunk` elements (the last may be shorter) and runs
+    /// `f(chunk_index, chunk)` for each on the pool: the safe way for tasks to write disjoint
+    /// parts of one output.
+    pub fn for_each_chunk_mut<T: Send, F: Fn(usize, &mut [T]) + Sync>(&self, data: &mut [T], chunk: usize, f: F) {
+        assert!(chunk > 0, "chunk must be positive");
+        let len = data.len();
+        let base = SendPtr(data.as_mut_ptr());
+        self.run(len.div_ceil(chunk), |i| {
+            let start = i * chunk;
+            let n = chunk.min(len - start);
+            let base = &base;
+            // SAFETY: task i is the only one touching [start, start + n), inside `data`,
+            // which stays exclusively borrowed until `run` returns.
+            let part = unsafe { std::slice::from_raw_parts_mut(base.0.add(start), n) };
+            f(i, part)
+        });
     }
 
     fn run_dyn(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
@@ -279,6 +302,18 @@ mod tests {
             });
         }
         assert_eq!(total.load(Ordering::Relaxed), 2000 * (0..8).sum::<u64>());
+    }
+
+    #[test]
+    fn chunks_are_disjoint_and_complete() {
+        let pool = ThreadPool::new(2);
+        let mut v = vec![0u32; 1003];
+        pool.for_each_chunk_mut(&mut v, 100, |i, part| {
+            for (k, x) in part.iter_mut().enumerate() {
+                *x = (i * 100 + k) as u32;
+            }
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));
     }
 
     #[test]
