@@ -6,7 +6,8 @@
 //!   `&[u8]`, e.g. an unaligned mmap slice, can be viewed as blocks), plus the scalar kernels
 //!   (`dequantize_row_*`, `vec_dot_*`, `quantize_row_*`). The scalar kernels are the oracle.
 //! * [`traits`]: the one table, indexed by [`GgmlType`], holding `dequantize_row`,
-//!   `vec_dot_type`, `vec_dot` (the selected implementation) and `vec_dot_scalar`.
+//!   `vec_dot_type`, `vec_dot` (the selected implementation), `vec_dot_scalar`, the optional
+//!   1-row-by-4-rows micro-kernel `vec_dot_x4` and, for activation types, `quantize_row`.
 //! * `x86/`: AVX2+FMA kernels, chosen at run time; `wasm/`: simd128 kernels, chosen at
 //!   compile time. Both have the same names as the scalar kernels they replace.
 //! * [`matmul`](crate::quant::matmul()): mat-vec and mat-mat on top of the table, with row ranges
