@@ -140,10 +140,23 @@ function f16(x) {
   return ((u >>> 16) & 0x8000) | (exp << 10) | ((u >>> 13) & 0x3ff);
 }
 
-/** ~16 MiB of valid random blocks of `ty`, scaled to WEIGHT_STD. */
+function largestPrimeBelow(n) {
+  const prime = (k) => {
+    for (let d = 2; d * d <= k; d++) if (k % d === 0) return false;
+    return true;
+  };
+  while (!prime(n)) n--;
+  return n;
+}
+
+/**
+ * ~64 MiB of valid random blocks of `ty`, scaled to WEIGHT_STD. Tensors repeat the pool; its
+ * block count is prime, so rows of a tensor repeat only after that many rows (more than any
+ * vocabulary here): no duplicated embedding/output rows, hence no tied logits.
+ */
 function blockPool(ty, seedByte) {
   const t = T[ty];
-  const nBlocks = Math.floor((16 << 20) / t.bytes);
+  const nBlocks = largestPrimeBelow(Math.floor((64 << 20) / t.bytes));
   const pool = Buffer.alloc(nBlocks * t.bytes);
   randomFillSync(pool);
   for (let b = 0; b < nBlocks; b++) {
