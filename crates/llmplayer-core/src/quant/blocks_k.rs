@@ -35,7 +35,7 @@ const _: () = assert!(size_of::<BlockQ3K>() == 110);
 pub struct BlockQ4K {
     pub d: u16,
     pub dmin: u16,
-    /// 8 six-bit scales and 8 six-bit mins (see [`scale_min_k4`]).
+    /// 8 six-bit scales and 8 six-bit mins (ggml's `get_scale_min_k4` layout).
     pub scales: [u8; 12],
     pub qs: [u8; 128],
 }
