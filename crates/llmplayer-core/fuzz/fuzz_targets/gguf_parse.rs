@@ -4,8 +4,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llmplayer_core::gguf::{keys, Array, GgufFile, Value};
+use llmplayer_core::gguf::{keys, GgufFile};
 use llmplayer_core::inspect::{inspect, InspectOptions};
+
+/// The value walker shared with the tests (`touch_value` / `touch_array`).
+#[path = "../../tests/common/gguf_checks.rs"]
+mod gguf_checks;
+use gguf_checks::touch_value;
 
 fuzz_target!(|data: &[u8]| {
     let f = match GgufFile::parse(data) {
@@ -63,31 +68,4 @@ fn touch_file(f: &GgufFile<'_>, data: &[u8]) {
     // The JSON summary reads every value too (full arrays and tensor list).
     let _ = inspect(f, InspectOptions { full_arrays: true, tensors: true }).to_string();
     let _ = inspect(f, InspectOptions::default()).to_string();
-}
-
-fn touch_value(v: &Value<'_>, depth: u32) {
-    let _ =
-        (v.value_type().name(), v.as_u64(), v.as_u32(), v.as_i64(), v.as_f64(), v.as_f32(), v.as_bool(), v.as_str());
-    if let Some(a) = v.as_array() {
-        touch_array(a, depth);
-    }
-}
-
-fn touch_array(a: &Array<'_>, depth: u32) {
-    // A parsed array always decodes to exactly its declared count.
-    assert_eq!(a.iter().count(), a.len());
-    assert_eq!(a.iter().size_hint(), (a.len(), Some(a.len())));
-    assert_eq!(a.is_empty(), a.len() == 0);
-    let _ = a.strings().count();
-    if let Some(v) = a.to_f32_vec() {
-        assert_eq!(v.len(), a.len());
-    }
-    if let Some(v) = a.to_i64_vec() {
-        assert_eq!(v.len(), a.len());
-    }
-    if depth < 8 {
-        for v in a.iter() {
-            touch_value(&v, depth + 1);
-        }
-    }
 }
