@@ -33,3 +33,17 @@ wasm-bindgen "$WASM" --out-dir wasm --target web --omit-default-module-path
 # wasm-opt is deliberately not run: Debian's binaryen (v108) rewrites wasm-bindgen's externref
 # table into a funcref one and breaks error returns; LLVM's -O3 output is already optimized.
 echo "build-wasm: wrote wasm/llmplayer_wasm.js and wasm/llmplayer_wasm_bg.wasm ($(stat -c %s wasm/llmplayer_wasm_bg.wasm) bytes)"
+
+# Test-only module (not in the npm package; wasm-check/ is gitignored): llmplayer-core's quant
+# self-checks (quant::check) compiled with the same toolchain and +simd128, run under Node by
+# test/quant-wasm.test.ts. Plain extern "C" exports, so no wasm-bindgen step.
+if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  RUSTFLAGS="$FLAGS" cargo build -p llmplayer-wasm-check --target wasm32-unknown-unknown --profile "$PROFILE"
+else
+  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="$FLAGS -Clinker=wasm-ld-19" \
+    /usr/bin/cargo build -p llmplayer-wasm-check --target wasm32-unknown-unknown --profile "$PROFILE" \
+    -Zbuild-std=std,panic_abort
+fi
+mkdir -p wasm-check
+cp "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$PROFILE/llmplayer_wasm_check.wasm" wasm-check/
+echo "build-wasm: wrote wasm-check/llmplayer_wasm_check.wasm ($(stat -c %s wasm-check/llmplayer_wasm_check.wasm) bytes, test-only)"

@@ -12,6 +12,8 @@
 //!   compile time. Both have the same names as the scalar kernels they replace.
 //! * [`matmul`](crate::quant::matmul()): mat-vec and mat-mat on top of the table, with row ranges
 //!   for thread pools.
+//! * [`check`]: the kernels' self-checks (golden fixtures, fast vs scalar on random data),
+//!   shared by the native tests and the WASM check module.
 //!
 //! Conventions: a row of `n` elements of type `ty` takes `n / block_size * type_size` bytes;
 //! `vec_dot(n, w, a)` takes a weight row `w` and an activation row `a` already converted
@@ -27,6 +29,7 @@ mod blocks_k;
 mod blocks_legacy;
 mod blocks_nl4;
 mod blocks_ternary;
+pub mod check;
 pub mod float;
 mod grids;
 mod grids_iq1_iq3;
