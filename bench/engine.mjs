@@ -32,6 +32,10 @@ printHeader(
 
 const { loadModel } = await sdk();
 const { llama } = await peer();
+// The prebuilt picks its best CPU variant at run time (AVX-512 / VNNI where the CPU has them);
+// llmplayer's native kernels are AVX2: say so next to the ratios.
+const peerCpu = llama.systemInfo.trim();
+console.log(`peer ggml CPU features: ${peerCpu}`);
 
 function timingsOf(t0, stamps) {
   const first = stamps[0] - t0;
@@ -184,6 +188,7 @@ console.log(`\ngoal: native decode >= 0.9x llama.cpp, prefill >= 0.7x; "same ids
 console.log(`load average ${load().join(' ')} (numbers taken on a busy machine are noisy: rerun on a quiet one)`);
 writeResults('engine.json', {
   peer: PEER,
+  peer_cpu_features: peerCpu,
   settings: { prompt_tokens: N_PROMPT, prompt: `ids ${prompt[0]}..${prompt.at(-1)}, no BOS`, decode_tokens: N_GEN, context: CTX, threads, runs, sampling: 'greedy, EOG tokens banned (llmplayer)' },
   results: summary,
 });
