@@ -54,7 +54,7 @@ fn k4_min_sum(mn: &[i32; 8], y: &BlockQ8K) -> i32 {
 #[inline(always)]
 fn w_q4k(a: &BlockQ4K, k: usize) -> v128 {
     let v = at(&a.qs, 32 * (k / 4) + 16 * (k % 2));
-    if (k % 4) < 2 { lo4(v) } else { hi4(v) }
+    if (k % 4) < 2 { lo4(v) } else { hi4w(v) }
 }
 
 #[inline(always)]
@@ -66,13 +66,20 @@ fn w_q5k(a: &BlockQ5K, k: usize) -> v128 {
     v128_or(low, i8x16_shl(h, 4))
 }
 
+/// Q6_K weights 16k..16k+16 WITHOUT the -32 offset (0..63; callers subtract 32 * bsums).
 #[inline(always)]
 fn w_q6k(a: &BlockQ6K, k: usize) -> v128 {
     let (half, part, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
     let v = at(&a.ql, 64 * half + 32 * (part & 1) + l0);
-    let low = if part < 2 { lo4(v) } else { hi4(v) };
-    let h = v128_and(u8x16_shr(at(&a.qh, 32 * half + l0), 2 * part as u32), i8x16_splat(3));
-    i8x16_sub(v128_or(low, i8x16_shl(h, 4)), i8x16_splat(32))
+    let low = if part < 2 { lo4(v) } else { hi4w(v) };
+    let qh = at(&a.qh, 32 * half + l0);
+    let h = match part {
+        0 => i16x8_shl(qh, 4),
+        1 => i16x8_shl(qh, 2),
+        2 => qh,
+        _ => u16x8_shr(qh, 2),
+    };
+    v128_or(low, v128_and(h, i8x16_splat(0x30)))
 }
 
 #[inline(always)]
@@ -152,18 +159,6 @@ macro_rules! k_kernels {
 }
 
 k_kernels!(
-    vec_dot_q4_k_q8_k,
-    vec_dot_q4_k_q8_k_x4,
-    BlockQ4K,
-    |a| { k4_scales(&a.scales) },
-    |k| w_q4k(a, k),
-    |p: &([i32; 8], [i32; 8])| p.0[k / 2],
-    |isum, b| |p: &([i32; 8], [i32; 8])| {
-        f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&p.1, b) as f32
-    }
-);
-
-k_kernels!(
     vec_dot_q5_k_q8_k,
     vec_dot_q5_k_q8_k_x4,
     BlockQ5K,
@@ -173,16 +168,6 @@ k_kernels!(
     |isum, b| |p: &([i32; 8], [i32; 8])| {
         f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&p.1, b) as f32
     }
-);
-
-k_kernels!(
-    vec_dot_q6_k_q8_k,
-    vec_dot_q6_k_q8_k_x4,
-    BlockQ6K,
-    |a| { () },
-    |k| w_q6k(a, k),
-    |_: &()| a.scales[k] as i32,
-    |isum, b| |_: &()| f16_to_f32(a.d) * b.d * isum as f32
 );
 
 k_kernels!(
@@ -218,6 +203,190 @@ k_kernels!(
     |ls: &[i32; 8]| ls[k / 2],
     |isum, b| |_: &[i32; 8]| f16_to_f32(a.d) * b.d * isum as f32
 );
+
+// ---------------------------------------------------------------- Q4_K / Q6_K, R rows at once
+// One pass per weight block for R activation rows (R = 1: vec_dot, R = 4: the x4 kernel).
+// Integer sums stay in i32x4 lanes across the whole super-block; the nibble and 2-bit
+// extractions use 16-bit lane shifts plus a byte mask (V8 lowers byte shifts to several
+// instructions), and Q6_K's -32 offset goes through `bsums` instead of per-byte subtracts.
+
+/// 16 bytes of the Q8_K quants of `b` at `off`.
+#[inline(always)]
+fn yq(b: &BlockQ8K, off: usize) -> v128 {
+    debug_assert!(off + 16 <= QK_K);
+    // SAFETY: off + 16 <= 256 quant bytes.
+    unsafe { load(b.qs.as_ptr().add(off).cast()) }
+}
+
+/// The 16 bsums of `b` as two i16x8 vectors.
+#[inline(always)]
+fn bsums16(b: &BlockQ8K) -> (v128, v128) {
+    let p = core::ptr::addr_of!(b.bsums) as *const u8;
+    // SAFETY: bsums is 32 readable bytes.
+    unsafe { (load(p), load(p.add(16))) }
+}
+
+/// High nibbles of 16 bytes via a 16-bit shift.
+#[inline(always)]
+fn hi4w(v: v128) -> v128 {
+    v128_and(u16x8_shr(v, 4), i8x16_splat(0x0f))
+}
+
+/// Q4_K scales (bytes 0..8) and mins (bytes 8..16), ggml's `get_scale_min_k4` unpacking.
+#[inline(always)]
+fn k4_unpack(s: &[u8; 12]) -> [u32; 4] {
+    const M1: u32 = 0x3f3f_3f3f;
+    const M2: u32 = 0x0f0f_0f0f;
+    const M3: u32 = 0x0303_0303;
+    let u0 = u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    let u1 = u32::from_le_bytes([s[4], s[5], s[6], s[7]]);
+    let u2 = u32::from_le_bytes([s[8], s[9], s[10], s[11]]);
+    let sc_hi = (u2 & M2) | (((u0 >> 6) & M3) << 4);
+    let mn_hi = ((u2 >> 4) & M2) | (((u1 >> 6) & M3) << 4);
+    [u0 & M1, sc_hi, u1 & M1, mn_hi]
+}
+
+#[inline(always)]
+fn q4k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
+    let nb = n / QK_K;
+    let yb: [&[BlockQ8K]; R] = core::array::from_fn(|t| blocks::<BlockQ8K>(ys[t], nb));
+    let mut sumf = [0.0f32; R];
+    for (i, a) in blocks::<BlockQ4K>(x, nb).iter().enumerate() {
+        let u = k4_unpack(&a.scales);
+        let uv = u32x4(u[0], u[1], u[2], u[3]);
+        // mins as i16 pairs [m0 m0 m1 m1 m2 m2 m3 m3] and [m4 .. m7].
+        let z = 16u8; // out of range: zero
+        let mins_lo = i8x16_swizzle(uv, u8x16(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z));
+        let mins_hi = i8x16_swizzle(uv, u8x16(12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
+        let sc = |j: usize| i32x4_splat(((u[j / 4] >> (8 * (j % 4))) & 0xff) as i32);
+        let mut acc = [i32x4_splat(0); R];
+        for j in 0..4 {
+            // SAFETY: 32j + 32 <= 128 quant bytes.
+            let (q0, q1) = unsafe { (load(a.qs.as_ptr().add(32 * j)), load(a.qs.as_ptr().add(32 * j + 16))) };
+            let (l0, l1, h0, h1) = (lo4(q0), lo4(q1), hi4w(q0), hi4w(q1));
+            let (s0, s1) = (sc(2 * j), sc(2 * j + 1));
+            for t in 0..R {
+                let b = &yb[t][i];
+                let lo = i32x4_add(dot_i8(l0, yq(b, 64 * j)), dot_i8(l1, yq(b, 64 * j + 16)));
+                let hi = i32x4_add(dot_i8(h0, yq(b, 64 * j + 32)), dot_i8(h1, yq(b, 64 * j + 48)));
+                acc[t] = i32x4_add(acc[t], i32x4_add(i32x4_mul(lo, s0), i32x4_mul(hi, s1)));
+            }
+        }
+        let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
+        for t in 0..R {
+            let b = &yb[t][i];
+            let (bs0, bs1) = bsums16(b);
+            let msum = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, mins_lo), i32x4_dot_i16x8(bs1, mins_hi)));
+            sumf[t] += d * b.d * hsum_i32(acc[t]) as f32 - dmin * b.d * msum as f32;
+        }
+    }
+    sumf
+}
+
+pub fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    q4k_rows::<1>(n, x, [y])[0]
+}
+
+pub fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    // kdot_x4 keeps one weight vector live across the four rows (fewer spills under V8
+    // than q4k_rows::<4>).
+    let nb = n / QK_K;
+    let yb: [&[BlockQ8K]; 4] = core::array::from_fn(|t| blocks::<BlockQ8K>(y[t], nb));
+    let mut sumf = [0.0f32; 4];
+    for (i, a) in blocks::<BlockQ4K>(x, nb).iter().enumerate() {
+        let u = k4_unpack(&a.scales);
+        let uv = u32x4(u[0], u[1], u[2], u[3]);
+        let z = 16u8;
+        let mins_lo = i8x16_swizzle(uv, u8x16(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z));
+        let mins_hi = i8x16_swizzle(uv, u8x16(12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
+        let isums = kdot_x4([&yb[0][i], &yb[1][i], &yb[2][i], &yb[3][i]], |k| w_q4k(a, k), |k| {
+            ((u[k / 8] >> (8 * ((k / 2) % 4))) & 0xff) as i32
+        });
+        let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
+        for t in 0..4 {
+            let b = &yb[t][i];
+            let (bs0, bs1) = bsums16(b);
+            let msum = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, mins_lo), i32x4_dot_i16x8(bs1, mins_hi)));
+            sumf[t] += d * b.d * isums[t] as f32 - dmin * b.d * msum as f32;
+        }
+    }
+    sumf
+}
+
+#[inline(always)]
+fn q6k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
+    let nb = n / QK_K;
+    let yb: [&[BlockQ8K]; R] = core::array::from_fn(|t| blocks::<BlockQ8K>(ys[t], nb));
+    let mut sumf = [0.0f32; R];
+    let m30 = i8x16_splat(0x30);
+    for (i, a) in blocks::<BlockQ6K>(x, nb).iter().enumerate() {
+        // SAFETY: 16 scale bytes.
+        let scv = unsafe { load(a.scales.as_ptr().cast()) };
+        let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(scv), i16x8_extend_high_i8x16(scv));
+        let sc = |k: usize| i32x4_splat(a.scales[k] as i32);
+        let mut acc = [i32x4_splat(0); R];
+        for half in 0..2 {
+            for c in 0..2 {
+                let l0 = 16 * c;
+                // SAFETY: offsets stay inside ql (128 bytes) and qh (64 bytes).
+                let (ql0, ql1, qh) = unsafe {
+                    (
+                        load(a.ql.as_ptr().add(64 * half + l0)),
+                        load(a.ql.as_ptr().add(64 * half + 32 + l0)),
+                        load(a.qh.as_ptr().add(32 * half + l0)),
+                    )
+                };
+                let w = [
+                    v128_or(lo4(ql0), v128_and(i16x8_shl(qh, 4), m30)),
+                    v128_or(lo4(ql1), v128_and(i16x8_shl(qh, 2), m30)),
+                    v128_or(hi4w(ql0), v128_and(qh, m30)),
+                    v128_or(hi4w(ql1), v128_and(u16x8_shr(qh, 2), m30)),
+                ];
+                for p in 0..4 {
+                    let k = 8 * half + 2 * p + c;
+                    let s = sc(k);
+                    for t in 0..R {
+                        let b = &yb[t][i];
+                        acc[t] = i32x4_add(acc[t], i32x4_mul(dot_i8(w[p], yq(b, 16 * k)), s));
+                    }
+                }
+            }
+        }
+        let d = f16_to_f32(a.d);
+        for t in 0..R {
+            let b = &yb[t][i];
+            let (bs0, bs1) = bsums16(b);
+            let off = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, sc_lo), i32x4_dot_i16x8(bs1, sc_hi)));
+            let isum = hsum_i32(acc[t]).wrapping_sub(32 * off);
+            sumf[t] += d * b.d * isum as f32;
+        }
+    }
+    sumf
+}
+
+pub fn vec_dot_q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    q6k_rows::<1>(n, x, [y])[0]
+}
+
+pub fn vec_dot_q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    let nb = n / QK_K;
+    let yb: [&[BlockQ8K]; 4] = core::array::from_fn(|t| blocks::<BlockQ8K>(y[t], nb));
+    let mut sumf = [0.0f32; 4];
+    for (i, a) in blocks::<BlockQ6K>(x, nb).iter().enumerate() {
+        // SAFETY: 16 scale bytes.
+        let scv = unsafe { load(a.scales.as_ptr().cast()) };
+        let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(scv), i16x8_extend_high_i8x16(scv));
+        let isums = kdot_x4([&yb[0][i], &yb[1][i], &yb[2][i], &yb[3][i]], |k| w_q6k(a, k), |k| a.scales[k] as i32);
+        let d = f16_to_f32(a.d);
+        for t in 0..4 {
+            let b = &yb[t][i];
+            let (bs0, bs1) = bsums16(b);
+            let off = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, sc_lo), i32x4_dot_i16x8(bs1, sc_hi)));
+            sumf[t] += d * b.d * isums[t].wrapping_sub(32 * off) as f32;
+        }
+    }
+    sumf
+}
 
 /// Q8_K quantizer, byte-exact with the scalar reference (round half to even, clamp 127).
 pub fn quantize_row_q8_k(x: &[f32], y: &mut [u8]) {

@@ -24,9 +24,52 @@ fn dot_q8_0_blocks<B>(xs: &[B], ys: &[BlockQ8_0], scale: impl Fn(&B) -> f32, wei
     hsum_f32(acc)
 }
 
+/// Four f16 values to f32, exact like [`f16_to_f32`] (inf and NaN included).
+#[inline(always)]
+pub(super) fn f16x4_to_f32(h: [u16; 4]) -> v128 {
+    let v = u32x4(h[0] as u32, h[1] as u32, h[2] as u32, h[3] as u32);
+    let abs = v128_and(v, u32x4_splat(0x7fff));
+    let sign = i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16);
+    let finite = f32x4_mul(i32x4_shl(abs, 13), u32x4_splat(0x7780_0000));
+    let special = v128_or(u32x4_splat(0x7f80_0000), i32x4_shl(v128_and(abs, u32x4_splat(0x3ff)), 13));
+    let is_special = u32x4_ge(abs, u32x4_splat(0x7c00));
+    v128_or(v128_bitselect(special, finite, is_special), sign)
+}
+
+/// Lane sums of four i32x4 vectors: `[hsum(s0), hsum(s1), hsum(s2), hsum(s3)]`.
+#[inline(always)]
+pub(super) fn hsum4_i32(s: [v128; 4]) -> v128 {
+    let t0 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]), i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]));
+    let t1 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[2], s[3]), i32x4_shuffle::<2, 6, 3, 7>(s[2], s[3]));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t0, t1), i32x4_shuffle::<2, 3, 6, 7>(t0, t1))
+}
+
+/// `dot(x_block, y_block)` of two Q8_0 blocks as i32x4 partial sums.
+#[inline(always)]
+pub(super) fn q8_0_isum(a: &BlockQ8_0, b: &BlockQ8_0) -> v128 {
+    // SAFETY: Q8_0 blocks hold 32 quant bytes.
+    unsafe {
+        let (x0, x1) = (load(a.qs.as_ptr().cast()), load(a.qs.as_ptr().add(16).cast()));
+        let (y0, y1) = (load(b.qs.as_ptr().cast()), load(b.qs.as_ptr().add(16).cast()));
+        i32x4_add(dot_i8(x0, y0), dot_i8(x1, y1))
+    }
+}
+
 pub fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
-    dot_q8_0_blocks(blocks::<BlockQ8_0>(x, nb), blocks::<BlockQ8_0>(y, nb), |a| f16_to_f32(a.d), |a| {
+    let (xs, ys) = (blocks::<BlockQ8_0>(x, nb), blocks::<BlockQ8_0>(y, nb));
+    // Four blocks per step: per-block sums reduced with shuffles, the eight f16 scales
+    // converted in two vectors, one f32 multiply-add for the four blocks.
+    let mut acc = f32x4_splat(0.0);
+    let (xq, xr) = (xs.chunks_exact(4), xs.chunks_exact(4).remainder());
+    let yr = ys.chunks_exact(4).remainder();
+    for (xc, yc) in xq.zip(ys.chunks_exact(4)) {
+        let s = hsum4_i32(core::array::from_fn(|u| q8_0_isum(&xc[u], &yc[u])));
+        let dx = f16x4_to_f32(core::array::from_fn(|u| xc[u].d));
+        let dy = f16x4_to_f32(core::array::from_fn(|u| yc[u].d));
+        acc = f32x4_add(acc, f32x4_mul(f32x4_mul(dx, dy), f32x4_convert_i32x4(s)));
+    }
+    hsum_f32(acc) + dot_q8_0_blocks(xr, yr, |a| f16_to_f32(a.d), |a| {
         // SAFETY: 32 quant bytes.
         unsafe { (load(a.qs.as_ptr().cast()), load(a.qs.as_ptr().add(16).cast())) }
     })

@@ -121,10 +121,11 @@ fn lo4(v: v128) -> v128 {
     v128_and(v, i8x16_splat(0x0f))
 }
 
-/// High nibbles of 16 bytes.
+/// High nibbles of 16 bytes: a 16-bit lane shift plus a mask (V8 lowers the byte shift
+/// `u8x16_shr` to a 16-bit shift plus a freshly built mask anyway).
 #[inline(always)]
 fn hi4(v: v128) -> v128 {
-    u8x16_shr(v, 4)
+    v128_and(u16x8_shr(v, 4), i8x16_splat(0x0f))
 }
 
 /// Looks 16 nibbles up in a 16-entry i8 table.
