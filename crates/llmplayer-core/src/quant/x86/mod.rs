@@ -10,6 +10,7 @@ mod iquants;
 mod kquants;
 mod legacy;
 mod misc;
+mod vnni;
 mod x4;
 
 use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
@@ -111,6 +112,14 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         IQ4_XS => Some(dot_x4!(x4::vec_dot_iq4_xs_q8_k_x4)),
         _ => None,
     };
+    // AVX-512 VNNI versions where the CPU has them (`vnni::available` implies `available`).
+    if vnni::available() {
+        match t.ty {
+            Q4_K => t.vec_dot_x4 = Some(dot_x4!(vnni::vec_dot_q4_k_q8_k_x4)),
+            Q6_K => t.vec_dot_x4 = Some(dot_x4!(vnni::vec_dot_q6_k_q8_k_x4)),
+            _ => {}
+        }
+    }
     let fast_quant: Option<QuantizeRowFn> = match t.ty {
         F16 => Some(quant!(float::quantize_row_f16)),
         Q8_0 => Some(quant!(legacy::quantize_row_q8_0)),
