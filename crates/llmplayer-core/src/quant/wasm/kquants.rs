@@ -4,7 +4,7 @@
 //! `16k..16k+16` of a super-block), dots them with the Q8_K bytes and scales the i32 sums by
 //! the sub-block scale; constant offsets (the mins) go through `bsums` in scalar code.
 
-use super::{dot_i8, hi4, hsum_i32, load, lo4, lookup16};
+use super::{dot_i8, dot_pre, hi4, hsum_i32, load, lo4, lookup16, widen_i8};
 use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Xs};
 use crate::quant::float::f16_to_f32;
@@ -108,11 +108,16 @@ fn w_iq4xs(a: &BlockIq4Xs, k: usize) -> v128 {
 fn kdot_x4(ys: [&BlockQ8K; 4], weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> [i32; 4] {
     let mut acc = [i32x4_splat(0); 4];
     for k in 0..16 {
-        let (w, s) = (weights(k), i32x4_splat(scale(k)));
+        // The scale is folded into the widened weights once for the four rows: every
+        // K-type's |weight * scale| stays below 2^13, so the i16 products and the pairwise
+        // i32 sums with |y| <= 128 are exact.
+        let (w0, w1) = widen_i8(weights(k));
+        let s = i16x8_splat(scale(k) as i16);
+        let w = (i16x8_mul(w0, s), i16x8_mul(w1, s));
         for t in 0..4 {
             // SAFETY: a Q8_K block holds 256 quant bytes.
             let yk = unsafe { load(ys[t].qs.as_ptr().add(16 * k).cast()) };
-            acc[t] = i32x4_add(acc[t], i32x4_mul(dot_i8(w, yk), s));
+            acc[t] = i32x4_add(acc[t], dot_pre(w, yk));
         }
     }
     [hsum_i32(acc[0]), hsum_i32(acc[1]), hsum_i32(acc[2]), hsum_i32(acc[3])]

@@ -102,6 +102,21 @@ fn dot_i8(a: v128, b: v128) -> v128 {
     i32x4_add(lo, hi)
 }
 
+/// A byte vector sign-extended to two i16x8 halves, for reuse across several [`dot_pre`].
+#[inline(always)]
+fn widen_i8(a: v128) -> (v128, v128) {
+    (i16x8_extend_low_i8x16(a), i16x8_extend_high_i8x16(a))
+}
+
+/// [`dot_i8`] with `a` already widened by [`widen_i8`] (the x4 kernels widen each weight
+/// vector once for four activation rows).
+#[inline(always)]
+fn dot_pre(a: (v128, v128), b: v128) -> v128 {
+    let lo = i32x4_dot_i16x8(a.0, i16x8_extend_low_i8x16(b));
+    let hi = i32x4_dot_i16x8(a.1, i16x8_extend_high_i8x16(b));
+    i32x4_add(lo, hi)
+}
+
 #[inline(always)]
 fn hsum_i32(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v)

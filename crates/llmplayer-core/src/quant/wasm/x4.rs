@@ -1,7 +1,8 @@
 //! simd128 one-row-by-four-rows kernels for the 32-element types against Q8_0: each weight
 //! block is unpacked once for four activation rows (the mat-mat micro-kernel).
 
-use super::{dot_i8, hi4, hsum_f32, load, lo4, lookup16};
+use super::legacy::{f16x4_to_f32, hsum4_i32};
+use super::{dot_pre, hi4, load, lo4, lookup16, widen_i8};
 use crate::quant::blocks;
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
 use crate::quant::blocks_nl4::BlockIq4Nl;
@@ -21,19 +22,24 @@ macro_rules! dot_q8_0_x4 {
                 blocks::<BlockQ8_0>(y[2], nb),
                 blocks::<BlockQ8_0>(y[3], nb),
             ];
-            let mut acc = [f32x4_splat(0.0); 4];
+            // Lane t of `acc` is row t: the four rows' block sums are reduced into one vector,
+            // converted once and scaled by the four row scales (converted from f16 together).
+            let mut acc = f32x4_splat(0.0);
             for (i, $a) in blocks::<$block>(x, nb).iter().enumerate() {
                 let (w0, w1): (v128, v128) = $weights;
+                let (w0, w1) = (widen_i8(w0), widen_i8(w1));
                 let dw: f32 = $scale;
-                for t in 0..4 {
+                let sums: [v128; 4] = core::array::from_fn(|t| {
                     let b = &ys[t][i];
                     // SAFETY: a Q8_0 block holds 32 quant bytes.
                     let (y0, y1) = unsafe { (load(b.qs.as_ptr().cast()), load(b.qs.as_ptr().add(16).cast())) };
-                    let sumi = i32x4_add(dot_i8(w0, y0), dot_i8(w1, y1));
-                    acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_splat(dw * f16_to_f32(b.d)), f32x4_convert_i32x4(sumi)));
-                }
+                    i32x4_add(dot_pre(w0, y0), dot_pre(w1, y1))
+                });
+                let dy = f16x4_to_f32([ys[0][i].d, ys[1][i].d, ys[2][i].d, ys[3][i].d]);
+                let d = f32x4_mul(f32x4_splat(dw), dy);
+                acc = f32x4_add(acc, f32x4_mul(d, f32x4_convert_i32x4(hsum4_i32(sums))));
             }
-            [hsum_f32(acc[0]), hsum_f32(acc[1]), hsum_f32(acc[2]), hsum_f32(acc[3])]
+            [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc), f32x4_extract_lane::<2>(acc), f32x4_extract_lane::<3>(acc)]
         }
     };
 }
