@@ -255,7 +255,7 @@ fn k4_unpack(s: &[u8; 12]) -> [u32; 4] {
 fn q4k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
     let nb = n / QK_K;
     let yb: [&[BlockQ8K]; R] = core::array::from_fn(|t| blocks::<BlockQ8K>(ys[t], nb));
-    let mut sumf = [0.0f32; R];
+    let mut vsum = [f32x4_splat(0.0); R];
     for (i, a) in blocks::<BlockQ4K>(x, nb).iter().enumerate() {
         let u = k4_unpack(&a.scales);
         let uv = u32x4(u[0], u[1], u[2], u[3]);
@@ -281,11 +281,12 @@ fn q4k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         for t in 0..R {
             let b = &yb[t][i];
             let (bs0, bs1) = bsums16(b);
-            let msum = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, mins_lo), i32x4_dot_i16x8(bs1, mins_hi)));
-            sumf[t] += d * b.d * hsum_i32(acc[t]) as f32 - dmin * b.d * msum as f32;
+            let msum = i32x4_add(i32x4_dot_i16x8(bs0, mins_lo), i32x4_dot_i16x8(bs1, mins_hi));
+            let pos = f32x4_mul(f32x4_splat(d * b.d), f32x4_convert_i32x4(acc[t]));
+            vsum[t] = f32x4_add(vsum[t], f32x4_sub(pos, f32x4_mul(f32x4_splat(dmin * b.d), f32x4_convert_i32x4(msum))));
         }
     }
-    sumf
+    core::array::from_fn(|t| super::hsum_f32(vsum[t]))
 }
 
 pub fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
@@ -322,7 +323,7 @@ pub fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
 fn q6k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
     let nb = n / QK_K;
     let yb: [&[BlockQ8K]; R] = core::array::from_fn(|t| blocks::<BlockQ8K>(ys[t], nb));
-    let mut sumf = [0.0f32; R];
+    let mut vsum = [f32x4_splat(0.0); R];
     let m30 = i8x16_splat(0x30);
     for (i, a) in blocks::<BlockQ6K>(x, nb).iter().enumerate() {
         // SAFETY: 16 scale bytes.
@@ -361,12 +362,12 @@ fn q6k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         for t in 0..R {
             let b = &yb[t][i];
             let (bs0, bs1) = bsums16(b);
-            let off = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, sc_lo), i32x4_dot_i16x8(bs1, sc_hi)));
-            let isum = hsum_i32(acc[t]).wrapping_sub(32 * off);
-            sumf[t] += d * b.d * isum as f32;
+            let off = i32x4_add(i32x4_dot_i16x8(bs0, sc_lo), i32x4_dot_i16x8(bs1, sc_hi));
+            let isum = i32x4_sub(acc[t], i32x4_shl(off, 5));
+            vsum[t] = f32x4_add(vsum[t], f32x4_mul(f32x4_splat(d * b.d), f32x4_convert_i32x4(isum)));
         }
     }
-    sumf
+    core::array::from_fn(|t| super::hsum_f32(vsum[t]))
 }
 
 pub fn vec_dot_q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
