@@ -116,7 +116,8 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     if vnni::available() {
         match t.ty {
             Q4_K => t.vec_dot_x4 = Some(dot_x4!(vnni::vec_dot_q4_k_q8_k_x4)),
-            Q6_K => t.vec_dot_x4 = Some(dot_x4!(vnni::vec_dot_q6_k_q8_k_x4)),
+            // Q6_K VNNI (vnni::vec_dot_q6_k_q8_k_x4) is not selected: it passes random and fixture
+            // checks but breaks prefill logits of llama.Q6_K (tests/models.rs); kept for the next pass.
             _ => {}
         }
     }

@@ -94,6 +94,7 @@ pub unsafe fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4
 
 /// Q6_K: 64 weights (4 sub-blocks of 16) per 512-bit register; the -32 offset goes through the
 /// activation block sums as in the AVX2 kernel.
+#[allow(dead_code)] // not selected yet: see x86/mod.rs
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 pub unsafe fn vec_dot_q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
     let nb = n / QK_K;
