@@ -280,19 +280,25 @@ pub fn vec_dot_q3_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     sumf
 }
 
+/// One Q4_K/Q5_K super-block against Q8_K: `d * Σ scale·dot - dmin * Σ min·bsum` over the 8
+/// sub-blocks of 32 (`q` holds the unpacked unsigned weights).
+fn scale_min_block_dot(q: &[i8; QK_K], scales: &[u8; 12], d: u16, dmin: u16, b: &BlockQ8K) -> f32 {
+    let dots = dots16(q, &b.qs);
+    let (sc, mn) = k4_scales_mins(scales);
+    let bsums = b.bsums;
+    let (mut isum, mut summs) = (0i32, 0i32);
+    for k in 0..16 {
+        isum += sc[k / 2] as i32 * dots[k];
+        summs += mn[k / 2] as i32 * bsums[k] as i32;
+    }
+    f16_to_f32(d) * b.d * isum as f32 - f16_to_f32(dmin) * b.d * summs as f32
+}
+
 pub fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let mut sumf = 0.0f32;
     for (a, b) in blocks::<BlockQ4K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let dots = dots16(&unpack_q4k(a), &b.qs);
-        let (sc, mn) = k4_scales_mins(&a.scales);
-        let bsums = b.bsums;
-        let (mut isum, mut summs) = (0i32, 0i32);
-        for k in 0..16 {
-            isum += sc[k / 2] as i32 * dots[k];
-            summs += mn[k / 2] as i32 * bsums[k] as i32;
-        }
-        sumf += f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * summs as f32;
+        sumf += scale_min_block_dot(&unpack_q4k(a), &a.scales, a.d, a.dmin, b);
     }
     sumf
 }
@@ -301,15 +307,7 @@ pub fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;
     let mut sumf = 0.0f32;
     for (a, b) in blocks::<BlockQ5K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let dots = dots16(&unpack_q5k(a), &b.qs);
-        let (sc, mn) = k4_scales_mins(&a.scales);
-        let bsums = b.bsums;
-        let (mut isum, mut summs) = (0i32, 0i32);
-        for k in 0..16 {
-            isum += sc[k / 2] as i32 * dots[k];
-            summs += mn[k / 2] as i32 * bsums[k] as i32;
-        }
-        sumf += f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * summs as f32;
+        sumf += scale_min_block_dot(&unpack_q5k(a), &a.scales, a.d, a.dmin, b);
     }
     sumf
 }
