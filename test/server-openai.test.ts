@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../ts/server/index.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
 import { FakeModel } from './helpers/fake-model.js';
-import { waitFor } from './helpers/server.js';
+import { streamChat, waitFor } from './helpers/server.js';
 
 const KEY = 'sk-test-key';
 
@@ -53,18 +53,7 @@ describe('server + openai client', () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    let text = '';
-    let finish: string | null = null;
-    let usage: OpenAI.CompletionUsage | null | undefined;
-    let roles = 0;
-    for await (const chunk of stream) {
-      if (chunk.usage) usage = chunk.usage;
-      const choice = chunk.choices[0];
-      if (!choice) continue;
-      if (choice.delta.role) roles++;
-      text += choice.delta.content ?? '';
-      finish = choice.finish_reason ?? finish;
-    }
+    const { text, finish, usage, roles } = await streamChat(stream);
     expect(text).toBe(plain.choices[0]!.message.content);
     expect(finish).toBe('length');
     expect(roles).toBe(1);

@@ -12,6 +12,7 @@ import { tokenizeChatPrompt } from '../ts/server/chat.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
 import type { SessionPool } from '../ts/server/queue.js';
 import { fixturesRoot } from './helpers/fixtures.js';
+import { streamChat } from './helpers/server.js';
 
 const root = fixturesRoot();
 const KEY = 'sk-real-test';
@@ -30,21 +31,6 @@ async function rejection(p: Promise<unknown>): Promise<ApiErr> {
   throw new Error('expected a rejection');
 }
 
-async function streamChat(stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>) {
-  let text = '';
-  let finish: string | null = null;
-  let usage: OpenAI.CompletionUsage | null | undefined;
-  let roles = 0;
-  for await (const chunk of stream) {
-    if (chunk.usage) usage = chunk.usage;
-    const choice = chunk.choices[0];
-    if (!choice) continue;
-    if (choice.delta.role) roles++;
-    text += choice.delta.content ?? '';
-    finish = choice.finish_reason ?? finish;
-  }
-  return { text, finish, usage, roles };
-}
 
 for (const backend of ['native', 'wasm'] as const) {
   describe.skipIf(root === null)(`server with the real model (${backend})`, () => {

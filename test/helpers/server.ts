@@ -1,5 +1,6 @@
 // Helpers for the server tests: requests against `app.request`, SSE parsing, waiting.
 import type { Hono } from 'hono';
+import type OpenAI from 'openai';
 
 export async function post(app: Hono, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return app.request(path, {
@@ -43,4 +44,21 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'con
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** Assembles an `openai` chat stream: text, last finish_reason, usage chunk, role chunks seen. */
+export async function streamChat(stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>) {
+  let text = '';
+  let finish: string | null = null;
+  let usage: OpenAI.CompletionUsage | null | undefined;
+  let roles = 0;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    const choice = chunk.choices[0];
+    if (!choice) continue;
+    if (choice.delta.role) roles++;
+    text += choice.delta.content ?? '';
+    finish = choice.finish_reason ?? finish;
+  }
+  return { text, finish, usage, roles };
 }
