@@ -11,9 +11,9 @@ use crate::tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
 use std::fmt;
 use std::sync::Arc;
 
-/// Why a model could not be loaded or run.
+/// Why a model could not be loaded, or a session could not run.
 #[derive(Debug)]
-pub enum LoadError {
+pub enum RuntimeError {
     Gguf(GgufError),
     Tokenizer(TokenizerError),
     Model(ModelError),
@@ -24,55 +24,55 @@ pub enum LoadError {
     NotGenerating,
 }
 
-impl LoadError {
+impl RuntimeError {
     /// A stable code for the JS error (`GGUF_*`, `TOKENIZER_*`, `MODEL_*`, `SAMPLING_*`).
     pub fn code(&self) -> String {
         match self {
-            LoadError::Gguf(e) => format!("GGUF_{}", e.code().to_uppercase()),
-            LoadError::Tokenizer(e) => e.code().to_string(),
-            LoadError::Model(ModelError::Gguf(e)) => format!("GGUF_{}", e.code().to_uppercase()),
-            LoadError::Model(e) => format!("MODEL_{}", e.code().to_uppercase()),
-            LoadError::Sampling(e) => format!("SAMPLING_{}", e.param.to_uppercase()),
-            LoadError::NoWeights => "MODEL_NO_WEIGHTS".into(),
-            LoadError::NotGenerating => "MODEL_NOT_GENERATING".into(),
+            RuntimeError::Gguf(e) => format!("GGUF_{}", e.code().to_uppercase()),
+            RuntimeError::Tokenizer(e) => e.code().to_string(),
+            RuntimeError::Model(ModelError::Gguf(e)) => format!("GGUF_{}", e.code().to_uppercase()),
+            RuntimeError::Model(e) => format!("MODEL_{}", e.code().to_uppercase()),
+            RuntimeError::Sampling(e) => format!("SAMPLING_{}", e.param.to_uppercase()),
+            RuntimeError::NoWeights => "MODEL_NO_WEIGHTS".into(),
+            RuntimeError::NotGenerating => "MODEL_NOT_GENERATING".into(),
         }
     }
 }
 
-impl fmt::Display for LoadError {
+impl fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Gguf(e) => e.fmt(f),
-            LoadError::Tokenizer(e) => write!(f, "cannot build the tokenizer: {e}"),
-            LoadError::Model(e) => e.fmt(f),
-            LoadError::Sampling(e) => e.fmt(f),
-            LoadError::NoWeights => write!(f, "this model has no weights (vocab-only): it can tokenize but not generate"),
-            LoadError::NotGenerating => write!(f, "next() called before begin()"),
+            RuntimeError::Gguf(e) => e.fmt(f),
+            RuntimeError::Tokenizer(e) => write!(f, "cannot build the tokenizer: {e}"),
+            RuntimeError::Model(e) => e.fmt(f),
+            RuntimeError::Sampling(e) => e.fmt(f),
+            RuntimeError::NoWeights => write!(f, "this model has no weights (vocab-only): it can tokenize but not generate"),
+            RuntimeError::NotGenerating => write!(f, "next() called before begin()"),
         }
     }
 }
 
-impl From<ModelError> for LoadError {
+impl From<ModelError> for RuntimeError {
     fn from(e: ModelError) -> Self {
-        LoadError::Model(e)
+        RuntimeError::Model(e)
     }
 }
-impl From<SamplingError> for LoadError {
+impl From<SamplingError> for RuntimeError {
     fn from(e: SamplingError) -> Self {
-        LoadError::Sampling(e)
+        RuntimeError::Sampling(e)
     }
 }
 
-impl std::error::Error for LoadError {}
+impl std::error::Error for RuntimeError {}
 
-impl From<GgufError> for LoadError {
+impl From<GgufError> for RuntimeError {
     fn from(e: GgufError) -> Self {
-        LoadError::Gguf(e)
+        RuntimeError::Gguf(e)
     }
 }
-impl From<TokenizerError> for LoadError {
+impl From<TokenizerError> for RuntimeError {
     fn from(e: TokenizerError) -> Self {
-        LoadError::Tokenizer(e)
+        RuntimeError::Tokenizer(e)
     }
 }
 
@@ -88,7 +88,7 @@ pub struct TextModel {
 }
 
 impl TextModel {
-    pub fn from_gguf(f: &GgufFile<'_>) -> Result<TextModel, LoadError> {
+    pub fn from_gguf(f: &GgufFile<'_>) -> Result<TextModel, RuntimeError> {
         Ok(TextModel {
             tokenizer: Tokenizer::from_gguf(f)?,
             chat_template: f.get_str(keys::TOKENIZER_CHAT_TEMPLATE).map(str::to_owned),
@@ -133,7 +133,7 @@ pub struct RuntimeModel {
 }
 
 impl RuntimeModel {
-    pub fn load(bytes: SharedBytes, opts: &RuntimeOptions) -> Result<RuntimeModel, LoadError> {
+    pub fn load(bytes: SharedBytes, opts: &RuntimeOptions) -> Result<RuntimeModel, RuntimeError> {
         let text = {
             let f = GgufFile::parse((*bytes).as_ref())?;
             TextModel::from_gguf(&f)?
@@ -153,8 +153,8 @@ impl RuntimeModel {
 
     /// Perplexity of `tokens`: in one context, or with `n_ctx` llama.cpp's chunked protocol
     /// (each chunk starts with BOS when the vocabulary adds one).
-    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<usize>) -> Result<Perplexity, LoadError> {
-        let engine = self.engine.as_ref().ok_or(LoadError::NoWeights)?;
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<usize>) -> Result<Perplexity, RuntimeError> {
+        let engine = self.engine.as_ref().ok_or(RuntimeError::NoWeights)?;
         if let Some(&t) = tokens.iter().find(|&&t| t as usize >= engine.n_vocab()) {
             return Err(ModelError::BadToken { token: t, n_vocab: engine.n_vocab() }.into());
         }
@@ -168,10 +168,10 @@ impl RuntimeModel {
     }
 
     /// A session with a KV cache of `n_ctx` positions.
-    pub fn new_session(&self, n_ctx: usize) -> Result<RuntimeSession, LoadError> {
-        let engine = self.engine.as_ref().ok_or(LoadError::NoWeights)?;
+    pub fn new_session(&self, n_ctx: usize) -> Result<RuntimeSession, RuntimeError> {
+        let engine = self.engine.as_ref().ok_or(RuntimeError::NoWeights)?;
         if n_ctx == 0 {
-            return Err(LoadError::Model(ModelError::ContextFull { n_tokens: 1, n_ctx }));
+            return Err(RuntimeError::Model(ModelError::ContextFull { n_tokens: 1, n_ctx }));
         }
         Ok(RuntimeSession {
             session: Model::new_shared_session(engine, n_ctx),
@@ -220,7 +220,7 @@ impl RuntimeSession {
 
     /// Evaluates `tokens` as the whole context (reusing the cached common prefix) and returns
     /// the last position's logits, or every position's with `all_logits`.
-    pub fn evaluate(&mut self, tokens: &[u32], all_logits: bool) -> Result<&[f32], LoadError> {
+    pub fn evaluate(&mut self, tokens: &[u32], all_logits: bool) -> Result<&[f32], RuntimeError> {
         self.sampler = None;
         self.pending = None;
         self.history.clear();
@@ -230,7 +230,7 @@ impl RuntimeSession {
     }
 
     /// Evaluates the prompt (reusing the cached common prefix) and prepares sampling.
-    pub fn begin(&mut self, prompt: &[u32], params: SamplingParams) -> Result<PromptStats, LoadError> {
+    pub fn begin(&mut self, prompt: &[u32], params: SamplingParams) -> Result<PromptStats, RuntimeError> {
         let mut sampler = Sampler::new(params, self.n_vocab)?;
         let n_reused = self.session.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count();
         self.pending = None;
@@ -246,15 +246,15 @@ impl RuntimeSession {
 
     /// Samples the next token (evaluating the previously sampled one first).
     /// Fails with `ContextFull` once prompt plus generated tokens fill the context.
-    pub fn next(&mut self) -> Result<u32, LoadError> {
+    pub fn next(&mut self) -> Result<u32, RuntimeError> {
         if self.sampler.is_none() {
-            return Err(LoadError::NotGenerating);
+            return Err(RuntimeError::NotGenerating);
         }
         if let Some(t) = self.pending.take() {
             if self.history.len() >= self.session.n_ctx() {
                 self.pending = Some(t);
                 let n_ctx = self.session.n_ctx();
-                return Err(LoadError::Model(ModelError::ContextFull { n_tokens: n_ctx + 1, n_ctx }));
+                return Err(RuntimeError::Model(ModelError::ContextFull { n_tokens: n_ctx + 1, n_ctx }));
             }
             self.history.push(t);
             if let Err(e) = self.session.eval(&self.history, false) {
@@ -266,7 +266,7 @@ impl RuntimeSession {
         // Prompt plus generated tokens never exceed the context, the last one included.
         if self.history.len() >= self.session.n_ctx() {
             let n_ctx = self.session.n_ctx();
-            return Err(LoadError::Model(ModelError::ContextFull { n_tokens: n_ctx + 1, n_ctx }));
+            return Err(RuntimeError::Model(ModelError::ContextFull { n_tokens: n_ctx + 1, n_ctx }));
         }
         let sampler = self.sampler.as_mut().expect("checked above");
         let token = sampler.sample(self.session.logits());
@@ -278,17 +278,17 @@ impl RuntimeSession {
 
 /// Sampling parameters from the SDK's JSON (camelCase, every field optional; `logitBias` as
 /// `[[id, bias], …]` with `null` for -Infinity). One parser for both bindings.
-pub fn sampling_params_from_json(json: &str) -> Result<SamplingParams, LoadError> {
-    let bad = |param: &'static str, message: String| LoadError::Sampling(SamplingError { param, message });
+pub fn sampling_params_from_json(json: &str) -> Result<SamplingParams, RuntimeError> {
+    let bad = |param: &'static str, message: String| RuntimeError::Sampling(SamplingError { param, message });
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad("options", e.to_string()))?;
     let mut p = SamplingParams::default();
-    let num = |key: &'static str| -> Result<Option<f64>, LoadError> {
+    let num = |key: &'static str| -> Result<Option<f64>, RuntimeError> {
         match v.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(x) => x.as_f64().map(Some).ok_or_else(|| bad(key, format!("expected a number, got {x}"))),
         }
     };
-    let count = |key: &'static str, x: f64| -> Result<u64, LoadError> {
+    let count = |key: &'static str, x: f64| -> Result<u64, RuntimeError> {
         if x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&x) {
             Ok(x as u64)
         } else {

@@ -3,12 +3,12 @@
 
 use crate::bytes::{map_file, ModelBytes};
 use crate::session::NativeSession;
-use llmplayer_core::runtime::{LoadError, RuntimeModel, RuntimeOptions};
+use llmplayer_core::runtime::{RuntimeError, RuntimeModel, RuntimeOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
 
-pub(crate) fn load_error(e: LoadError) -> Error {
+pub(crate) fn runtime_error(e: RuntimeError) -> Error {
     Error::new(Status::InvalidArg, format!("[{}] {}", e.code(), e))
 }
 
@@ -39,7 +39,7 @@ impl Task for LoadTask {
             Source::Path(p) => map_file(&p)?,
             Source::Bytes(b) => ModelBytes::Owned(b),
         };
-        let rt = RuntimeModel::load(Arc::new(bytes), &opts).map_err(load_error)?;
+        let rt = RuntimeModel::load(Arc::new(bytes), &opts).map_err(runtime_error)?;
         Ok(NativeModel { rt: Arc::new(rt) })
     }
     fn resolve(&mut self, _env: Env, model: NativeModel) -> Result<NativeModel> {
@@ -82,7 +82,7 @@ impl Task for PerplexityTask {
     type Output = NativePerplexity;
     type JsValue = NativePerplexity;
     fn compute(&mut self) -> Result<NativePerplexity> {
-        let p = self.rt.perplexity(&self.tokens, self.n_ctx.map(|n| n as usize)).map_err(load_error)?;
+        let p = self.rt.perplexity(&self.tokens, self.n_ctx.map(|n| n as usize)).map_err(runtime_error)?;
         Ok(NativePerplexity { ppl: p.ppl, nll: p.nll, n_predictions: p.n_predictions as u32 })
     }
     fn resolve(&mut self, _env: Env, p: NativePerplexity) -> Result<NativePerplexity> {
@@ -99,7 +99,7 @@ impl NativeModel {
 
     #[napi]
     pub fn create_session(&self, n_ctx: u32) -> Result<NativeSession> {
-        let s = self.rt.new_session(n_ctx as usize).map_err(load_error)?;
+        let s = self.rt.new_session(n_ctx as usize).map_err(runtime_error)?;
         Ok(NativeSession::new(s))
     }
     #[napi]

@@ -1,7 +1,7 @@
 //! `NativeSession`: evaluation and generation steps run on the libuv thread pool (the engine's
 //! own pool does the math), so the JS event loop stays free while a model computes.
 
-use crate::model::load_error;
+use crate::model::runtime_error;
 use llmplayer_core::runtime::{sampling_params_from_json, RuntimeSession};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -74,16 +74,16 @@ fn run(s: &mut RuntimeSession, op: Op) -> Result<Done> {
     match op {
         Op::Evaluate { tokens, all_logits } => Ok(Done::Logits(
             s.evaluate(&tokens, all_logits)
-                .map_err(load_error)?
+                .map_err(runtime_error)?
                 .to_vec(),
         )),
         Op::Begin { tokens, params } => {
-            let params = sampling_params_from_json(&params).map_err(load_error)?;
+            let params = sampling_params_from_json(&params).map_err(runtime_error)?;
             Ok(Done::Count(
-                s.begin(&tokens, params).map_err(load_error)?.n_reused as u32,
+                s.begin(&tokens, params).map_err(runtime_error)?.n_reused as u32,
             ))
         }
-        Op::Next => Ok(Done::Count(s.next().map_err(load_error)?)),
+        Op::Next => Ok(Done::Count(s.next().map_err(runtime_error)?)),
     }
 }
 

@@ -2,11 +2,11 @@
 //! `NativeSession`, synchronous (one thread). The bytes are copied into linear memory once;
 //! WebAssembly cannot borrow an ArrayBuffer.
 
-use llmplayer_core::runtime::{sampling_params_from_json, LoadError, RuntimeModel, RuntimeOptions, RuntimeSession};
+use llmplayer_core::runtime::{sampling_params_from_json, RuntimeError, RuntimeModel, RuntimeOptions, RuntimeSession};
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
-fn load_error(e: LoadError) -> JsValue {
+fn runtime_error(e: RuntimeError) -> JsValue {
     js_sys::Error::new(&format!("[{}] {}", e.code(), e)).into()
 }
 
@@ -20,15 +20,15 @@ impl WasmModel {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: Vec<u8>, vocab_only: bool) -> Result<WasmModel, JsValue> {
         let opts = RuntimeOptions { n_threads: Some(1), vocab_only };
-        Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(load_error)? })
+        Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(runtime_error)? })
     }
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&self, n_ctx: u32) -> Result<WasmSession, JsValue> {
-        Ok(WasmSession { s: self.rt.new_session(n_ctx as usize).map_err(load_error)? })
+        Ok(WasmSession { s: self.rt.new_session(n_ctx as usize).map_err(runtime_error)? })
     }
     /// `{ ppl, nll, nPredictions }` of a token list (see `RuntimeModel::perplexity`).
     pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>) -> Result<js_sys::Object, JsValue> {
-        let p = self.rt.perplexity(tokens, n_ctx.map(|n| n as usize)).map_err(load_error)?;
+        let p = self.rt.perplexity(tokens, n_ctx.map(|n| n as usize)).map_err(runtime_error)?;
         let o = js_sys::Object::new();
         js_sys::Reflect::set(&o, &"ppl".into(), &p.ppl.into())?;
         js_sys::Reflect::set(&o, &"nll".into(), &p.nll.into())?;
@@ -89,14 +89,14 @@ pub struct WasmSession {
 #[wasm_bindgen]
 impl WasmSession {
     pub fn evaluate(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, JsValue> {
-        Ok(self.s.evaluate(tokens, all_logits).map_err(load_error)?.to_vec())
+        Ok(self.s.evaluate(tokens, all_logits).map_err(runtime_error)?.to_vec())
     }
     pub fn begin(&mut self, tokens: &[u32], params: &str) -> Result<u32, JsValue> {
-        let params = sampling_params_from_json(params).map_err(load_error)?;
-        Ok(self.s.begin(tokens, params).map_err(load_error)?.n_reused as u32)
+        let params = sampling_params_from_json(params).map_err(runtime_error)?;
+        Ok(self.s.begin(tokens, params).map_err(runtime_error)?.n_reused as u32)
     }
     pub fn next(&mut self) -> Result<u32, JsValue> {
-        self.s.next().map_err(load_error)
+        self.s.next().map_err(runtime_error)
     }
     #[wasm_bindgen(js_name = nCtx)]
     pub fn n_ctx(&self) -> u32 {
