@@ -21,7 +21,6 @@ export interface RawModel {
   bos(): number | null | undefined;
   eos(): number | null | undefined;
   eogIds(): Uint32Array;
-  tokenId(text: string): number | null | undefined;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Uint32Array;
   detokenize(ids: Uint32Array, special: boolean): Uint8Array;
   tokenPiece(id: number, special: boolean): Uint8Array;

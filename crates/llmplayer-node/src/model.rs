@@ -135,10 +135,6 @@ impl NativeModel {
         Uint32Array::new(self.rt.text.tokenizer.eog_ids().to_vec())
     }
     #[napi]
-    pub fn token_id(&self, text: String) -> Option<u32> {
-        self.rt.text.tokenizer.token_id(text.as_bytes())
-    }
-    #[napi]
     pub fn tokenize(&self, text: String, add_special: bool, parse_special: bool) -> Uint32Array {
         Uint32Array::new(self.rt.text.tokenize(&text, add_special, parse_special))
     }

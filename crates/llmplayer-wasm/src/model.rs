@@ -65,10 +65,6 @@ impl WasmModel {
     pub fn eog_ids(&self) -> Vec<u32> {
         self.rt.text.tokenizer.eog_ids().to_vec()
     }
-    #[wasm_bindgen(js_name = tokenId)]
-    pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.rt.text.tokenizer.token_id(text.as_bytes())
-    }
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         self.rt.text.tokenize(text, add_special, parse_special)
     }
