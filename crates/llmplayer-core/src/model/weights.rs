@@ -62,8 +62,7 @@ impl Mat {
         let out = &mut out[..n * self.rows];
         let w = self.bytes(file);
         if pool.n_threads() == 1 || n * self.rows * self.cols < PAR_MIN_MACS {
-            let t = traits(self.ty).expect("weight types have kernels");
-            acts.quantize(t.vec_dot_type, x, self.cols);
+            acts.quantize_for(self.ty, x, self.cols);
             matmul_q(w, self.ty, self.rows, self.cols, acts, 0..self.rows, out);
         } else {
             matmul_par(pool, w, self.ty, self.rows, self.cols, x, out, acts);

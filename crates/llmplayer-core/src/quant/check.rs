@@ -394,6 +394,51 @@ pub fn check_fixture_with_pool(f: &GgufFile, pool: &ThreadPool) -> Result<Fixtur
         }
     }
 
+    // The 4x4 micro-kernel on each group of four rows against four rows of xb_q.
+    if let Some(k44) = t.vec_dot_4x4 {
+        let wr = |r: usize| &fx.w[r * rb..(r + 1) * rb];
+        let a = |j: usize| &fx.xb_q[j * arb..(j + 1) * arb];
+        for r0 in (0..rows.saturating_sub(3)).step_by(4) {
+            for j0 in (0..batch.saturating_sub(3)).step_by(4) {
+                let got = k44(cols, [wr(r0), wr(r0 + 1), wr(r0 + 2), wr(r0 + 3)], [a(j0), a(j0 + 1), a(j0 + 2), a(j0 + 3)]);
+                for (k, gr) in got.iter().enumerate() {
+                    for (l, &g) in gr.iter().enumerate() {
+                        let i = (j0 + l) * rows + r0 + k;
+                        c.ggml_one("vec_dot_4x4", j0 + l, r0 + k, g, fx.yb_ggml[i], fx.scale_bq[i]);
+                    }
+                }
+            }
+        }
+    }
+
+    // The panel kernels on each group of 16 rows against xb (and x): packed panel, every
+    // activation row in one call.
+    if let (Some(pack), Some(dot)) = (t.pack_panel, t.panel_dot) {
+        let mut panel = vec![0u8; cols / 32 * super::matmul::PANEL_BLOCK_BYTES];
+        for (xs, n, label, want, scale) in
+            [(&fx.xb, batch, "panel_dot", &fx.yb_ggml, &fx.scale_bq), (&fx.x, 1, "panel_dot (x)", &fx.y_ggml, &fx.scale_q)]
+        {
+            let mut acts = QuantizedActs::new();
+            acts.quantize(t.vec_dot_type, xs, cols);
+            acts.prepare_block_sums();
+            for r0 in (0..rows.saturating_sub(15)).step_by(16) {
+                pack(&fx.w[r0 * rb..], rb, cols, &mut panel);
+                let mut j0 = 0;
+                while j0 < n {
+                    let nt = (n - j0).min(8);
+                    let got = dot(cols, &panel, &acts, j0, nt);
+                    for (l, gt) in got.iter().take(nt).enumerate() {
+                        for (k, &g) in gt.iter().enumerate() {
+                            let i = (j0 + l) * rows + r0 + k;
+                            c.ggml_one(label, j0 + l, r0 + k, g, want[i], scale[i]);
+                        }
+                    }
+                    j0 += nt;
+                }
+            }
+        }
+    }
+
     // Mat-vec and mat-mat: plain, threaded, and in row ranges that compose.
     let mut y = vec![f32::NAN; rows];
     matvec(fx.w, fx.ty, rows, cols, &fx.x, &mut y);
@@ -598,15 +643,30 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
         }
     }
 
-    // Mat-mat through the selected quantizer: token tiles, x4 groups and their tails, and
-    // row ranges; each output against the scalar dot on the same converted activations.
-    let (rows, cols) = (7usize, 512usize);
+    // The 4x4 micro-kernel against sixteen scalar dots.
+    if let Some(k44) = t.vec_dot_4x4 {
+        let n = 1024;
+        let w: Vec<Vec<u8>> = (0..4).map(|_| random_row(ty, n, &mut rng)).collect();
+        let acts: Vec<Vec<u8>> = (0..4).map(|_| random_acts(t.vec_dot_type, n, &mut rng)).collect();
+        let got = k44(n, [&w[0], &w[1], &w[2], &w[3]], [&acts[0], &acts[1], &acts[2], &acts[3]]);
+        for (r, wr) in w.iter().enumerate() {
+            for (k, a) in acts.iter().enumerate() {
+                let want = (t.vec_dot_scalar)(n, wr, a);
+                c.dot(t, &format!("vec_dot_4x4 ({backend}) row {r} act {k}"), n, wr, a, got[r][k], want);
+            }
+        }
+    }
+
+    // Mat-mat through the selected quantizer: token tiles, 4x4 and x4 groups and their tails,
+    // panels (16 rows, batches from 16 up) and row ranges; each output against the scalar dot
+    // on the same converted activations.
+    let (rows, cols) = (39usize, 512usize);
     let wrb = row_bytes(ty, cols);
     let w: Vec<u8> = (0..rows).flat_map(|_| random_row(ty, cols, &mut rng)).collect();
-    for batch in [1usize, 4, 5, 11] {
+    for batch in [1usize, 4, 5, 11, 16, 19, 40] {
         let x: Vec<f32> = (0..batch * cols).map(|_| rng.f32() * 3.0).collect();
         let mut acts = QuantizedActs::new();
-        acts.quantize(t.vec_dot_type, &x, cols);
+        acts.quantize_for(ty, &x, cols);
         let mut out = vec![f32::NAN; batch * rows];
         matmul_q(&w, ty, rows, cols, &acts, 0..3, &mut out);
         matmul_q(&w, ty, rows, cols, &acts, 3..rows, &mut out);

@@ -8,9 +8,13 @@
 //! Mat-mat walks the weights in blocks of rows small enough to stay in L2; within a block it
 //! takes tokens in tiles of [`TOKEN_TILE`], and for each weight row runs the tile's dot
 //! products back to back, so each weight row is fetched from memory once and from L1 for the
-//! rest of the tile. Where the type has a register-blocked `vec_dot_x4` kernel, each weight
-//! block is also decoded once per four tokens. The `_q` functions take a row range so a thread pool can split rows.
+//! rest of the tile. Where the type has a register-blocked `vec_dot_4x4` kernel, four weight
+//! rows meet four tokens at a time; otherwise, with `vec_dot_x4`, each weight block is decoded
+//! once per four tokens. Types with panel kernels (`pack_panel`/`panel_dot`) take those for
+//! batches of at least `PANEL_MIN_BATCH`: 16 rows are decoded and interleaved once per row
+//! block, then every token runs through them. The `_q` functions take a row range so a thread pool can split rows.
 
+use super::traits::{PackPanelFn, PanelDotFn};
 use super::{row_bytes, traits, QuantTraits};
 use crate::parallel::ThreadPool;
 use crate::GgmlType;
@@ -18,6 +22,13 @@ use std::ops::Range;
 
 /// Tokens per tile in mat-mat.
 pub const TOKEN_TILE: usize = 8;
+/// Weight rows per panel (`pack_panel`), tokens per `panel_dot` call, and panel bytes per
+/// 32-element block (16 f32 scales + 16 rows × 32 bytes), shared by every panel backend.
+pub(crate) const PANEL_ROWS: usize = 16;
+pub(crate) const PANEL_TOKENS: usize = 8;
+pub(crate) const PANEL_BLOCK_BYTES: usize = 64 + PANEL_ROWS * 32;
+/// Smallest batch that takes the panel path: packing costs about as much as a few tokens.
+const PANEL_MIN_BATCH: usize = 16;
 /// Target bytes of weights per row block in mat-mat (about half an L2).
 const ROW_BLOCK_BYTES: usize = 256 * 1024;
 
@@ -30,11 +41,23 @@ pub struct QuantizedActs {
     batch: usize,
     row_bytes: usize,
     data: Vec<u8>,
+    /// Q8_0 only, after `prepare_block_sums`: per row and block, `-128 * sum(qs)` and the
+    /// scale as f32 (`[j * blocks + i]`); empty otherwise.
+    block_bias: Vec<i32>,
+    block_d: Vec<f32>,
 }
 
 impl Default for QuantizedActs {
     fn default() -> Self {
-        QuantizedActs { ty: GgmlType::F32, cols: 0, batch: 0, row_bytes: 0, data: Vec::new() }
+        QuantizedActs {
+            ty: GgmlType::F32,
+            cols: 0,
+            batch: 0,
+            row_bytes: 0,
+            data: Vec::new(),
+            block_bias: Vec::new(),
+            block_d: Vec::new(),
+        }
     }
 }
 
@@ -57,6 +80,42 @@ impl QuantizedActs {
             q(xr, out);
         }
         (self.ty, self.cols, self.batch, self.row_bytes) = (ty, cols, batch, rb);
+        self.block_bias.clear();
+        self.block_d.clear();
+    }
+
+    /// Converts `x` for weights of type `weight_ty` (to its `vec_dot_type`), plus what that
+    /// type's panel kernels need when the batch is large enough to take them.
+    pub fn quantize_for(&mut self, weight_ty: GgmlType, x: &[f32], cols: usize) {
+        let t = weight_traits(weight_ty);
+        self.quantize(t.vec_dot_type, x, cols);
+        if t.panel_dot.is_some() && self.batch >= PANEL_MIN_BATCH {
+            self.prepare_block_sums();
+        }
+    }
+
+    /// Fills [`Self::block_bias`] and [`Self::block_d`] (Q8_0 activations; the panel kernels'
+    /// inputs). A no-op for other types.
+    pub fn prepare_block_sums(&mut self) {
+        if self.ty != GgmlType::Q8_0 || !self.block_bias.is_empty() {
+            return;
+        }
+        let nb = self.cols / 32;
+        self.block_bias.reserve(self.batch * nb);
+        self.block_d.reserve(self.batch * nb);
+        for b in self.data.chunks_exact(34).take(self.batch * nb) {
+            let sum: i32 = b[2..].iter().map(|&q| q as i8 as i32).sum();
+            self.block_bias.push(-128 * sum);
+            self.block_d.push(super::float::f16_to_f32(u16::from_le_bytes([b[0], b[1]])));
+        }
+    }
+    /// `-128 * sum(qs)` per Q8_0 block, row-major; empty before `prepare_block_sums`.
+    pub fn block_bias(&self) -> &[i32] {
+        &self.block_bias
+    }
+    /// The scale of each Q8_0 block as f32, row-major; empty before `prepare_block_sums`.
+    pub fn block_d(&self) -> &[f32] {
+        &self.block_d
     }
 
     pub fn ty(&self) -> GgmlType {
@@ -112,31 +171,48 @@ unsafe fn matmul_rows_raw(
     range: Range<usize>,
     out: OutPtr,
 ) {
-    let dot = t.vec_dot;
-    let row_block = (ROW_BLOCK_BYTES / wrb.max(1)).max(1);
+    let mut range = range;
+    if let (Some(pack), Some(dot)) = (t.pack_panel, t.panel_dot) {
+        if acts.batch >= PANEL_MIN_BATCH && !acts.block_bias.is_empty() {
+            let end = range.start + range.len() / PANEL_ROWS * PANEL_ROWS;
+            // SAFETY: forwarded from the caller.
+            unsafe { matmul_panels_raw(pack, dot, w, wrb, rows, cols, acts, range.start..end, out) };
+            range.start = end;
+        }
+    }
+    let row_block = (ROW_BLOCK_BYTES / wrb.max(1)).max(4);
     let mut r0 = range.start;
     while r0 < range.end {
         let r1 = (r0 + row_block).min(range.end);
         let mut j0 = 0;
         while j0 < acts.batch {
             let j1 = (j0 + TOKEN_TILE).min(acts.batch);
-            for r in r0..r1 {
-                let wr = &w[r * wrb..(r + 1) * wrb];
-                let mut j = j0;
-                if let Some(x4) = t.vec_dot_x4 {
+            let mut r = r0;
+            if let Some(k44) = t.vec_dot_4x4 {
+                while r + 4 <= r1 {
+                    let wr = |k: usize| &w[(r + k) * wrb..(r + k + 1) * wrb];
+                    let ws = [wr(0), wr(1), wr(2), wr(3)];
+                    let mut j = j0;
                     while j + 4 <= j1 {
-                        let y = x4(cols, wr, [acts.row(j), acts.row(j + 1), acts.row(j + 2), acts.row(j + 3)]);
-                        for (k, v) in y.into_iter().enumerate() {
-                            // SAFETY: j + k < batch and r < rows, and this task owns row r.
-                            unsafe { *out.0.add((j + k) * rows + r) = v };
+                        let y = k44(cols, ws, [acts.row(j), acts.row(j + 1), acts.row(j + 2), acts.row(j + 3)]);
+                        for (k, yr) in y.iter().enumerate() {
+                            for (l, &v) in yr.iter().enumerate() {
+                                // SAFETY: j + l < batch and r + k < rows, and this task owns row r + k.
+                                unsafe { *out.0.add((j + l) * rows + r + k) = v };
+                            }
                         }
                         j += 4;
                     }
+                    for (k, wk) in ws.into_iter().enumerate() {
+                        // SAFETY: as above.
+                        unsafe { row_tile(t, wk, cols, acts, j..j1, out.0.add(r + k), rows) };
+                    }
+                    r += 4;
                 }
-                for j in j..j1 {
-                    // SAFETY: as above.
-                    unsafe { *out.0.add(j * rows + r) = dot(cols, wr, acts.row(j)) };
-                }
+            }
+            for r in r..r1 {
+                // SAFETY: as above.
+                unsafe { row_tile(t, &w[r * wrb..(r + 1) * wrb], cols, acts, j0..j1, out.0.add(r), rows) };
             }
             j0 = j1;
         }
@@ -144,8 +220,85 @@ unsafe fn matmul_rows_raw(
     }
 }
 
+thread_local! {
+    /// Each thread's packed panels for the row block in hand (grown once, then reused).
+    static PANELS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The panel path of [`matmul_rows_raw`] for `range` (a multiple of `PANEL_ROWS` rows): packs
+/// an L2-sized block of 16-row panels, then runs every token through it, 8 at a time.
+///
+/// # Safety
+/// As [`matmul_rows_raw`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul_panels_raw(
+    pack: PackPanelFn,
+    dot: PanelDotFn,
+    w: &[u8],
+    wrb: usize,
+    rows: usize,
+    cols: usize,
+    acts: &QuantizedActs,
+    range: Range<usize>,
+    out: OutPtr,
+) {
+    let panel_bytes = cols / 32 * PANEL_BLOCK_BYTES;
+    let panels_per_block = (ROW_BLOCK_BYTES / panel_bytes).max(1);
+    PANELS.with_borrow_mut(|buf| {
+        let mut r0 = range.start;
+        while r0 < range.end {
+            let n_panels = ((range.end - r0) / PANEL_ROWS).min(panels_per_block);
+            if buf.len() < n_panels * panel_bytes {
+                buf.resize(n_panels * panel_bytes, 0);
+            }
+            for (k, panel) in buf.chunks_exact_mut(panel_bytes).take(n_panels).enumerate() {
+                pack(&w[(r0 + k * PANEL_ROWS) * wrb..], wrb, cols, panel);
+            }
+            let mut j = 0;
+            while j < acts.batch {
+                let nt = (acts.batch - j).min(PANEL_TOKENS);
+                for (k, panel) in buf.chunks_exact(panel_bytes).take(n_panels).enumerate() {
+                    let y = dot(cols, panel, acts, j, nt);
+                    let r = r0 + k * PANEL_ROWS;
+                    for (t, yt) in y.iter().take(nt).enumerate() {
+                        // SAFETY: rows r..r + 16 are in this task's range and j + t < batch.
+                        unsafe { std::ptr::copy_nonoverlapping(yt.as_ptr(), out.0.add((j + t) * rows + r), PANEL_ROWS) };
+                    }
+                }
+                j += nt;
+            }
+            r0 += n_panels * PANEL_ROWS;
+        }
+    });
+}
+
+/// One weight row against activation rows `tokens`: `out[j * stride] = w · act[j]`, four
+/// tokens at a time where the type has a `vec_dot_x4`.
+///
+/// # Safety
+/// `out` must be valid for writes at `j * stride` for every `j` in `tokens`.
+unsafe fn row_tile(t: &QuantTraits, wr: &[u8], cols: usize, acts: &QuantizedActs, tokens: Range<usize>, out: *mut f32, stride: usize) {
+    let mut j = tokens.start;
+    if let Some(x4) = t.vec_dot_x4 {
+        while j + 4 <= tokens.end {
+            let y = x4(cols, wr, [acts.row(j), acts.row(j + 1), acts.row(j + 2), acts.row(j + 3)]);
+            for (k, v) in y.into_iter().enumerate() {
+                // SAFETY: the caller's contract.
+                unsafe { *out.add((j + k) * stride) = v };
+            }
+            j += 4;
+        }
+    }
+    for j in j..tokens.end {
+        // SAFETY: the caller's contract.
+        unsafe { *out.add(j * stride) = (t.vec_dot)(cols, wr, acts.row(j)) };
+    }
+}
+
 /// Mat-mat over rows `range` only, on pre-converted activations: writes `out[j * rows + r]`
 /// for every activation row `j` and `r` in `range`, leaving other elements untouched.
+/// Convert with [`QuantizedActs::quantize_for`] so that large batches can take the panel
+/// kernels (with plain `quantize` they take the row kernels).
 pub fn matmul_q(
     w: &[u8],
     ty: GgmlType,
@@ -182,7 +335,7 @@ pub fn matvec_q(w: &[u8], ty: GgmlType, cols: usize, act: &[u8], range: Range<us
 /// `out.len() >= batch * rows`).
 pub fn matmul(w: &[u8], ty: GgmlType, rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
     let mut acts = QuantizedActs::new();
-    acts.quantize(weight_traits(ty).vec_dot_type, x, cols);
+    acts.quantize_for(ty, x, cols);
     matmul_q(w, ty, rows, cols, &acts, 0..rows, out);
 }
 
@@ -197,7 +350,7 @@ fn row_chunks(rows: usize, n_threads: usize) -> usize {
     if n_threads <= 1 {
         return rows.max(1);
     }
-    rows.div_ceil(4 * n_threads).next_multiple_of(4).max(1)
+    rows.div_ceil(4 * n_threads).next_multiple_of(PANEL_ROWS).max(1)
 }
 
 /// `out = W · x` on a thread pool, splitting weight rows between threads. `acts` is scratch
@@ -214,7 +367,7 @@ pub fn matmul_par(
     acts: &mut QuantizedActs,
 ) {
     let t = weight_traits(ty);
-    acts.quantize(t.vec_dot_type, x, cols);
+    acts.quantize_for(ty, x, cols);
     let wrb = check(t, w, rows, cols, acts);
     assert!(out.len() >= acts.batch * rows, "out: need {} floats", acts.batch * rows);
     let chunk = row_chunks(rows, pool.n_threads());

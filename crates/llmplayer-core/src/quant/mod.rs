@@ -54,7 +54,7 @@ pub use blocks_nl4::{BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4};
 pub use blocks_ternary::{BlockTq1_0, BlockTq2_0};
 pub use matmul::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q, QuantizedActs};
 pub use traits::{
-    backend, quantize_row, traits, Backend, DequantizeRowFn, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn,
+    backend, quantize_row, traits, Backend, DequantizeRowFn, QuantTraits, QuantizeRowFn, VecDot4x4Fn, VecDotFn, VecDotX4Fn,
 };
 
 use crate::GgmlType;

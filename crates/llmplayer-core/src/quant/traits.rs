@@ -20,6 +20,15 @@ pub type VecDotFn = fn(usize, &[u8], &[u8]) -> f32;
 /// `vec_dot_x4(n, weights, [a0, a1, a2, a3])`: one weight row against four activation rows
 /// (the mat-mat micro-kernel; each weight block is decoded once for the four).
 pub type VecDotX4Fn = fn(usize, &[u8], [&[u8]; 4]) -> [f32; 4];
+/// `vec_dot_4x4(n, [w0, w1, w2, w3], [a0, a1, a2, a3])`: four weight rows against four
+/// activation rows, `out[r][t] = w[r] · a[t]` (the larger mat-mat micro-kernel).
+pub type VecDot4x4Fn = fn(usize, [&[u8]; 4], [&[u8]; 4]) -> [[f32; 4]; 4];
+/// `pack_panel(w, row_bytes, cols, panel)`: decodes 16 weight rows (row `r` at
+/// `w[r * row_bytes..]`) into the backend's interleaved panel for `panel_dot`.
+pub type PackPanelFn = fn(&[u8], usize, usize, &mut [u8]);
+/// `panel_dot(cols, panel, acts, j0, nt)`: `out[t][r]` = panel row `r` · activation row
+/// `j0 + t`, for `t < nt <= 8` (the activations' block sums must be prepared).
+pub type PanelDotFn = fn(usize, &[u8], &crate::quant::QuantizedActs, usize, usize) -> [[f32; 16]; 8];
 /// `quantize_row(x, out)`: converts `x.len()` f32 activations into this type.
 pub type QuantizeRowFn = fn(&[f32], &mut [u8]);
 
@@ -59,6 +68,12 @@ pub struct QuantTraits {
     pub vec_dot_backend: Backend,
     /// Optional register-blocked kernel for four activation rows; equals four `vec_dot`s.
     pub vec_dot_x4: Option<VecDotX4Fn>,
+    /// Optional four-rows-by-four-tokens kernel; equals sixteen `vec_dot`s. Mat-mat prefers it.
+    pub vec_dot_4x4: Option<VecDot4x4Fn>,
+    /// Optional panel kernels (both or neither): 16 weight rows packed once per row block,
+    /// then up to 8 tokens per call. Mat-mat prefers them for large batches.
+    pub pack_panel: Option<PackPanelFn>,
+    pub panel_dot: Option<PanelDotFn>,
     /// Converter of f32 activations into this type; only for activation types
     /// (F32, F16, BF16, Q8_0, Q8_1, Q8_K).
     pub quantize_row: Option<QuantizeRowFn>,
@@ -119,6 +134,9 @@ fn scalar_row(ty: GgmlType) -> Option<QuantTraits> {
         vec_dot_scalar: vec_dot,
         vec_dot_backend: Backend::Scalar,
         vec_dot_x4: None,
+        vec_dot_4x4: None,
+        pack_panel: None,
+        panel_dot: None,
         quantize_row,
         quantize_row_scalar: quantize_row,
     })

@@ -10,10 +10,12 @@ mod iquants;
 mod kquants;
 mod legacy;
 mod misc;
+mod panel;
+mod tile4x4;
 mod vnni;
 mod x4;
 
-use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
+use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDot4x4Fn, VecDotFn, VecDotX4Fn};
 use crate::GgmlType;
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
@@ -56,6 +58,17 @@ macro_rules! dot_x4 {
             unsafe { $f(n, x, y) }
         }
         wrapper as VecDotX4Fn
+    }};
+}
+
+/// Wraps a four-rows-by-four-rows kernel in a safe fn pointer.
+macro_rules! dot_4x4 {
+    ($f:path) => {{
+        fn wrapper(n: usize, x: [&[u8]; 4], y: [&[u8]; 4]) -> [[f32; 4]; 4] {
+            // SAFETY: only installed after `vnni::available()` returned true.
+            unsafe { $f(n, x, y) }
+        }
+        wrapper as VecDot4x4Fn
     }};
 }
 
@@ -116,9 +129,17 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     if vnni::available() {
         match t.ty {
             Q4_K => t.vec_dot_x4 = Some(dot_x4!(vnni::vec_dot_q4_k_q8_k_x4)),
+            Q8_0 => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_q8_0_q8_0_4x4)),
+            Q4_0 => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_q4_0_q8_0_4x4)),
+            IQ4_NL => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_iq4_nl_q8_0_4x4)),
             // Q6_K VNNI (vnni::vec_dot_q6_k_q8_k_x4) is not selected: it passes random and fixture
             // checks but breaks prefill logits of llama.Q6_K (tests/models.rs); kept for the next pass.
             _ => {}
+        }
+    }
+    if vnni::available() {
+        if let Some((pack, dot)) = panel::kernels(t.ty) {
+            (t.pack_panel, t.panel_dot) = (Some(pack), Some(dot));
         }
     }
     let fast_quant: Option<QuantizeRowFn> = match t.ty {

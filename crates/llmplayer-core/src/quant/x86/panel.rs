@@ -1,0 +1,165 @@
+//! AVX-512 VNNI prefill kernel on weight panels: 16 weight rows of a 32-element type,
+//! decoded to bytes and interleaved so that one 512-bit `vpdpbusd` advances 16 rows by four
+//! elements against one token's four activation bytes (broadcast from memory).
+//!
+//! Why: in the row-by-token kernels every (row, token) pair ends each 32-element block with
+//! its own i32-to-float conversion and fma over 8 lanes; here a lane is a row, so one
+//! conversion and one fma finish a block for 16 rows, and the integer work (one `vpdpbusd`
+//! per 64 products) dominates as it should. The panel is packed on the fly per row block
+//! (see `matmul.rs`), so the model file is never rewritten and mat-vec keeps the plain layout.
+//!
+//! Panel layout, per 32-element block `i` (`PANEL_BLOCK_BYTES` each): the 16 rows' scales as
+//! f32, then 8 groups of 16 × 4 weight bytes (group `g` holds elements `4g..4g+4` of every
+//! row, row-major), each byte `w + 128` (unsigned for `vpdpbusd`). The activations stay
+//! signed Q8_0; the `+128` is undone by starting each block's sum at `-128 * sum(y)`
+//! ([`QuantizedActs::block_bias`]), so the integer sums are exact.
+
+use super::vnni;
+use crate::quant::matmul::{PANEL_BLOCK_BYTES, PANEL_TOKENS};
+use crate::quant::traits::{PackPanelFn, PanelDotFn};
+use crate::quant::QuantizedActs;
+use std::arch::x86_64::*;
+
+/// Byte offsets of the 16 rows (`r * row_bytes`) for gathers.
+#[inline(always)]
+unsafe fn row_offsets(row_bytes: usize) -> __m512i {
+    _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi32(row_bytes as i32),
+    )
+}
+
+/// The 16 rows' f16 scales at byte `at` of each row's block, as f32.
+#[inline(always)]
+unsafe fn gather_scales(w: *const u8, rows: __m512i, at: usize) -> __m512 {
+    let d = _mm512_i32gather_epi32::<1>(rows, w.add(at).cast());
+    _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d))
+}
+
+/// Packs Q8_0 rows `w[r * row_bytes..]`, `r < 16`, of `cols` elements into `panel`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let nb = cols / 32;
+    assert!(
+        w.len() >= 15 * row_bytes + nb * 34
+            && panel.len() >= nb * PANEL_BLOCK_BYTES
+            && row_bytes * 16 < i32::MAX as usize
+    );
+    let rows = row_offsets(row_bytes);
+    let flip = _mm512_set1_epi8(0x80u8 as i8);
+    let (w, p) = (w.as_ptr(), panel.as_mut_ptr());
+    for i in 0..nb {
+        let (b, out) = (w.add(34 * i), p.add(PANEL_BLOCK_BYTES * i));
+        _mm512_storeu_ps(out.cast(), gather_scales(b, rows, 0));
+        for g in 0..8 {
+            let q = _mm512_i32gather_epi32::<1>(rows, b.add(2 + 4 * g).cast());
+            _mm512_storeu_si512(out.add(64 + 64 * g).cast(), _mm512_xor_si512(q, flip));
+        }
+    }
+}
+
+/// Packs Q4_0 rows (element `j < 16` in the low nibble of byte `j`, `j + 16` in the high one).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let nb = cols / 32;
+    assert!(
+        w.len() >= 15 * row_bytes + nb * 18
+            && panel.len() >= nb * PANEL_BLOCK_BYTES
+            && row_bytes * 16 < i32::MAX as usize
+    );
+    let rows = row_offsets(row_bytes);
+    let (m4, bias) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(120)); // nibble - 8 + 128
+    let (w, p) = (w.as_ptr(), panel.as_mut_ptr());
+    for i in 0..nb {
+        let (b, out) = (w.add(18 * i), p.add(PANEL_BLOCK_BYTES * i));
+        _mm512_storeu_ps(out.cast(), gather_scales(b, rows, 0));
+        for g in 0..4 {
+            let q = _mm512_i32gather_epi32::<1>(rows, b.add(2 + 4 * g).cast());
+            let lo = _mm512_add_epi8(_mm512_and_si512(q, m4), bias);
+            let hi = _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), bias);
+            _mm512_storeu_si512(out.add(64 + 64 * g).cast(), lo);
+            _mm512_storeu_si512(out.add(64 + 64 * (g + 4)).cast(), hi);
+        }
+    }
+}
+
+/// `out[t][r] = panel row r · y[j0 + t]` for `t < T`; `y` is Q8_0 with its block biases.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn panel_dot<const T: usize>(
+    cols: usize,
+    panel: &[u8],
+    acts: &QuantizedActs,
+    j0: usize,
+) -> [[f32; 16]; PANEL_TOKENS] {
+    let nb = cols / 32;
+    assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && j0 + T <= acts.batch());
+    let (bias, dy) = (acts.block_bias(), acts.block_d());
+    assert!(bias.len() >= (j0 + T) * nb && dy.len() >= (j0 + T) * nb);
+    let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
+    let (bias, dy) = (bias.as_ptr().add(j0 * nb), dy.as_ptr().add(j0 * nb));
+    let p = panel.as_ptr();
+    let mut acc = [_mm512_setzero_ps(); T];
+    for i in 0..nb {
+        let blk = p.add(PANEL_BLOCK_BYTES * i);
+        let mut sum: [__m512i; T] =
+            std::array::from_fn(|t| _mm512_set1_epi32(*bias.add(t * nb + i)));
+        for g in 0..8 {
+            let wg = _mm512_loadu_si512(blk.add(64 + 64 * g).cast());
+            for t in 0..T {
+                let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
+                sum[t] = _mm512_dpbusd_epi32(sum[t], wg, _mm512_set1_epi32(y4));
+            }
+        }
+        let dw = _mm512_loadu_ps(blk.cast());
+        for t in 0..T {
+            let scale = _mm512_mul_ps(dw, _mm512_set1_ps(*dy.add(t * nb + i)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), scale, acc[t]);
+        }
+    }
+    let mut out = [[0.0f32; 16]; PANEL_TOKENS];
+    for t in 0..T {
+        _mm512_storeu_ps(out[t].as_mut_ptr(), acc[t]);
+    }
+    out
+}
+
+fn panel_dot_any(
+    cols: usize,
+    panel: &[u8],
+    acts: &QuantizedActs,
+    j0: usize,
+    nt: usize,
+) -> [[f32; 16]; PANEL_TOKENS] {
+    debug_assert!(vnni::available());
+    // SAFETY: installed only after `vnni::available()` returned true; bounds are asserted inside.
+    unsafe {
+        match nt {
+            8 => panel_dot::<8>(cols, panel, acts, j0),
+            7 => panel_dot::<7>(cols, panel, acts, j0),
+            6 => panel_dot::<6>(cols, panel, acts, j0),
+            5 => panel_dot::<5>(cols, panel, acts, j0),
+            4 => panel_dot::<4>(cols, panel, acts, j0),
+            3 => panel_dot::<3>(cols, panel, acts, j0),
+            2 => panel_dot::<2>(cols, panel, acts, j0),
+            1 => panel_dot::<1>(cols, panel, acts, j0),
+            _ => panic!("panel_dot: {nt} tokens (1..=8)"),
+        }
+    }
+}
+
+/// The panel kernels for Q8_0 and Q4_0 weights (both against Q8_0 activations).
+pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn)> {
+    fn q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+        // SAFETY: installed only after `vnni::available()` returned true.
+        unsafe { pack_q8_0(w, row_bytes, cols, panel) }
+    }
+    fn q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+        // SAFETY: as above.
+        unsafe { pack_q4_0(w, row_bytes, cols, panel) }
+    }
+    match ty {
+        crate::GgmlType::Q8_0 => Some((q8_0, panel_dot_any)),
+        crate::GgmlType::Q4_0 => Some((q4_0, panel_dot_any)),
+        _ => None,
+    }
+}
