@@ -414,7 +414,7 @@ pub fn check_fixture_with_pool(f: &GgufFile, pool: &ThreadPool) -> Result<Fixtur
     // The panel kernels on each group of 16 rows against xb (and x): packed panel, every
     // activation row in one call.
     if let (Some(pack), Some(dot)) = (t.pack_panel, t.panel_dot) {
-        let mut panel = vec![0u8; cols / 32 * super::matmul::PANEL_BLOCK_BYTES];
+        let mut panel = vec![0u8; cols / t.block_size * t.panel_block_bytes];
         for (xs, n, label, want, scale) in
             [(&fx.xb, batch, "panel_dot", &fx.yb_ggml, &fx.scale_bq), (&fx.x, 1, "panel_dot (x)", &fx.y_ggml, &fx.scale_q)]
         {

@@ -22,11 +22,9 @@ use std::ops::Range;
 
 /// Tokens per tile in mat-mat.
 pub const TOKEN_TILE: usize = 8;
-/// Weight rows per panel (`pack_panel`), tokens per `panel_dot` call, and panel bytes per
-/// 32-element block (16 f32 scales + 16 rows × 32 bytes), shared by every panel backend.
+/// Weight rows per panel (`pack_panel`) and tokens per `panel_dot` call.
 pub(crate) const PANEL_ROWS: usize = 16;
 pub(crate) const PANEL_TOKENS: usize = 8;
-pub(crate) const PANEL_BLOCK_BYTES: usize = 64 + PANEL_ROWS * 32;
 /// Smallest batch that takes the panel path: packing costs about as much as a few tokens.
 const PANEL_MIN_BATCH: usize = 16;
 /// Target bytes of weights per row block in mat-mat (about half an L2).
@@ -41,10 +39,13 @@ pub struct QuantizedActs {
     batch: usize,
     row_bytes: usize,
     data: Vec<u8>,
-    /// Q8_0 only, after `prepare_block_sums`: per row and block, `-128 * sum(qs)` and the
-    /// scale as f32 (`[j * blocks + i]`); empty otherwise.
+    /// After `prepare_block_sums` (the panel kernels' inputs), row-major per activation row:
+    /// Q8_0: per block, `-128 * sum(qs)` and the scale as f32; Q8_K: per block, the quant
+    /// sums of its 8 sub-blocks of 32 then of its 16 sub-blocks of 16, as f32. Empty otherwise.
     block_bias: Vec<i32>,
     block_d: Vec<f32>,
+    sub_sums: Vec<f32>,
+    sums_ready: bool,
 }
 
 impl Default for QuantizedActs {
@@ -57,6 +58,8 @@ impl Default for QuantizedActs {
             data: Vec::new(),
             block_bias: Vec::new(),
             block_d: Vec::new(),
+            sub_sums: Vec::new(),
+            sums_ready: false,
         }
     }
 }
@@ -82,6 +85,8 @@ impl QuantizedActs {
         (self.ty, self.cols, self.batch, self.row_bytes) = (ty, cols, batch, rb);
         self.block_bias.clear();
         self.block_d.clear();
+        self.sub_sums.clear();
+        self.sums_ready = false;
     }
 
     /// Converts `x` for weights of type `weight_ty` (to its `vec_dot_type`), plus what that
@@ -94,20 +99,41 @@ impl QuantizedActs {
         }
     }
 
-    /// Fills [`Self::block_bias`] and [`Self::block_d`] (Q8_0 activations; the panel kernels'
-    /// inputs). A no-op for other types.
+    /// Fills the block sums the panel kernels read ([`Self::block_bias`] and
+    /// [`Self::block_d`] for Q8_0, [`Self::sub_sums`] for Q8_K). A no-op for other types.
     pub fn prepare_block_sums(&mut self) {
-        if self.ty != GgmlType::Q8_0 || !self.block_bias.is_empty() {
+        if self.sums_ready {
             return;
         }
-        let nb = self.cols / 32;
-        self.block_bias.reserve(self.batch * nb);
-        self.block_d.reserve(self.batch * nb);
-        for b in self.data.chunks_exact(34).take(self.batch * nb) {
-            let sum: i32 = b[2..].iter().map(|&q| q as i8 as i32).sum();
-            self.block_bias.push(-128 * sum);
-            self.block_d.push(super::float::f16_to_f32(u16::from_le_bytes([b[0], b[1]])));
+        let n = self.batch * self.row_bytes;
+        match self.ty {
+            GgmlType::Q8_0 => {
+                for b in self.data[..n].chunks_exact(34) {
+                    let sum: i32 = b[2..].iter().map(|&q| q as i8 as i32).sum();
+                    self.block_bias.push(-128 * sum);
+                    self.block_d.push(super::float::f16_to_f32(u16::from_le_bytes([b[0], b[1]])));
+                }
+            }
+            GgmlType::Q8_K => {
+                // bsums (16 × i16) sit after d (f32) and qs (256 bytes).
+                for b in self.data[..n].chunks_exact(292) {
+                    let s = |k: usize| i16::from_le_bytes([b[260 + 2 * k], b[261 + 2 * k]]) as f32;
+                    self.sub_sums.extend((0..8).map(|j| s(2 * j) + s(2 * j + 1)));
+                    self.sub_sums.extend((0..16).map(s));
+                }
+            }
+            _ => return,
         }
+        self.sums_ready = true;
+    }
+    /// Whether `prepare_block_sums` has run for the current contents.
+    pub fn sums_ready(&self) -> bool {
+        self.sums_ready
+    }
+    /// Q8_K: per block, the quant sums of its sub-blocks of 32 (8) then 16 (16) as f32,
+    /// row-major; empty before `prepare_block_sums`.
+    pub fn sub_sums(&self) -> &[f32] {
+        &self.sub_sums
     }
     /// `-128 * sum(qs)` per Q8_0 block, row-major; empty before `prepare_block_sums`.
     pub fn block_bias(&self) -> &[i32] {
@@ -173,10 +199,10 @@ unsafe fn matmul_rows_raw(
 ) {
     let mut range = range;
     if let (Some(pack), Some(dot)) = (t.pack_panel, t.panel_dot) {
-        if acts.batch >= PANEL_MIN_BATCH && !acts.block_bias.is_empty() {
+        if acts.batch >= PANEL_MIN_BATCH && acts.sums_ready {
             let end = range.start + range.len() / PANEL_ROWS * PANEL_ROWS;
             // SAFETY: forwarded from the caller.
-            unsafe { matmul_panels_raw(pack, dot, w, wrb, rows, cols, acts, range.start..end, out) };
+            unsafe { matmul_panels_raw(pack, dot, t.panel_block_bytes * cols / t.block_size, w, wrb, rows, cols, acts, range.start..end, out) };
             range.start = end;
         }
     }
@@ -234,6 +260,7 @@ thread_local! {
 unsafe fn matmul_panels_raw(
     pack: PackPanelFn,
     dot: PanelDotFn,
+    panel_bytes: usize,
     w: &[u8],
     wrb: usize,
     rows: usize,
@@ -242,7 +269,6 @@ unsafe fn matmul_panels_raw(
     range: Range<usize>,
     out: OutPtr,
 ) {
-    let panel_bytes = cols / 32 * PANEL_BLOCK_BYTES;
     let panels_per_block = (ROW_BLOCK_BYTES / panel_bytes).max(1);
     PANELS.with_borrow_mut(|buf| {
         let mut r0 = range.start;

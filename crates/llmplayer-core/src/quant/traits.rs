@@ -74,6 +74,8 @@ pub struct QuantTraits {
     /// then up to 8 tokens per call. Mat-mat prefers them for large batches.
     pub pack_panel: Option<PackPanelFn>,
     pub panel_dot: Option<PanelDotFn>,
+    /// Panel bytes per weight block (16 rows); 0 without panel kernels.
+    pub panel_block_bytes: usize,
     /// Converter of f32 activations into this type; only for activation types
     /// (F32, F16, BF16, Q8_0, Q8_1, Q8_K).
     pub quantize_row: Option<QuantizeRowFn>,
@@ -137,6 +139,7 @@ fn scalar_row(ty: GgmlType) -> Option<QuantTraits> {
         vec_dot_4x4: None,
         pack_panel: None,
         panel_dot: None,
+        panel_block_bytes: 0,
         quantize_row,
         quantize_row_scalar: quantize_row,
     })

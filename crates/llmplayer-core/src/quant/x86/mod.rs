@@ -5,12 +5,31 @@
 //! wrappers in the traits table only after [`available`] returned true, which is the safety
 //! argument for every call below.
 
+/// Calls `$kernel::<nt>(args)` for a token count `nt` in 1..=8 (the panel kernels are
+/// compiled per count so that their accumulators stay in registers).
+macro_rules! by_tokens {
+    ($kernel:ident, $nt:expr, $($arg:expr),*) => {
+        match $nt {
+            8 => $kernel::<8>($($arg),*),
+            7 => $kernel::<7>($($arg),*),
+            6 => $kernel::<6>($($arg),*),
+            5 => $kernel::<5>($($arg),*),
+            4 => $kernel::<4>($($arg),*),
+            3 => $kernel::<3>($($arg),*),
+            2 => $kernel::<2>($($arg),*),
+            1 => $kernel::<1>($($arg),*),
+            nt => panic!("panel_dot: {nt} tokens (1..=8)"),
+        }
+    };
+}
+
 mod float;
 mod iquants;
 mod kquants;
 mod legacy;
 mod misc;
 mod panel;
+mod panel_k;
 mod tile4x4;
 mod vnni;
 mod x4;
@@ -138,8 +157,9 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         }
     }
     if vnni::available() {
-        if let Some((pack, dot)) = panel::kernels(t.ty) {
-            (t.pack_panel, t.panel_dot) = (Some(pack), Some(dot));
+        let panel = panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty));
+        if let Some((pack, dot, bytes)) = panel {
+            (t.pack_panel, t.panel_dot, t.panel_block_bytes) = (Some(pack), Some(dot), bytes);
         }
     }
     let fast_quant: Option<QuantizeRowFn> = match t.ty {

@@ -15,10 +15,13 @@
 //! ([`QuantizedActs::block_bias`]), so the integer sums are exact.
 
 use super::vnni;
-use crate::quant::matmul::{PANEL_BLOCK_BYTES, PANEL_TOKENS};
+use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::QuantizedActs;
 use std::arch::x86_64::*;
+
+/// Panel bytes per 32-element block: 16 f32 scales + 16 rows × 32 bytes.
+const PANEL_BLOCK_BYTES: usize = 64 + 16 * 32;
 
 /// Byte offsets of the 16 rows (`r * row_bytes`) for gathers.
 #[inline(always)]
@@ -123,32 +126,15 @@ unsafe fn panel_dot<const T: usize>(
     out
 }
 
-fn panel_dot_any(
-    cols: usize,
-    panel: &[u8],
-    acts: &QuantizedActs,
-    j0: usize,
-    nt: usize,
-) -> [[f32; 16]; PANEL_TOKENS] {
+fn panel_dot_any(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
     debug_assert!(vnni::available());
     // SAFETY: installed only after `vnni::available()` returned true; bounds are asserted inside.
-    unsafe {
-        match nt {
-            8 => panel_dot::<8>(cols, panel, acts, j0),
-            7 => panel_dot::<7>(cols, panel, acts, j0),
-            6 => panel_dot::<6>(cols, panel, acts, j0),
-            5 => panel_dot::<5>(cols, panel, acts, j0),
-            4 => panel_dot::<4>(cols, panel, acts, j0),
-            3 => panel_dot::<3>(cols, panel, acts, j0),
-            2 => panel_dot::<2>(cols, panel, acts, j0),
-            1 => panel_dot::<1>(cols, panel, acts, j0),
-            _ => panic!("panel_dot: {nt} tokens (1..=8)"),
-        }
-    }
+    unsafe { by_tokens!(panel_dot, nt, cols, panel, acts, j0) }
 }
 
-/// The panel kernels for Q8_0 and Q4_0 weights (both against Q8_0 activations).
-pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn)> {
+/// The panel kernels for Q8_0 and Q4_0 weights (both against Q8_0 activations): (pack, dot,
+/// panel bytes per block).
+pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     fn q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
         // SAFETY: installed only after `vnni::available()` returned true.
         unsafe { pack_q8_0(w, row_bytes, cols, panel) }
@@ -158,8 +144,8 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn)> 
         unsafe { pack_q4_0(w, row_bytes, cols, panel) }
     }
     match ty {
-        crate::GgmlType::Q8_0 => Some((q8_0, panel_dot_any)),
-        crate::GgmlType::Q4_0 => Some((q4_0, panel_dot_any)),
+        crate::GgmlType::Q8_0 => Some((q8_0, panel_dot_any, PANEL_BLOCK_BYTES)),
+        crate::GgmlType::Q4_0 => Some((q4_0, panel_dot_any, PANEL_BLOCK_BYTES)),
         _ => None,
     }
 }
