@@ -15,6 +15,7 @@
 //! ([`QuantizedActs::block_bias`]), so the integer sums are exact.
 
 use super::vnni;
+use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::QuantizedActs;
@@ -61,9 +62,11 @@ unsafe fn pack_q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     }
 }
 
-/// Packs Q4_0 rows (element `j < 16` in the low nibble of byte `j`, `j + 16` in the high one).
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-unsafe fn pack_q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+/// Packs rows of a 4-bit type with an f16 scale and 16 bytes of nibbles (Q4_0, IQ4_NL:
+/// element `j < 16` in the low nibble of byte `j`, `j + 16` in the high one), each nibble
+/// mapped through `table` (its value + 128).
+#[inline(always)]
+unsafe fn pack_nibbles(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8], table: &[u8; 16]) {
     let nb = cols / 32;
     assert!(
         w.len() >= 15 * row_bytes + nb * 18
@@ -71,15 +74,16 @@ unsafe fn pack_q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
             && row_bytes * 16 < i32::MAX as usize
     );
     let rows = row_offsets(row_bytes);
-    let (m4, bias) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(120)); // nibble - 8 + 128
+    let m4 = _mm512_set1_epi8(0x0f);
+    let lut = _mm512_broadcast_i32x4(_mm_loadu_si128(table.as_ptr().cast()));
     let (w, p) = (w.as_ptr(), panel.as_mut_ptr());
     for i in 0..nb {
         let (b, out) = (w.add(18 * i), p.add(PANEL_BLOCK_BYTES * i));
         _mm512_storeu_ps(out.cast(), gather_scales(b, rows, 0));
         for g in 0..4 {
             let q = _mm512_i32gather_epi32::<1>(rows, b.add(2 + 4 * g).cast());
-            let lo = _mm512_add_epi8(_mm512_and_si512(q, m4), bias);
-            let hi = _mm512_add_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), bias);
+            let lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(q, m4));
+            let hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
             _mm512_storeu_si512(out.add(64 + 64 * g).cast(), lo);
             _mm512_storeu_si512(out.add(64 + 64 * (g + 4)).cast(), hi);
         }
@@ -132,8 +136,20 @@ fn panel_dot_any(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt:
     unsafe { by_tokens!(panel_dot, nt, cols, panel, acts, j0) }
 }
 
-/// The panel kernels for Q8_0 and Q4_0 weights (both against Q8_0 activations): (pack, dot,
-/// panel bytes per block).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let table: [u8; 16] = std::array::from_fn(|i| i as u8 + 120); // nibble - 8 + 128
+    pack_nibbles(w, row_bytes, cols, panel, &table)
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let table: [u8; 16] = std::array::from_fn(|i| (KVALUES_IQ4NL[i] as u8) ^ 0x80);
+    pack_nibbles(w, row_bytes, cols, panel, &table)
+}
+
+/// The panel kernels for Q8_0, Q4_0 and IQ4_NL weights (against Q8_0 activations): (pack,
+/// dot, panel bytes per block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     fn q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
         // SAFETY: installed only after `vnni::available()` returned true.
@@ -143,9 +159,14 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, u
         // SAFETY: as above.
         unsafe { pack_q4_0(w, row_bytes, cols, panel) }
     }
+    fn iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+        // SAFETY: as above.
+        unsafe { pack_iq4_nl(w, row_bytes, cols, panel) }
+    }
     match ty {
         crate::GgmlType::Q8_0 => Some((q8_0, panel_dot_any, PANEL_BLOCK_BYTES)),
         crate::GgmlType::Q4_0 => Some((q4_0, panel_dot_any, PANEL_BLOCK_BYTES)),
+        crate::GgmlType::IQ4_NL => Some((iq4_nl, panel_dot_any, PANEL_BLOCK_BYTES)),
         _ => None,
     }
 }

@@ -1,32 +1,37 @@
 //! The K-quant weight panels for the AVX-512 VNNI prefill kernel (see `panel.rs` for the
-//! idea): 16 rows, decoded per 256-element super-block (`PANEL_K_BYTES` each) into f32 scales
-//! for every sub-block × 16 rows, then the quants as unsigned bytes, four elements of every
-//! row per 64-byte group, groups in element order at `1024 + 64 * (e / 4)`.
+//! idea): 16 rows, decoded per 256-element super-block into f32 vectors over the 16 rows —
+//! first the scale of each sub-block (`NSUB = 256 / SUB` of them), then each sub-block's
+//! offset — followed by the quants as unsigned bytes, four elements of every row per 64-byte
+//! group, groups in element order at `header + 64 * (e / 4)` (`header = 128 * NSUB`).
 //!
-//! * Q4_K: `d * scale_j` (8 × 16 f32) and `dmin * min_j` (8 × 16 f32); quants 0..15.
-//! * Q6_K: `d * scale_k` (16 sub-blocks of 16 × 16 f32); quants 0..63 (the -32 is applied
-//!   through the activations' 16-element sums).
+//! A row's sub-block `k` then contributes `scale_k * sum(q * y) - offset_k * sum(y)`:
 //!
-//! The quants are unsigned, so `vpdpbusd` takes them as they are against the signed Q8_K
-//! activations broadcast four bytes at a time. Per sub-block and token, one conversion and an
-//! fma with the scales, and one fma of the mins (offsets) against the activations' sub-block
-//! sums ([`QuantizedActs::sub_sums`]) finish 16 rows; the activation scale is applied once
-//! per super-block.
+//! * Q4_K, Q5_K (SUB 32): `d * scale_j`, `dmin * min_j`; quants 0..15 / 0..31.
+//! * Q6_K (SUB 16): `d * scale_k`, `32 * d * scale_k`; quants 0..63 (stored value - 32).
+//! * IQ4_XS (SUB 32): `d * (ls - 32)`, `128 *` that; quants = table value + 128.
+//!
+//! `vpdpbusd` takes the unsigned quants against the signed Q8_K activations broadcast four
+//! bytes at a time. Per sub-block and token, one conversion and an fma with the scales, and
+//! one fma of the offsets against the activations' sub-block sums
+//! ([`QuantizedActs::sub_sums`]), finish 16 rows; the activation scale is applied once per
+//! super-block.
 
 use super::vnni;
 use crate::quant::blocks_k::scale_min_k4;
+use crate::quant::float::f16_to_f32;
+use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::{QuantizedActs, QK_K};
 use std::arch::x86_64::*;
 
-/// Panel bytes per super-block: 1024 bytes of f32 scales + 16 rows × 256 quants.
-const PANEL_K_BYTES: usize = 1024 + 16 * QK_K;
-/// Bytes of a Q4_K, Q6_K and Q8_K block.
-const Q4_K_BYTES: usize = 144;
-const Q6_K_BYTES: usize = 210;
+/// Panel bytes per super-block for sub-blocks of `sub` elements.
+const fn panel_bytes(sub: usize) -> usize {
+    128 * (QK_K / sub) + 16 * QK_K
+}
+/// Bytes of a Q8_K block, and per Q8_K block in [`QuantizedActs::sub_sums`]: 8 sums of 32,
+/// then 16 sums of 16.
 const Q8_K_BYTES: usize = 292;
-/// Per Q8_K block in [`QuantizedActs::sub_sums`]: 8 sums of 32, then 16 sums of 16.
 const SUMS: usize = 24;
 
 /// Byte offsets of the 16 rows (`r * row_bytes`) for gathers.
@@ -38,166 +43,180 @@ unsafe fn row_offsets(row_bytes: usize) -> __m512i {
     )
 }
 
-/// Writes the 16 rows' values `v[k][r]` as `v.len()` f32 vectors at the start of `out`.
-fn put_scales(out: &mut [u8], v: &[[f32; 16]]) {
-    for (k, row) in v.iter().enumerate() {
-        for (r, x) in row.iter().enumerate() {
-            out[64 * k + 4 * r..64 * k + 4 * r + 4].copy_from_slice(&x.to_le_bytes());
+/// Packs 16 rows (`w[r * row_bytes..]`) of `cols` elements, `block_bytes` per super-block:
+/// `header(block, scales_and_offsets)` fills `2 * NSUB` vectors `[k][row]` from one row's
+/// block; `quants(block_ptr, rows, q)` writes the 16 rows' quant groups to `q`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_k(
+    w: &[u8],
+    row_bytes: usize,
+    cols: usize,
+    panel: &mut [u8],
+    block_bytes: usize,
+    sub: usize,
+    header: impl Fn(&[u8], usize, &mut [[f32; 16]; 32]),
+    quants: impl Fn(*const u8, __m512i, *mut u8),
+) {
+    let (nb, pb, hb) = (cols / QK_K, panel_bytes(sub), 128 * (QK_K / sub));
+    assert!(w.len() >= 15 * row_bytes + nb * block_bytes && panel.len() >= nb * pb);
+    assert!(row_bytes * 16 < i32::MAX as usize);
+    let rows = row_offsets(row_bytes);
+    let mut so = [[0.0f32; 16]; 32];
+    for i in 0..nb {
+        let out = &mut panel[i * pb..(i + 1) * pb];
+        for r in 0..16 {
+            header(&w[r * row_bytes + i * block_bytes..][..block_bytes], r, &mut so);
         }
+        // x86 is little-endian: the f32 vectors are their own byte image.
+        std::ptr::copy_nonoverlapping(so.as_ptr().cast::<u8>(), out.as_mut_ptr(), hb);
+        quants(w.as_ptr().add(i * block_bytes), rows, out.as_mut_ptr().add(hb));
     }
 }
 
-/// Packs Q4_K rows `w[r * row_bytes..]`, `r < 16`, of `cols` elements into `panel`.
+/// Gathers the dword at byte `off` of each of the 16 rows' blocks.
+#[inline(always)]
+unsafe fn gather(base: *const u8, rows: __m512i, off: usize) -> __m512i {
+    _mm512_i32gather_epi32::<1>(rows, base.add(off).cast())
+}
+
+#[inline(always)]
+unsafe fn store(q: *mut u8, group: usize, v: __m512i) {
+    _mm512_storeu_si512(q.add(64 * group).cast(), v);
+}
+
+/// Q4_K and Q5_K scales: `d * scale_j` in `so[j]`, `dmin * min_j` in `so[8 + j]`.
+fn k4_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
+    let (d, dmin) = (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), f16_to_f32(u16::from_le_bytes([b[2], b[3]])));
+    let scales: &[u8; 12] = b[4..16].try_into().unwrap();
+    for j in 0..8 {
+        let (sc, m) = scale_min_k4(j, scales);
+        so[j][r] = d * sc as f32;
+        so[8 + j][r] = dmin * m as f32;
+    }
+}
+
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q4_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let nb = cols / QK_K;
-    assert!(w.len() >= 15 * row_bytes + nb * Q4_K_BYTES && panel.len() >= nb * PANEL_K_BYTES);
-    assert!(row_bytes * 16 < i32::MAX as usize);
-    let rows = row_offsets(row_bytes);
     let m4 = _mm512_set1_epi8(0x0f);
-    for i in 0..nb {
-        let out = &mut panel[i * PANEL_K_BYTES..(i + 1) * PANEL_K_BYTES];
-        let mut sm = [[0.0f32; 16]; 16]; // scales of sub-blocks 0..8, then mins
-        for r in 0..16 {
-            let b = &w[r * row_bytes + i * Q4_K_BYTES..][..Q4_K_BYTES];
-            let d = crate::quant::float::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
-            let dmin = crate::quant::float::f16_to_f32(u16::from_le_bytes([b[2], b[3]]));
-            let scales: &[u8; 12] = b[4..16].try_into().unwrap();
-            for j in 0..8 {
-                let (sc, m) = scale_min_k4(j, scales);
-                sm[j][r] = d * sc as f32;
-                sm[8 + j][r] = dmin * m as f32;
-            }
-        }
-        put_scales(out, &sm);
-        let base = w.as_ptr().add(i * Q4_K_BYTES + 16);
-        let q = out.as_mut_ptr().add(1024);
+    pack_k(w, row_bytes, cols, panel, 144, 32, k4_header, |b, rows, q| {
+        // Bytes 32jj..32jj+32 of qs: low nibbles are sub-block 2jj, high ones 2jj + 1.
         for jj in 0..4 {
             for g in 0..8 {
-                let v = _mm512_i32gather_epi32::<1>(rows, base.add(32 * jj + 4 * g).cast());
-                _mm512_storeu_si512(q.add(64 * (8 * (2 * jj) + g)).cast(), _mm512_and_si512(v, m4));
-                let hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                _mm512_storeu_si512(q.add(64 * (8 * (2 * jj + 1) + g)).cast(), hi);
+                let v = gather(b, rows, 16 + 32 * jj + 4 * g);
+                store(q, 8 * (2 * jj) + g, _mm512_and_si512(v, m4));
+                store(q, 8 * (2 * jj + 1) + g, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
             }
         }
-    }
+    })
 }
 
-/// `out[t][r] = panel row r · y[j0 + t]` for `t < T`; `y` is Q8_K with its sub-block sums.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-unsafe fn panel_dot_q4_k<const T: usize>(
-    cols: usize,
-    panel: &[u8],
-    acts: &QuantizedActs,
-    j0: usize,
-) -> [[f32; 16]; PANEL_TOKENS] {
-    let nb = cols / QK_K;
-    assert!(panel.len() >= nb * PANEL_K_BYTES && j0 + T <= acts.batch());
-    let sums = acts.sub_sums();
-    assert!(sums.len() >= (j0 + T) * nb * SUMS);
-    let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
-    let sums = sums.as_ptr().add(j0 * nb * SUMS);
-    let p = panel.as_ptr();
-    let mut acc = [_mm512_setzero_ps(); T];
-    for i in 0..nb {
-        let blk = p.add(PANEL_K_BYTES * i);
-        let mut inner = [_mm512_setzero_ps(); T];
-        for j in 0..8 {
-            let mut sum = [_mm512_setzero_si512(); T];
-            for g in 0..8 {
-                let wg = _mm512_loadu_si512(blk.add(1024 + 64 * (8 * j + g)).cast());
-                for t in 0..T {
-                    let y4 = (ys[t].add(Q8_K_BYTES * i + 4 + 32 * j + 4 * g) as *const i32).read_unaligned();
-                    sum[t] = _mm512_dpbusd_epi32(sum[t], wg, _mm512_set1_epi32(y4));
-                }
-            }
-            let (sc, mn) = (_mm512_loadu_ps(blk.add(64 * j).cast()), _mm512_loadu_ps(blk.add(512 + 64 * j).cast()));
-            for t in 0..T {
-                inner[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), sc, inner[t]);
-                inner[t] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(*sums.add((t * nb + i) * SUMS + j)), inner[t]);
+unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let (m4, one) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(1));
+    // Bit `s` of each byte, moved to bit 4.
+    let bit = |h: __m512i, s: usize| _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(h, _mm_cvtsi64_si128(s as i64)), one), 4);
+    pack_k(w, row_bytes, cols, panel, 176, 32, k4_header, |b, rows, q| {
+        // As Q4_K (qs at 48), plus bit 2jj / 2jj + 1 of qh[l] (at 16) for element l.
+        for g in 0..8 {
+            let h = gather(b, rows, 16 + 4 * g);
+            for jj in 0..4 {
+                let v = gather(b, rows, 48 + 32 * jj + 4 * g);
+                store(q, 8 * (2 * jj) + g, _mm512_or_si512(_mm512_and_si512(v, m4), bit(h, 2 * jj)));
+                let hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                store(q, 8 * (2 * jj + 1) + g, _mm512_or_si512(hi, bit(h, 2 * jj + 1)));
             }
         }
-        for t in 0..T {
-            let dy = (ys[t].add(Q8_K_BYTES * i) as *const f32).read_unaligned();
-            acc[t] = _mm512_fmadd_ps(inner[t], _mm512_set1_ps(dy), acc[t]);
-        }
-    }
-    let mut out = [[0.0f32; 16]; PANEL_TOKENS];
-    for t in 0..T {
-        _mm512_storeu_ps(out[t].as_mut_ptr(), acc[t]);
-    }
-    out
+    })
 }
 
-/// Packs Q6_K rows `w[r * row_bytes..]`, `r < 16`, of `cols` elements into `panel`.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q6_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let nb = cols / QK_K;
-    assert!(w.len() >= 15 * row_bytes + nb * Q6_K_BYTES && panel.len() >= nb * PANEL_K_BYTES);
-    assert!(row_bytes * 16 < i32::MAX as usize);
-    let rows = row_offsets(row_bytes);
+    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
+        let d = f16_to_f32(u16::from_le_bytes([b[208], b[209]]));
+        for (k, &s) in b[192..208].iter().enumerate() {
+            so[k][r] = d * (s as i8) as f32;
+            so[16 + k][r] = 32.0 * so[k][r];
+        }
+    };
     let m4 = _mm512_set1_epi8(0x0f);
     let bits = |v: __m512i, m: u8| _mm512_and_si512(v, _mm512_set1_epi8(m as i8));
-    for i in 0..nb {
-        let out = &mut panel[i * PANEL_K_BYTES..(i + 1) * PANEL_K_BYTES];
-        let mut sc = [[0.0f32; 16]; 16];
-        for r in 0..16 {
-            let b = &w[r * row_bytes + i * Q6_K_BYTES..][..Q6_K_BYTES];
-            let d = crate::quant::float::f16_to_f32(u16::from_le_bytes([b[208], b[209]]));
-            for (k, s) in b[192..208].iter().enumerate() {
-                sc[k][r] = d * (*s as i8) as f32;
-            }
-        }
-        put_scales(out, &sc);
-        let base = w.as_ptr().add(i * Q6_K_BYTES);
-        let q = out.as_mut_ptr().add(1024);
-        // ggml's layout: per half n, byte l < 32 of ql/qh gives elements l, l+32, l+64, l+96.
+    pack_k(w, row_bytes, cols, panel, 210, 16, header, |b, rows, q| {
+        // ggml's layout: per half n, byte l < 32 of ql (at 64n) / qh (at 128 + 32n) gives
+        // elements l, l + 32, l + 64, l + 96 of the half.
         for n in 0..2 {
             for g in 0..8 {
-                let at = |off: usize| _mm512_i32gather_epi32::<1>(rows, base.add(off).cast());
-                let (la, lb, h) = (at(64 * n + 4 * g), at(64 * n + 32 + 4 * g), at(128 + 32 * n + 4 * g));
+                let (la, lb, h) = (gather(b, rows, 64 * n + 4 * g), gather(b, rows, 64 * n + 32 + 4 * g), gather(b, rows, 128 + 32 * n + 4 * g));
                 let q1 = _mm512_or_si512(_mm512_and_si512(la, m4), _mm512_slli_epi16(bits(h, 0x03), 4));
                 let q2 = _mm512_or_si512(_mm512_and_si512(lb, m4), _mm512_slli_epi16(bits(h, 0x0c), 2));
                 let q3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), bits(h, 0x30));
                 let q4 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4), _mm512_srli_epi16(bits(h, 0xc0), 2));
                 for (k, v) in [q1, q2, q3, q4].into_iter().enumerate() {
-                    _mm512_storeu_si512(q.add(64 * (32 * n + 8 * k + g)).cast(), v);
+                    store(q, 32 * n + 8 * k + g, v);
                 }
             }
         }
-    }
+    })
 }
 
-/// As [`panel_dot_q4_k`] for a Q6_K panel: 16 sub-blocks of 16, offset 32.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-unsafe fn panel_dot_q6_k<const T: usize>(
+unsafe fn pack_iq4_xs(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
+        let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+        let h = u16::from_le_bytes([b[2], b[3]]);
+        for ib in 0..8 {
+            let ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0x0f) as u16 | (((h >> (2 * ib)) & 3) << 4);
+            so[ib][r] = d * (ls as i32 - 32) as f32;
+            so[8 + ib][r] = 128.0 * so[ib][r];
+        }
+    };
+    let table: [u8; 16] = std::array::from_fn(|i| (KVALUES_IQ4NL[i] as u8) ^ 0x80);
+    let lut = _mm512_broadcast_i32x4(_mm_loadu_si128(table.as_ptr().cast()));
+    let m4 = _mm512_set1_epi8(0x0f);
+    pack_k(w, row_bytes, cols, panel, 136, 32, header, |b, rows, q| {
+        // Sub-block ib: qs[16ib + l] (at 8) holds element l (low nibble) and l + 16 (high).
+        for ib in 0..8 {
+            for g in 0..4 {
+                let v = gather(b, rows, 8 + 16 * ib + 4 * g);
+                store(q, 8 * ib + g, _mm512_shuffle_epi8(lut, _mm512_and_si512(v, m4)));
+                store(q, 8 * ib + 4 + g, _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4)));
+            }
+        }
+    })
+}
+
+/// `out[t][r] = panel row r · y[j0 + t]` for `t < T`, sub-blocks of `SUB` elements; `y` is
+/// Q8_K with its sub-block sums.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn panel_dot_k<const T: usize, const SUB: usize>(
     cols: usize,
     panel: &[u8],
     acts: &QuantizedActs,
     j0: usize,
 ) -> [[f32; 16]; PANEL_TOKENS] {
-    let nb = cols / QK_K;
-    assert!(panel.len() >= nb * PANEL_K_BYTES && j0 + T <= acts.batch());
+    let (nb, nsub, pb) = (cols / QK_K, QK_K / SUB, panel_bytes(SUB));
+    let hb = 128 * nsub;
+    assert!(panel.len() >= nb * pb && j0 + T <= acts.batch());
     let sums = acts.sub_sums();
     assert!(sums.len() >= (j0 + T) * nb * SUMS);
     let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
-    let sums = sums.as_ptr().add(j0 * nb * SUMS + 8);
+    let sums = sums.as_ptr().add(j0 * nb * SUMS + if SUB == 32 { 0 } else { 8 });
     let p = panel.as_ptr();
     let mut acc = [_mm512_setzero_ps(); T];
     for i in 0..nb {
-        let blk = p.add(PANEL_K_BYTES * i);
+        let blk = p.add(pb * i);
         let mut inner = [_mm512_setzero_ps(); T];
-        for k in 0..16 {
+        for k in 0..nsub {
             let mut sum = [_mm512_setzero_si512(); T];
-            for g in 0..4 {
-                let wg = _mm512_loadu_si512(blk.add(1024 + 64 * (4 * k + g)).cast());
+            for g in 0..SUB / 4 {
+                let wg = _mm512_loadu_si512(blk.add(hb + 64 * (k * SUB / 4 + g)).cast());
                 for t in 0..T {
-                    let y4 = (ys[t].add(Q8_K_BYTES * i + 4 + 16 * k + 4 * g) as *const i32).read_unaligned();
+                    let y4 = (ys[t].add(Q8_K_BYTES * i + 4 + SUB * k + 4 * g) as *const i32).read_unaligned();
                     sum[t] = _mm512_dpbusd_epi32(sum[t], wg, _mm512_set1_epi32(y4));
                 }
             }
             let sc = _mm512_loadu_ps(blk.add(64 * k).cast());
-            let off = _mm512_mul_ps(sc, _mm512_set1_ps(32.0));
+            let off = _mm512_loadu_ps(blk.add(64 * (nsub + k)).cast());
             for t in 0..T {
                 inner[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), sc, inner[t]);
                 inner[t] = _mm512_fnmadd_ps(off, _mm512_set1_ps(*sums.add((t * nb + i) * SUMS + k)), inner[t]);
@@ -215,28 +234,43 @@ unsafe fn panel_dot_q6_k<const T: usize>(
     out
 }
 
-/// The K-quant panel kernels for `ty` (Q4_K, Q6_K): (pack, dot, panel bytes per super-block).
+fn dot32(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    debug_assert!(vnni::available());
+    // SAFETY: installed only after `vnni::available()` returned true; bounds are asserted inside.
+    unsafe { by_tokens!(dot32_t, nt, cols, panel, acts, j0) }
+}
+unsafe fn dot32_t<const T: usize>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    panel_dot_k::<T, 32>(cols, panel, acts, j0)
+}
+fn dot16(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    debug_assert!(vnni::available());
+    // SAFETY: as above.
+    unsafe { by_tokens!(dot16_t, nt, cols, panel, acts, j0) }
+}
+unsafe fn dot16_t<const T: usize>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    panel_dot_k::<T, 16>(cols, panel, acts, j0)
+}
+
+/// Wraps a packer in a safe fn pointer.
+macro_rules! pack {
+    ($f:ident) => {{
+        fn wrapper(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+            // SAFETY: installed only after `vnni::available()` returned true.
+            unsafe { $f(w, row_bytes, cols, panel) }
+        }
+        wrapper as PackPanelFn
+    }};
+}
+
+/// The K-quant panel kernels for `ty`: (pack, dot, panel bytes per super-block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
-    fn pack4(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-        // SAFETY: installed only after `vnni::available()` returned true.
-        unsafe { pack_q4_k(w, row_bytes, cols, panel) }
-    }
-    fn dot4(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-        debug_assert!(vnni::available());
-        // SAFETY: as above; bounds are asserted inside.
-        unsafe { by_tokens!(panel_dot_q4_k, nt, cols, panel, acts, j0) }
-    }
-    fn pack6(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-        // SAFETY: as above.
-        unsafe { pack_q6_k(w, row_bytes, cols, panel) }
-    }
-    fn dot6(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-        // SAFETY: as above.
-        unsafe { by_tokens!(panel_dot_q6_k, nt, cols, panel, acts, j0) }
-    }
+    use crate::GgmlType::*;
+    let (dot32, dot16) = (dot32 as PanelDotFn, dot16 as PanelDotFn);
     match ty {
-        crate::GgmlType::Q4_K => Some((pack4, dot4, PANEL_K_BYTES)),
-        crate::GgmlType::Q6_K => Some((pack6, dot6, PANEL_K_BYTES)),
+        Q4_K => Some((pack!(pack_q4_k), dot32, panel_bytes(32))),
+        Q5_K => Some((pack!(pack_q5_k), dot32, panel_bytes(32))),
+        Q6_K => Some((pack!(pack_q6_k), dot16, panel_bytes(16))),
+        IQ4_XS => Some((pack!(pack_iq4_xs), dot32, panel_bytes(32))),
         _ => None,
     }
 }
