@@ -32,8 +32,8 @@ printHeader(
 
 const { loadModel } = await sdk();
 const { llama } = await peer();
-// The prebuilt picks its best CPU variant at run time (AVX-512 / VNNI where the CPU has them);
-// llmplayer's native kernels are AVX2: say so next to the ratios.
+// The prebuilt picks its best CPU variant at run time (AVX-512 / VNNI where the CPU has them),
+// as llmplayer does (AVX2 kernels, AVX-512 VNNI mat-mat): print the peer's choice next to the ratios.
 const peerCpu = llama.systemInfo.trim();
 console.log(`peer ggml CPU features: ${peerCpu}`);
 

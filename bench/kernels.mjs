@@ -17,7 +17,7 @@ const { flags, positional: picked } = args();
 const quick = flags.has('--quick');
 const budget = quick ? 150 : 400; // as the native example
 
-printHeader('kernel benchmark: llmplayer native (AVX2) vs WASM SIMD128 under Node, 1 thread');
+printHeader('kernel benchmark: llmplayer native (AVX2, AVX-512 VNNI mat-mat where available) vs WASM SIMD128 under Node, 1 thread');
 
 function run(cmd, cmdArgs, env = {}) {
   execFileSync(cmd, cmdArgs, { cwd: repo, stdio: 'inherit', env: { ...process.env, ...env } });
@@ -104,13 +104,13 @@ for (const type of types) {
   const mmGflops = (2 * mmRows * cols * batch) / bestTime(() => w.matmul()) / 1e9;
   const r = {
     type,
-    native: { kernel: nat.kernel, matvec_gbs: nat.matvec_gbs['1'], matmul_gflops: nat.matmul_gflops['1'] },
+    native: { kernel: nat.kernel, mat_mat_kernel: nat.mat_mat_kernel, matvec_gbs: nat.matvec_gbs['1'], matmul_gflops: nat.matmul_gflops['1'] },
     wasm: { kernel, matvec_gbs: Number(mvGbs.toFixed(2)), matmul_gflops: Number(mmGflops.toFixed(2)) },
   };
   r.wasm_over_native = { matvec: ratio(mvGbs, nat.matvec_gbs['1']), matmul: ratio(mmGflops, nat.matmul_gflops['1']) };
   out.push(r);
   rows.push([
-    type, nat.kernel, kernel,
+    type, `${nat.kernel}/${nat.mat_mat_kernel}`, kernel,
     nat.matvec_gbs['1'], mvGbs, r.wasm_over_native.matvec,
     nat.matmul_gflops['1'], mmGflops, r.wasm_over_native.matmul,
     r.wasm_over_native.matvec >= 0.4 && r.wasm_over_native.matmul >= 0.4 ? '' : '< 40%',
@@ -121,7 +121,7 @@ for (const type of types) {
 console.log();
 console.log(
   table(
-    [['type', 8, 'l'], ['native', 7, 'l'], ['wasm', 7, 'l'], ['mv nat', 7], ['mv wasm', 7], ['wasm/n', 6], ['mm nat', 7], ['mm wasm', 7], ['wasm/n', 6], ['', 6, 'l']],
+    [['type', 8, 'l'], ['native', 12, 'l'], ['wasm', 7, 'l'], ['mv nat', 7], ['mv wasm', 7], ['wasm/n', 6], ['mm nat', 7], ['mm wasm', 7], ['wasm/n', 6], ['', 6, 'l']],
     rows,
   ),
 );

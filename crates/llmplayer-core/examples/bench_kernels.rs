@@ -97,6 +97,7 @@ fn xorshift_floats(n: usize, mut s: u64) -> Vec<f32> {
 struct Row {
     ty: GgmlType,
     backend: &'static str,
+    mm_kernel: &'static str,
     bytes_per_weight: f64,
     matvec_gbs: [f64; 2],
     matmul_gflops: [f64; 2],
@@ -134,6 +135,7 @@ fn bench_type(ty: GgmlType, pools: &[ThreadPool; 2], budget: Duration) -> Row {
     Row {
         ty,
         backend: t.vec_dot_backend.name(),
+        mm_kernel: t.mat_mat_kernel(),
         bytes_per_weight: rb as f64 / COLS as f64,
         matvec_gbs,
         matmul_gflops,
@@ -162,19 +164,20 @@ fn main() {
     println!("backend: {}   memory read bandwidth: 1 thread {:.1} GB/s, 2 threads {:.1} GB/s", quant::backend().name(), bw[0], bw[1]);
     println!("mat-vec: {COLS} cols, ~{} MiB of weights; mat-mat: {MATMUL_ROWS}x{COLS} weights x batch {BATCH}", MATVEC_BYTES >> 20);
     println!();
-    println!("{:<8} {:>7} {:>6} | {:>9} {:>9} {:>7} | {:>10} {:>10}", "type", "kernel", "B/w", "mv 1T", "mv 2T", "%bw 2T", "mm 1T", "mm 2T");
-    println!("{:<8} {:>7} {:>6} | {:>9} {:>9} {:>7} | {:>10} {:>10}", "", "", "", "GB/s", "GB/s", "", "GFLOP/s", "GFLOP/s");
+    println!("{:<8} {:>7} {:>6} | {:>9} {:>9} {:>7} | {:>6} {:>10} {:>10}", "type", "kernel", "B/w", "mv 1T", "mv 2T", "%bw 2T", "mm by", "mm 1T", "mm 2T");
+    println!("{:<8} {:>7} {:>6} | {:>9} {:>9} {:>7} | {:>6} {:>10} {:>10}", "", "", "", "GB/s", "GB/s", "", "", "GFLOP/s", "GFLOP/s");
     let mut rows = Vec::new();
     for ty in types {
         let r = bench_type(ty, &pools, budget);
         println!(
-            "{:<8} {:>7} {:>6.3} | {:>9.2} {:>9.2} {:>6.0}% | {:>10.2} {:>10.2}",
+            "{:<8} {:>7} {:>6.3} | {:>9.2} {:>9.2} {:>6.0}% | {:>6} {:>10.2} {:>10.2}",
             r.ty.name(),
             r.backend,
             r.bytes_per_weight,
             r.matvec_gbs[0],
             r.matvec_gbs[1],
             100.0 * r.matvec_gbs[1] / bw[1],
+            r.mm_kernel,
             r.matmul_gflops[0],
             r.matmul_gflops[1]
         );
@@ -205,9 +208,10 @@ fn main() {
     json += "  \"types\": [\n";
     for (i, r) in rows.iter().enumerate() {
         json += &format!(
-            "    {{ \"type\": \"{}\", \"kernel\": \"{}\", \"bytes_per_weight\": {:.4}, \"matvec_gbs\": {{ \"1\": {:.2}, \"2\": {:.2} }}, \"matvec_frac_of_bw_2t\": {:.3}, \"matmul_gflops\": {{ \"1\": {:.2}, \"2\": {:.2} }} }}{}\n",
+            "    {{ \"type\": \"{}\", \"kernel\": \"{}\", \"mat_mat_kernel\": \"{}\", \"bytes_per_weight\": {:.4}, \"matvec_gbs\": {{ \"1\": {:.2}, \"2\": {:.2} }}, \"matvec_frac_of_bw_2t\": {:.3}, \"matmul_gflops\": {{ \"1\": {:.2}, \"2\": {:.2} }} }}{}\n",
             r.ty.name(),
             r.backend,
+            r.mm_kernel,
             r.bytes_per_weight,
             r.matvec_gbs[0],
             r.matvec_gbs[1],

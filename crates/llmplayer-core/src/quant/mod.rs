@@ -7,8 +7,11 @@
 //!   (`dequantize_row_*`, `vec_dot_*`, `quantize_row_*`). The scalar kernels are the oracle.
 //! * [`traits`]: the one table, indexed by [`GgmlType`], holding `dequantize_row`,
 //!   `vec_dot_type`, `vec_dot` (the selected implementation), `vec_dot_scalar`, the optional
-//!   1-row-by-4-rows micro-kernel `vec_dot_x4` and, for activation types, `quantize_row`.
-//! * `x86/`: AVX2+FMA kernels, chosen at run time; `wasm/`: simd128 kernels, chosen at
+//!   mat-mat micro-kernels (`vec_dot_x4`: 1 row × 4 tokens; `vec_dot_4x4`: 4 × 4; the panel
+//!   pair `pack_panel` / `panel_dot`: 16 rows decoded once per row block × 8 tokens) and, for
+//!   activation types, `quantize_row`.
+//! * `x86/`: AVX2+FMA kernels, chosen at run time, with AVX-512 VNNI mat-mat kernels where the
+//!   CPU has them (`vnni.rs`, `tile4x4.rs`, `panel*.rs`); `wasm/`: simd128 kernels, chosen at
 //!   compile time. Both have the same names as the scalar kernels they replace.
 //! * [`matmul`](crate::quant::matmul()): mat-vec and mat-mat on top of the table, with row ranges
 //!   for thread pools.

@@ -82,6 +82,21 @@ pub struct QuantTraits {
     pub quantize_row_scalar: Option<QuantizeRowFn>,
 }
 
+impl QuantTraits {
+    /// Which mat-mat kernel a large batch takes: `panel`, `4x4`, `x4` or `dot`.
+    pub fn mat_mat_kernel(&self) -> &'static str {
+        if self.panel_dot.is_some() {
+            "panel"
+        } else if self.vec_dot_4x4.is_some() {
+            "4x4"
+        } else if self.vec_dot_x4.is_some() {
+            "x4"
+        } else {
+            "dot"
+        }
+    }
+}
+
 fn scalar_row(ty: GgmlType) -> Option<QuantTraits> {
     use GgmlType::*;
     let (dequantize_row, vec_dot_type, vec_dot): (DequantizeRowFn, GgmlType, VecDotFn) = match ty {
