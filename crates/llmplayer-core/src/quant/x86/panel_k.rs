@@ -6,6 +6,8 @@
 //!
 //! A row's sub-block `k` then contributes `scale_k * sum(q * y) - offset_k * sum(y)`:
 //!
+//! * Q2_K (SUB 16): `d * scale_k`, `dmin * min_k`; quants 0..3.
+//! * Q3_K (SUB 16): `d * (scale_k - 32)`, `4 *` that; quants 0..7 (stored value + 4).
 //! * Q4_K, Q5_K (SUB 32): `d * scale_j`, `dmin * min_j`; quants 0..15 / 0..31.
 //! * Q6_K (SUB 16): `d * scale_k`, `32 * d * scale_k`; quants 0..63 (stored value - 32).
 //! * IQ4_XS (SUB 32): `d * (ls - 32)`, `128 *` that; quants = table value + 128.
@@ -17,7 +19,7 @@
 //! super-block.
 
 use super::vnni;
-use crate::quant::blocks_k::scale_min_k4;
+use crate::quant::blocks_k::{q3k_scales, scale_min_k4};
 use crate::quant::float::f16_to_f32;
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
@@ -83,6 +85,56 @@ unsafe fn gather(base: *const u8, rows: __m512i, off: usize) -> __m512i {
 #[inline(always)]
 unsafe fn store(q: *mut u8, group: usize, v: __m512i) {
     _mm512_storeu_si512(q.add(64 * group).cast(), v);
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
+        let (d, dmin) = (f16_to_f32(u16::from_le_bytes([b[80], b[81]])), f16_to_f32(u16::from_le_bytes([b[82], b[83]])));
+        for (k, &s) in b[..16].iter().enumerate() {
+            so[k][r] = d * (s & 0x0f) as f32;
+            so[16 + k][r] = dmin * (s >> 4) as f32;
+        }
+    };
+    let m2 = _mm512_set1_epi8(3);
+    pack_k(w, row_bytes, cols, panel, 84, 16, header, |b, rows, q| {
+        // Element 128n + 32j + l is bits 2j of qs[32n + l] (qs at 16).
+        for n in 0..2 {
+            for g in 0..8 {
+                let v = gather(b, rows, 16 + 32 * n + 4 * g);
+                for j in 0..4 {
+                    let s = _mm_cvtsi64_si128(2 * j as i64);
+                    store(q, 32 * n + 8 * j + g, _mm512_and_si512(_mm512_srl_epi16(v, s), m2));
+                }
+            }
+        }
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_q3_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
+        let d = f16_to_f32(u16::from_le_bytes([b[108], b[109]]));
+        for (k, s) in q3k_scales(b[96..108].try_into().unwrap()).into_iter().enumerate() {
+            so[k][r] = d * (s as i32 - 32) as f32;
+            so[16 + k][r] = 4.0 * so[k][r];
+        }
+    };
+    let (m2, one) = (_mm512_set1_epi8(3), _mm512_set1_epi8(1));
+    pack_k(w, row_bytes, cols, panel, 110, 16, header, |b, rows, q| {
+        // As Q2_K (qs at 32), plus bit 4n + j of hmask[l] (at 0) as the value's bit 2.
+        for g in 0..8 {
+            let h = gather(b, rows, 4 * g);
+            for n in 0..2 {
+                let v = gather(b, rows, 32 + 32 * n + 4 * g);
+                for j in 0..4 {
+                    let lo = _mm512_and_si512(_mm512_srl_epi16(v, _mm_cvtsi64_si128(2 * j as i64)), m2);
+                    let hb = _mm512_and_si512(_mm512_srl_epi16(h, _mm_cvtsi64_si128((4 * n + j) as i64)), one);
+                    store(q, 32 * n + 8 * j + g, _mm512_or_si512(lo, _mm512_slli_epi16(hb, 2)));
+                }
+            }
+        }
+    })
 }
 
 /// Q4_K and Q5_K scales: `d * scale_j` in `so[j]`, `dmin * min_j` in `so[8 + j]`.
@@ -267,6 +319,8 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, u
     use crate::GgmlType::*;
     let (dot32, dot16) = (dot32 as PanelDotFn, dot16 as PanelDotFn);
     match ty {
+        Q2_K => Some((pack!(pack_q2_k), dot16, panel_bytes(16))),
+        Q3_K => Some((pack!(pack_q3_k), dot16, panel_bytes(16))),
         Q4_K => Some((pack!(pack_q4_k), dot32, panel_bytes(32))),
         Q5_K => Some((pack!(pack_q5_k), dot32, panel_bytes(32))),
         Q6_K => Some((pack!(pack_q6_k), dot16, panel_bytes(16))),
