@@ -658,7 +658,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
     }
 
     // Mat-mat through the selected quantizer: token tiles, 4x4 and x4 groups and their tails,
-    // panels (16 rows, batches from 16 up) and row ranges; each output against the scalar dot
+    // panels (16 rows, batches from 10 up) and row ranges; each output against the scalar dot
     // on the same converted activations.
     let (rows, cols) = (39usize, 512usize);
     let wrb = row_bytes(ty, cols);
