@@ -151,8 +151,6 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
             Q8_0 => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_q8_0_q8_0_4x4)),
             Q4_0 => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_q4_0_q8_0_4x4)),
             IQ4_NL => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_iq4_nl_q8_0_4x4)),
-            // Q6_K VNNI (vnni::vec_dot_q6_k_q8_k_x4) is not selected: it passes random and fixture
-            // checks but breaks prefill logits of llama.Q6_K (tests/models.rs); kept for the next pass.
             _ => {}
         }
     }

@@ -1,17 +1,16 @@
-//! AVX-512 VNNI versions of the prefill `vec_dot_x4` kernels (Q4_K, Q6_K), selected at run
-//! time by [`available`] (AVX-512 F/BW/VL + VNNI on top of AVX2/FMA/F16C).
+//! AVX-512 VNNI version of the Q4_K `vec_dot_x4` kernel (for batches too small for the
+//! panels of `panel_k.rs`), and [`available`], which gates every AVX-512 VNNI kernel
+//! (AVX-512 F/BW/VL + VNNI on top of AVX2/FMA/F16C).
 //!
-//! A Q8_0 x4 with 256-bit `vpdpbusd` (sign trick) measured no faster than the AVX2 one on
-//! Zen 4 (51 GFLOP/s both, batch 64, 1 thread), so Q8_0 keeps the AVX2 kernel.
-//!
-//! `vpdpbusd` (u8 x i8, groups of 4 summed into i32) replaces `vpmaddubsw` + `vpmaddwd`, and `vpdpwssd` applies the per-sub-block scale and accumulates in one step:
-//! a `vpdpbusd` lane (4 products) fits in i16 (Q4_K: 4*15*127, Q6_K: 4*63*127 < 32768), so
+//! `vpdpbusd` (u8 x i8, groups of 4 summed into i32) replaces `vpmaddubsw` + `vpmaddwd`, and
+//! `vpdpwssd` applies the per-sub-block scale and accumulates in one step: a `vpdpbusd` lane
+//! (4 products) fits in i16 (4 * 15 * 128 < 32768), so
 //! `dpwssd(acc, lane, scale)` with the scale in the low i16 and 0 in the high i16 of each i32
 //! lane adds exactly `lane * scale`.
 
 use super::{fp16, hsum_ps};
 use crate::quant::blocks;
-use crate::quant::blocks_k::{BlockQ4K, BlockQ6K, BlockQ8K};
+use crate::quant::blocks_k::{BlockQ4K, BlockQ8K};
 use crate::quant::QK_K;
 use std::arch::x86_64::*;
 use std::ptr::addr_of;
@@ -92,64 +91,6 @@ pub unsafe fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4
     out
 }
 
-/// Q6_K: 64 weights (4 sub-blocks of 16) per 512-bit register; the -32 offset goes through the
-/// activation block sums as in the AVX2 kernel.
-#[allow(dead_code)] // not selected yet: see x86/mod.rs
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
-pub unsafe fn vec_dot_q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
-    let nb = n / QK_K;
-    let xs = blocks::<BlockQ6K>(x, nb);
-    let ys = q8k_rows(y, nb);
-    let m4 = _mm256_set1_epi8(0x0f);
-    let mut acc = [_mm512_setzero_ps(); 4];
-    for (i, a) in xs.iter().enumerate() {
-        let d = fp16(a.d);
-        let scales = _mm_loadu_si128(a.scales.as_ptr().cast());
-        let scales16 = _mm256_cvtepi8_epi16(scales);
-        // Scale m in i32 lane m: low i16 = the signed scale, high i16 = 0.
-        let sc32 = _mm512_cvtepu16_epi32(scales16);
-        let mut sumi = [_mm512_setzero_si512(); 4];
-        for t in 0..4 {
-            let bs = _mm256_loadu_si256(addr_of!(ys[t][i].bsums).cast());
-            let off = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, scales16), 5));
-            sumi[t] = _mm512_zextsi256_si512(off);
-        }
-        for j in 0..2 {
-            let (ql, qh) = (a.ql.as_ptr().add(64 * j), a.qh.as_ptr().add(32 * j));
-            let b1 = _mm256_loadu_si256(ql.cast());
-            let b2 = _mm256_loadu_si256(ql.add(32).cast());
-            let bh = _mm256_loadu_si256(qh.cast());
-            let q0 = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(0x03)), 4));
-            let q1 = _mm256_or_si256(_mm256_and_si256(b2, m4), _mm256_slli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(0x0c)), 2));
-            let q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4), _mm256_and_si256(bh, _mm256_set1_epi8(0x30)));
-            let q3 = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
-                _mm256_srli_epi16(_mm256_and_si256(bh, _mm256_set1_epi8(0xc0u8 as i8)), 2),
-            );
-            let q = [
-                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(q0), q1),
-                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(q2), q3),
-            ];
-            for (k, &qk) in q.iter().enumerate() {
-                let b = (8 * j + 4 * k) as i32;
-                let sc = _mm512_permutexvar_epi32(
-                    _mm512_set_epi32(b + 3, b + 3, b + 3, b + 3, b + 2, b + 2, b + 2, b + 2, b + 1, b + 1, b + 1, b + 1, b, b, b, b),
-                    sc32,
-                );
-                for t in 0..4 {
-                    let y8 = _mm512_loadu_si512(ys[t][i].qs.as_ptr().add(128 * j + 64 * k).cast());
-                    let p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qk, y8);
-                    sumi[t] = _mm512_dpwssd_epi32(sumi[t], p, sc);
-                }
-            }
-        }
-        for t in 0..4 {
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * ys[t][i].d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
-        }
-    }
-    [hsum512(acc[0]), hsum512(acc[1]), hsum512(acc[2]), hsum512(acc[3])]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +127,6 @@ mod tests {
         let mut w = rng_bytes(seed, nb * t.type_size);
         let (d_at, mut extra): (usize, Vec<usize>) = match ty {
             GgmlType::Q4_K => (0, vec![2]),
-            GgmlType::Q6_K => (208, vec![]),
             _ => unreachable!(),
         };
         extra.push(d_at);
@@ -206,9 +146,8 @@ mod tests {
             return;
         }
         type K = unsafe fn(usize, &[u8], [&[u8]; 4]) -> [f32; 4];
-        let cases: [(GgmlType, K); 2] = [
+        let cases: [(GgmlType, K); 1] = [
             (GgmlType::Q4_K, vec_dot_q4_k_q8_k_x4),
-            (GgmlType::Q6_K, vec_dot_q6_k_q8_k_x4),
         ];
         for (ty, f) in cases {
             let t = traits(ty).unwrap();
