@@ -3,8 +3,12 @@
 //!
 //! Workers are spawned once and wait between jobs (a short spin, then a condvar), so the
 //! per-call cost is a wake-up, not a spawn: decode calls `run` for every mat-vec. Tasks are
-//! claimed from an atomic counter, so uneven tasks balance themselves. A panic in a task is
-//! re-raised on the calling thread after all threads have stopped touching the job.
+//! claimed from an atomic counter, so uneven tasks balance themselves. The caller waits only
+//! for workers that joined the job, never for one that has not woken up yet: when other work
+//! holds the cores, a descheduled worker would otherwise stall every call (measured before
+//! this rule: 2-thread decode fell to a quarter of its speed with one of two cores taken).
+//! A panic in a task is re-raised on the calling thread after all threads have stopped
+//! touching the job.
 //!
 //! On wasm32 there are no threads: the pool runs every task inline on the caller.
 
@@ -71,8 +75,9 @@ mod native {
         done_cv: Condvar,
         /// Mirror of `ctl.epoch` for lock-free polling.
         epoch: AtomicU64,
-        /// Workers that have not yet finished the current job.
-        pending: AtomicUsize,
+        /// Workers inside the current job. They join under `ctl`'s lock and only while
+        /// `ctl.job` is set, so once the caller has cleared it the count can only fall.
+        active: AtomicUsize,
     }
 
     pub(super) struct Workers {
@@ -87,7 +92,7 @@ mod native {
                 work_cv: Condvar::new(),
                 done_cv: Condvar::new(),
                 epoch: AtomicU64::new(0),
-                pending: AtomicUsize::new(0),
+                active: AtomicUsize::new(0),
             });
             let handles = (0..n)
                 .map(|i| {
@@ -109,27 +114,28 @@ mod native {
             let s = &*self.shared;
             {
                 let mut ctl = s.ctl.lock().unwrap();
-                // SAFETY (lifetime erasure): we do not return before `pending` is 0, i.e.
-                // before every worker has finished with this job and dropped the pointer.
+                // SAFETY (lifetime erasure): we do not return before the job is cleared and
+                // `active` is 0, i.e. before every worker that took the pointer is done with it.
                 ctl.job = Some(JobPtr((job as *const Job<'_>).cast::<Job<'static>>()));
-                s.pending.store(self.handles.len(), Ordering::Relaxed);
                 ctl.epoch += 1;
                 s.epoch.store(ctl.epoch, Ordering::Release);
             }
             s.work_cv.notify_all();
 
+            // Returns once every task is claimed; workers may still be running theirs.
             let mine = job.work();
 
             let mut spins = 0;
-            while s.pending.load(Ordering::Acquire) != 0 && spins < SPIN {
+            while s.active.load(Ordering::Acquire) != 0 && spins < SPIN {
                 std::hint::spin_loop();
                 spins += 1;
             }
             let mut ctl = s.ctl.lock().unwrap();
-            while s.pending.load(Ordering::Acquire) != 0 {
+            // No worker joins after this; those that joined are waited for.
+            ctl.job = None;
+            while s.active.load(Ordering::Acquire) != 0 {
                 ctl = s.done_cv.wait(ctl).unwrap();
             }
-            ctl.job = None;
             let theirs = ctl.panic.take();
             drop(ctl);
             if let Some(p) = mine.or(theirs) {
@@ -155,16 +161,19 @@ mod native {
                     return;
                 }
                 seen = ctl.epoch;
-                ctl.job.expect("epoch advanced without a job")
+                // The caller already finished this job (every task ran elsewhere): skip it.
+                let Some(job) = ctl.job else { continue };
+                s.active.fetch_add(1, Ordering::AcqRel);
+                job
             };
-            // SAFETY: the caller keeps the job alive until `pending` reaches 0 below.
+            // SAFETY: the caller keeps the job alive until `active` is back to 0 below.
             let panic = unsafe { &*job.0 }.work();
             if let Some(p) = panic {
                 s.ctl.lock().unwrap().panic.get_or_insert(p);
             }
-            if s.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if s.active.fetch_sub(1, Ordering::AcqRel) == 1 {
                 // Take the lock so the notification cannot slip between the caller's
-                // check of `pending` and its wait.
+                // check of `active` and its wait.
                 let _ctl = s.ctl.lock().unwrap();
                 s.done_cv.notify_all();
             }
@@ -302,6 +311,21 @@ mod tests {
             });
         }
         assert_eq!(total.load(Ordering::Relaxed), 2000 * (0..8).sum::<u64>());
+    }
+
+    /// More workers than cores: many wake after the caller has finished a job on its own
+    /// and must skip it (not run a stale job, not miss the next one).
+    #[test]
+    fn oversubscribed_pool_runs_every_task_once() {
+        let pool = ThreadPool::new(16);
+        for round in 0..3000usize {
+            let n = 1 + round % 40;
+            let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+            pool.run(n, |i| {
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "round {round}");
+        }
     }
 
     #[test]
