@@ -16,11 +16,14 @@ use std::arch::x86_64::*;
 use std::ptr::addr_of;
 use std::sync::OnceLock;
 
-/// Whether this CPU has AVX-512 F/BW/VL and AVX-512 VNNI (besides AVX2/FMA/F16C).
+/// Whether this CPU has AVX-512 F/BW/VL and AVX-512 VNNI (besides AVX2/FMA/F16C), and
+/// `LLMPLAYER_X86=avx2` does not ask for the AVX2 kernels only (how the tests and benchmarks
+/// exercise the AVX2 paths on an AVX-512 machine).
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         super::available()
+            && std::env::var_os("LLMPLAYER_X86").is_none_or(|v| v != "avx2")
             && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
