@@ -27,7 +27,7 @@ pub(crate) const PANEL_ROWS: usize = 16;
 pub(crate) const PANEL_TOKENS: usize = 8;
 /// Smallest batch that takes the panel path: packing a row block costs about as much as
 /// running a few tokens through it. Measured (Zen 4, 1 thread, 2048×2048): panels break even
-/// with the 4x4 / x4 kernels at batch 8 and are 1.3–1.4× faster at 12, 1.6–2× at 16.
+/// with the 4x4 / x4 kernels at batch 8 and are 1.3–1.4× faster at 12, 1.4–1.6× at 16.
 const PANEL_MIN_BATCH: usize = 10;
 /// Target bytes of weights per row block in mat-mat (about half an L2).
 const ROW_BLOCK_BYTES: usize = 256 * 1024;
