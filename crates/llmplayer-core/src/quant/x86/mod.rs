@@ -84,7 +84,8 @@ macro_rules! dot_x4 {
 macro_rules! dot_4x4 {
     ($f:path) => {{
         fn wrapper(n: usize, x: [&[u8]; 4], y: [&[u8]; 4]) -> [[f32; 4]; 4] {
-            // SAFETY: only installed after `vnni::available()` returned true.
+            // SAFETY: only installed after `available()` (AVX2 kernels) or `vnni::available()`
+            // (VNNI kernels) returned true.
             unsafe { $f(n, x, y) }
         }
         wrapper as VecDot4x4Fn
@@ -142,6 +143,12 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         Q3_K => Some(dot_x4!(x4::vec_dot_q3_k_q8_k_x4)),
         Q5_K => Some(dot_x4!(x4::vec_dot_q5_k_q8_k_x4)),
         IQ4_XS => Some(dot_x4!(x4::vec_dot_iq4_xs_q8_k_x4)),
+        _ => None,
+    };
+    t.vec_dot_4x4 = match t.ty {
+        Q8_0 => Some(dot_4x4!(tile4x4::vec_dot_q8_0_q8_0_4x4_avx2)),
+        Q4_0 => Some(dot_4x4!(tile4x4::vec_dot_q4_0_q8_0_4x4_avx2)),
+        IQ4_NL => Some(dot_4x4!(tile4x4::vec_dot_iq4_nl_q8_0_4x4_avx2)),
         _ => None,
     };
     // AVX-512 VNNI versions where the CPU has them (`vnni::available` implies `available`).

@@ -1,6 +1,6 @@
-//! AVX-512 VNNI mat-mat micro-kernels of four weight rows by four activation rows
-//! (`vec_dot_4x4`) for the 32-element types against Q8_0, selected at run time with
-//! [`super::vnni::available`].
+//! Mat-mat micro-kernels of four weight rows by four activation rows (`vec_dot_4x4`) for the
+//! 32-element types against Q8_0: AVX-512 VNNI ones, selected with
+//! [`super::vnni::available`], and AVX2 ones for the other CPUs.
 //!
 //! Why a 4×4 tile rather than the one-row `vec_dot_x4`: the per-block work of these types is
 //! not the integer product (one `vpdpbusd` per 32 weights and token) but the float side — the
@@ -53,18 +53,8 @@ macro_rules! dot_q8_0_4x4 {
         #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
         pub unsafe fn $name(n: usize, w: [&[u8]; 4], y: [&[u8]; 4]) -> [[f32; 4]; 4] {
             let nb = n / 32;
-            let ws = [
-                blocks::<$block>(w[0], nb),
-                blocks::<$block>(w[1], nb),
-                blocks::<$block>(w[2], nb),
-                blocks::<$block>(w[3], nb),
-            ];
-            let ys = [
-                blocks::<BlockQ8_0>(y[0], nb),
-                blocks::<BlockQ8_0>(y[1], nb),
-                blocks::<BlockQ8_0>(y[2], nb),
-                blocks::<BlockQ8_0>(y[3], nb),
-            ];
+            let ws: [&[$block]; 4] = std::array::from_fn(|r| blocks::<$block>(w[r], nb));
+            let ys: [&[BlockQ8_0]; 4] = std::array::from_fn(|t| blocks::<BlockQ8_0>(y[t], nb));
             let flip = _mm256_set1_epi8(0x80u8 as i8);
             // Lane i of the 512-bit products is d_w[i / 4] * d_y[i % 4].
             let w_idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
@@ -119,3 +109,61 @@ dot_q8_0_4x4!(vec_dot_iq4_nl_q8_0_4x4, BlockIq4Nl, |a| lookup16(
     &KVALUES_IQ4NL,
     nibbles32(a.qs.as_ptr())
 ));
+
+/// Defines `$name(n, w, y)`: the AVX2 (no VNNI) version of the 4×4 tile, as two passes of
+/// four weight rows by two activation rows (16 ymm registers cannot hold 16 accumulators).
+/// Products use the sign trick (`|w| * sign(y, w)` through `vpmaddubsw`, exact because Q8_0
+/// activations are never -128); the 8 scale products of a block are one multiply, each read
+/// back as a broadcast folded into its fma.
+macro_rules! dot_q8_0_4x4_avx2 {
+    ($name:ident, $block:ty, |$a:ident| $weights:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $name(n: usize, w: [&[u8]; 4], y: [&[u8]; 4]) -> [[f32; 4]; 4] {
+            let nb = n / 32;
+            let ws: [&[$block]; 4] = std::array::from_fn(|r| blocks::<$block>(w[r], nb));
+            let ones = _mm256_set1_epi16(1);
+            // Lane i of the products is d_w[i / 2] * d_y[i % 2].
+            let (w_idx, y_idx) = (_mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), _mm256_setr_epi32(4, 5, 4, 5, 4, 5, 4, 5));
+            let mut sc = Scales([0.0; 16]);
+            let mut out = [[0.0f32; 4]; 4];
+            for half in 0..2 {
+                let ys = [blocks::<BlockQ8_0>(y[2 * half], nb), blocks::<BlockQ8_0>(y[2 * half + 1], nb)];
+                let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+                for i in 0..nb {
+                    let dw = pack4([ws[0][i].d, ws[1][i].d, ws[2][i].d, ws[3][i].d]);
+                    let dy = pack4([ys[0][i].d, ys[1][i].d, 0, 0]);
+                    let d8 = _mm256_cvtph_ps(_mm_set_epi64x(dy, dw));
+                    let prod = _mm256_mul_ps(_mm256_permutevar8x32_ps(d8, w_idx), _mm256_permutevar8x32_ps(d8, y_idx));
+                    _mm256_store_ps(sc.0.as_mut_ptr(), prod);
+                    let sc = std::hint::black_box(&sc);
+                    let yv = [
+                        _mm256_loadu_si256(ys[0][i].qs.as_ptr().cast()),
+                        _mm256_loadu_si256(ys[1][i].qs.as_ptr().cast()),
+                    ];
+                    for r in 0..4 {
+                        let $a = &ws[r][i];
+                        let wq: __m256i = $weights;
+                        let aw = _mm256_sign_epi8(wq, wq);
+                        for t in 0..2 {
+                            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(yv[t], wq)), ones);
+                            acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&sc.0[2 * r + t]), acc[r][t]);
+                        }
+                    }
+                }
+                for r in 0..4 {
+                    for t in 0..2 {
+                        out[r][2 * half + t] = super::hsum_ps(acc[r][t]);
+                    }
+                }
+            }
+            out
+        }
+    };
+}
+
+dot_q8_0_4x4_avx2!(vec_dot_q8_0_q8_0_4x4_avx2, BlockQ8_0, |a| _mm256_loadu_si256(a.qs.as_ptr().cast()));
+dot_q8_0_4x4_avx2!(vec_dot_q4_0_q8_0_4x4_avx2, BlockQ4_0, |a| _mm256_sub_epi8(
+    nibbles32(a.qs.as_ptr()),
+    _mm256_set1_epi8(8)
+));
+dot_q8_0_4x4_avx2!(vec_dot_iq4_nl_q8_0_4x4_avx2, BlockIq4Nl, |a| lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())));
