@@ -102,6 +102,23 @@ pub(crate) fn blocks_mut<B: Block>(bytes: &mut [u8], nb: usize) -> &mut [B] {
     as_blocks_mut(&mut bytes[..len])
 }
 
+/// `out[j] = x · rows[j * stride..][..x.len()]`: many dot products of one vector (attention
+/// scores of one query against every cached key) without a call and a horizontal sum each,
+/// where SIMD allows; otherwise one f32 `vec_dot` per row.
+pub fn dot_rows_f32(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if x86::dot_rows_f32(x, rows, stride, out) {
+        return;
+    }
+    let dot = traits(GgmlType::F32).expect("f32 kernels").vec_dot;
+    let n = x.len();
+    // SAFETY: u8 has alignment 1 and every byte of an f32 slice is initialized.
+    let as_bytes = |v: &[f32]| unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), 4 * v.len()) };
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = dot(n, as_bytes(&rows[j * stride..][..n]), as_bytes(x));
+    }
+}
+
 /// Bytes taken by a row of `n` elements of `ty`. Panics if `n` is not a whole number of blocks.
 pub fn row_bytes(ty: GgmlType, n: usize) -> usize {
     let bs = ty.block_size() as usize;

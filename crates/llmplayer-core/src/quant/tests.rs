@@ -36,3 +36,27 @@ fn types_without_kernels_are_refused() {
         assert!(check_fast_vs_scalar(ty, 1).is_err(), "{ty}");
     }
 }
+
+#[test]
+fn dot_rows_f32_matches_f64_dots() {
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    };
+    // Head sizes with and without 8-element tails, row counts with and without 4-row tails.
+    for (n, stride, rows) in [(64usize, 512usize, 37usize), (128, 128, 8), (80, 96, 5), (7, 9, 3), (64, 64, 1), (64, 64, 0)] {
+        let x: Vec<f32> = (0..n).map(|_| rnd()).collect();
+        let data: Vec<f32> = (0..(rows.max(1) - 1) * stride + n).map(|_| rnd()).collect();
+        let mut out = vec![f32::NAN; rows];
+        super::dot_rows_f32(&x, &data, stride, &mut out);
+        for (j, &o) in out.iter().enumerate() {
+            let r = &data[j * stride..][..n];
+            let want: f64 = x.iter().zip(r).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let scale: f64 = x.iter().zip(r).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            assert!(((o as f64) - want).abs() <= 1e-6 * scale + 1e-12, "n {n} row {j}: {o} vs {want}");
+        }
+    }
+}

@@ -152,9 +152,8 @@ pub fn attention(
                     *sj = qv.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * d.scale;
                 }
             } else {
-                for (sj, kj) in s.iter_mut().zip(k_cache.chunks_exact(k_row)) {
-                    *sj = vdot.dot(&kj[kvh * hk..][..hk], qv) * d.scale;
-                }
+                crate::quant::dot_rows_f32(qv, &k_cache[kvh * hk..], k_row, s);
+                s.iter_mut().for_each(|v| *v *= d.scale);
             }
             softmax(s);
             // SAFETY: pair (t, h) is visited by exactly one task; its output range is

@@ -78,3 +78,55 @@ pub unsafe fn quantize_row_f16(x: &[f32], y: &mut [u8]) {
     }
     crate::quant::float::quantize_row_f16(&x[i..], &mut y[2 * i..]);
 }
+
+/// `out[j] = x · rows[j * stride..][..x.len()]`, two rows at a time sharing the loads of `x`.
+/// Attention scores (one query head against every cached key) are many short dot products,
+/// where a call through the kernel table per product costs more than the product. Each row's
+/// sum is formed exactly as [`vec_dot_f32`] forms it (same accumulators, same reduction), so
+/// scores do not change: llama.cpp's quantized reference models are sensitive enough for a
+/// different summation order to move a few logits past their tolerance.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_rows_f32(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    let n = x.len();
+    if out.is_empty() {
+        return;
+    }
+    assert!(rows.len() >= (out.len() - 1) * stride + n);
+    let (px, pr) = (x.as_ptr(), rows.as_ptr());
+    let finish = |acc: [__m256; 4], r: *const f32, i: usize| {
+        let mut sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+        for c in i..n {
+            sum += *r.add(c) * *px.add(c);
+        }
+        sum
+    };
+    let mut j = 0;
+    while j + 2 <= out.len() {
+        let r = [pr.add(j * stride), pr.add((j + 1) * stride)];
+        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+        let mut i = 0;
+        while i + 32 <= n {
+            for k in 0..4 {
+                let xv = _mm256_loadu_ps(px.add(i + 8 * k));
+                for (a, rr) in acc.iter_mut().zip(r) {
+                    a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(rr.add(i + 8 * k)), xv, a[k]);
+                }
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            let xv = _mm256_loadu_ps(px.add(i));
+            for (a, rr) in acc.iter_mut().zip(r) {
+                a[0] = _mm256_fmadd_ps(_mm256_loadu_ps(rr.add(i)), xv, a[0]);
+            }
+            i += 8;
+        }
+        out[j] = finish(acc[0], r[0], i);
+        out[j + 1] = finish(acc[1], r[1], i);
+        j += 2;
+    }
+    if j < out.len() {
+        let r = pr.add(j * stride);
+        out[j] = dot_lanes(n, |i| (_mm256_loadu_ps(r.add(i)), _mm256_loadu_ps(px.add(i))), |c| *r.add(c) * *px.add(c));
+    }
+}

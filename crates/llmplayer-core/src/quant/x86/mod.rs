@@ -92,6 +92,17 @@ macro_rules! dot_4x4 {
     }};
 }
 
+/// `out[j] = x · rows[j * stride..][..x.len()]` with the AVX2 kernel; false (nothing written)
+/// when this CPU lacks AVX2/FMA/F16C.
+pub(crate) fn dot_rows_f32(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) -> bool {
+    if !available() {
+        return false;
+    }
+    // SAFETY: `available()` returned true; bounds are asserted inside.
+    unsafe { float::dot_rows_f32(x, rows, stride, out) };
+    true
+}
+
 /// Replaces the scalar entries of `t` that have an AVX2 kernel.
 pub(crate) fn specialize(t: &mut QuantTraits) {
     use GgmlType::*;
