@@ -1,14 +1,14 @@
 //! Causal multi-head attention with grouped KV heads over an f32 KV cache, as llama.cpp's
 //! non-flash path computes it: scores = (q·k) * scale, softmax (max-subtracted, sum in
 //! f64, ggml_soft_max_f32), output[d] = p · vᵀ[d] with V stored transposed (dimension-major,
-//! ggml's `v_trans`), so both products are contiguous dot products on the quant table's
-//! runtime-dispatched f32 kernel. Query head h reads KV head h / (n_head / n_head_kv).
+//! ggml's `v_trans`), so both products are rows of contiguous dot products
+//! ([`dot_rows_f32`]: SIMD, summed in the order of ggml's f32 dot). Query head h reads KV
+//! head h / (n_head / n_head_kv).
 //! Every (head, token) pair is independent; the pairs are spread over the thread pool,
 //! each task with its own row of score scratch.
 
 use crate::parallel::ThreadPool;
-use crate::quant::{traits, Backend};
-use crate::GgmlType;
+use crate::quant::dot_rows_f32;
 
 /// Multiply-accumulates below which attention stays on the calling thread.
 const PAR_MIN_MACS: usize = 1 << 18;
@@ -38,50 +38,6 @@ impl SharedOut {
     unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
         assert!(start + len <= self.1);
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
-    }
-}
-
-/// Views f32s as their bytes (the quant kernels' calling convention).
-#[inline]
-fn bytes(x: &[f32]) -> &[u8] {
-    // SAFETY: u8 has alignment 1 and every byte of an f32 slice is initialized.
-    unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), std::mem::size_of_val(x)) }
-}
-
-/// f32 dot product with eight independent accumulators: vectorizes without `unsafe`
-/// (SSE2 natively, simd128 in wasm), used where the kernel table has no SIMD f32 dot.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ar.iter().zip(br) {
-        s += x * y;
-    }
-    s
-}
-
-/// The f32 dot used for scores and outputs: the table's kernel when it is SIMD, else [`dot`].
-#[derive(Clone, Copy)]
-struct Dot(Option<crate::quant::VecDotFn>);
-
-impl Dot {
-    fn select() -> Dot {
-        let t = traits(GgmlType::F32).expect("f32 kernels");
-        Dot((t.vec_dot_backend != Backend::Scalar).then_some(t.vec_dot))
-    }
-    #[inline]
-    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-        match self.0 {
-            Some(f) => f(a.len(), bytes(a), bytes(b)),
-            None => dot(a, b),
-        }
     }
 }
 
@@ -127,7 +83,6 @@ pub fn attention(
     assert!(slot >= pos0 + n_tok && n_ctx >= pos0 + n_tok, "context scratch too short");
     assert!(q.len() >= n_tok * q_row && out.len() >= n_tok * o_row);
     assert!(k_cache.len() >= (pos0 + n_tok) * k_row);
-    let vdot = Dot::select();
 
     let n_pairs = d.n_head * n_tok;
     // Small jobs (short contexts of tiny models) stay on the calling thread.
@@ -152,16 +107,14 @@ pub fn attention(
                     *sj = qv.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * d.scale;
                 }
             } else {
-                crate::quant::dot_rows_f32(qv, &k_cache[kvh * hk..], k_row, s);
+                dot_rows_f32(qv, &k_cache[kvh * hk..], k_row, s);
                 s.iter_mut().for_each(|v| *v *= d.scale);
             }
             softmax(s);
             // SAFETY: pair (t, h) is visited by exactly one task; its output range is
             // disjoint from every other pair's.
             let o = unsafe { outp.slice(t * o_row + h * hv, hv) };
-            for (od, vt) in o.iter_mut().zip(v_cache[kvh * hv * n_ctx..].chunks_exact(n_ctx)) {
-                *od = vdot.dot(&vt[..n_kv], s);
-            }
+            dot_rows_f32(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o);
         }
     });
 }
