@@ -1,0 +1,252 @@
+//! [`check_fast_vs_scalar`]: the selected kernels of one type against the scalar oracle on
+//! random data (see the module docs of `check`).
+
+use crate::quant::float::{f32_to_bf16, f32_to_f16};
+use crate::quant::{matmul_q, row_bytes, traits, QuantTraits, QuantizedActs};
+use crate::GgmlType;
+use super::{abs_dot, dequant, has_fast_quantizer, kernels, within, Failures, RandomReport, FAST_VS_SCALAR_TOL};
+
+/// xorshift64*: tiny, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [-1, 1).
+    fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn fill(&mut self, b: &mut [u8]) {
+        for x in b {
+            *x = self.next_u64() as u8;
+        }
+    }
+}
+
+fn put_f16(b: &mut [u8], off: usize, v: f32) {
+    b[off..off + 2].copy_from_slice(&f32_to_f16(v).to_le_bytes());
+}
+
+/// One random, finite block of `ty`: random quant bytes, scale fields set to small values.
+/// `ty` must have kernels.
+fn random_block(ty: GgmlType, rng: &mut Rng) -> Vec<u8> {
+    use GgmlType::*;
+    let mut b = vec![0u8; ty.type_size() as usize];
+    rng.fill(&mut b);
+    let mut scale = || 0.01 + 0.02 * rng.f32().abs();
+    match ty {
+        F32 => b.copy_from_slice(&rng.f32().to_le_bytes()),
+        F16 => b.copy_from_slice(&f32_to_f16(rng.f32()).to_le_bytes()),
+        BF16 => b.copy_from_slice(&f32_to_bf16(rng.f32()).to_le_bytes()),
+        Q4_0 | Q5_0 | Q8_0 | IQ4_NL | Q1_0 | Q2_0 | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S | IQ1_S | IQ4_XS => {
+            put_f16(&mut b, 0, scale())
+        }
+        Q4_1 | Q5_1 | Q4_K | Q5_K => {
+            put_f16(&mut b, 0, scale());
+            put_f16(&mut b, 2, scale());
+        }
+        Q2_K => {
+            put_f16(&mut b, 80, scale());
+            put_f16(&mut b, 82, scale());
+        }
+        Q3_K => put_f16(&mut b, 108, scale()),
+        Q6_K => put_f16(&mut b, 208, scale()),
+        TQ1_0 => put_f16(&mut b, 52, scale()),
+        TQ2_0 => put_f16(&mut b, 64, scale()),
+        IQ1_M => {
+            // The f16 scale is spread over the high nibbles of the four scale words.
+            let h = f32_to_f16(scale());
+            for k in 0..4 {
+                b[48 + 2 * k + 1] = (b[48 + 2 * k + 1] & 0x0f) | ((((h >> (4 * k)) & 0xf) as u8) << 4);
+            }
+        }
+        MXFP4 => b[0] = 110 + (rng.next_u64() % 24) as u8,
+        Q8_1 => {
+            put_f16(&mut b, 0, scale());
+            put_f16(&mut b, 2, scale());
+        }
+        Q8_K => {
+            let d = scale();
+            b[..4].copy_from_slice(&d.to_le_bytes());
+        }
+        // UE4M3 scale bytes: every pattern decodes to a finite value (0x7f reads as 0).
+        NVFP4 => {}
+        I8 | I16 | I32 | I64 | F64 => unreachable!("{ty} has no kernels"),
+    }
+    b
+}
+
+fn random_row(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
+    (0..n / ty.block_size() as usize).flat_map(|_| random_block(ty, rng)).collect()
+}
+
+/// Random activations converted by the scalar quantizer of `ty`.
+fn random_acts(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
+    let x: Vec<f32> = (0..n).map(|_| rng.f32() * 3.0).collect();
+    let mut q = vec![0u8; row_bytes(ty, n)];
+    (traits(ty).unwrap().quantize_row_scalar.unwrap())(&x, &mut q);
+    q
+}
+
+/// Comparisons of selected kernels with the scalar oracle.
+struct RandomChecker {
+    fails: Failures,
+    max_rel_err: f64,
+    dots_checked: usize,
+}
+
+impl RandomChecker {
+    /// `fast` against `scalar` for weight row `w` and activation row `a`.
+    #[allow(clippy::too_many_arguments)]
+    fn dot(&mut self, t: &QuantTraits, what: &str, n: usize, w: &[u8], a: &[u8], fast: f32, scalar: f32) {
+        let (wd, ad) = (dequant(t.ty, w, n), dequant(t.vec_dot_type, a, n));
+        let scale = abs_dot(&wd, &ad);
+        let tol = FAST_VS_SCALAR_TOL * scale + 1e-30;
+        let diff = ((fast - scalar) as f64).abs();
+        self.dots_checked += 1;
+        if scale > 0.0 {
+            self.max_rel_err = self.max_rel_err.max(diff / scale);
+        }
+        if !within(diff, tol) {
+            self.fails.push(format!("{what} n={n}: fast {fast} scalar {scalar} (scale {scale:e})"));
+        }
+    }
+}
+
+/// Checks the selected kernels of `ty` against the scalar ones on random data from `seed`
+/// (see the module docs): `vec_dot` (and the scalar `vec_dot` against the exact f64 product),
+/// `vec_dot_x4`, mat-mat through [`QuantizedActs`] (x4 groups, tails, row ranges), the
+/// selected quantizer byte for byte (activation types), and finite dequantization.
+/// `Err` for a type without kernels.
+pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, String> {
+    let t = kernels(ty)?;
+    let mut rng = Rng::new(seed ^ ((ty.id() as u64) << 40));
+    let mut c = RandomChecker { fails: Failures::new(), max_rel_err: 0.0, dots_checked: 0 };
+    let backend = t.vec_dot_backend.name();
+
+    // Single dot products; 256 is a multiple of every block size.
+    for n in [256usize, 768, 4096] {
+        for _ in 0..4 {
+            let w = random_row(ty, n, &mut rng);
+            let a = random_acts(t.vec_dot_type, n, &mut rng);
+            let fast = (t.vec_dot)(n, &w, &a);
+            let slow = (t.vec_dot_scalar)(n, &w, &a);
+            c.dot(t, &format!("vec_dot ({backend})"), n, &w, &a, fast, slow);
+            let (wd, ad) = (dequant(ty, &w, n), dequant(t.vec_dot_type, &a, n));
+            let exact: f64 = wd.iter().zip(&ad).map(|(p, q)| *p as f64 * *q as f64).sum();
+            let tol = FAST_VS_SCALAR_TOL * abs_dot(&wd, &ad) + 1e-30;
+            if !within(((slow as f64) - exact).abs(), tol) {
+                c.fails.push(format!("vec_dot_scalar n={n}: {slow}, exact {exact}"));
+            }
+        }
+    }
+
+    // The x4 micro-kernel against four scalar dots.
+    if let Some(x4) = t.vec_dot_x4 {
+        for n in [256usize, 4096] {
+            let w = random_row(ty, n, &mut rng);
+            let acts: Vec<Vec<u8>> = (0..4).map(|_| random_acts(t.vec_dot_type, n, &mut rng)).collect();
+            let got = x4(n, &w, [&acts[0], &acts[1], &acts[2], &acts[3]]);
+            for (k, a) in acts.iter().enumerate() {
+                let want = (t.vec_dot_scalar)(n, &w, a);
+                c.dot(t, &format!("vec_dot_x4 ({backend}) act {k}"), n, &w, a, got[k], want);
+            }
+        }
+    }
+
+    // The 4x4 micro-kernel against sixteen scalar dots.
+    if let Some(k44) = t.vec_dot_4x4 {
+        let n = 1024;
+        let w: Vec<Vec<u8>> = (0..4).map(|_| random_row(ty, n, &mut rng)).collect();
+        let acts: Vec<Vec<u8>> = (0..4).map(|_| random_acts(t.vec_dot_type, n, &mut rng)).collect();
+        let got = k44(n, [&w[0], &w[1], &w[2], &w[3]], [&acts[0], &acts[1], &acts[2], &acts[3]]);
+        for (r, wr) in w.iter().enumerate() {
+            for (k, a) in acts.iter().enumerate() {
+                let want = (t.vec_dot_scalar)(n, wr, a);
+                c.dot(t, &format!("vec_dot_4x4 ({backend}) row {r} act {k}"), n, wr, a, got[r][k], want);
+            }
+        }
+    }
+
+    // Mat-mat through the selected quantizer: token tiles, 4x4 and x4 groups and their tails,
+    // panels (16 rows, batches from 10 up) and row ranges; each output against the scalar dot
+    // on the same converted activations.
+    let (rows, cols) = (39usize, 512usize);
+    let wrb = row_bytes(ty, cols);
+    let w: Vec<u8> = (0..rows).flat_map(|_| random_row(ty, cols, &mut rng)).collect();
+    for batch in [1usize, 4, 5, 11, 16, 19, 40] {
+        let x: Vec<f32> = (0..batch * cols).map(|_| rng.f32() * 3.0).collect();
+        let mut acts = QuantizedActs::new();
+        acts.quantize_for(ty, &x, cols);
+        let mut out = vec![f32::NAN; batch * rows];
+        matmul_q(&w, ty, rows, cols, &acts, 0..3, &mut out);
+        matmul_q(&w, ty, rows, cols, &acts, 3..rows, &mut out);
+        for j in 0..batch {
+            for r in 0..rows {
+                let wr = &w[r * wrb..(r + 1) * wrb];
+                let want = (t.vec_dot_scalar)(cols, wr, acts.row(j));
+                c.dot(
+                    t,
+                    &format!("matmul_q batch {batch} act {j} row {r}"),
+                    cols,
+                    wr,
+                    acts.row(j),
+                    out[j * rows + r],
+                    want,
+                );
+            }
+        }
+    }
+
+    // Activation quantizers: selected against scalar, byte for byte.
+    let mut quantized_rows_checked = 0;
+    if let (Some(fast), Some(scalar)) = (t.quantize_row, t.quantize_row_scalar) {
+        for n in [256usize, 1024, 4096] {
+            for case in 0..6 {
+                let mut x: Vec<f32> = (0..n).map(|_| rng.f32() * 10f32.powi(case - 3)).collect();
+                if case == 0 {
+                    // Exact ties for the rounding rules: multiples of amax/254.
+                    for (i, v) in x.iter_mut().enumerate() {
+                        *v = ((i % 255) as f32 - 127.0) * 0.5;
+                    }
+                }
+                if case == 1 {
+                    x[..256].fill(0.0); // all-zero blocks
+                }
+                let mut a = vec![0u8; row_bytes(ty, n)];
+                let mut b = vec![0u8; row_bytes(ty, n)];
+                fast(&x, &mut a);
+                scalar(&x, &mut b);
+                quantized_rows_checked += 1;
+                if a != b {
+                    c.fails.push(format!("quantize_row n={n} case {case}: selected quantizer differs from scalar"));
+                }
+            }
+        }
+    }
+
+    // Dequantization of random blocks stays finite.
+    let n = t.block_size * 8;
+    let w = random_row(ty, n, &mut rng);
+    if let Some(v) = dequant(ty, &w, n).into_iter().find(|v| !v.is_finite()) {
+        c.fails.push(format!("dequantize: non-finite {v} from a random block"));
+    }
+
+    let report = RandomReport {
+        ty,
+        backend: t.vec_dot_backend,
+        has_x4: t.vec_dot_x4.is_some(),
+        fast_quantizer: has_fast_quantizer(t),
+        dots_checked: c.dots_checked,
+        quantized_rows_checked,
+        max_rel_err: c.max_rel_err,
+    };
+    c.fails.into_result(&format!("{ty} ({backend}) fast vs scalar, seed {seed}"), report)
+}
