@@ -35,7 +35,7 @@ Common options:
   -m, --model FILE   The GGUF file.
   --backend B        native (SIMD addon) or wasm (WebAssembly SIMD); default: native when it
                      loads for this platform, else wasm (env LLMPLAYER_BACKEND).
-  -t, --threads N    Native compute threads (default: available cores).
+  -t, --threads N    Native compute threads (default: physical cores).
   -c, --ctx N        Context size (default: the model's, capped at 4096).
   info --json        The full summary as JSON (metadata included); --full-arrays prints
                      large metadata arrays (e.g. the vocabulary) whole.

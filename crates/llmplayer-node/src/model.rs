@@ -49,7 +49,16 @@ impl Task for LoadTask {
 
 fn runtime_options(o: Option<NativeLoadOptions>) -> RuntimeOptions {
     let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None });
-    RuntimeOptions { n_threads: o.threads.map(|t| t.max(1) as usize), vocab_only: o.vocab_only.unwrap_or(false) }
+    let threads = o.threads.map_or_else(default_threads, |t| t.max(1) as usize);
+    RuntimeOptions { n_threads: Some(threads), vocab_only: o.vocab_only.unwrap_or(false) }
+}
+
+/// Physical cores (as llama.cpp defaults: SMT siblings share the vector units and the memory
+/// bandwidth that decode is bound by), capped by what this process may use (affinity, cgroup
+/// quota), which the physical count alone ignores in containers.
+fn default_threads() -> usize {
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+    num_cpus::get_physical().clamp(1, allowed)
 }
 
 /// Loads the GGUF at `path` (memory-mapped) off the JS thread.
