@@ -3,17 +3,20 @@
 // llmplayer WASM (1 thread) and node-llama-cpp (2 threads, CPU), on the same file, same
 // prompt (token ids 1000..1511, no BOS), same context size (1024), in the same run.
 //
-//   npm run bench [-- --quick] [-- --model NAME] [-- --runs=N] [-- --no-wasm] [-- --threads=N]
+//   npm run bench [-- --quick] [-- --model NAME] [-- --runs=N] [-- --no-wasm] [-- --threads=N] [-- --out=FILE]
+//
+// AVX2 against AVX2 on an AVX-512 machine: LLMPLAYER_X86=avx2 for llmplayer, and the peer's
+// AVX-512 CPU variants (libggml-cpu-{zen4,skylakex,...}.so) moved out of its bins folder.
 //
 // One run = a cleared KV cache, then generate(prompt, 128 tokens): prefill tok/s = 512 / time
 // to the first token; decode tok/s = 127 / time from the first to the last token (each step
 // evaluates the previous token and samples one). End-of-generation tokens are banned on both
 // sides so every run decodes the full 128. Best of `runs` per engine, engines interleaved.
-// Writes bench/results/engine.json.
+// Writes bench/results/engine.json (or --out).
 import { args, load, peer, PEER, printHeader, ratio, sdk, table, writeResults } from './lib.mjs';
 import { generate, MODELS } from './gen-models.mjs';
 
-const { flags, values } = args(['model', 'runs', 'threads', 'prompt', 'gen']);
+const { flags, values } = args(['model', 'runs', 'threads', 'prompt', 'gen', 'out']);
 const quick = flags.has('--quick');
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 const threads = Number(values.threads ?? 2);
@@ -186,9 +189,9 @@ console.log(
 );
 console.log(`\ngoal: native decode >= 0.9x llama.cpp, prefill >= 0.7x; "same ids": greedy tokens equal to llama.cpp's, from the first`);
 console.log(`load average ${load().join(' ')} (numbers taken on a busy machine are noisy: rerun on a quiet one)`);
-writeResults('engine.json', {
+writeResults(values.out ?? 'engine.json', {
   peer: PEER,
   peer_cpu_features: peerCpu,
-  settings: { prompt_tokens: N_PROMPT, prompt: `ids ${prompt[0]}..${prompt.at(-1)}, no BOS`, decode_tokens: N_GEN, context: CTX, threads, runs, sampling: 'greedy, EOG tokens banned (llmplayer)' },
+  settings: { prompt_tokens: N_PROMPT, prompt: `ids ${prompt[0]}..${prompt.at(-1)}, no BOS`, decode_tokens: N_GEN, context: CTX, threads, runs, llmplayer_x86: process.env.LLMPLAYER_X86 ?? 'auto', sampling: 'greedy, EOG tokens banned (llmplayer)' },
   results: summary,
 });
