@@ -27,7 +27,8 @@ pub(crate) const PANEL_ROWS: usize = 16;
 pub(crate) const PANEL_TOKENS: usize = 8;
 /// Smallest batch that takes the panel path: packing a row block costs about as much as
 /// running a few tokens through it. Measured (Zen 4, 1 thread, 2048×2048): panels break even
-/// with the 4x4 / x4 kernels at batch 8 and are 1.3–1.4× faster at 12, 1.4–1.6× at 16.
+/// with the 4x4 / x4 kernels at batch 8 and are 1.3–1.4× faster at 12, 1.4–1.6× at 16. The
+/// AVX2 K-quant panels break even at 8–12 (Q6_K at 16) and are 1.3–2× faster from 24.
 const PANEL_MIN_BATCH: usize = 10;
 /// Target bytes of weights per row block in mat-mat (about half an L2).
 const ROW_BLOCK_BYTES: usize = 256 * 1024;

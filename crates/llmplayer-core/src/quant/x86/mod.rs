@@ -30,6 +30,7 @@ mod legacy;
 mod misc;
 mod panel;
 mod panel_k;
+mod panel_k_avx2;
 mod tile4x4;
 mod vnni;
 mod x4;
@@ -172,11 +173,10 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
             _ => {}
         }
     }
-    if vnni::available() {
-        let panel = panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty));
-        if let Some((pack, dot, bytes)) = panel {
-            (t.pack_panel, t.panel_dot, t.panel_block_bytes) = (Some(pack), Some(dot), bytes);
-        }
+    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 K-quant panels.
+    let panel = if vnni::available() { panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty)) } else { panel_k_avx2::kernels(t.ty) };
+    if let Some((pack, dot, bytes)) = panel {
+        (t.pack_panel, t.panel_dot, t.panel_block_bytes) = (Some(pack), Some(dot), bytes);
     }
     let fast_quant: Option<QuantizeRowFn> = match t.ty {
         F16 => Some(quant!(float::quantize_row_f16)),

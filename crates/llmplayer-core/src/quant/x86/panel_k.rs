@@ -28,13 +28,13 @@ use crate::quant::{QuantizedActs, QK_K};
 use std::arch::x86_64::*;
 
 /// Panel bytes per super-block for sub-blocks of `sub` elements.
-const fn panel_bytes(sub: usize) -> usize {
+pub(super) const fn panel_bytes(sub: usize) -> usize {
     128 * (QK_K / sub) + 16 * QK_K
 }
 /// Bytes of a Q8_K block, and per Q8_K block in [`QuantizedActs::sub_sums`]: 8 sums of 32,
 /// then 16 sums of 16.
-const Q8_K_BYTES: usize = 292;
-const SUMS: usize = 24;
+pub(super) const Q8_K_BYTES: usize = 292;
+pub(super) const SUMS: usize = 24;
 
 /// Byte offsets of the 16 rows (`r * row_bytes`) for gathers.
 #[inline(always)]
@@ -87,17 +87,65 @@ unsafe fn store(q: *mut u8, group: usize, v: __m512i) {
     _mm512_storeu_si512(q.add(64 * group).cast(), v);
 }
 
+// ---------------------------------------------------------------- per-row headers
+// `header(block, r, so)`: row `r`'s sub-block scales in `so[k][r]`, offsets in `so[NSUB + k][r]`
+// (shared with the AVX2 panels, which use the same layout).
+
+/// Q2_K: `d * scale_k`, `dmin * min_k`.
+pub(super) fn q2_k_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
+    let (d, dmin) = (f16_to_f32(u16::from_le_bytes([b[80], b[81]])), f16_to_f32(u16::from_le_bytes([b[82], b[83]])));
+    for (k, &s) in b[..16].iter().enumerate() {
+        so[k][r] = d * (s & 0x0f) as f32;
+        so[16 + k][r] = dmin * (s >> 4) as f32;
+    }
+}
+
+/// Q3_K: `d * (scale_k - 32)`, and 4 times that for the `+4` of the stored quants.
+pub(super) fn q3_k_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
+    let d = f16_to_f32(u16::from_le_bytes([b[108], b[109]]));
+    for (k, s) in q3k_scales(b[96..108].try_into().unwrap()).into_iter().enumerate() {
+        so[k][r] = d * (s as i32 - 32) as f32;
+        so[16 + k][r] = 4.0 * so[k][r];
+    }
+}
+
+/// Q6_K: `d * scale_k`, and 32 times that for the `+32` of the stored quants.
+pub(super) fn q6_k_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
+    let d = f16_to_f32(u16::from_le_bytes([b[208], b[209]]));
+    for (k, &s) in b[192..208].iter().enumerate() {
+        so[k][r] = d * (s as i8) as f32;
+        so[16 + k][r] = 32.0 * so[k][r];
+    }
+}
+
+/// IQ4_XS: `d * (ls - 32)`, and 128 times that for the `+128` of the stored table values.
+fn iq4_xs_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
+    let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+    let h = u16::from_le_bytes([b[2], b[3]]);
+    for ib in 0..8 {
+        let ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0x0f) as u16 | (((h >> (2 * ib)) & 3) << 4);
+        so[ib][r] = d * (ls as i32 - 32) as f32;
+        so[8 + ib][r] = 128.0 * so[ib][r];
+    }
+}
+
+/// Q4_K and Q5_K scales: `d * scale_j` in `so[j]`, `dmin * min_j` in `so[8 + j]`.
+pub(super) fn k4_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
+    let (d, dmin) = (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), f16_to_f32(u16::from_le_bytes([b[2], b[3]])));
+    let scales: &[u8; 12] = b[4..16].try_into().unwrap();
+    for j in 0..8 {
+        let (sc, m) = scale_min_k4(j, scales);
+        so[j][r] = d * sc as f32;
+        so[8 + j][r] = dmin * m as f32;
+    }
+}
+
+// ---------------------------------------------------------------- AVX-512 packers
+
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
-        let (d, dmin) = (f16_to_f32(u16::from_le_bytes([b[80], b[81]])), f16_to_f32(u16::from_le_bytes([b[82], b[83]])));
-        for (k, &s) in b[..16].iter().enumerate() {
-            so[k][r] = d * (s & 0x0f) as f32;
-            so[16 + k][r] = dmin * (s >> 4) as f32;
-        }
-    };
     let m2 = _mm512_set1_epi8(3);
-    pack_k(w, row_bytes, cols, panel, 84, 16, header, |b, rows, q| {
+    pack_k(w, row_bytes, cols, panel, 84, 16, q2_k_header, |b, rows, q| {
         // Element 128n + 32j + l is bits 2j of qs[32n + l] (qs at 16).
         for n in 0..2 {
             for g in 0..8 {
@@ -113,15 +161,8 @@ unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q3_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
-        let d = f16_to_f32(u16::from_le_bytes([b[108], b[109]]));
-        for (k, s) in q3k_scales(b[96..108].try_into().unwrap()).into_iter().enumerate() {
-            so[k][r] = d * (s as i32 - 32) as f32;
-            so[16 + k][r] = 4.0 * so[k][r];
-        }
-    };
     let (m2, one) = (_mm512_set1_epi8(3), _mm512_set1_epi8(1));
-    pack_k(w, row_bytes, cols, panel, 110, 16, header, |b, rows, q| {
+    pack_k(w, row_bytes, cols, panel, 110, 16, q3_k_header, |b, rows, q| {
         // As Q2_K (qs at 32), plus bit 4n + j of hmask[l] (at 0) as the value's bit 2.
         for g in 0..8 {
             let h = gather(b, rows, 4 * g);
@@ -135,17 +176,6 @@ unsafe fn pack_q3_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
             }
         }
     })
-}
-
-/// Q4_K and Q5_K scales: `d * scale_j` in `so[j]`, `dmin * min_j` in `so[8 + j]`.
-fn k4_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
-    let (d, dmin) = (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), f16_to_f32(u16::from_le_bytes([b[2], b[3]])));
-    let scales: &[u8; 12] = b[4..16].try_into().unwrap();
-    for j in 0..8 {
-        let (sc, m) = scale_min_k4(j, scales);
-        so[j][r] = d * sc as f32;
-        so[8 + j][r] = dmin * m as f32;
-    }
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
@@ -184,16 +214,9 @@ unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q6_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
-        let d = f16_to_f32(u16::from_le_bytes([b[208], b[209]]));
-        for (k, &s) in b[192..208].iter().enumerate() {
-            so[k][r] = d * (s as i8) as f32;
-            so[16 + k][r] = 32.0 * so[k][r];
-        }
-    };
     let m4 = _mm512_set1_epi8(0x0f);
     let bits = |v: __m512i, m: u8| _mm512_and_si512(v, _mm512_set1_epi8(m as i8));
-    pack_k(w, row_bytes, cols, panel, 210, 16, header, |b, rows, q| {
+    pack_k(w, row_bytes, cols, panel, 210, 16, q6_k_header, |b, rows, q| {
         // ggml's layout: per half n, byte l < 32 of ql (at 64n) / qh (at 128 + 32n) gives
         // elements l, l + 32, l + 64, l + 96 of the half.
         for n in 0..2 {
@@ -213,19 +236,10 @@ unsafe fn pack_q6_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_iq4_xs(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let header = |b: &[u8], r: usize, so: &mut [[f32; 16]; 32]| {
-        let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
-        let h = u16::from_le_bytes([b[2], b[3]]);
-        for ib in 0..8 {
-            let ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0x0f) as u16 | (((h >> (2 * ib)) & 3) << 4);
-            so[ib][r] = d * (ls as i32 - 32) as f32;
-            so[8 + ib][r] = 128.0 * so[ib][r];
-        }
-    };
     let table: [u8; 16] = std::array::from_fn(|i| (KVALUES_IQ4NL[i] as u8) ^ 0x80);
     let lut = _mm512_broadcast_i32x4(_mm_loadu_si128(table.as_ptr().cast()));
     let m4 = _mm512_set1_epi8(0x0f);
-    pack_k(w, row_bytes, cols, panel, 136, 32, header, |b, rows, q| {
+    pack_k(w, row_bytes, cols, panel, 136, 32, iq4_xs_header, |b, rows, q| {
         // Sub-block ib: qs[16ib + l] (at 8) holds element l (low nibble) and l + 16 (high).
         for ib in 0..8 {
             for g in 0..4 {
