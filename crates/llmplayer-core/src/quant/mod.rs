@@ -10,7 +10,7 @@
 //!   mat-mat micro-kernels (`vec_dot_x4`: 1 row × 4 tokens; `vec_dot_4x4`: 4 × 4; the panel
 //!   pair `pack_panel` / `panel_dot`: 16 rows decoded once per row block × 8 tokens) and, for
 //!   activation types, `quantize_row`.
-//! * `x86/`: AVX2+FMA kernels, chosen at run time (K-quant panels for AVX2 in
+//! * `x86/`: AVX2+FMA kernels, chosen at run time (AVX2 panels in `panel_avx2.rs` and
 //!   `panel_k_avx2.rs`), with AVX-512 VNNI mat-mat kernels where the CPU has them (`vnni.rs`,
 //!   `tile4x4.rs`, `panel.rs`, `panel_k.rs`); `wasm/`: simd128 kernels, chosen at
 //!   compile time. Both have the same names as the scalar kernels they replace.

@@ -29,6 +29,7 @@ mod kquants;
 mod legacy;
 mod misc;
 mod panel;
+mod panel_avx2;
 mod panel_k;
 mod panel_k_avx2;
 mod tile4x4;
@@ -173,8 +174,12 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
             _ => {}
         }
     }
-    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 K-quant panels.
-    let panel = if vnni::available() { panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty)) } else { panel_k_avx2::kernels(t.ty) };
+    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones.
+    let panel = if vnni::available() {
+        panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty))
+    } else {
+        panel_avx2::kernels(t.ty).or_else(|| panel_k_avx2::kernels(t.ty))
+    };
     if let Some((pack, dot, bytes)) = panel {
         (t.pack_panel, t.panel_dot, t.panel_block_bytes) = (Some(pack), Some(dot), bytes);
     }

@@ -1,0 +1,227 @@
+//! The Q8_0 / Q4_0 / IQ4_NL panel kernel for CPUs with AVX2 but no AVX-512 VNNI: the block
+//! layout of `panel.rs` (16 f32 scales, then 8 groups of 16 rows × 4 bytes), but with the
+//! weights stored signed, 8 rows per 256-bit half.
+//!
+//! `vpmaddubsw` needs an unsigned operand and its i16 pairs must not saturate, so the `+128`
+//! of the VNNI panels (up to 255 × 127 × 2) cannot be used; instead each group's `|w|` goes
+//! against the activations with `w`'s sign applied (`vpsignb`), at most 128 × 127 × 2 per
+//! pair. Per group and token that is one sign, one `vpmaddubsw` and one `vpmaddwd` for 32
+//! products, as in the 4x4 tile, but a lane is a row: one conversion and one fma finish a
+//! block for 8 rows instead of per (row, token). The i32 sums are exact and the float steps
+//! those of `panel.rs`, so both give the same floats.
+
+use crate::quant::grids::KVALUES_IQ4NL;
+use crate::quant::matmul::PANEL_TOKENS;
+use crate::quant::traits::{PackPanelFn, PanelDotFn};
+use crate::quant::QuantizedActs;
+use std::arch::x86_64::*;
+
+/// Panel bytes per 32-element block: 16 f32 scales + 16 rows × 32 bytes (as `panel.rs`).
+const PANEL_BLOCK_BYTES: usize = 64 + 16 * 32;
+
+/// Packs 16 rows of a 32-element type whose block is an f16 scale then `quant_bytes` bytes:
+/// `half(block_ptr, rows, out)` writes one 8-row half's 8 groups (32-byte lines, 64 apart).
+#[inline(always)]
+unsafe fn pack(
+    w: &[u8],
+    row_bytes: usize,
+    cols: usize,
+    panel: &mut [u8],
+    block_bytes: usize,
+    half: impl Fn(*const u8, __m256i, *mut u8),
+) {
+    let nb = cols / 32;
+    assert!(
+        w.len() >= 15 * row_bytes + nb * block_bytes
+            && panel.len() >= nb * PANEL_BLOCK_BYTES
+            && row_bytes * 16 < i32::MAX as usize
+    );
+    let rows = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(row_bytes as i32));
+    let (w, p) = (w.as_ptr(), panel.as_mut_ptr());
+    for i in 0..nb {
+        let out = p.add(PANEL_BLOCK_BYTES * i);
+        for h in 0..2 {
+            let b = w.add(8 * h * row_bytes + block_bytes * i);
+            // The 8 rows' f16 scales (low half of each gathered dword).
+            let d = _mm256_i32gather_epi32::<1>(b.cast(), rows);
+            let d16 = _mm256_shuffle_epi8(d, _mm256_set_epi8(-1, -1, -1, -1, -1, -1, -1, -1, 13, 12, 9, 8, 5, 4, 1, 0, -1, -1, -1, -1, -1, -1, -1, -1, 13, 12, 9, 8, 5, 4, 1, 0));
+            let d16 = _mm256_permute4x64_epi64::<0b1000>(d16);
+            _mm256_storeu_ps(out.add(32 * h).cast(), _mm256_cvtph_ps(_mm256_castsi256_si128(d16)));
+            half(b, rows, out.add(64 + 32 * h));
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn gather(b: *const u8, rows: __m256i, off: usize) -> __m256i {
+    _mm256_i32gather_epi32::<1>(b.add(off).cast(), rows)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    pack(w, row_bytes, cols, panel, 34, |b, rows, q| {
+        for g in 0..8 {
+            _mm256_storeu_si256(q.add(64 * g).cast(), gather(b, rows, 2 + 4 * g));
+        }
+    })
+}
+
+/// Q4_0 / IQ4_NL: element `j < 16` in the low nibble of byte `j`, `j + 16` in the high one,
+/// each nibble mapped through `table`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_nibbles(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8], table: &[i8; 16]) {
+    let m4 = _mm256_set1_epi8(0x0f);
+    let t = _mm_loadu_si128(table.as_ptr().cast());
+    let lut = _mm256_set_m128i(t, t);
+    pack(w, row_bytes, cols, panel, 18, |b, rows, q| {
+        for g in 0..4 {
+            let v = gather(b, rows, 2 + 4 * g);
+            let lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, m4));
+            let hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            _mm256_storeu_si256(q.add(64 * g).cast(), lo);
+            _mm256_storeu_si256(q.add(64 * (g + 4)).cast(), hi);
+        }
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let table: [i8; 16] = std::array::from_fn(|i| i as i8 - 8);
+    pack_nibbles(w, row_bytes, cols, panel, &table)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    pack_nibbles(w, row_bytes, cols, panel, &KVALUES_IQ4NL)
+}
+
+/// Rows `8 * half..8 * half + 8` against Q8_0 activation rows `j0..j0 + T`, into
+/// `out[t][8 * half..]`.
+#[inline(always)]
+unsafe fn half_dot<const T: usize>(nb: usize, panel: *const u8, half: usize, acts: &QuantizedActs, j0: usize, out: &mut [[f32; 16]]) {
+    let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
+    let dy = acts.block_d().as_ptr().add(j0 * nb);
+    let p = panel.add(32 * half);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); T];
+    for i in 0..nb {
+        let blk = p.add(PANEL_BLOCK_BYTES * i);
+        let mut sum = [_mm256_setzero_si256(); T];
+        for g in 0..8 {
+            let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
+            let aw = _mm256_sign_epi8(w, w);
+            for t in 0..T {
+                let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
+                let sy = _mm256_sign_epi8(_mm256_set1_epi32(y4), w);
+                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+            }
+        }
+        let dw = _mm256_loadu_ps(blk.cast());
+        for t in 0..T {
+            let scale = _mm256_mul_ps(dw, _mm256_set1_ps(*dy.add(t * nb + i)));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), scale, acc[t]);
+        }
+    }
+    for t in 0..T {
+        _mm256_storeu_ps(out[t].as_mut_ptr().add(8 * half), acc[t]);
+    }
+}
+
+/// `out[t][r] = panel row r · y[j0 + t]` for `t < nt`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn panel_dot_avx2(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    let nb = cols / 32;
+    assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && nt <= PANEL_TOKENS && j0 + nt <= acts.batch());
+    assert!(acts.block_d().len() >= (j0 + nt) * nb);
+    let mut out = [[0.0f32; 16]; PANEL_TOKENS];
+    let mut t0 = 0;
+    while t0 < nt {
+        let n = (nt - t0).min(4);
+        for half in 0..2 {
+            let (p, o) = (panel.as_ptr(), &mut out[t0..]);
+            match n {
+                4 => half_dot::<4>(nb, p, half, acts, j0 + t0, o),
+                3 => half_dot::<3>(nb, p, half, acts, j0 + t0, o),
+                2 => half_dot::<2>(nb, p, half, acts, j0 + t0, o),
+                _ => half_dot::<1>(nb, p, half, acts, j0 + t0, o),
+            }
+        }
+        t0 += n;
+    }
+    out
+}
+
+fn dot(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    debug_assert!(super::available());
+    // SAFETY: installed only after `available()` returned true; bounds are asserted inside.
+    unsafe { panel_dot_avx2(cols, panel, acts, j0, nt) }
+}
+
+/// Wraps a packer in a safe fn pointer.
+macro_rules! pack {
+    ($f:ident) => {{
+        fn wrapper(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+            // SAFETY: installed only after `available()` returned true.
+            unsafe { $f(w, row_bytes, cols, panel) }
+        }
+        wrapper as PackPanelFn
+    }};
+}
+
+/// The AVX2 panel kernels for Q8_0, Q4_0 and IQ4_NL weights: (pack, dot, panel bytes per block).
+pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
+    use crate::GgmlType::*;
+    match ty {
+        Q8_0 => Some((pack!(pack_q8_0), dot as PanelDotFn, PANEL_BLOCK_BYTES)),
+        Q4_0 => Some((pack!(pack_q4_0), dot as PanelDotFn, PANEL_BLOCK_BYTES)),
+        IQ4_NL => Some((pack!(pack_iq4_nl), dot as PanelDotFn, PANEL_BLOCK_BYTES)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GgmlType;
+
+    /// On an AVX-512 VNNI machine: the same floats as the VNNI panels (`+128` bytes, biases).
+    #[test]
+    fn avx2_panels_equal_vnni_panels() {
+        if !(super::super::available() && super::super::vnni::available()) {
+            eprintln!("no AVX-512 VNNI on this CPU: skipped");
+            return;
+        }
+        let (cols, batch) = (1024usize, 8usize);
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as u8
+        };
+        let x: Vec<f32> = (0..batch * cols).map(|_| (next() as f32 - 127.5) / 37.0).collect();
+        let mut acts = QuantizedActs::new();
+        acts.quantize(GgmlType::Q8_0, &x, cols);
+        acts.prepare_block_sums();
+        for (ty, bb) in [(GgmlType::Q8_0, 34usize), (GgmlType::Q4_0, 18), (GgmlType::IQ4_NL, 18)] {
+            let row_bytes = cols / 32 * bb;
+            let mut w: Vec<u8> = (0..16 * row_bytes).map(|_| next()).collect();
+            for b in w.chunks_exact_mut(bb) {
+                let h = 0x2000u16 | (b[0] as u16 & 0x3ff);
+                b[..2].copy_from_slice(&h.to_le_bytes());
+            }
+            let (pack2, dot2, bytes) = kernels(ty).unwrap();
+            let (pack5, dot5, _) = super::super::panel::kernels(ty).unwrap();
+            let (mut p2, mut p5) = (vec![0u8; cols / 32 * bytes], vec![0u8; cols / 32 * bytes]);
+            pack2(&w, row_bytes, cols, &mut p2);
+            pack5(&w, row_bytes, cols, &mut p5);
+            assert_eq!(p2[..64], p5[..64], "{ty}: scales");
+            for nt in 1..=batch {
+                let (a, b) = (dot2(cols, &p2, &acts, 0, nt), dot5(cols, &p5, &acts, 0, nt));
+                for t in 0..nt {
+                    assert_eq!(a[t].map(f32::to_bits), b[t].map(f32::to_bits), "{ty}: nt {nt} token {t}");
+                }
+            }
+        }
+    }
+}
