@@ -1,14 +1,17 @@
 //! The Q8_0 / Q4_0 / IQ4_NL panel kernel for CPUs with AVX2 but no AVX-512 VNNI: the block
 //! layout of `panel.rs` (16 f32 scales, then 8 groups of 16 rows × 4 bytes), but with the
-//! weights stored signed, 8 rows per 256-bit half.
+//! weights stored as they are (signed; Q4_0's nibbles unsigned), 8 rows per 256-bit half.
 //!
 //! `vpmaddubsw` needs an unsigned operand and its i16 pairs must not saturate, so the `+128`
 //! of the VNNI panels (up to 255 × 127 × 2) cannot be used; instead each group's `|w|` goes
 //! against the activations with `w`'s sign applied (`vpsignb`), at most 128 × 127 × 2 per
 //! pair. Per group and token that is one sign, one `vpmaddubsw` and one `vpmaddwd` for 32
 //! products, as in the 4x4 tile, but a lane is a row: one conversion and one fma finish a
-//! block for 8 rows instead of per (row, token). The i32 sums are exact and the float steps
-//! those of `panel.rs`, so both give the same floats.
+//! block for 8 rows instead of per (row, token). Q4_0 does better: its nibbles are stored
+//! unsigned (0..15), so `vpmaddubsw` takes them as they are and a block's 8 groups are summed
+//! in i16 (at most 8 × 2 × 15 × 127 = 30480) before one `vpmaddwd`; the `-8` comes back as
+//! `-8 * sum(y)` = `block_bias / 16`. The i32 sums are exact and the float steps those of
+//! `panel.rs`, so both give the same floats.
 
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
@@ -86,7 +89,7 @@ unsafe fn pack_nibbles(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn pack_q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let table: [i8; 16] = std::array::from_fn(|i| i as i8 - 8);
+    let table: [i8; 16] = std::array::from_fn(|i| i as i8); // unsigned: see `half_dot::<_, true>`
     pack_nibbles(w, row_bytes, cols, panel, &table)
 }
 
@@ -96,24 +99,40 @@ unsafe fn pack_iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8])
 }
 
 /// Rows `8 * half..8 * half + 8` against Q8_0 activation rows `j0..j0 + T`, into
-/// `out[t][8 * half..]`.
+/// `out[t][8 * half..]`; `U4`: the Q4_0 panel's unsigned nibbles.
 #[inline(always)]
-unsafe fn half_dot<const T: usize>(nb: usize, panel: *const u8, half: usize, acts: &QuantizedActs, j0: usize, out: &mut [[f32; 16]]) {
+unsafe fn half_dot<const T: usize, const U4: bool>(nb: usize, panel: *const u8, half: usize, acts: &QuantizedActs, j0: usize, out: &mut [[f32; 16]]) {
     let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
-    let dy = acts.block_d().as_ptr().add(j0 * nb);
+    let (dy, bias) = (acts.block_d().as_ptr().add(j0 * nb), acts.block_bias().as_ptr().add(j0 * nb));
     let p = panel.add(32 * half);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); T];
     for i in 0..nb {
         let blk = p.add(PANEL_BLOCK_BYTES * i);
         let mut sum = [_mm256_setzero_si256(); T];
-        for g in 0..8 {
-            let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
-            let aw = _mm256_sign_epi8(w, w);
+        if U4 {
+            let mut s16 = [_mm256_setzero_si256(); T];
+            for g in 0..8 {
+                let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
+                for t in 0..T {
+                    let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
+                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(w, _mm256_set1_epi32(y4)));
+                }
+            }
             for t in 0..T {
-                let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
-                let sy = _mm256_sign_epi8(_mm256_set1_epi32(y4), w);
-                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+                // block_bias = -128 * sum(y), so this adds -8 * sum(y) exactly.
+                let b = _mm256_set1_epi32(*bias.add(t * nb + i) >> 4);
+                sum[t] = _mm256_add_epi32(_mm256_madd_epi16(s16[t], ones), b);
+            }
+        } else {
+            for g in 0..8 {
+                let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
+                let aw = _mm256_sign_epi8(w, w);
+                for t in 0..T {
+                    let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
+                    let sy = _mm256_sign_epi8(_mm256_set1_epi32(y4), w);
+                    sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+                }
             }
         }
         let dw = _mm256_loadu_ps(blk.cast());
@@ -129,10 +148,10 @@ unsafe fn half_dot<const T: usize>(nb: usize, panel: *const u8, half: usize, act
 
 /// `out[t][r] = panel row r · y[j0 + t]` for `t < nt`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn panel_dot_avx2(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+unsafe fn panel_dot_avx2<const U4: bool>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
     let nb = cols / 32;
     assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && nt <= PANEL_TOKENS && j0 + nt <= acts.batch());
-    assert!(acts.block_d().len() >= (j0 + nt) * nb);
+    assert!(acts.block_d().len() >= (j0 + nt) * nb && acts.block_bias().len() >= (j0 + nt) * nb);
     let mut out = [[0.0f32; 16]; PANEL_TOKENS];
     let mut t0 = 0;
     while t0 < nt {
@@ -140,10 +159,10 @@ unsafe fn panel_dot_avx2(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: us
         for half in 0..2 {
             let (p, o) = (panel.as_ptr(), &mut out[t0..]);
             match n {
-                4 => half_dot::<4>(nb, p, half, acts, j0 + t0, o),
-                3 => half_dot::<3>(nb, p, half, acts, j0 + t0, o),
-                2 => half_dot::<2>(nb, p, half, acts, j0 + t0, o),
-                _ => half_dot::<1>(nb, p, half, acts, j0 + t0, o),
+                4 => half_dot::<4, U4>(nb, p, half, acts, j0 + t0, o),
+                3 => half_dot::<3, U4>(nb, p, half, acts, j0 + t0, o),
+                2 => half_dot::<2, U4>(nb, p, half, acts, j0 + t0, o),
+                _ => half_dot::<1, U4>(nb, p, half, acts, j0 + t0, o),
             }
         }
         t0 += n;
@@ -151,10 +170,15 @@ unsafe fn panel_dot_avx2(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: us
     out
 }
 
-fn dot(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+fn dot_signed(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
     debug_assert!(super::available());
     // SAFETY: installed only after `available()` returned true; bounds are asserted inside.
-    unsafe { panel_dot_avx2(cols, panel, acts, j0, nt) }
+    unsafe { panel_dot_avx2::<false>(cols, panel, acts, j0, nt) }
+}
+fn dot_q4_0(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    debug_assert!(super::available());
+    // SAFETY: as above.
+    unsafe { panel_dot_avx2::<true>(cols, panel, acts, j0, nt) }
 }
 
 /// Wraps a packer in a safe fn pointer.
@@ -172,9 +196,9 @@ macro_rules! pack {
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     use crate::GgmlType::*;
     match ty {
-        Q8_0 => Some((pack!(pack_q8_0), dot as PanelDotFn, PANEL_BLOCK_BYTES)),
-        Q4_0 => Some((pack!(pack_q4_0), dot as PanelDotFn, PANEL_BLOCK_BYTES)),
-        IQ4_NL => Some((pack!(pack_iq4_nl), dot as PanelDotFn, PANEL_BLOCK_BYTES)),
+        Q8_0 => Some((pack!(pack_q8_0), dot_signed as PanelDotFn, PANEL_BLOCK_BYTES)),
+        Q4_0 => Some((pack!(pack_q4_0), dot_q4_0 as PanelDotFn, PANEL_BLOCK_BYTES)),
+        IQ4_NL => Some((pack!(pack_iq4_nl), dot_signed as PanelDotFn, PANEL_BLOCK_BYTES)),
         _ => None,
     }
 }
