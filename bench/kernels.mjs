@@ -24,7 +24,8 @@ function run(cmd, cmdArgs, env = {}) {
 }
 
 // ---- native -------------------------------------------------------------------------------
-const nativeJson = join(resultsDir, 'kernels-native.json');
+// LLMPLAYER_X86=avx2: the AVX2 kernels only (the example then writes kernels-native-avx2.json).
+const nativeJson = join(resultsDir, process.env.LLMPLAYER_X86 === 'avx2' ? 'kernels-native-avx2.json' : 'kernels-native.json');
 if (!flags.has('--no-native')) {
   run('cargo', ['build', '--release', '-q', '-p', 'llmplayer-core', '--example', 'bench_kernels'], { CARGO_TARGET_DIR: cargoTarget });
   console.log(`\n-- native (load ${load().join(' ')})`);

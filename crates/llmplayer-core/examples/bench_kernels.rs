@@ -8,7 +8,8 @@
 //!
 //! Weights are the real ggml-quantized rows of `shared/fixtures/quants/quant-*.gguf`, tiled
 //! into a ~256 MiB matrix with 4096 columns (64 MiB still partly fits this VM's caches). Writes
-//! `bench/results/kernels-native.json`.
+//! `bench/results/kernels-native.json`, or `kernels-native-avx2.json` with `LLMPLAYER_X86=avx2`
+//! (the AVX2 kernels on a CPU that also has AVX-512 VNNI).
 
 use llmplayer_core::gguf::GgufFile;
 use llmplayer_core::parallel::ThreadPool;
@@ -224,7 +225,8 @@ fn main() {
     json += "  ]\n}\n";
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("kernels-native.json");
+    let avx2_only = std::env::var_os("LLMPLAYER_X86").is_some_and(|v| v == "avx2");
+    let path = dir.join(if avx2_only { "kernels-native-avx2.json" } else { "kernels-native.json" });
     std::fs::write(&path, json).unwrap();
     println!("wrote {}", path.display());
 }
