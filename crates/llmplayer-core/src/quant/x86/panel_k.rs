@@ -119,7 +119,7 @@ pub(super) fn q6_k_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
 }
 
 /// IQ4_XS: `d * (ls - 32)`, and 128 times that for the `+128` of the stored table values.
-fn iq4_xs_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
+pub(super) fn iq4_xs_header(b: &[u8], r: usize, so: &mut [[f32; 16]; 32]) {
     let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
     let h = u16::from_le_bytes([b[2], b[3]]);
     for ib in 0..8 {

@@ -7,13 +7,16 @@
 //! four elements are summed in i16 before the one widening `vpmaddwd`: a lane of one
 //! `vpmaddubsw` is at most `2 * qmax * 127`, so `CH = 8` for Q4_K (qmax 15), 4 for Q5_K (31),
 //! 2 for Q6_K (63), a whole sub-block for Q2_K and Q3_K. The i32 sums are exact, so this kernel
-//! gives the same floats as the VNNI one. IQ4_XS (stored quants up to 241) would saturate
-//! `vpmaddubsw` and keeps its x4 kernel.
+//! gives the same floats as the VNNI one. IQ4_XS (its `+128` quants reach 241) would saturate
+//! `vpmaddubsw`, so its AVX2 panel stores the signed table values and takes the sign path of
+//! `panel_avx2.rs` (`|w|` against sign-applied activations, one `vpmaddwd` per group; the
+//! header's offsets go unused).
 //!
 //! A 256-bit register holds 8 rows, so each call runs the two halves of the 16-row panel
 //! separately, up to 4 tokens at a time (accumulators stay in registers).
 
-use super::panel_k::{k4_header, panel_bytes, q2_k_header, q3_k_header, q6_k_header, Q8_K_BYTES, SUMS};
+use super::panel_k::{iq4_xs_header, k4_header, panel_bytes, q2_k_header, q3_k_header, q6_k_header, Q8_K_BYTES, SUMS};
+use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::{QuantizedActs, QK_K};
@@ -157,10 +160,27 @@ unsafe fn pack_q6_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     })
 }
 
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_iq4_xs(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let t = _mm_loadu_si128(KVALUES_IQ4NL.as_ptr().cast());
+    let (lut, m4) = (_mm256_set_m128i(t, t), _mm256_set1_epi8(0x0f));
+    pack_k(w, row_bytes, cols, panel, (136, 32), iq4_xs_header, |b, rows, q| {
+        // Sub-block ib: qs[16ib + l] (at 8) holds element l (low nibble) and l + 16 (high).
+        for ib in 0..8 {
+            for g in 0..4 {
+                let v = gather(b, rows, 8 + 16 * ib + 4 * g);
+                store(q, 8 * ib + g, _mm256_shuffle_epi8(lut, _mm256_and_si256(v, m4)));
+                store(q, 8 * ib + 4 + g, _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)));
+            }
+        }
+    })
+}
+
 /// Rows `8 * half..8 * half + 8` of the panel against activation rows `j0..j0 + T` (sub-blocks
-/// of `SUB`, `CH` groups summed in i16), into `out[t][8 * half..]`.
+/// of `SUB`, `CH` groups summed in i16; `SIGNED`: signed quants, no offsets), into
+/// `out[t][8 * half..]`.
 #[inline(always)]
-unsafe fn half_dot<const T: usize, const SUB: usize, const CH: usize>(
+unsafe fn half_dot<const T: usize, const SUB: usize, const CH: usize, const SIGNED: bool>(
     nb: usize,
     panel: *const u8,
     half: usize,
@@ -181,7 +201,18 @@ unsafe fn half_dot<const T: usize, const SUB: usize, const CH: usize>(
         let mut inner = [_mm256_setzero_ps(); T];
         for k in 0..nsub {
             let mut sum = [_mm256_setzero_si256(); T];
-            for c in 0..SUB / 4 / CH {
+            if SIGNED {
+                for g in 0..SUB / 4 {
+                    let wg = _mm256_loadu_si256(blk.add(hb + 64 * (k * SUB / 4 + g)).cast());
+                    let aw = _mm256_sign_epi8(wg, wg);
+                    for t in 0..T {
+                        let y4 = (ys[t].add(Q8_K_BYTES * i + 4 + SUB * k + 4 * g) as *const i32).read_unaligned();
+                        let sy = _mm256_sign_epi8(_mm256_set1_epi32(y4), wg);
+                        sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
+                    }
+                }
+            }
+            for c in 0..if SIGNED { 0 } else { SUB / 4 / CH } {
                 let mut s16 = [_mm256_setzero_si256(); T];
                 for g in CH * c..CH * (c + 1) {
                     let wg = _mm256_loadu_si256(blk.add(hb + 64 * (k * SUB / 4 + g)).cast());
@@ -198,7 +229,9 @@ unsafe fn half_dot<const T: usize, const SUB: usize, const CH: usize>(
             let off = _mm256_loadu_ps(blk.add(64 * (nsub + k)).cast());
             for t in 0..T {
                 inner[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), sc, inner[t]);
-                inner[t] = _mm256_fnmadd_ps(off, _mm256_set1_ps(*sums.add((t * nb + i) * SUMS + k)), inner[t]);
+                if !SIGNED {
+                    inner[t] = _mm256_fnmadd_ps(off, _mm256_set1_ps(*sums.add((t * nb + i) * SUMS + k)), inner[t]);
+                }
             }
         }
         for t in 0..T {
@@ -213,7 +246,7 @@ unsafe fn half_dot<const T: usize, const SUB: usize, const CH: usize>(
 
 /// `out[t][r] = panel row r · y[j0 + t]` for `t < nt`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn panel_dot_avx2<const SUB: usize, const CH: usize>(
+unsafe fn panel_dot_avx2<const SUB: usize, const CH: usize, const SIGNED: bool>(
     cols: usize,
     panel: &[u8],
     acts: &QuantizedActs,
@@ -230,10 +263,10 @@ unsafe fn panel_dot_avx2<const SUB: usize, const CH: usize>(
         for half in 0..2 {
             let (p, o) = (panel.as_ptr(), &mut out[t0..]);
             match n {
-                4 => half_dot::<4, SUB, CH>(nb, p, half, acts, j0 + t0, o),
-                3 => half_dot::<3, SUB, CH>(nb, p, half, acts, j0 + t0, o),
-                2 => half_dot::<2, SUB, CH>(nb, p, half, acts, j0 + t0, o),
-                _ => half_dot::<1, SUB, CH>(nb, p, half, acts, j0 + t0, o),
+                4 => half_dot::<4, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
+                3 => half_dot::<3, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
+                2 => half_dot::<2, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
+                _ => half_dot::<1, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
             }
         }
         t0 += n;
@@ -252,13 +285,13 @@ macro_rules! pack {
     }};
 }
 
-/// Wraps `panel_dot_avx2::<SUB, CH>` in a safe fn pointer.
+/// Wraps `panel_dot_avx2::<SUB, CH, SIGNED>` in a safe fn pointer.
 macro_rules! dot {
-    ($sub:literal, $ch:literal) => {{
+    ($sub:literal, $ch:literal, $signed:literal) => {{
         fn wrapper(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
             debug_assert!(super::available());
             // SAFETY: installed only after `available()` returned true; bounds are asserted inside.
-            unsafe { panel_dot_avx2::<$sub, $ch>(cols, panel, acts, j0, nt) }
+            unsafe { panel_dot_avx2::<$sub, $ch, $signed>(cols, panel, acts, j0, nt) }
         }
         wrapper as PanelDotFn
     }};
@@ -268,11 +301,12 @@ macro_rules! dot {
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     use crate::GgmlType::*;
     match ty {
-        Q2_K => Some((pack!(pack_q2_k), dot!(16, 4), panel_bytes(16))),
-        Q3_K => Some((pack!(pack_q3_k), dot!(16, 4), panel_bytes(16))),
-        Q4_K => Some((pack!(pack_q4_k), dot!(32, 8), panel_bytes(32))),
-        Q5_K => Some((pack!(pack_q5_k), dot!(32, 4), panel_bytes(32))),
-        Q6_K => Some((pack!(pack_q6_k), dot!(16, 2), panel_bytes(16))),
+        Q2_K => Some((pack!(pack_q2_k), dot!(16, 4, false), panel_bytes(16))),
+        Q3_K => Some((pack!(pack_q3_k), dot!(16, 4, false), panel_bytes(16))),
+        Q4_K => Some((pack!(pack_q4_k), dot!(32, 8, false), panel_bytes(32))),
+        Q5_K => Some((pack!(pack_q5_k), dot!(32, 4, false), panel_bytes(32))),
+        Q6_K => Some((pack!(pack_q6_k), dot!(16, 2, false), panel_bytes(16))),
+        IQ4_XS => Some((pack!(pack_iq4_xs), dot!(32, 1, true), panel_bytes(32))),
         _ => None,
     }
 }
