@@ -90,6 +90,44 @@ unsafe fn pack_nibbles(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]
     }
 }
 
+/// Bits `s..s + 4` of each dword of `qh`, as bit 4 of the dword's four bytes.
+#[inline(always)]
+unsafe fn q5_high_bits(qh: __m512i, s: usize) -> __m512i {
+    // Bits 0..4 times 1 + 2^7 + 2^14 + 2^21 land on bits 0, 8, 16, 24 (no two partial
+    // products share a bit, so nothing carries).
+    let t = _mm512_and_si512(_mm512_srl_epi32(qh, _mm_cvtsi64_si128(s as i64)), _mm512_set1_epi32(0xf));
+    let spread = _mm512_and_si512(_mm512_mullo_epi32(t, _mm512_set1_epi32(0x0020_4081)), _mm512_set1_epi32(0x0101_0101));
+    _mm512_slli_epi32(spread, 4)
+}
+
+/// Packs Q5_0 rows (f16 scale, 32 high bits, 16 bytes of nibbles; element `j < 16` in the low
+/// nibble of byte `j`, `j + 16` in the high one, bit `j` of the high bits on top), each value
+/// `q - 16 + 128`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_q5_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let nb = cols / 32;
+    assert!(
+        w.len() >= 15 * row_bytes + nb * 22
+            && panel.len() >= nb * PANEL_BLOCK_BYTES
+            && row_bytes * 16 < i32::MAX as usize
+    );
+    let rows = row_offsets(row_bytes);
+    let (m4, bias) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(112));
+    let (w, p) = (w.as_ptr(), panel.as_mut_ptr());
+    for i in 0..nb {
+        let (b, out) = (w.add(22 * i), p.add(PANEL_BLOCK_BYTES * i));
+        _mm512_storeu_ps(out.cast(), gather_scales(b, rows, 0));
+        let qh = _mm512_i32gather_epi32::<1>(rows, b.add(2).cast());
+        for g in 0..4 {
+            let q = _mm512_i32gather_epi32::<1>(rows, b.add(6 + 4 * g).cast());
+            let lo = _mm512_or_si512(_mm512_and_si512(q, m4), q5_high_bits(qh, 4 * g));
+            let hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), q5_high_bits(qh, 16 + 4 * g));
+            _mm512_storeu_si512(out.add(64 + 64 * g).cast(), _mm512_add_epi8(lo, bias));
+            _mm512_storeu_si512(out.add(64 + 64 * (g + 4)).cast(), _mm512_add_epi8(hi, bias));
+        }
+    }
+}
+
 /// `out[t][r] = panel row r · y[j0 + t]` for `t < T`; `y` is Q8_0 with its block biases.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn panel_dot<const T: usize>(
@@ -148,7 +186,7 @@ unsafe fn pack_iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8])
     pack_nibbles(w, row_bytes, cols, panel, &table)
 }
 
-/// The panel kernels for Q8_0, Q4_0 and IQ4_NL weights (against Q8_0 activations): (pack,
+/// The panel kernels for Q8_0, Q4_0, IQ4_NL and Q5_0 weights (against Q8_0 activations): (pack,
 /// dot, panel bytes per block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     fn q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
@@ -163,10 +201,15 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, u
         // SAFETY: as above.
         unsafe { pack_iq4_nl(w, row_bytes, cols, panel) }
     }
+    fn q5_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+        // SAFETY: as above.
+        unsafe { pack_q5_0(w, row_bytes, cols, panel) }
+    }
     match ty {
         crate::GgmlType::Q8_0 => Some((q8_0, panel_dot_any, PANEL_BLOCK_BYTES)),
         crate::GgmlType::Q4_0 => Some((q4_0, panel_dot_any, PANEL_BLOCK_BYTES)),
         crate::GgmlType::IQ4_NL => Some((iq4_nl, panel_dot_any, PANEL_BLOCK_BYTES)),
+        crate::GgmlType::Q5_0 => Some((q5_0, panel_dot_any, PANEL_BLOCK_BYTES)),
         _ => None,
     }
 }

@@ -1,17 +1,18 @@
-//! The Q8_0 / Q4_0 / IQ4_NL panel kernel for CPUs with AVX2 but no AVX-512 VNNI: the block
+//! The Q8_0 / Q4_0 / IQ4_NL / Q5_0 panel kernel for CPUs with AVX2 but no AVX-512 VNNI: the block
 //! layout of `panel.rs` (16 f32 scales, then 8 groups of 16 rows × 4 bytes), but with the
-//! weights stored as they are (signed; Q4_0's nibbles unsigned), 8 rows per 256-bit half.
+//! weights stored as they are (signed; Q4_0 and Q5_0 unsigned), 8 rows per 256-bit half.
 //!
 //! `vpmaddubsw` needs an unsigned operand and its i16 pairs must not saturate, so the `+128`
 //! of the VNNI panels (up to 255 × 127 × 2) cannot be used; instead each group's `|w|` goes
 //! against the activations with `w`'s sign applied (`vpsignb`), at most 128 × 127 × 2 per
 //! pair. Per group and token that is one sign, one `vpmaddubsw` and one `vpmaddwd` for 32
 //! products, as in the 4x4 tile, but a lane is a row: one conversion and one fma finish a
-//! block for 8 rows instead of per (row, token). Q4_0 does better: its nibbles are stored
-//! unsigned (0..15), so `vpmaddubsw` takes them as they are and a block's 8 groups are summed
-//! in i16 (at most 8 × 2 × 15 × 127 = 30480) before one `vpmaddwd`; the `-8` comes back as
-//! `-8 * sum(y)` = `block_bias / 16`. The i32 sums are exact and the float steps those of
-//! `panel.rs`, so both give the same floats.
+//! block for 8 rows instead of per (row, token). Q4_0 and Q5_0 do better: their quants are
+//! stored unsigned (0..15, 0..31), so `vpmaddubsw` takes them as they are and 8 (Q4_0: at most
+//! 8 × 2 × 15 × 127 = 30480) or 4 (Q5_0: 31496) groups are summed in i16 before one
+//! `vpmaddwd`; the `-8` / `-16` comes back as that times `sum(y)`, from `block_bias`
+//! (`-128 * sum(y)`). The i32 sums are exact and the float steps those of `panel.rs`, so both
+//! give the same floats.
 
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
@@ -89,7 +90,7 @@ unsafe fn pack_nibbles(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn pack_q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let table: [i8; 16] = std::array::from_fn(|i| i as i8); // unsigned: see `half_dot::<_, true>`
+    let table: [i8; 16] = std::array::from_fn(|i| i as i8); // unsigned: see `half_dot::<_, 4>`
     pack_nibbles(w, row_bytes, cols, panel, &table)
 }
 
@@ -98,10 +99,32 @@ unsafe fn pack_iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8])
     pack_nibbles(w, row_bytes, cols, panel, &KVALUES_IQ4NL)
 }
 
+/// Q5_0 (f16 scale, 32 high bits, 16 bytes of nibbles): the unsigned 5-bit values.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_q5_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let m4 = _mm256_set1_epi8(0x0f);
+    // Bits `s..s + 4` of each dword as bit 4 of its four bytes (see `panel.rs`).
+    let high = |qh: __m256i, s: usize| {
+        let t = _mm256_and_si256(_mm256_srl_epi32(qh, _mm_cvtsi64_si128(s as i64)), _mm256_set1_epi32(0xf));
+        let spread = _mm256_and_si256(_mm256_mullo_epi32(t, _mm256_set1_epi32(0x0020_4081)), _mm256_set1_epi32(0x0101_0101));
+        _mm256_slli_epi32(spread, 4)
+    };
+    pack(w, row_bytes, cols, panel, 22, |b, rows, q| {
+        let qh = gather(b, rows, 2);
+        for g in 0..4 {
+            let v = gather(b, rows, 6 + 4 * g);
+            let lo = _mm256_or_si256(_mm256_and_si256(v, m4), high(qh, 4 * g));
+            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), high(qh, 16 + 4 * g));
+            _mm256_storeu_si256(q.add(64 * g).cast(), lo);
+            _mm256_storeu_si256(q.add(64 * (g + 4)).cast(), hi);
+        }
+    })
+}
+
 /// Rows `8 * half..8 * half + 8` against Q8_0 activation rows `j0..j0 + T`, into
-/// `out[t][8 * half..]`; `U4`: the Q4_0 panel's unsigned nibbles.
+/// `out[t][8 * half..]`; `UBITS` 4 / 5: the Q4_0 / Q5_0 panels' unsigned values (0: signed).
 #[inline(always)]
-unsafe fn half_dot<const T: usize, const U4: bool>(nb: usize, panel: *const u8, half: usize, acts: &QuantizedActs, j0: usize, out: &mut [[f32; 16]]) {
+unsafe fn half_dot<const T: usize, const UBITS: u32>(nb: usize, panel: *const u8, half: usize, acts: &QuantizedActs, j0: usize, out: &mut [[f32; 16]]) {
     let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
     let (dy, bias) = (acts.block_d().as_ptr().add(j0 * nb), acts.block_bias().as_ptr().add(j0 * nb));
     let p = panel.add(32 * half);
@@ -110,19 +133,24 @@ unsafe fn half_dot<const T: usize, const U4: bool>(nb: usize, panel: *const u8, 
     for i in 0..nb {
         let blk = p.add(PANEL_BLOCK_BYTES * i);
         let mut sum = [_mm256_setzero_si256(); T];
-        if U4 {
-            let mut s16 = [_mm256_setzero_si256(); T];
-            for g in 0..8 {
-                let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
+        if UBITS > 0 {
+            let ch = if UBITS == 4 { 8 } else { 4 }; // groups per i16 sum
+            for c in 0..8 / ch {
+                let mut s16 = [_mm256_setzero_si256(); T];
+                for g in ch * c..ch * (c + 1) {
+                    let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
+                    for t in 0..T {
+                        let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
+                        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(w, _mm256_set1_epi32(y4)));
+                    }
+                }
                 for t in 0..T {
-                    let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
-                    s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(w, _mm256_set1_epi32(y4)));
+                    sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(s16[t], ones));
                 }
             }
             for t in 0..T {
-                // block_bias = -128 * sum(y), so this adds -8 * sum(y) exactly.
-                let b = _mm256_set1_epi32(*bias.add(t * nb + i) >> 4);
-                sum[t] = _mm256_add_epi32(_mm256_madd_epi16(s16[t], ones), b);
+                // block_bias = -128 * sum(y): this adds -2^(UBITS-1) * sum(y) exactly.
+                sum[t] = _mm256_add_epi32(sum[t], _mm256_set1_epi32(*bias.add(t * nb + i) >> (8 - UBITS)));
             }
         } else {
             for g in 0..8 {
@@ -148,7 +176,7 @@ unsafe fn half_dot<const T: usize, const U4: bool>(nb: usize, panel: *const u8, 
 
 /// `out[t][r] = panel row r · y[j0 + t]` for `t < nt`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn panel_dot_avx2<const U4: bool>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+unsafe fn panel_dot_avx2<const UBITS: u32>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
     let nb = cols / 32;
     assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && nt <= PANEL_TOKENS && j0 + nt <= acts.batch());
     assert!(acts.block_d().len() >= (j0 + nt) * nb && acts.block_bias().len() >= (j0 + nt) * nb);
@@ -159,10 +187,10 @@ unsafe fn panel_dot_avx2<const U4: bool>(cols: usize, panel: &[u8], acts: &Quant
         for half in 0..2 {
             let (p, o) = (panel.as_ptr(), &mut out[t0..]);
             match n {
-                4 => half_dot::<4, U4>(nb, p, half, acts, j0 + t0, o),
-                3 => half_dot::<3, U4>(nb, p, half, acts, j0 + t0, o),
-                2 => half_dot::<2, U4>(nb, p, half, acts, j0 + t0, o),
-                _ => half_dot::<1, U4>(nb, p, half, acts, j0 + t0, o),
+                4 => half_dot::<4, UBITS>(nb, p, half, acts, j0 + t0, o),
+                3 => half_dot::<3, UBITS>(nb, p, half, acts, j0 + t0, o),
+                2 => half_dot::<2, UBITS>(nb, p, half, acts, j0 + t0, o),
+                _ => half_dot::<1, UBITS>(nb, p, half, acts, j0 + t0, o),
             }
         }
         t0 += n;
@@ -173,12 +201,17 @@ unsafe fn panel_dot_avx2<const U4: bool>(cols: usize, panel: &[u8], acts: &Quant
 fn dot_signed(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
     debug_assert!(super::available());
     // SAFETY: installed only after `available()` returned true; bounds are asserted inside.
-    unsafe { panel_dot_avx2::<false>(cols, panel, acts, j0, nt) }
+    unsafe { panel_dot_avx2::<0>(cols, panel, acts, j0, nt) }
 }
 fn dot_q4_0(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
     debug_assert!(super::available());
     // SAFETY: as above.
-    unsafe { panel_dot_avx2::<true>(cols, panel, acts, j0, nt) }
+    unsafe { panel_dot_avx2::<4>(cols, panel, acts, j0, nt) }
+}
+fn dot_q5_0(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    debug_assert!(super::available());
+    // SAFETY: as above.
+    unsafe { panel_dot_avx2::<5>(cols, panel, acts, j0, nt) }
 }
 
 /// Wraps a packer in a safe fn pointer.
@@ -192,13 +225,14 @@ macro_rules! pack {
     }};
 }
 
-/// The AVX2 panel kernels for Q8_0, Q4_0 and IQ4_NL weights: (pack, dot, panel bytes per block).
+/// The AVX2 panel kernels for Q8_0, Q4_0, IQ4_NL and Q5_0 weights: (pack, dot, panel bytes per block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     use crate::GgmlType::*;
     match ty {
         Q8_0 => Some((pack!(pack_q8_0), dot_signed as PanelDotFn, PANEL_BLOCK_BYTES)),
         Q4_0 => Some((pack!(pack_q4_0), dot_q4_0 as PanelDotFn, PANEL_BLOCK_BYTES)),
         IQ4_NL => Some((pack!(pack_iq4_nl), dot_signed as PanelDotFn, PANEL_BLOCK_BYTES)),
+        Q5_0 => Some((pack!(pack_q5_0), dot_q5_0 as PanelDotFn, PANEL_BLOCK_BYTES)),
         _ => None,
     }
 }
@@ -227,7 +261,7 @@ mod tests {
         let mut acts = QuantizedActs::new();
         acts.quantize(GgmlType::Q8_0, &x, cols);
         acts.prepare_block_sums();
-        for (ty, bb) in [(GgmlType::Q8_0, 34usize), (GgmlType::Q4_0, 18), (GgmlType::IQ4_NL, 18)] {
+        for (ty, bb) in [(GgmlType::Q8_0, 34usize), (GgmlType::Q4_0, 18), (GgmlType::IQ4_NL, 18), (GgmlType::Q5_0, 22)] {
             let row_bytes = cols / 32 * bb;
             let mut w: Vec<u8> = (0..16 * row_bytes).map(|_| next()).collect();
             for b in w.chunks_exact_mut(bb) {
