@@ -43,10 +43,12 @@ pub struct QuantizedActs {
     row_bytes: usize,
     data: Vec<u8>,
     /// After `prepare_block_sums` (the panel kernels' inputs), row-major per activation row:
-    /// Q8_0: per block, `-128 * sum(qs)` and the scale as f32; Q8_K: per block, the quant
-    /// sums of its 8 sub-blocks of 32 then of its 16 sub-blocks of 16, as f32. Empty otherwise.
+    /// Q8_0: per block, `-128 * sum(qs)` and the scale as f32; Q8_1: per block, the scale and
+    /// `s` (scale × sum) as f32; Q8_K: per block, the quant sums of its 8 sub-blocks of 32 then
+    /// of its 16 sub-blocks of 16, as f32. Empty otherwise.
     block_bias: Vec<i32>,
     block_d: Vec<f32>,
+    block_s: Vec<f32>,
     sub_sums: Vec<f32>,
     sums_ready: bool,
 }
@@ -61,6 +63,7 @@ impl Default for QuantizedActs {
             data: Vec::new(),
             block_bias: Vec::new(),
             block_d: Vec::new(),
+            block_s: Vec::new(),
             sub_sums: Vec::new(),
             sums_ready: false,
         }
@@ -88,6 +91,7 @@ impl QuantizedActs {
         (self.ty, self.cols, self.batch, self.row_bytes) = (ty, cols, batch, rb);
         self.block_bias.clear();
         self.block_d.clear();
+        self.block_s.clear();
         self.sub_sums.clear();
         self.sums_ready = false;
     }
@@ -103,7 +107,8 @@ impl QuantizedActs {
     }
 
     /// Fills the block sums the panel kernels read ([`Self::block_bias`] and
-    /// [`Self::block_d`] for Q8_0, [`Self::sub_sums`] for Q8_K). A no-op for other types.
+    /// [`Self::block_d`] for Q8_0, [`Self::block_d`] and [`Self::block_s`] for Q8_1,
+    /// [`Self::sub_sums`] for Q8_K). A no-op for other types.
     pub fn prepare_block_sums(&mut self) {
         if self.sums_ready {
             return;
@@ -115,6 +120,13 @@ impl QuantizedActs {
                     let sum: i32 = b[2..].iter().map(|&q| q as i8 as i32).sum();
                     self.block_bias.push(-128 * sum);
                     self.block_d.push(super::float::f16_to_f32(u16::from_le_bytes([b[0], b[1]])));
+                }
+            }
+            GgmlType::Q8_1 => {
+                let f16 = |b: &[u8], at: usize| super::float::f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]));
+                for b in self.data[..n].chunks_exact(36) {
+                    self.block_d.push(f16(b, 0));
+                    self.block_s.push(f16(b, 2));
                 }
             }
             GgmlType::Q8_K => {
@@ -142,9 +154,14 @@ impl QuantizedActs {
     pub fn block_bias(&self) -> &[i32] {
         &self.block_bias
     }
-    /// The scale of each Q8_0 block as f32, row-major; empty before `prepare_block_sums`.
+    /// The scale of each Q8_0 / Q8_1 block as f32, row-major; empty before `prepare_block_sums`.
     pub fn block_d(&self) -> &[f32] {
         &self.block_d
+    }
+    /// `s` (scale × quant sum) of each Q8_1 block as f32, row-major; empty before
+    /// `prepare_block_sums`.
+    pub fn block_s(&self) -> &[f32] {
+        &self.block_s
     }
 
     pub fn ty(&self) -> GgmlType {

@@ -12,7 +12,8 @@
 //!   activation types, `quantize_row`.
 //! * `x86/`: AVX2+FMA kernels, chosen at run time (AVX2 panels in `panel_avx2.rs` and
 //!   `panel_k_avx2.rs`), with AVX-512 VNNI mat-mat kernels where the CPU has them (`vnni.rs`,
-//!   `tile4x4.rs`, `panel.rs`, `panel_k.rs`); `wasm/`: simd128 kernels, chosen at
+//!   `tile4x4.rs`, `panel.rs`, `panel_k.rs`; both for Q4_1/Q5_1 in `panel_q8_1.rs`);
+//!   `wasm/`: simd128 kernels, chosen at
 //!   compile time. Both have the same names as the scalar kernels they replace.
 //! * [`matmul`](crate::quant::matmul()): mat-vec and mat-mat on top of the table, with row ranges
 //!   for thread pools.

@@ -32,6 +32,7 @@ mod panel;
 mod panel_avx2;
 mod panel_k;
 mod panel_k_avx2;
+mod panel_q8_1;
 mod tile4x4;
 mod vnni;
 mod x4;
@@ -176,9 +177,9 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     }
     // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones.
     let panel = if vnni::available() {
-        panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty))
+        panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty)).or_else(|| panel_q8_1::kernels(t.ty, true))
     } else {
-        panel_avx2::kernels(t.ty).or_else(|| panel_k_avx2::kernels(t.ty))
+        panel_avx2::kernels(t.ty).or_else(|| panel_k_avx2::kernels(t.ty)).or_else(|| panel_q8_1::kernels(t.ty, false))
     };
     if let Some((pack, dot, bytes)) = panel {
         (t.pack_panel, t.panel_dot, t.panel_block_bytes) = (Some(pack), Some(dot), bytes);
