@@ -6,7 +6,7 @@
 //
 //   node bench/gen-models.mjs [NAME ...] [--force]     (default: every model; skips existing)
 //
-// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB and 0.5 GB.
+// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB, 0.5 GB and 0.4 GB.
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { fixtures, modelsDir } from './lib.mjs';
 // ggml types: id, block elements, block bytes.
 const T = {
   F32: { id: 0, blk: 1, bytes: 4 },
+  Q5_0: { id: 6, blk: 32, bytes: 22 },
   Q8_0: { id: 8, blk: 32, bytes: 34 },
   Q4_K: { id: 12, blk: 256, bytes: 144 },
   Q6_K: { id: 14, blk: 256, bytes: 210 },
@@ -42,6 +43,9 @@ export const MODELS = {
   'llama-3.2-1b-q4_k_m': { shape: 'llama-3.2-1b', ftype: 'Q4_K_M' },
   'llama-3.2-1b-q8_0': { shape: 'llama-3.2-1b', ftype: 'Q8_0' },
   'qwen2.5-0.5b-q8_0': { shape: 'qwen2.5-0.5b', ftype: 'Q8_0' },
+  // n_embd 896 is not a multiple of 256: llama-quantize falls back to Q5_0 / Q8_0 for the
+  // tensors with 896-element rows, so this file is mostly Q5_0 (as the published one).
+  'qwen2.5-0.5b-q4_k_m': { shape: 'qwen2.5-0.5b', ftype: 'Q4_K_M' },
 };
 
 export function modelPath(name) {
@@ -169,6 +173,9 @@ function blockPool(ty, seedByte) {
       const d = WEIGHT_STD / 257;
       pool.writeUInt16LE(f16(d), o);
       pool.writeUInt16LE(f16(7.5 * d), o + 2);
+    } else if (ty === 'Q5_0') {
+      // x = d * (q - 16), q in 0..31: std ~ 9.2.
+      pool.writeUInt16LE(f16(WEIGHT_STD / 9.2), o);
     } else if (ty === 'Q6_K') {
       // x = d * sc * (q - 32), sc in [-16, 15] (i8), q in 0..63: std ~ 171 d.
       for (let k = 0; k < 16; k++) pool[o + 192 + k] = (pool[o + 192 + k] & 31) - 16;
@@ -206,7 +213,9 @@ function tensorList(shape, ftype, nVocab) {
   const main = q4km ? 'Q4_K' : 'Q8_0';
   const more = (il) => (q4km && useMoreBits(il, nLayer) ? 'Q6_K' : main);
   const list = [];
-  const add = (name, type, ne, fill) => list.push({ name, type, ne, fill });
+  // llama-quantize's fallback for rows that are not a multiple of the K-quant block (256).
+  const FALLBACK = { Q4_K: 'Q5_0', Q6_K: 'Q8_0' };
+  const add = (name, type, ne, fill) => list.push({ name, type: ne[0] % 256 && FALLBACK[type] ? FALLBACK[type] : type, ne, fill });
   // Tied embeddings (no output.weight): llama.cpp's Q4_K_M stores token_embd as Q6_K then.
   add('token_embd.weight', q4km ? 'Q6_K' : main, [nEmbd, nVocab]);
   add('output_norm.weight', 'F32', [nEmbd], 1);
