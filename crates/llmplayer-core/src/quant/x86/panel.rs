@@ -92,7 +92,7 @@ unsafe fn pack_nibbles(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]
 
 /// Bits `s..s + 4` of each dword of `qh`, as bit 4 of the dword's four bytes.
 #[inline(always)]
-unsafe fn q5_high_bits(qh: __m512i, s: usize) -> __m512i {
+pub(super) unsafe fn q5_high_bits(qh: __m512i, s: usize) -> __m512i {
     // Bits 0..4 times 1 + 2^7 + 2^14 + 2^21 land on bits 0, 8, 16, 24 (no two partial
     // products share a bit, so nothing carries).
     let t = _mm512_and_si512(_mm512_srl_epi32(qh, _mm_cvtsi64_si128(s as i64)), _mm512_set1_epi32(0xf));

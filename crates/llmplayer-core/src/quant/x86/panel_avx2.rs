@@ -99,16 +99,19 @@ unsafe fn pack_iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8])
     pack_nibbles(w, row_bytes, cols, panel, &KVALUES_IQ4NL)
 }
 
+/// Bits `s..s + 4` of each dword of `qh`, as bit 4 of the dword's four bytes (the 256-bit
+/// `panel::q5_high_bits`).
+#[inline(always)]
+pub(super) unsafe fn q5_high_bits_256(qh: __m256i, s: usize) -> __m256i {
+    let t = _mm256_and_si256(_mm256_srl_epi32(qh, _mm_cvtsi64_si128(s as i64)), _mm256_set1_epi32(0xf));
+    let spread = _mm256_and_si256(_mm256_mullo_epi32(t, _mm256_set1_epi32(0x0020_4081)), _mm256_set1_epi32(0x0101_0101));
+    _mm256_slli_epi32(spread, 4)
+}
+
 /// Q5_0 (f16 scale, 32 high bits, 16 bytes of nibbles): the unsigned 5-bit values.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn pack_q5_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-    let m4 = _mm256_set1_epi8(0x0f);
-    // Bits `s..s + 4` of each dword as bit 4 of its four bytes (see `panel.rs`).
-    let high = |qh: __m256i, s: usize| {
-        let t = _mm256_and_si256(_mm256_srl_epi32(qh, _mm_cvtsi64_si128(s as i64)), _mm256_set1_epi32(0xf));
-        let spread = _mm256_and_si256(_mm256_mullo_epi32(t, _mm256_set1_epi32(0x0020_4081)), _mm256_set1_epi32(0x0101_0101));
-        _mm256_slli_epi32(spread, 4)
-    };
+    let (m4, high) = (_mm256_set1_epi8(0x0f), q5_high_bits_256);
     pack(w, row_bytes, cols, panel, 22, |b, rows, q| {
         let qh = gather(b, rows, 2);
         for g in 0..4 {

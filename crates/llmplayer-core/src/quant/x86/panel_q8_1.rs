@@ -33,13 +33,7 @@ unsafe fn pack_vnni<const HIGH: bool>(w: &[u8], row_bytes: usize, cols: usize, p
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
         _mm512_set1_epi32(row_bytes as i32),
     );
-    let m4 = _mm512_set1_epi8(0x0f);
-    // Bits `s..s + 4` of each dword as bit 4 of its four bytes (see `panel.rs`).
-    let high = |qh: __m512i, s: usize| {
-        let t = _mm512_and_si512(_mm512_srl_epi32(qh, _mm_cvtsi64_si128(s as i64)), _mm512_set1_epi32(0xf));
-        let spread = _mm512_and_si512(_mm512_mullo_epi32(t, _mm512_set1_epi32(0x0020_4081)), _mm512_set1_epi32(0x0101_0101));
-        _mm512_slli_epi32(spread, 4)
-    };
+    let (m4, high) = (_mm512_set1_epi8(0x0f), super::panel::q5_high_bits);
     let (w, p) = (w.as_ptr(), panel.as_mut_ptr());
     for i in 0..nb {
         let (b, out) = (w.add(bb * i), p.add(PANEL_BLOCK_BYTES * i));
@@ -120,12 +114,7 @@ unsafe fn pack_avx2<const HIGH: bool>(w: &[u8], row_bytes: usize, cols: usize, p
     let (nb, bb) = (cols / 32, if HIGH { 24 } else { 20 });
     assert!(w.len() >= 15 * row_bytes + nb * bb && panel.len() >= nb * PANEL_BLOCK_BYTES && row_bytes * 16 < i32::MAX as usize);
     let rows = _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(row_bytes as i32));
-    let m4 = _mm256_set1_epi8(0x0f);
-    let high = |qh: __m256i, s: usize| {
-        let t = _mm256_and_si256(_mm256_srl_epi32(qh, _mm_cvtsi64_si128(s as i64)), _mm256_set1_epi32(0xf));
-        let spread = _mm256_and_si256(_mm256_mullo_epi32(t, _mm256_set1_epi32(0x0020_4081)), _mm256_set1_epi32(0x0101_0101));
-        _mm256_slli_epi32(spread, 4)
-    };
+    let (m4, high) = (_mm256_set1_epi8(0x0f), super::panel_avx2::q5_high_bits_256);
     let gather = |b: *const u8, off: usize| _mm256_i32gather_epi32::<1>(b.add(off).cast(), rows);
     let (w, p) = (w.as_ptr(), panel.as_mut_ptr());
     for i in 0..nb {
