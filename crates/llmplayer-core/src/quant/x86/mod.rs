@@ -23,6 +23,61 @@ macro_rules! by_tokens {
     };
 }
 
+/// Runs an AVX2 half-panel kernel `$half::<T, params..>(nb, panel_ptr, half, acts, j, out)`
+/// over both 8-row halves of a 16-row panel and `nt` tokens from `j0`, at most 4 at a time
+/// (so its accumulators fit the 16 ymm registers); evaluates to `out[t][row]`.
+macro_rules! halves_by_tokens {
+    ($half:ident::<_ $(, $p:tt)*>, $nb:expr, $panel:expr, $acts:expr, $j0:expr, $nt:expr) => {{
+        let mut out = [[0.0f32; 16]; $crate::quant::matmul::PANEL_TOKENS];
+        let mut t0 = 0;
+        while t0 < $nt {
+            let n = ($nt - t0).min(4);
+            for half in 0..2 {
+                let (p, o) = ($panel.as_ptr(), &mut out[t0..]);
+                match n {
+                    4 => $half::<4 $(, $p)*>($nb, p, half, $acts, $j0 + t0, o),
+                    3 => $half::<3 $(, $p)*>($nb, p, half, $acts, $j0 + t0, o),
+                    2 => $half::<2 $(, $p)*>($nb, p, half, $acts, $j0 + t0, o),
+                    _ => $half::<1 $(, $p)*>($nb, p, half, $acts, $j0 + t0, o),
+                }
+            }
+            t0 += n;
+        }
+        out
+    }};
+}
+
+/// Wraps a panel packer `$f(w, row_bytes, cols, panel)` (an `unsafe fn` needing the CPU
+/// features that `$gate()` checks) in a safe fn pointer.
+macro_rules! panel_pack_fn {
+    ($f:path, $gate:path) => {{
+        fn wrapper(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+            debug_assert!($gate());
+            // SAFETY: installed only after `$gate()` returned true; bounds are asserted inside.
+            unsafe { $f(w, row_bytes, cols, panel) }
+        }
+        wrapper as $crate::quant::traits::PackPanelFn
+    }};
+}
+
+/// Wraps a panel dot `$f(cols, panel, acts, j0, nt)` the same way.
+macro_rules! panel_dot_fn {
+    ($f:path, $gate:path) => {{
+        fn wrapper(
+            cols: usize,
+            panel: &[u8],
+            acts: &$crate::quant::QuantizedActs,
+            j0: usize,
+            nt: usize,
+        ) -> [[f32; 16]; $crate::quant::matmul::PANEL_TOKENS] {
+            debug_assert!($gate());
+            // SAFETY: installed only after `$gate()` returned true; bounds are asserted inside.
+            unsafe { $f(cols, panel, acts, j0, nt) }
+        }
+        wrapper as $crate::quant::traits::PanelDotFn
+    }};
+}
+
 mod float;
 mod iquants;
 mod kquants;
@@ -33,6 +88,8 @@ mod panel_avx2;
 mod panel_k;
 mod panel_k_avx2;
 mod panel_q8_1;
+#[cfg(test)]
+mod panel_tests;
 mod tile4x4;
 mod vnni;
 mod x4;

@@ -168,10 +168,8 @@ unsafe fn panel_dot<const T: usize>(
     out
 }
 
-fn panel_dot_any(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(vnni::available());
-    // SAFETY: installed only after `vnni::available()` returned true; bounds are asserted inside.
-    unsafe { by_tokens!(panel_dot, nt, cols, panel, acts, j0) }
+unsafe fn panel_dot_any(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    by_tokens!(panel_dot, nt, cols, panel, acts, j0)
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
@@ -189,27 +187,13 @@ unsafe fn pack_iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8])
 /// The panel kernels for Q8_0, Q4_0, IQ4_NL and Q5_0 weights (against Q8_0 activations): (pack,
 /// dot, panel bytes per block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
-    fn q8_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-        // SAFETY: installed only after `vnni::available()` returned true.
-        unsafe { pack_q8_0(w, row_bytes, cols, panel) }
-    }
-    fn q4_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-        // SAFETY: as above.
-        unsafe { pack_q4_0(w, row_bytes, cols, panel) }
-    }
-    fn iq4_nl(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-        // SAFETY: as above.
-        unsafe { pack_iq4_nl(w, row_bytes, cols, panel) }
-    }
-    fn q5_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-        // SAFETY: as above.
-        unsafe { pack_q5_0(w, row_bytes, cols, panel) }
-    }
-    match ty {
-        crate::GgmlType::Q8_0 => Some((q8_0, panel_dot_any, PANEL_BLOCK_BYTES)),
-        crate::GgmlType::Q4_0 => Some((q4_0, panel_dot_any, PANEL_BLOCK_BYTES)),
-        crate::GgmlType::IQ4_NL => Some((iq4_nl, panel_dot_any, PANEL_BLOCK_BYTES)),
-        crate::GgmlType::Q5_0 => Some((q5_0, panel_dot_any, PANEL_BLOCK_BYTES)),
-        _ => None,
-    }
+    use crate::GgmlType::*;
+    let pack = match ty {
+        Q8_0 => panel_pack_fn!(pack_q8_0, vnni::available),
+        Q4_0 => panel_pack_fn!(pack_q4_0, vnni::available),
+        IQ4_NL => panel_pack_fn!(pack_iq4_nl, vnni::available),
+        Q5_0 => panel_pack_fn!(pack_q5_0, vnni::available),
+        _ => return None,
+    };
+    Some((pack, panel_dot_fn!(panel_dot_any, vnni::available), PANEL_BLOCK_BYTES))
 }

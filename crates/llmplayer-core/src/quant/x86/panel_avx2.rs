@@ -183,106 +183,18 @@ unsafe fn panel_dot_avx2<const UBITS: u32>(cols: usize, panel: &[u8], acts: &Qua
     let nb = cols / 32;
     assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && nt <= PANEL_TOKENS && j0 + nt <= acts.batch());
     assert!(acts.block_d().len() >= (j0 + nt) * nb && acts.block_bias().len() >= (j0 + nt) * nb);
-    let mut out = [[0.0f32; 16]; PANEL_TOKENS];
-    let mut t0 = 0;
-    while t0 < nt {
-        let n = (nt - t0).min(4);
-        for half in 0..2 {
-            let (p, o) = (panel.as_ptr(), &mut out[t0..]);
-            match n {
-                4 => half_dot::<4, UBITS>(nb, p, half, acts, j0 + t0, o),
-                3 => half_dot::<3, UBITS>(nb, p, half, acts, j0 + t0, o),
-                2 => half_dot::<2, UBITS>(nb, p, half, acts, j0 + t0, o),
-                _ => half_dot::<1, UBITS>(nb, p, half, acts, j0 + t0, o),
-            }
-        }
-        t0 += n;
-    }
-    out
-}
-
-fn dot_signed(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(super::available());
-    // SAFETY: installed only after `available()` returned true; bounds are asserted inside.
-    unsafe { panel_dot_avx2::<0>(cols, panel, acts, j0, nt) }
-}
-fn dot_q4_0(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(super::available());
-    // SAFETY: as above.
-    unsafe { panel_dot_avx2::<4>(cols, panel, acts, j0, nt) }
-}
-fn dot_q5_0(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(super::available());
-    // SAFETY: as above.
-    unsafe { panel_dot_avx2::<5>(cols, panel, acts, j0, nt) }
-}
-
-/// Wraps a packer in a safe fn pointer.
-macro_rules! pack {
-    ($f:ident) => {{
-        fn wrapper(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-            // SAFETY: installed only after `available()` returned true.
-            unsafe { $f(w, row_bytes, cols, panel) }
-        }
-        wrapper as PackPanelFn
-    }};
+    halves_by_tokens!(half_dot::<_, UBITS>, nb, panel, acts, j0, nt)
 }
 
 /// The AVX2 panel kernels for Q8_0, Q4_0, IQ4_NL and Q5_0 weights: (pack, dot, panel bytes per block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     use crate::GgmlType::*;
-    match ty {
-        Q8_0 => Some((pack!(pack_q8_0), dot_signed as PanelDotFn, PANEL_BLOCK_BYTES)),
-        Q4_0 => Some((pack!(pack_q4_0), dot_q4_0 as PanelDotFn, PANEL_BLOCK_BYTES)),
-        IQ4_NL => Some((pack!(pack_iq4_nl), dot_signed as PanelDotFn, PANEL_BLOCK_BYTES)),
-        Q5_0 => Some((pack!(pack_q5_0), dot_q5_0 as PanelDotFn, PANEL_BLOCK_BYTES)),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::GgmlType;
-
-    /// On an AVX-512 VNNI machine: the same floats as the VNNI panels (`+128` bytes, biases).
-    #[test]
-    fn avx2_panels_equal_vnni_panels() {
-        if !(super::super::available() && super::super::vnni::available()) {
-            eprintln!("no AVX-512 VNNI on this CPU: skipped");
-            return;
-        }
-        let (cols, batch) = (1024usize, 8usize);
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        };
-        let x: Vec<f32> = (0..batch * cols).map(|_| (next() as f32 - 127.5) / 37.0).collect();
-        let mut acts = QuantizedActs::new();
-        acts.quantize(GgmlType::Q8_0, &x, cols);
-        acts.prepare_block_sums();
-        for (ty, bb) in [(GgmlType::Q8_0, 34usize), (GgmlType::Q4_0, 18), (GgmlType::IQ4_NL, 18), (GgmlType::Q5_0, 22)] {
-            let row_bytes = cols / 32 * bb;
-            let mut w: Vec<u8> = (0..16 * row_bytes).map(|_| next()).collect();
-            for b in w.chunks_exact_mut(bb) {
-                let h = 0x2000u16 | (b[0] as u16 & 0x3ff);
-                b[..2].copy_from_slice(&h.to_le_bytes());
-            }
-            let (pack2, dot2, bytes) = kernels(ty).unwrap();
-            let (pack5, dot5, _) = super::super::panel::kernels(ty).unwrap();
-            let (mut p2, mut p5) = (vec![0u8; cols / 32 * bytes], vec![0u8; cols / 32 * bytes]);
-            pack2(&w, row_bytes, cols, &mut p2);
-            pack5(&w, row_bytes, cols, &mut p5);
-            assert_eq!(p2[..64], p5[..64], "{ty}: scales");
-            for nt in 1..=batch {
-                let (a, b) = (dot2(cols, &p2, &acts, 0, nt), dot5(cols, &p5, &acts, 0, nt));
-                for t in 0..nt {
-                    assert_eq!(a[t].map(f32::to_bits), b[t].map(f32::to_bits), "{ty}: nt {nt} token {t}");
-                }
-            }
-        }
-    }
+    let (pack, dot) = match ty {
+        Q8_0 => (panel_pack_fn!(pack_q8_0, super::available), panel_dot_fn!(panel_dot_avx2::<0>, super::available)),
+        Q4_0 => (panel_pack_fn!(pack_q4_0, super::available), panel_dot_fn!(panel_dot_avx2::<4>, super::available)),
+        IQ4_NL => (panel_pack_fn!(pack_iq4_nl, super::available), panel_dot_fn!(panel_dot_avx2::<0>, super::available)),
+        Q5_0 => (panel_pack_fn!(pack_q5_0, super::available), panel_dot_fn!(panel_dot_avx2::<5>, super::available)),
+        _ => return None,
+    };
+    Some((pack, dot, PANEL_BLOCK_BYTES))
 }

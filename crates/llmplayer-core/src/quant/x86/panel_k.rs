@@ -300,45 +300,31 @@ unsafe fn panel_dot_k<const T: usize, const SUB: usize>(
     out
 }
 
-fn dot32(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(vnni::available());
-    // SAFETY: installed only after `vnni::available()` returned true; bounds are asserted inside.
-    unsafe { by_tokens!(dot32_t, nt, cols, panel, acts, j0) }
+unsafe fn dot32(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    by_tokens!(dot32_t, nt, cols, panel, acts, j0)
 }
 unsafe fn dot32_t<const T: usize>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize) -> [[f32; 16]; PANEL_TOKENS] {
     panel_dot_k::<T, 32>(cols, panel, acts, j0)
 }
-fn dot16(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(vnni::available());
-    // SAFETY: as above.
-    unsafe { by_tokens!(dot16_t, nt, cols, panel, acts, j0) }
+unsafe fn dot16(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    by_tokens!(dot16_t, nt, cols, panel, acts, j0)
 }
 unsafe fn dot16_t<const T: usize>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize) -> [[f32; 16]; PANEL_TOKENS] {
     panel_dot_k::<T, 16>(cols, panel, acts, j0)
 }
 
-/// Wraps a packer in a safe fn pointer.
-macro_rules! pack {
-    ($f:ident) => {{
-        fn wrapper(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-            // SAFETY: installed only after `vnni::available()` returned true.
-            unsafe { $f(w, row_bytes, cols, panel) }
-        }
-        wrapper as PackPanelFn
-    }};
-}
-
 /// The K-quant panel kernels for `ty`: (pack, dot, panel bytes per super-block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     use crate::GgmlType::*;
-    let (dot32, dot16) = (dot32 as PanelDotFn, dot16 as PanelDotFn);
-    match ty {
-        Q2_K => Some((pack!(pack_q2_k), dot16, panel_bytes(16))),
-        Q3_K => Some((pack!(pack_q3_k), dot16, panel_bytes(16))),
-        Q4_K => Some((pack!(pack_q4_k), dot32, panel_bytes(32))),
-        Q5_K => Some((pack!(pack_q5_k), dot32, panel_bytes(32))),
-        Q6_K => Some((pack!(pack_q6_k), dot16, panel_bytes(16))),
-        IQ4_XS => Some((pack!(pack_iq4_xs), dot32, panel_bytes(32))),
-        _ => None,
-    }
+    let (dot32, dot16) = (panel_dot_fn!(dot32, vnni::available), panel_dot_fn!(dot16, vnni::available));
+    let (pack, dot, sub) = match ty {
+        Q2_K => (panel_pack_fn!(pack_q2_k, vnni::available), dot16, 16),
+        Q3_K => (panel_pack_fn!(pack_q3_k, vnni::available), dot16, 16),
+        Q4_K => (panel_pack_fn!(pack_q4_k, vnni::available), dot32, 32),
+        Q5_K => (panel_pack_fn!(pack_q5_k, vnni::available), dot32, 32),
+        Q6_K => (panel_pack_fn!(pack_q6_k, vnni::available), dot16, 16),
+        IQ4_XS => (panel_pack_fn!(pack_iq4_xs, vnni::available), dot32, 32),
+        _ => return None,
+    };
+    Some((pack, dot, panel_bytes(sub)))
 }

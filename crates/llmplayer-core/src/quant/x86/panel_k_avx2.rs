@@ -256,117 +256,28 @@ unsafe fn panel_dot_avx2<const SUB: usize, const CH: usize, const SIGNED: bool>(
     let nb = cols / QK_K;
     assert!(panel.len() >= nb * panel_bytes(SUB) && nt <= PANEL_TOKENS && j0 + nt <= acts.batch());
     assert!(acts.sub_sums().len() >= (j0 + nt) * nb * SUMS);
-    let mut out = [[0.0f32; 16]; PANEL_TOKENS];
-    let mut t0 = 0;
-    while t0 < nt {
-        let n = (nt - t0).min(4);
-        for half in 0..2 {
-            let (p, o) = (panel.as_ptr(), &mut out[t0..]);
-            match n {
-                4 => half_dot::<4, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
-                3 => half_dot::<3, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
-                2 => half_dot::<2, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
-                _ => half_dot::<1, SUB, CH, SIGNED>(nb, p, half, acts, j0 + t0, o),
-            }
-        }
-        t0 += n;
-    }
-    out
-}
-
-/// Wraps a packer in a safe fn pointer.
-macro_rules! pack {
-    ($f:ident) => {{
-        fn wrapper(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-            // SAFETY: installed only after `available()` returned true.
-            unsafe { $f(w, row_bytes, cols, panel) }
-        }
-        wrapper as PackPanelFn
-    }};
-}
-
-/// Wraps `panel_dot_avx2::<SUB, CH, SIGNED>` in a safe fn pointer.
-macro_rules! dot {
-    ($sub:literal, $ch:literal, $signed:literal) => {{
-        fn wrapper(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-            debug_assert!(super::available());
-            // SAFETY: installed only after `available()` returned true; bounds are asserted inside.
-            unsafe { panel_dot_avx2::<$sub, $ch, $signed>(cols, panel, acts, j0, nt) }
-        }
-        wrapper as PanelDotFn
-    }};
+    halves_by_tokens!(half_dot::<_, SUB, CH, SIGNED>, nb, panel, acts, j0, nt)
 }
 
 /// The AVX2 K-quant panel kernels for `ty`: (pack, dot, panel bytes per super-block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     use crate::GgmlType::*;
-    match ty {
-        Q2_K => Some((pack!(pack_q2_k), dot!(16, 4, false), panel_bytes(16))),
-        Q3_K => Some((pack!(pack_q3_k), dot!(16, 4, false), panel_bytes(16))),
-        Q4_K => Some((pack!(pack_q4_k), dot!(32, 8, false), panel_bytes(32))),
-        Q5_K => Some((pack!(pack_q5_k), dot!(32, 4, false), panel_bytes(32))),
-        Q6_K => Some((pack!(pack_q6_k), dot!(16, 2, false), panel_bytes(16))),
-        IQ4_XS => Some((pack!(pack_iq4_xs), dot!(32, 1, true), panel_bytes(32))),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::GgmlType;
-
-    /// On an AVX-512 VNNI machine: the AVX2 packers write the same bytes as the 512-bit ones,
-    /// and the AVX2 dot gives the same floats as `vpdpbusd` (exact i32 sums, same float steps).
-    #[test]
-    fn avx2_panels_equal_vnni_panels() {
-        if !(super::super::available() && super::super::vnni::available()) {
-            eprintln!("no AVX-512 VNNI on this CPU: skipped");
-            return;
-        }
-        let (cols, batch) = (1024usize, 8usize);
-        // (type, block bytes, offsets of its f16 scales)
-        let types: [(GgmlType, usize, &[usize]); 5] = [
-            (GgmlType::Q2_K, 84, &[80, 82]),
-            (GgmlType::Q3_K, 110, &[108]),
-            (GgmlType::Q4_K, 144, &[0, 2]),
-            (GgmlType::Q5_K, 176, &[0, 2]),
-            (GgmlType::Q6_K, 210, &[208]),
-        ];
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
+    macro_rules! k {
+        ($pack:ident, $sub:literal, $ch:literal, $signed:literal) => {
+            Some((
+                panel_pack_fn!($pack, super::available),
+                panel_dot_fn!(panel_dot_avx2::<$sub, $ch, $signed>, super::available),
+                panel_bytes($sub),
+            ))
         };
-        let x: Vec<f32> = (0..batch * cols).map(|_| (next() as f32 - 127.5) / 37.0).collect();
-        let mut acts = QuantizedActs::new();
-        acts.quantize(GgmlType::Q8_K, &x, cols);
-        acts.prepare_block_sums();
-        for (ty, bb, scales) in types {
-            let row_bytes = cols / QK_K * bb;
-            let mut w: Vec<u8> = (0..16 * row_bytes).map(|_| next()).collect();
-            for b in w.chunks_exact_mut(bb) {
-                for &o in scales {
-                    let h = 0x2000u16 | (b[o] as u16 & 0x3ff);
-                    b[o..o + 2].copy_from_slice(&h.to_le_bytes());
-                }
-            }
-            let (pack2, dot2, bytes) = kernels(ty).unwrap();
-            let (pack5, dot5, bytes5) = super::super::panel_k::kernels(ty).unwrap();
-            assert_eq!(bytes, bytes5);
-            let (mut p2, mut p5) = (vec![0u8; cols / QK_K * bytes], vec![0u8; cols / QK_K * bytes]);
-            pack2(&w, row_bytes, cols, &mut p2);
-            pack5(&w, row_bytes, cols, &mut p5);
-            assert!(p2 == p5, "{ty}: AVX2 panel bytes differ from the AVX-512 ones");
-            for nt in 1..=batch {
-                let (a, b) = (dot2(cols, &p2, &acts, 0, nt), dot5(cols, &p5, &acts, 0, nt));
-                for t in 0..nt {
-                    let (a, b) = (a[t].map(f32::to_bits), b[t].map(f32::to_bits));
-                    assert_eq!(a, b, "{ty}: nt {nt} token {t}");
-                }
-            }
-        }
+    }
+    match ty {
+        Q2_K => k!(pack_q2_k, 16, 4, false),
+        Q3_K => k!(pack_q3_k, 16, 4, false),
+        Q4_K => k!(pack_q4_k, 32, 8, false),
+        Q5_K => k!(pack_q5_k, 32, 4, false),
+        Q6_K => k!(pack_q6_k, 16, 2, false),
+        IQ4_XS => k!(pack_iq4_xs, 32, 1, true),
+        _ => None,
     }
 }

@@ -88,10 +88,8 @@ unsafe fn dot_vnni<const T: usize>(cols: usize, panel: &[u8], acts: &QuantizedAc
     out
 }
 
-fn dot_vnni_any(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(vnni::available());
-    // SAFETY: installed only after `vnni::available()` returned true; bounds are asserted inside.
-    unsafe { by_tokens!(dot_vnni, nt, cols, panel, acts, j0) }
+unsafe fn dot_vnni_any(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
+    by_tokens!(dot_vnni, nt, cols, panel, acts, j0)
 }
 
 // ---------------------------------------------------------------- AVX2
@@ -182,106 +180,18 @@ unsafe fn dot_avx2<const CH: usize>(cols: usize, panel: &[u8], acts: &QuantizedA
     let nb = cols / 32;
     assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && nt <= PANEL_TOKENS && j0 + nt <= acts.batch());
     assert!(acts.block_d().len() >= (j0 + nt) * nb && acts.block_s().len() >= (j0 + nt) * nb);
-    let mut out = [[0.0f32; 16]; PANEL_TOKENS];
-    let mut t0 = 0;
-    while t0 < nt {
-        let n = (nt - t0).min(4);
-        for half in 0..2 {
-            let (p, o) = (panel.as_ptr(), &mut out[t0..]);
-            match n {
-                4 => half_dot::<4, CH>(nb, p, half, acts, j0 + t0, o),
-                3 => half_dot::<3, CH>(nb, p, half, acts, j0 + t0, o),
-                2 => half_dot::<2, CH>(nb, p, half, acts, j0 + t0, o),
-                _ => half_dot::<1, CH>(nb, p, half, acts, j0 + t0, o),
-            }
-        }
-        t0 += n;
-    }
-    out
+    halves_by_tokens!(half_dot::<_, CH>, nb, panel, acts, j0, nt)
 }
 
-fn dot_avx2_q4_1(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(super::available());
-    // SAFETY: installed only after `available()` returned true; bounds are asserted inside.
-    unsafe { dot_avx2::<8>(cols, panel, acts, j0, nt) }
-}
-fn dot_avx2_q5_1(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
-    debug_assert!(super::available());
-    // SAFETY: as above.
-    unsafe { dot_avx2::<4>(cols, panel, acts, j0, nt) }
-}
-
-/// Wraps a packer in a safe fn pointer; `$gate` is the availability check that guards it.
-macro_rules! pack {
-    ($f:ident::<$high:literal>, $gate:path) => {{
-        fn wrapper(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
-            debug_assert!($gate());
-            // SAFETY: installed only after `$gate()` returned true.
-            unsafe { $f::<$high>(w, row_bytes, cols, panel) }
-        }
-        wrapper as PackPanelFn
-    }};
-}
-
-/// The Q4_1 / Q5_1 panel kernels: AVX-512 VNNI ones when `vnni`, else AVX2 ones.
-pub(crate) fn kernels(ty: crate::GgmlType, vnni: bool) -> Option<(PackPanelFn, PanelDotFn, usize)> {
+/// The Q4_1 / Q5_1 panel kernels: AVX-512 VNNI ones when `with_vnni`, else AVX2 ones.
+pub(crate) fn kernels(ty: crate::GgmlType, with_vnni: bool) -> Option<(PackPanelFn, PanelDotFn, usize)> {
     use crate::GgmlType::*;
-    let k = match (ty, vnni) {
-        (Q4_1, true) => (pack!(pack_vnni::<false>, vnni::available), dot_vnni_any as PanelDotFn),
-        (Q5_1, true) => (pack!(pack_vnni::<true>, vnni::available), dot_vnni_any as PanelDotFn),
-        (Q4_1, false) => (pack!(pack_avx2::<false>, super::available), dot_avx2_q4_1 as PanelDotFn),
-        (Q5_1, false) => (pack!(pack_avx2::<true>, super::available), dot_avx2_q5_1 as PanelDotFn),
+    let (pack, dot) = match (ty, with_vnni) {
+        (Q4_1, true) => (panel_pack_fn!(pack_vnni::<false>, vnni::available), panel_dot_fn!(dot_vnni_any, vnni::available)),
+        (Q5_1, true) => (panel_pack_fn!(pack_vnni::<true>, vnni::available), panel_dot_fn!(dot_vnni_any, vnni::available)),
+        (Q4_1, false) => (panel_pack_fn!(pack_avx2::<false>, super::available), panel_dot_fn!(dot_avx2::<8>, super::available)),
+        (Q5_1, false) => (panel_pack_fn!(pack_avx2::<true>, super::available), panel_dot_fn!(dot_avx2::<4>, super::available)),
         _ => return None,
     };
-    Some((k.0, k.1, PANEL_BLOCK_BYTES))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::GgmlType;
-
-    /// On an AVX-512 VNNI machine: the AVX2 packers write the same bytes as the 512-bit ones;
-    /// the two dots agree to rounding (exact i32 sums, same float steps).
-    #[test]
-    fn avx2_panels_equal_vnni_panels() {
-        if !(super::super::available() && vnni::available()) {
-            eprintln!("no AVX-512 VNNI on this CPU: skipped");
-            return;
-        }
-        let (cols, batch) = (1024usize, 8usize);
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        };
-        let x: Vec<f32> = (0..batch * cols).map(|_| (next() as f32 - 127.5) / 37.0).collect();
-        let mut acts = QuantizedActs::new();
-        acts.quantize(GgmlType::Q8_1, &x, cols);
-        acts.prepare_block_sums();
-        for (ty, bb) in [(GgmlType::Q4_1, 20usize), (GgmlType::Q5_1, 24)] {
-            let row_bytes = cols / 32 * bb;
-            let mut w: Vec<u8> = (0..16 * row_bytes).map(|_| next()).collect();
-            for b in w.chunks_exact_mut(bb) {
-                for o in [0, 2] {
-                    let h = 0x2000u16 | (b[o] as u16 & 0x3ff);
-                    b[o..o + 2].copy_from_slice(&h.to_le_bytes());
-                }
-            }
-            let (pack2, dot2, bytes) = kernels(ty, false).unwrap();
-            let (pack5, dot5, _) = kernels(ty, true).unwrap();
-            let (mut p2, mut p5) = (vec![0u8; cols / 32 * bytes], vec![0u8; cols / 32 * bytes]);
-            pack2(&w, row_bytes, cols, &mut p2);
-            pack5(&w, row_bytes, cols, &mut p5);
-            assert!(p2 == p5, "{ty}: AVX2 panel bytes differ from the AVX-512 ones");
-            for nt in 1..=batch {
-                let (a, b) = (dot2(cols, &p2, &acts, 0, nt), dot5(cols, &p5, &acts, 0, nt));
-                for t in 0..nt {
-                    assert_eq!(a[t].map(f32::to_bits), b[t].map(f32::to_bits), "{ty}: nt {nt} token {t}");
-                }
-            }
-        }
-    }
+    Some((pack, dot, PANEL_BLOCK_BYTES))
 }
