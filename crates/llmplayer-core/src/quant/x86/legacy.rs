@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 
 // The loops are macros rather than generic functions taking closures: closures do not
 // inherit `#[target_feature]`, and an out-of-line closure call would pass vectors through
-// memory. Two blocks per step into two named accumulators.
+// memory.
 
 /// Defines `$name(n, x, y)`: `sum_b $scale * sum_i w_b[i] * y_b[i]` over blocks of `$block`
 /// against Q8_0, where `$scale` is `d_w * d_y` (`$yd`: the Q8_0 scale bits) and `$weights`
@@ -33,15 +33,14 @@ macro_rules! dot_q8_0 {
                     $acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(mul_sum_i8_epi32($weights, qy)), $acc);
                 }};
             }
-            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            for i in 0..nb / 2 {
-                step!(2 * i, acc0);
-                step!(2 * i + 1, acc1);
+            // One accumulator, blocks in order, then hsum_float_8's reduction: ggml's AVX2
+            // `ggml_vec_dot_*_q8_0` bit for bit (llama.cpp's decode path; on real activations
+            // a different rounding order flips 8-bit activations a few layers later).
+            let mut acc = _mm256_setzero_ps();
+            for i in 0..nb {
+                step!(i, acc);
             }
-            if nb % 2 == 1 {
-                step!(nb - 1, acc0);
-            }
-            hsum_ps(_mm256_add_ps(acc0, acc1))
+            hsum_ps(acc)
         }
     };
 }
@@ -62,16 +61,15 @@ macro_rules! dot_q8_1 {
                     $accm = _mm_fmadd_ss(_mm_set_ss(fp16($a.m)), _mm_set_ss(fp16(b.s)), $accm);
                 }};
             }
-            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            let (mut m0, mut m1) = (_mm_setzero_ps(), _mm_setzero_ps());
-            for i in 0..nb / 2 {
-                step!(2 * i, acc0, m0);
-                step!(2 * i + 1, acc1, m1);
+            // ggml's AVX2 order: one vector accumulator for `d * dy * q·y`, the `m * s` terms
+            // summed separately in block order (fused, as compilers contract `summs += m * s`),
+            // added after the horizontal sum.
+            let mut acc = _mm256_setzero_ps();
+            let mut summs = _mm_setzero_ps();
+            for i in 0..nb {
+                step!(i, acc, summs);
             }
-            if nb % 2 == 1 {
-                step!(nb - 1, acc0, m0);
-            }
-            hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_add_ss(m0, m1))
+            hsum_ps(acc) + _mm_cvtss_f32(summs)
         }
     };
 }
