@@ -22,7 +22,7 @@
 //! `CARGO_TARGET_WASM32_WASIP1_RUNNER="node run-wasi.mjs" RUSTFLAGS="-C target-feature=+simd128"
 //! cargo test --target wasm32-wasip1 --test models` with a runner that preopens `/work`.
 
-use llmplayer_core::model::{perplexity, Arch, LoadOptions, Model, ModelError};
+use llmplayer_core::model::{perplexity, Arch, KvType, LoadOptions, Model, ModelError};
 use llmplayer_core::parallel::ThreadPool;
 use llmplayer_core::GgufFile;
 use serde_json::Value;
@@ -150,6 +150,29 @@ fn compare_rows(ours: &[f32], reference: &[Vec<f32>], slack: f32) -> RowsDiff {
     d
 }
 
+/// Per row, how far the worst element lies beyond the F32 tolerance (<= 0: within it).
+fn row_excess(ours: &[f32], reference: &[Vec<f32>]) -> Vec<f32> {
+    let nv = reference[0].len();
+    reference
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ours[i * nv..(i + 1) * nv].iter().zip(r).map(|(&a, &b)| (a - b).abs() - tol(b)).fold(f32::MIN, f32::max))
+        .collect()
+}
+
+/// Per row, the largest |prefill - decode| of llama.cpp's own two paths where that row leaves
+/// the F32 tolerance, else 0.
+fn row_diffs(prefill: &[Vec<f32>], decode: &[Vec<f32>]) -> Vec<f32> {
+    let flat: Vec<f32> = decode.iter().flatten().copied().collect();
+    let out = row_excess(&flat, prefill);
+    prefill
+        .iter()
+        .zip(decode)
+        .zip(out)
+        .map(|((p, d), e)| if e > 0.0 { p.iter().zip(d).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max) } else { 0.0 })
+        .collect()
+}
+
 /// Greedy continuation after a prefill of `prompt` (positions prompt.len()..), decoded one
 /// token per call. Returns the number of steps that matched before an accepted near-tie
 /// (or all of them), or an error on a real divergence.
@@ -193,23 +216,37 @@ struct Fixture {
     quantized: bool,
 }
 
+/// Every `models*/` folder under the fixture root (`models`, `models-seed4321`, …), found by
+/// listing: new seeds and head shapes join without a code change.
+fn model_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("models")))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 fn my_fixtures(root: &Path) -> Vec<Fixture> {
     let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(root.join("models")).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.extension().is_none_or(|e| e != "gguf") {
-            continue;
+    for dir in model_dirs(root) {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for path in entries {
+            if path.extension().is_none_or(|e| e != "gguf") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let f = GgufFile::parse(&bytes).unwrap();
+            let Some(arch) = f.architecture() else { continue };
+            if Arch::from_str(arch).is_err() {
+                continue;
+            }
+            let refj = read_json(&path.with_extension("gguf.ref.json"));
+            let quantized = refj.get("logits_prefill_dequantized_f32").is_some();
+            out.push(Fixture { path, refj, quantized });
         }
-        let bytes = std::fs::read(&path).unwrap();
-        let f = GgufFile::parse(&bytes).unwrap();
-        let Some(arch) = f.architecture() else { continue };
-        if Arch::from_str(arch).is_err() {
-            continue;
-        }
-        let refj = read_json(&path.with_extension("gguf.ref.json"));
-        let quantized = refj.get("logits_prefill_dequantized_f32").is_some();
-        out.push(Fixture { path, refj, quantized });
     }
     out
 }
@@ -227,8 +264,10 @@ fn run_prompt(model: &Model, prompt: &[u32]) -> (Vec<f32>, Vec<f32>) {
     (prefill, decode)
 }
 
+/// `folder/file` (the same file name exists in several `models*/` folders).
 fn name(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
+    let dir = p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{dir}/{}", p.file_name().unwrap().to_string_lossy())
 }
 
 #[test]
@@ -301,14 +340,23 @@ fn quantized_models_match_llama_cpp() {
              dequantized-f32 prefill max abs {:.2e}, greedy {dsteps:?}/32",
             dp.max_abs, dp.rows_out_of_tol, dd.max_abs, dd.rows_out_of_tol, dq.max_abs
         );
+        // llama.cpp's own batched and one-token paths differ in a few rows of some files (an
+        // 8-bit activation rounded across a step by a different summation order): only there
+        // may ours leave the F32 tolerance, by at most that row's own difference.
+        let ref_pd = row_diffs(&rows(&r["logits_prefill"]), &rows(&r["logits_decode"]));
+        for (what, ours, refl) in [("prefill", &prefill, "logits_prefill"), ("decode", &decode, "logits_decode")] {
+            for (i, (&got, &own)) in row_excess(ours, &rows(&r[refl])).iter().zip(&ref_pd).enumerate() {
+                if got <= 0.0 {
+                    continue;
+                }
+                if own > 0.0 && got <= own {
+                    eprintln!("  {n} {what} row {i}: beyond the f32 tolerance by {got:.3e}, where llama.cpp's prefill and decode differ by {own:.3e}");
+                } else {
+                    failures.push(format!("{n} {what} row {i}: beyond the f32 tolerance by {got:.3e} (llama.cpp's own prefill vs decode: {own:.3e})"));
+                }
+            }
+        }
         for (what, d) in [("prefill", &dp), ("decode", &dd)] {
-            // A systematic miss on a Q8_0/Q8_1-activation file (every row ~0.1 off) means the
-            // activation quantizer does not round like ggml's x86 CPU backend
-            // (id = 127/amax, round half to even), not an engine bug.
-            check(&mut failures, d.max_abs <= 0.1, || format!("{n} {what}: max abs {} > 0.1 per row: {:?}", d.max_abs, d.worst_row_abs));
-            check(&mut failures, d.rows_out_of_tol <= 3, || {
-                format!("{n} {what}: {} rows beyond the f32 tolerance: {:?}", d.rows_out_of_tol, d.worst_row_abs)
-            });
             check(&mut failures, d.argmax_mismatch == 0, || format!("{n} {what}: argmax differs"));
         }
         check(&mut failures, dq.rows_out_of_tol == 0, || format!("{n} dequantized: {:?}", dq.worst_row_abs));
@@ -357,7 +405,7 @@ fn stories260k_greedy_and_perplexity() {
         .collect();
     let full = &ppl["full_context"];
     let n_eval = full["n_eval"].as_u64().unwrap() as usize;
-    let p = perplexity::full_context(&model, &tokens[..n_eval]).unwrap();
+    let p = perplexity::full_context(&model, &tokens[..n_eval], KvType::F32).unwrap();
     let want = full["ppl"].as_f64().unwrap();
     eprintln!("stories260K full-context ppl {:.4} (reference {want}), {} predictions", p.ppl, p.n_predictions);
     assert_eq!(p.n_predictions as u64, full["n_predictions"].as_u64().unwrap());
@@ -367,7 +415,7 @@ fn stories260k_greedy_and_perplexity() {
     let n_ctx = lp["n_ctx"].as_u64().unwrap() as usize;
     assert_eq!(lp["scored_from"].as_u64().unwrap() as usize, n_ctx / 2);
     let bos = r["bos_token_id"].as_u64().map(|b| b as u32);
-    let p = perplexity::chunked(&model, &tokens, n_ctx, bos).unwrap();
+    let p = perplexity::chunked(&model, &tokens, n_ctx, bos, KvType::F32).unwrap();
     let want = lp["ppl"].as_f64().unwrap();
     let chunks = lp["n_chunks"].as_u64().unwrap() as usize;
     eprintln!("stories260K chunked ppl {:.4} (reference {want}), {} predictions", p.ppl, p.n_predictions);
