@@ -87,12 +87,48 @@ fn random_row(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
     (0..n / ty.block_size() as usize).flat_map(|_| random_block(ty, rng)).collect()
 }
 
-/// Random activations converted by the scalar quantizer of `ty`.
-fn random_acts(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
-    let x: Vec<f32> = (0..n).map(|_| rng.f32() * 3.0).collect();
+/// Random f32 activations shaped like real hidden states: mostly small, with a few outliers
+/// 50-100x the rest (real models' massive activations; uniform data never makes a block's
+/// scale come from one element while the others round to a few levels).
+fn hidden_states(n: usize, rng: &mut Rng) -> Vec<f32> {
+    let mut x: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+    for _ in 0..n.div_ceil(97) {
+        let i = (rng.next_u64() % n as u64) as usize;
+        x[i] = (50.0 + 50.0 * rng.f32().abs()) * if rng.f32() < 0.0 { -1.0 } else { 1.0 };
+    }
+    x
+}
+
+/// Random activations converted by the scalar quantizer of `ty`: uniform, or with outliers
+/// ([`hidden_states`]) when `outliers`.
+fn random_acts_with(ty: GgmlType, n: usize, rng: &mut Rng, outliers: bool) -> Vec<u8> {
+    let x: Vec<f32> = if outliers { hidden_states(n, rng) } else { (0..n).map(|_| rng.f32() * 3.0).collect() };
     let mut q = vec![0u8; row_bytes(ty, n)];
     (traits(ty).unwrap().quantize_row_scalar.unwrap())(&x, &mut q);
     q
+}
+
+fn random_acts(ty: GgmlType, n: usize, rng: &mut Rng) -> Vec<u8> {
+    random_acts_with(ty, n, rng, false)
+}
+
+/// Q4_1 / Q5_1: against Q8_1 activations a weight block's min `m` meets the block sum `s = d * sum(q)`
+/// stored as f16 (ggml's format), not the exact sum: `sum_b m_b * (s_b - d_b * sum(q_b))`,
+/// the part of the dot product that an f64 product of the dequantized rows leaves out.
+/// Outliers make it visible (a block's `s` is large). 0 for other activation types.
+fn q8_1_s_rounding(t: &QuantTraits, w: &[u8], a: &[u8], n: usize) -> f64 {
+    if !matches!(t.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
+        return 0.0;
+    }
+    let f16 = |b: &[u8], at: usize| crate::quant::float::f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]])) as f64;
+    let wb = t.type_size;
+    (0..n / 32)
+        .map(|i| {
+            let (wk, ak) = (&w[i * wb..], &a[i * 36..]);
+            let sum_q: i32 = ak[4..36].iter().map(|&q| q as i8 as i32).sum();
+            f16(wk, 2) * (f16(ak, 2) - f16(ak, 0) * sum_q as f64)
+        })
+        .sum()
 }
 
 /// Comparisons of selected kernels with the scalar oracle.
@@ -133,14 +169,14 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
 
     // Single dot products; 256 is a multiple of every block size.
     for n in [256usize, 768, 4096] {
-        for _ in 0..4 {
+        for k in 0..6 {
             let w = random_row(ty, n, &mut rng);
-            let a = random_acts(t.vec_dot_type, n, &mut rng);
+            let a = random_acts_with(t.vec_dot_type, n, &mut rng, k >= 4);
             let fast = (t.vec_dot)(n, &w, &a);
             let slow = (t.vec_dot_scalar)(n, &w, &a);
             c.dot(t, &format!("vec_dot ({backend})"), n, &w, &a, fast, slow);
             let (wd, ad) = (dequant(ty, &w, n), dequant(t.vec_dot_type, &a, n));
-            let exact: f64 = wd.iter().zip(&ad).map(|(p, q)| *p as f64 * *q as f64).sum();
+            let exact: f64 = wd.iter().zip(&ad).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>() + q8_1_s_rounding(t, &w, &a, n);
             let tol = FAST_VS_SCALAR_TOL * abs_dot(&wd, &ad) + 1e-30;
             if !within(((slow as f64) - exact).abs(), tol) {
                 c.fails.push(format!("vec_dot_scalar n={n}: {slow}, exact {exact}"));
@@ -181,8 +217,8 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
     let (rows, cols) = (39usize, 512usize);
     let wrb = row_bytes(ty, cols);
     let w: Vec<u8> = (0..rows).flat_map(|_| random_row(ty, cols, &mut rng)).collect();
-    for batch in [1usize, 4, 5, 11, 16, 19, 40] {
-        let x: Vec<f32> = (0..batch * cols).map(|_| rng.f32() * 3.0).collect();
+    for (case, batch) in [1usize, 4, 5, 11, 16, 19, 40, 1, 12, 40].into_iter().enumerate() {
+        let x: Vec<f32> = if case >= 7 { hidden_states(batch * cols, &mut rng) } else { (0..batch * cols).map(|_| rng.f32() * 3.0).collect() };
         let mut acts = QuantizedActs::new();
         acts.quantize_for(ty, &x, cols);
         let mut out = vec![f32::NAN; batch * rows];
@@ -209,8 +245,8 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
     let mut quantized_rows_checked = 0;
     if let (Some(fast), Some(scalar)) = (t.quantize_row, t.quantize_row_scalar) {
         for n in [256usize, 1024, 4096] {
-            for case in 0..6 {
-                let mut x: Vec<f32> = (0..n).map(|_| rng.f32() * 10f32.powi(case - 3)).collect();
+            for case in 0..7 {
+                let mut x: Vec<f32> = if case == 6 { hidden_states(n, &mut rng) } else { (0..n).map(|_| rng.f32() * 10f32.powi(case - 3)).collect() };
                 if case == 0 {
                     // Exact ties for the rounding rules: multiples of amax/254.
                     for (i, v) in x.iter_mut().enumerate() {
