@@ -5,7 +5,7 @@
 use crate::gguf::{keys, GgufError, GgufFile};
 use crate::inspect::{inspect, InspectOptions};
 use crate::model::perplexity::{self, Perplexity};
-use crate::model::{LoadOptions, Model, ModelError, Session};
+use crate::model::{KvType, LoadOptions, Model, ModelError, Session};
 use crate::sampling::{Sampler, SamplingError, SamplingParams};
 use crate::tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
 use std::fmt;
@@ -124,12 +124,23 @@ pub struct RuntimeOptions {
     pub n_threads: Option<usize>,
     /// Load only the text side even when the file has weights.
     pub vocab_only: bool,
+    /// KV cache type of sessions and perplexity runs that do not name one (`f32`, `f16`,
+    /// `q8_0`; None: [`KvType::default`]). Checked against the model at load.
+    pub kv_type: Option<String>,
+}
+
+/// `name` as a cache type, or `default` when absent (the bindings pass the SDK's string
+/// through untouched: this is where it is validated).
+fn kv_type_or(name: Option<&str>, default: KvType) -> Result<KvType, RuntimeError> {
+    Ok(name.map(KvType::parse).transpose()?.unwrap_or(default))
 }
 
 /// A loaded GGUF: the text side always, the engine when the file has weights.
 pub struct RuntimeModel {
     pub text: TextModel,
     pub engine: Option<Arc<Model<'static>>>,
+    /// The KV cache type when a call names none.
+    pub kv_type: KvType,
 }
 
 impl RuntimeModel {
@@ -138,13 +149,16 @@ impl RuntimeModel {
             let f = GgufFile::parse((*bytes).as_ref())?;
             TextModel::from_gguf(&f)?
         };
+        let kv_type = kv_type_or(opts.kv_type.as_deref(), KvType::default())?;
         let engine = if text.has_weights && !opts.vocab_only {
             let load = LoadOptions { n_threads: opts.n_threads, ..LoadOptions::default() };
-            Some(Arc::new(Model::from_shared(bytes, &load)?))
+            let m = Model::from_shared(bytes, &load)?;
+            kv_type.check(m.hparams())?;
+            Some(Arc::new(m))
         } else {
             None
         };
-        Ok(RuntimeModel { text, engine })
+        Ok(RuntimeModel { text, engine, kv_type })
     }
 
     pub fn n_ctx_train(&self) -> Option<usize> {
@@ -152,29 +166,32 @@ impl RuntimeModel {
     }
 
     /// Perplexity of `tokens`: in one context, or with `n_ctx` llama.cpp's chunked protocol
-    /// (each chunk starts with BOS when the vocabulary adds one).
-    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<usize>) -> Result<Perplexity, RuntimeError> {
+    /// (each chunk starts with BOS when the vocabulary adds one); `kv_type` as in `new_session`.
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<usize>, kv_type: Option<&str>) -> Result<Perplexity, RuntimeError> {
         let engine = self.engine.as_ref().ok_or(RuntimeError::NoWeights)?;
+        let kv = kv_type_or(kv_type, self.kv_type)?;
         if let Some(&t) = tokens.iter().find(|&&t| t as usize >= engine.n_vocab()) {
             return Err(ModelError::BadToken { token: t, n_vocab: engine.n_vocab() }.into());
         }
         Ok(match n_ctx {
-            None => perplexity::full_context(engine, tokens)?,
+            None => perplexity::full_context(engine, tokens, kv)?,
             Some(n) => {
                 let bos = self.text.tokenizer.add_bos().then(|| self.text.tokenizer.bos()).flatten();
-                perplexity::chunked(engine, tokens, n, bos)?
+                perplexity::chunked(engine, tokens, n, bos, kv)?
             }
         })
     }
 
-    /// A session with a KV cache of `n_ctx` positions.
-    pub fn new_session(&self, n_ctx: usize) -> Result<RuntimeSession, RuntimeError> {
+    /// A session with a KV cache of `n_ctx` positions of type `kv_type` (a name; None: the
+    /// model's default from [`RuntimeOptions::kv_type`]).
+    pub fn new_session(&self, n_ctx: usize, kv_type: Option<&str>) -> Result<RuntimeSession, RuntimeError> {
         let engine = self.engine.as_ref().ok_or(RuntimeError::NoWeights)?;
+        let kv = kv_type_or(kv_type, self.kv_type)?;
         if n_ctx == 0 {
             return Err(RuntimeError::Model(ModelError::ContextFull { n_tokens: 1, n_ctx }));
         }
         Ok(RuntimeSession {
-            session: Model::new_shared_session(engine, n_ctx),
+            session: Model::new_shared_session(engine, n_ctx, kv)?,
             history: Vec::with_capacity(n_ctx),
             sampler: None,
             pending: None,
@@ -206,6 +223,14 @@ pub struct PromptStats {
 impl RuntimeSession {
     pub fn n_ctx(&self) -> usize {
         self.session.n_ctx()
+    }
+    /// The KV cache's type name (`f32`, `f16`, `q8_0`).
+    pub fn kv_type(&self) -> &'static str {
+        self.session.kv_type().name()
+    }
+    /// Bytes of KV cache per context position (all layers, K and V).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        self.session.kv_bytes_per_token()
     }
     /// Tokens in the KV cache (a just-sampled token is added by the next `next()`).
     pub fn n_past(&self) -> usize {

@@ -21,6 +21,8 @@ pub struct NativeModel {
 pub struct NativeLoadOptions {
     pub threads: Option<u32>,
     pub vocab_only: Option<bool>,
+    /// Default KV cache type of sessions (validated by the core).
+    pub kv_type: Option<String>,
 }
 
 pub enum Source {
@@ -48,9 +50,9 @@ impl Task for LoadTask {
 }
 
 fn runtime_options(o: Option<NativeLoadOptions>) -> RuntimeOptions {
-    let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None });
+    let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None, kv_type: None });
     let threads = o.threads.map_or_else(default_threads, |t| t.max(1) as usize);
-    RuntimeOptions { n_threads: Some(threads), vocab_only: o.vocab_only.unwrap_or(false) }
+    RuntimeOptions { n_threads: Some(threads), vocab_only: o.vocab_only.unwrap_or(false), kv_type: o.kv_type }
 }
 
 /// Physical cores (as llama.cpp defaults: SMT siblings share the vector units and the memory
@@ -85,13 +87,17 @@ pub struct PerplexityTask {
     rt: Arc<RuntimeModel>,
     tokens: Vec<u32>,
     n_ctx: Option<u32>,
+    kv_type: Option<String>,
 }
 
 impl Task for PerplexityTask {
     type Output = NativePerplexity;
     type JsValue = NativePerplexity;
     fn compute(&mut self) -> Result<NativePerplexity> {
-        let p = self.rt.perplexity(&self.tokens, self.n_ctx.map(|n| n as usize)).map_err(runtime_error)?;
+        let p = self
+            .rt
+            .perplexity(&self.tokens, self.n_ctx.map(|n| n as usize), self.kv_type.as_deref())
+            .map_err(runtime_error)?;
         Ok(NativePerplexity { ppl: p.ppl, nll: p.nll, n_predictions: p.n_predictions as u32 })
     }
     fn resolve(&mut self, _env: Env, p: NativePerplexity) -> Result<NativePerplexity> {
@@ -102,13 +108,13 @@ impl Task for PerplexityTask {
 #[napi]
 impl NativeModel {
     #[napi(ts_return_type = "Promise<NativePerplexity>")]
-    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>) -> AsyncTask<PerplexityTask> {
-        AsyncTask::new(PerplexityTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), n_ctx })
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>, kv_type: Option<String>) -> AsyncTask<PerplexityTask> {
+        AsyncTask::new(PerplexityTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), n_ctx, kv_type })
     }
 
     #[napi]
-    pub fn create_session(&self, n_ctx: u32) -> Result<NativeSession> {
-        let s = self.rt.new_session(n_ctx as usize).map_err(runtime_error)?;
+    pub fn create_session(&self, n_ctx: u32, kv_type: Option<String>) -> Result<NativeSession> {
+        let s = self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(runtime_error)?;
         Ok(NativeSession::new(s))
     }
     #[napi]

@@ -14,15 +14,21 @@ pub struct NativeSession {
     /// Mirrors `n_past` after every task, so reading it never waits on a running task.
     n_past: Arc<AtomicU32>,
     n_ctx: u32,
+    /// Fixed at creation, so reading them never waits on a running task either.
+    kv_type: &'static str,
+    kv_bytes_per_token: u32,
 }
 
 impl NativeSession {
     pub fn new(s: RuntimeSession) -> NativeSession {
         let n_ctx = s.n_ctx() as u32;
+        let (kv_type, kv_bytes_per_token) = (s.kv_type(), s.kv_bytes_per_token() as u32);
         NativeSession {
             inner: Arc::new(Mutex::new(s)),
             n_past: Arc::new(AtomicU32::new(0)),
             n_ctx,
+            kv_type,
+            kv_bytes_per_token,
         }
     }
 }
@@ -125,6 +131,16 @@ impl NativeSession {
     #[napi]
     pub fn n_ctx(&self) -> u32 {
         self.n_ctx
+    }
+
+    #[napi]
+    pub fn kv_type(&self) -> String {
+        self.kv_type.to_string()
+    }
+
+    #[napi]
+    pub fn kv_bytes_per_token(&self) -> u32 {
+        self.kv_bytes_per_token
     }
 
     #[napi]

@@ -18,17 +18,17 @@ pub struct WasmModel {
 #[wasm_bindgen]
 impl WasmModel {
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: Vec<u8>, vocab_only: bool) -> Result<WasmModel, JsValue> {
-        let opts = RuntimeOptions { n_threads: Some(1), vocab_only };
+    pub fn new(bytes: Vec<u8>, vocab_only: bool, kv_type: Option<String>) -> Result<WasmModel, JsValue> {
+        let opts = RuntimeOptions { n_threads: Some(1), vocab_only, kv_type };
         Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(runtime_error)? })
     }
     #[wasm_bindgen(js_name = createSession)]
-    pub fn create_session(&self, n_ctx: u32) -> Result<WasmSession, JsValue> {
-        Ok(WasmSession { s: self.rt.new_session(n_ctx as usize).map_err(runtime_error)? })
+    pub fn create_session(&self, n_ctx: u32, kv_type: Option<String>) -> Result<WasmSession, JsValue> {
+        Ok(WasmSession { s: self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(runtime_error)? })
     }
     /// `{ ppl, nll, nPredictions }` of a token list (see `RuntimeModel::perplexity`).
-    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>) -> Result<js_sys::Object, JsValue> {
-        let p = self.rt.perplexity(tokens, n_ctx.map(|n| n as usize)).map_err(runtime_error)?;
+    pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>, kv_type: Option<String>) -> Result<js_sys::Object, JsValue> {
+        let p = self.rt.perplexity(tokens, n_ctx.map(|n| n as usize), kv_type.as_deref()).map_err(runtime_error)?;
         let o = js_sys::Object::new();
         js_sys::Reflect::set(&o, &"ppl".into(), &p.ppl.into())?;
         js_sys::Reflect::set(&o, &"nll".into(), &p.nll.into())?;
@@ -97,6 +97,14 @@ impl WasmSession {
     #[wasm_bindgen(js_name = nCtx)]
     pub fn n_ctx(&self) -> u32 {
         self.s.n_ctx() as u32
+    }
+    #[wasm_bindgen(js_name = kvType)]
+    pub fn kv_type(&self) -> String {
+        self.s.kv_type().to_string()
+    }
+    #[wasm_bindgen(js_name = kvBytesPerToken)]
+    pub fn kv_bytes_per_token(&self) -> u32 {
+        self.s.kv_bytes_per_token() as u32
     }
     #[wasm_bindgen(js_name = nPast)]
     pub fn n_past(&self) -> u32 {

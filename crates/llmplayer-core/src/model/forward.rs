@@ -4,11 +4,11 @@
 //! batch of 1 (the kernels' mat-vec case).
 
 use super::hparams::HParams;
-use super::ops::attention::{attention, AttnDims};
+use super::kv::{KvCache, KvType};
+use super::ops::attention::{attention, AttnDims, AttnScratch};
 use super::ops::ffn::{swiglu_fused_rows, swiglu_inplace};
 use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
 use super::ops::rope::Rope;
-use super::session::KvCache;
 use super::standard::{QkNorm, Qkv};
 use super::Model;
 use crate::parallel::ThreadPool;
@@ -44,15 +44,15 @@ pub(crate) struct Scratch {
     rope: Vec<f32>,
     /// (n_ubatch,) attention temperature per position
     temp: Vec<f32>,
-    /// (n_slots, n_ctx) softmax rows, one per attention task
-    scores: Vec<f32>,
-    n_slots: usize,
+    /// per attention task: (n_slots, n_ctx) softmax rows and the query / probabilities in
+    /// the cache's dot type
+    attn_s: AttnScratch,
     /// activations converted to the weights' vec_dot_type (grows to its maximum at creation)
     acts: QuantizedActs,
 }
 
 impl Scratch {
-    pub fn new(m: &Model, n_ubatch: usize, n_ctx: usize, n_threads: usize) -> Scratch {
+    pub fn new(m: &Model, n_ubatch: usize, n_ctx: usize, n_threads: usize, kv: KvType) -> Scratch {
         let hp = &m.hp;
         let max = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).max().unwrap_or(0);
         let n_q = max(&|il| hp.n_embd_q(il));
@@ -76,17 +76,15 @@ impl Scratch {
             up: vec![0.0; n_ubatch * n_ff],
             rope: vec![0.0; n_ubatch * hp.n_rot],
             temp: vec![1.0; n_ubatch],
-            scores: vec![0.0; n_slots * n_ctx],
-            n_slots,
+            attn_s: AttnScratch::new(kv, n_slots, n_ctx, hp.head_dim_k),
             acts: QuantizedActs::new(),
         };
         s.prewarm_acts(m, n_ubatch);
         s
     }
 
-    pub fn resize_slots(&mut self, n_threads: usize, n_ctx: usize) {
-        self.n_slots = SLOTS_PER_THREAD * n_threads.max(1);
-        self.scores.resize(self.n_slots * n_ctx, 0.0);
+    pub fn resize_slots(&mut self, n_threads: usize) {
+        self.attn_s.resize_slots(SLOTS_PER_THREAD * n_threads.max(1));
     }
 
     /// Grows the activation buffer to the largest conversion a batch needs, so that
@@ -146,7 +144,7 @@ pub(crate) fn forward(
     logits: &mut [f32],
 ) {
     let (hp, fl, w, file) = (&m.hp, &m.flags, &m.w, m.file());
-    let Scratch { x, xn, q, k, v, qkv, attn, proj, gate, up, rope: rc, temp, scores, n_slots, acts } = s;
+    let Scratch { x, xn, q, k, v, qkv, attn, proj, gate, up, rope: rc, temp, attn_s, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
     let mut n = tokens.len();
 
@@ -220,16 +218,10 @@ pub(crate) fn forward(
         } else {
             1.0 / (hv as f32).sqrt()
         };
-        kv.k[il][pos0 * n_k..(pos0 + n) * n_k].copy_from_slice(k);
-        let n_ctx = kv.n_ctx;
-        for (t, vr) in v.chunks_exact(n_v).enumerate() {
-            for (dim, &val) in vr.iter().enumerate() {
-                kv.v[il][dim * n_ctx + pos0 + t] = val;
-            }
-        }
+        kv.store(il, pos0, k, v, n_k, n_v);
         let dims = AttnDims { n_head: hp.n_head[il], n_head_kv: hp.n_head_kv[il], head_dim_k: hk, head_dim_v: hv, scale: kq_scale };
         let n_o = dims.n_head * hv;
-        attention(pool, &dims, q, n, pos0, &kv.k[il], &kv.v[il], scores, *n_slots, &mut attn[..n * n_o]);
+        attention(pool, &dims, q, n, pos0, kv.view(il), attn_s, &mut attn[..n * n_o]);
 
         // Last layer: only the rows that produce logits go on (llama.cpp inp_out_ids).
         if il + 1 == hp.n_layer && out_from > 0 {

@@ -5,9 +5,9 @@
 //! * `standard.rs` binds the tensors of the dense GQA + SwiGLU family (llama, qwen2, qwen3,
 //!   glm4, phi3, mistral3, smollm3, granite, olmo2); `forward.rs` runs a batch of tokens
 //!   through it with the shared [`ops`].
-//! * [`Session`] owns the KV cache and all scratch (allocated once); `eval` reuses the cached
-//!   prefix of a token list, prefills the rest in batches, and decodes one token with the
-//!   mat-vec path.
+//! * [`Session`] owns the KV cache (`kv.rs`: f32, f16 or q8_0, [`KvType`]) and all scratch
+//!   (allocated once); `eval` reuses the cached prefix of a token list, prefills the rest in
+//!   batches, and decodes one token with the mat-vec path.
 //!
 //! Ownership: a [`Model`] records byte ranges into the file, never slices, so it can either
 //! borrow the bytes ([`Model::load`], lifetime `'a`) or own them behind an `Arc`
@@ -21,12 +21,14 @@ pub mod ops;
 pub mod perplexity;
 
 mod forward;
+mod kv;
 mod session;
 mod standard;
 mod weights;
 
 pub use arch::Arch;
 pub use hparams::HParams;
+pub use kv::KvType;
 pub use session::Session;
 
 use crate::gguf::{GgufError, GgufFile};
@@ -52,6 +54,8 @@ pub enum ModelError {
     /// More tokens than the session's context holds.
     ContextFull { n_tokens: usize, n_ctx: usize },
     EmptyInput,
+    /// A KV cache type that is unknown or that this model's head sizes cannot use.
+    KvTypeUnsupported { kv_type: String, reason: String },
 }
 
 impl ModelError {
@@ -69,6 +73,7 @@ impl ModelError {
             ModelError::BadToken { .. } => "bad_token",
             ModelError::ContextFull { .. } => "context_full",
             ModelError::EmptyInput => "empty_input",
+            ModelError::KvTypeUnsupported { .. } => "kv_type_unsupported",
         }
     }
 }
@@ -89,6 +94,7 @@ impl std::fmt::Display for ModelError {
                 write!(f, "{n_tokens} tokens do not fit the session context of {n_ctx}")
             }
             ModelError::EmptyInput => write!(f, "no tokens to evaluate"),
+            ModelError::KvTypeUnsupported { kv_type, reason } => write!(f, "KV cache type \"{kv_type}\": {reason}"),
         }
     }
 }
@@ -188,9 +194,16 @@ impl<'a> Model<'a> {
         self.bytes.get()
     }
 
-    /// A session with a KV cache of `n_ctx` positions, borrowing this model.
+    /// A session with an f32 KV cache of `n_ctx` positions, borrowing this model.
     pub fn new_session(&self, n_ctx: usize) -> Session<'_> {
-        Session::new(session::ModelRef::Borrowed(self), n_ctx)
+        Session::new(session::ModelRef::Borrowed(self), n_ctx, KvType::F32)
+    }
+
+    /// A session with a KV cache of `n_ctx` positions of type `kv`; fails when the model's
+    /// head sizes cannot use that type ([`KvType::check`]).
+    pub fn new_session_kv(&self, n_ctx: usize, kv: KvType) -> Result<Session<'_>, ModelError> {
+        kv.check(&self.hp)?;
+        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, kv))
     }
 }
 
@@ -204,9 +217,11 @@ impl Model<'static> {
         Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts) })
     }
 
-    /// A session that keeps the model alive (for bindings that hand sessions out).
-    pub fn new_shared_session(model: &Arc<Model<'static>>, n_ctx: usize) -> Session<'static> {
-        Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx)
+    /// A session that keeps the model alive (for bindings that hand sessions out), with a
+    /// KV cache of type `kv` (checked as in [`Model::new_session_kv`]).
+    pub fn new_shared_session(model: &Arc<Model<'static>>, n_ctx: usize, kv: KvType) -> Result<Session<'static>, ModelError> {
+        kv.check(&model.hp)?;
+        Ok(Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx, kv))
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! Log-probabilities are computed like llama.cpp's `log_softmax` (max-subtracted, f64 sum).
 
-use super::{Model, ModelError};
+use super::{KvType, Model, ModelError};
 
 /// The result of a perplexity run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,12 +31,13 @@ fn finish(nll_sum: f64, n: usize) -> Perplexity {
     Perplexity { ppl: nll.exp(), nll, n_predictions: n }
 }
 
-/// Perplexity of `tokens` evaluated in one context of `tokens.len()` positions.
-pub fn full_context(model: &Model, tokens: &[u32]) -> Result<Perplexity, ModelError> {
+/// Perplexity of `tokens` evaluated in one context of `tokens.len()` positions, with a KV
+/// cache of type `kv`.
+pub fn full_context(model: &Model, tokens: &[u32], kv: KvType) -> Result<Perplexity, ModelError> {
     if tokens.len() < 2 {
         return Err(ModelError::EmptyInput);
     }
-    let mut session = model.new_session(tokens.len());
+    let mut session = model.new_session_kv(tokens.len(), kv)?;
     let logits = session.eval(tokens, true)?;
     let nv = model.n_vocab();
     let sum: f64 = (0..tokens.len() - 1).map(|i| nll_of(&logits[i * nv..(i + 1) * nv], tokens[i + 1])).sum();
@@ -44,15 +45,15 @@ pub fn full_context(model: &Model, tokens: &[u32]) -> Result<Perplexity, ModelEr
 }
 
 /// llama.cpp `llama-perplexity -c n_ctx -b n_ctx` over `tokens.len() / n_ctx` chunks; `bos`
-/// replaces each chunk's first token when the model adds BOS.
-pub fn chunked(model: &Model, tokens: &[u32], n_ctx: usize, bos: Option<u32>) -> Result<Perplexity, ModelError> {
+/// replaces each chunk's first token when the model adds BOS; `kv` is the cache type.
+pub fn chunked(model: &Model, tokens: &[u32], n_ctx: usize, bos: Option<u32>, kv: KvType) -> Result<Perplexity, ModelError> {
     let n_chunks = tokens.len() / n_ctx.max(1);
     if n_ctx < 4 || n_chunks == 0 {
         return Err(ModelError::EmptyInput);
     }
     let first = n_ctx / 2;
     let nv = model.n_vocab();
-    let mut session = model.new_session(n_ctx);
+    let mut session = model.new_session_kv(n_ctx, kv)?;
     let mut chunk = vec![0u32; n_ctx];
     let (mut sum, mut count) = (0.0f64, 0usize);
     for c in 0..n_chunks {

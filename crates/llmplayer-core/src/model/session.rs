@@ -1,13 +1,13 @@
 //! A session: one sequence's KV cache and every scratch buffer, allocated when the session
 //! is created (llama2.c's `RunState`), so decoding a token allocates nothing.
 //!
-//! KV cache precision: f32. Measured on the fixtures, rounding K and V to f16 (llama.cpp's
-//! default cache type) moves the logits by 3.6e-3 .. 9.0e-3 (stories260K 7.6e-3), several
-//! times the 1e-3 budget against llama.cpp's f32-cache references, while f32 stays at the
-//! JSON rounding (5e-5). The cost is 2x cache memory and bandwidth at long contexts; an f16
-//! option can be added when large models need it.
+//! KV cache precision: chosen per session ([`KvType`]: f32, f16, q8_0; see `kv.rs`). f32 is
+//! the default: it is what llama.cpp's fixture references were made with (f16 moves the
+//! fixture logits by 8e-3 .. 2.3e-2, well beyond their 1e-3 budget), and on the real model f16
+//! did not stay within the 0.05% perplexity bar (bench/README.md, "KV cache types").
 
 use super::forward::{forward, Scratch};
+use super::kv::{KvCache, KvType};
 use super::ops::rope::Rope;
 use super::{Model, ModelError};
 use crate::parallel::ThreadPool;
@@ -30,15 +30,6 @@ impl<'m> ModelRef<'m> {
     }
 }
 
-/// Per-layer K rows (position-major) and V columns (transposed, as ggml's `v_trans`).
-pub(crate) struct KvCache {
-    pub n_ctx: usize,
-    /// Per layer: (n_ctx, n_head_kv * head_dim_k).
-    pub k: Vec<Vec<f32>>,
-    /// Per layer: (n_head_kv * head_dim_v, n_ctx).
-    pub v: Vec<Vec<f32>>,
-}
-
 pub struct Session<'m> {
     model: ModelRef<'m>,
     pool: Arc<ThreadPool>,
@@ -55,7 +46,8 @@ pub struct Session<'m> {
 }
 
 impl<'m> Session<'m> {
-    pub(crate) fn new(model: ModelRef<'m>, n_ctx: usize) -> Session<'m> {
+    /// `kv` must have passed [`KvType::check`] for the model.
+    pub(crate) fn new(model: ModelRef<'m>, n_ctx: usize, kv: KvType) -> Session<'m> {
         let (pool, n_ubatch, n_ctx, rope, kv, s, n_vocab) = {
             let m = model.get();
             let hp = &m.hp;
@@ -72,12 +64,8 @@ impl<'m> Session<'m> {
                 m.w.rope_short.as_deref()
             });
             let rope = Rope::new(hp, factors);
-            let kv = KvCache {
-                n_ctx,
-                k: (0..hp.n_layer).map(|il| vec![0.0; n_ctx * hp.n_embd_k_gqa(il)]).collect(),
-                v: (0..hp.n_layer).map(|il| vec![0.0; n_ctx * hp.n_embd_v_gqa(il)]).collect(),
-            };
-            let s = Scratch::new(m, n_ubatch, n_ctx, pool.n_threads());
+            let s = Scratch::new(m, n_ubatch, n_ctx, pool.n_threads(), kv);
+            let kv = KvCache::new(hp, n_ctx, kv);
             (pool, n_ubatch, n_ctx, rope, kv, s, hp.n_vocab)
         };
         Session {
@@ -100,6 +88,15 @@ impl<'m> Session<'m> {
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
     }
+    /// The KV cache's element type.
+    pub fn kv_type(&self) -> KvType {
+        self.kv.ty
+    }
+    /// Bytes the KV cache takes per position (all layers, K and V); the cache holds
+    /// `n_ctx()` of them.
+    pub fn kv_bytes_per_token(&self) -> usize {
+        self.kv.ty.bytes_per_token(&self.model.get().hp)
+    }
     /// Positions currently in the KV cache.
     pub fn n_past(&self) -> usize {
         self.tokens.len()
@@ -120,7 +117,7 @@ impl<'m> Session<'m> {
     }
     /// Uses another pool for this session's matmuls and attention.
     pub fn set_pool(&mut self, pool: Arc<ThreadPool>) {
-        self.s.resize_slots(pool.n_threads(), self.n_ctx);
+        self.s.resize_slots(pool.n_threads());
         self.pool = pool;
     }
     /// Logits of the last `eval` (same as its return value).
