@@ -25,8 +25,9 @@ export interface RawModel {
   detokenize(ids: Uint32Array, special: boolean): Uint8Array;
   tokenPiece(id: number, special: boolean): Uint8Array;
   nCtxTrain(): number | null | undefined;
-  createSession(nCtx: number): RawSession;
-  perplexity(tokens: Uint32Array, nCtx: number | undefined | null): PerplexityResult | Promise<PerplexityResult>;
+  /** `kvType`: the SDK's string, passed through (the core validates it); absent: the model's default. */
+  createSession(nCtx: number, kvType?: string | null): RawSession;
+  perplexity(tokens: Uint32Array, nCtx: number | undefined | null, kvType?: string | null): PerplexityResult | Promise<PerplexityResult>;
   free?(): void;
 }
 
@@ -41,6 +42,8 @@ export interface RawSession {
   /** Samples the next token (evaluating the previous one first). */
   next(): number | Promise<number>;
   nCtx(): number;
+  kvType(): string;
+  kvBytesPerToken(): number;
   nPast(): number;
   clear(): void;
   free?(): void;
@@ -56,6 +59,8 @@ export interface PerplexityResult {
 export interface RawLoadOptions {
   threads?: number;
   vocabOnly?: boolean;
+  /** Default KV cache type of sessions (validated by the core at load). */
+  kvType?: string;
 }
 
 /** What every backend offers; both return the core's JSON so results agree field by field. */
@@ -77,7 +82,7 @@ interface WasmModule {
   initSync(arg: { module: BufferSource | WebAssembly.Module }): unknown;
   inspectBytes(bytes: Uint8Array, fullArrays: boolean, tensors: boolean): string;
   simdEnabled(): boolean;
-  WasmModel: new (bytes: Uint8Array, vocabOnly: boolean) => RawModel;
+  WasmModel: new (bytes: Uint8Array, vocabOnly: boolean, kvType?: string | null) => RawModel;
 }
 
 const cache = new Map<BackendName, Promise<Backend>>();
@@ -153,7 +158,7 @@ async function loadWasm(): Promise<Backend> {
     inspectBytes: (bytes, flags) => wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors)),
     loadModel: async (source, options) => {
       const bytes = typeof source === 'string' ? await readPath(source) : source;
-      return wrap(() => new mod.WasmModel(bytes, !!options.vocabOnly));
+      return wrap(() => new mod.WasmModel(bytes, !!options.vocabOnly, options.kvType));
     },
   };
 }

@@ -1,6 +1,6 @@
 // Shared option parsing for the CLI commands.
 import type { BackendName } from './backend.js';
-import type { SamplingOptions } from './types.js';
+import type { KvType, SamplingOptions } from './types.js';
 
 export class UsageError extends Error {}
 
@@ -29,7 +29,13 @@ export const MODEL_OPTIONS = {
   backend: { type: 'string' },
   threads: { type: 'string', short: 't' },
   ctx: { type: 'string', short: 'c' },
+  'kv-type': { type: 'string' },
 } as const;
+
+/** `--kv-type` as given: the engine validates it (one place, `MODEL_KV_TYPE_UNSUPPORTED`). */
+export function kvTypeOption(v: string | undefined): KvType | undefined {
+  return v as KvType | undefined;
+}
 
 /** Sampling flags of `run` (llama.cpp's names). */
 export const SAMPLING_OPTIONS = {

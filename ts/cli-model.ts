@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from './model.js';
 import { isGenerateResult, type Model } from './types.js';
-import { MODEL_OPTIONS, SAMPLING_OPTIONS, UsageError, parseBackend, parseIntOption, samplingFromFlags } from './cli-args.js';
+import { MODEL_OPTIONS, SAMPLING_OPTIONS, UsageError, kvTypeOption, parseBackend, parseIntOption, samplingFromFlags } from './cli-args.js';
 
 /** The model shipped inside the package (stories260K), used when `-m` is not given. */
 export const EMBEDDED_MODEL = fileURLToPath(new URL('../models/stories260K.gguf', import.meta.url));
@@ -16,6 +16,7 @@ async function openModel(v: Flags, vocabOnly = false): Promise<Model> {
     backend: parseBackend(v.backend as string | undefined),
     threads: parseIntOption('threads', v.threads as string | undefined, 1),
     contextSize: parseIntOption('ctx', v.ctx as string | undefined, 1),
+    kvType: kvTypeOption(v['kv-type'] as string | undefined),
     vocabOnly,
   });
 }
@@ -50,7 +51,8 @@ export async function runCommand(args: string[]): Promise<number> {
     const t = item.timings;
     process.stderr.write(
       `\n\n[${model.backend}] prompt: ${item.usage.promptTokens} tokens, ${t.promptTokensPerSecond.toFixed(1)} tok/s | ` +
-        `generation: ${item.usage.completionTokens} tokens, ${t.generateTokensPerSecond.toFixed(1)} tok/s | finish: ${item.finishReason}\n`,
+        `generation: ${item.usage.completionTokens} tokens, ${t.generateTokensPerSecond.toFixed(1)} tok/s | finish: ${item.finishReason} | ` +
+        `kv ${session.kvType}: ${session.kvBytesPerToken} B/token\n`,
     );
   }
   model.dispose();
@@ -106,7 +108,8 @@ export async function perplexityCommand(args: string[]): Promise<number> {
   const r = await model.perplexity(tokens, { contextSize: chunk });
   const ms = performance.now() - t0;
   const how = chunk ? `chunks of ${chunk} (llama.cpp protocol)` : `one context of ${tokens.length}`;
-  process.stdout.write(`perplexity: ${r.ppl.toFixed(4)} over ${r.nPredictions} predictions, ${how}, ${tokens.length} tokens, ${ms.toFixed(0)} ms [${model.backend}]\n`);
+  const kv = v['kv-type'] ? `, kv ${v['kv-type']}` : '';
+  process.stdout.write(`perplexity: ${r.ppl.toFixed(4)} over ${r.nPredictions} predictions, ${how}, ${tokens.length} tokens, ${ms.toFixed(0)} ms [${model.backend}${kv}]\n`);
   model.dispose();
   return 0;
 }

@@ -4,7 +4,7 @@ import { loadModel } from './model.js';
 import { serve, modelFromFile, modelsFromDir } from './server/node.js';
 import type { LoadModelOptions } from './types.js';
 import { EMBEDDED_MODEL } from './cli-model.js';
-import { MODEL_OPTIONS, UsageError, parseBackend, parseIntOption } from './cli-args.js';
+import { MODEL_OPTIONS, UsageError, kvTypeOption, parseBackend, parseIntOption } from './cli-args.js';
 
 export async function serveCommand(args: string[]): Promise<number> {
   const { values: v } = parseArgs({
@@ -23,6 +23,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     backend: parseBackend(v.backend),
     threads: parseIntOption('threads', v.threads, 1),
     contextSize: parseIntOption('ctx', v.ctx, 1),
+    kvType: kvTypeOption(v['kv-type']),
   };
   const port = parseIntOption('port', v.port, 0) ?? 8080;
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
@@ -32,10 +33,18 @@ export async function serveCommand(args: string[]): Promise<number> {
     const name = typeof source === 'string' ? source : 'model bytes';
     process.stderr.write(`loading ${name} …\n`);
     const t0 = performance.now();
-    const model = await loadModel(source, {
-      ...options,
-      onProgress: (p) => process.stderr.write(`  ${p.stage} ${(p.progress * 100).toFixed(0)}%\n`),
-    });
+    let model: Awaited<ReturnType<typeof loadModel>>;
+    try {
+      model = await loadModel(source, {
+        ...options,
+        onProgress: (p) => process.stderr.write(`  ${p.stage} ${(p.progress * 100).toFixed(0)}%\n`),
+      });
+    } catch (err) {
+      // The server keeps running (GET /health says "error"), so say why here too.
+      const code = (err as { code?: string }).code;
+      process.stderr.write(`failed to load ${name}: ${(err as Error).message}${code ? ` (${code})` : ''}\n`);
+      throw err;
+    }
     process.stderr.write(`loaded ${name} in ${(performance.now() - t0).toFixed(0)} ms (${model.backend}, ${model.info.architecture})\n`);
     return model;
   };

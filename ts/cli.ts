@@ -12,7 +12,8 @@ const HELP = `llmplayer — GGUF LLM inference for JavaScript
 
 Usage:
   llmplayer serve [-m FILE | --models-dir DIR] [--host 127.0.0.1] [--port 8080]
-                  [--api-key KEY] [--threads N] [--ctx N] [--parallel N] [--backend B]
+                  [--api-key KEY] [--threads N] [--ctx N] [--kv-type T] [--parallel N]
+                  [--backend B]
       OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models, …).
       Without -m it serves the embedded stories260K demo model. The API key may also come
       from LLMPLAYER_API_KEY. See REST-API.md.
@@ -22,7 +23,7 @@ Usage:
       prompt in the model's chat template.
   llmplayer eval -m FILE --tokens 1,2,3 [--decode] [--json] [--top 5]
       Logits per position (one prefill batch; --decode: one token at a time).
-  llmplayer perplexity -m FILE -f text.txt [--ctx N]
+  llmplayer perplexity -m FILE -f text.txt [--ctx N] [--kv-type T]
       Perplexity of a text: in one context, or llama.cpp's chunked protocol with --ctx.
   llmplayer tokenize -m FILE "text" [--special] [--no-add-special] [--ids] [--json]
       Token ids and pieces (a vocab-only GGUF is enough).
@@ -37,6 +38,9 @@ Common options:
                      loads for this platform, else wasm (env LLMPLAYER_BACKEND).
   -t, --threads N    Native compute threads (default: physical cores).
   -c, --ctx N        Context size (default: the model's, capped at 4096).
+  --kv-type T        KV cache type (llama.cpp's -ctk/-ctv): f32 (default), f16 (half the
+                     memory) or q8_0 (about a quarter; head sizes must be multiples of 32).
+                     \`run\` prints the cache's bytes per token.
   info --json        The full summary as JSON (metadata included); --full-arrays prints
                      large metadata arrays (e.g. the vocabulary) whole.
 `;

@@ -11,6 +11,7 @@ import type {
   LoadModelOptions,
   Model,
   Session,
+  SessionOptions,
   TokenizeOptions,
 } from './types.js';
 
@@ -112,12 +113,12 @@ export class LlmModel implements Model {
     });
   }
 
-  createSession(options: { contextSize?: number } = {}): Session {
+  createSession(options: SessionOptions = {}): Session {
     if (this.vocabOnly) throw new Error('this model has no weights (vocab-only): it can tokenize but not generate');
     const n = options.contextSize ?? this.contextSize;
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`contextSize must be a positive integer, got ${n}`);
     try {
-      return new LlmSession(this, this.raw.createSession(n), this.backend);
+      return new LlmSession(this, this.raw.createSession(n, options.kvType), this.backend);
     } catch (err) {
       throw fromBackendError(err);
     }
@@ -127,11 +128,11 @@ export class LlmModel implements Model {
    * Perplexity of `tokens`: in one context, or with `contextSize` llama.cpp's chunked
    * protocol (`llama-perplexity -c N`: chunks of N starting with BOS, second halves scored).
    */
-  async perplexity(tokens: ArrayLike<number>, options: { contextSize?: number } = {}): Promise<PerplexityResult> {
+  async perplexity(tokens: ArrayLike<number>, options: SessionOptions = {}): Promise<PerplexityResult> {
     if (this.vocabOnly) throw new Error('this model has no weights (vocab-only)');
     const ids = this.toIds(tokens);
     try {
-      return await this.raw.perplexity(ids, options.contextSize ?? null);
+      return await this.raw.perplexity(ids, options.contextSize ?? null, options.kvType);
     } catch (err) {
       throw fromBackendError(err);
     }
@@ -155,7 +156,7 @@ export async function loadModel(source: string | Uint8Array | ArrayBuffer, optio
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
     throw new RangeError(`threads must be a positive integer, got ${options.threads}`);
   }
-  const raw = await backend.loadModel(bytes, { threads: options.threads, vocabOnly: options.vocabOnly });
+  const raw = await backend.loadModel(bytes, { threads: options.threads, vocabOnly: options.vocabOnly, kvType: options.kvType });
   const model = new LlmModel(raw, backend.name, options);
   options.onProgress?.({ progress: 1, stage: 'ready' });
   return model;

@@ -3,7 +3,7 @@ import type { BackendName, RawSession } from './backend.js';
 import { fromBackendError, LlmError } from './errors.js';
 import type { LlmModel } from './model.js';
 import { StopMatcher } from './stop-matcher.js';
-import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, Session } from './types.js';
+import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, KvType, Session } from './types.js';
 
 /** Lets timers and I/O run between WASM tokens (WASM computes on the JS thread). */
 const yieldToEventLoop: () => Promise<void> =
@@ -47,6 +47,12 @@ export class LlmSession implements Session {
 
   get contextSize(): number {
     return this.raw.nCtx();
+  }
+  get kvType(): KvType {
+    return this.raw.kvType() as KvType;
+  }
+  get kvBytesPerToken(): number {
+    return this.raw.kvBytesPerToken();
   }
   get nPast(): number {
     return this.raw.nPast();

@@ -10,6 +10,22 @@ export interface LoadProgress {
   stage: 'read' | 'parse' | 'weights' | 'ready';
 }
 
+/**
+ * Element type of a session's KV cache (llama.cpp's `-ctk/-ctv`): `f32` (the default; exact
+ * against llama.cpp's f32-cache references), `f16` (half the memory; q, K, V and the attention
+ * probabilities rounded to f16 as llama.cpp does for an F16 cache) or `q8_0` (about a quarter
+ * of f32: K and V in 8-bit blocks of 32; needs head sizes that are multiples of 32). Checked by
+ * the engine: anything else fails with `LlmError` code `MODEL_KV_TYPE_UNSUPPORTED`.
+ */
+export type KvType = 'f32' | 'f16' | 'q8_0';
+
+export interface SessionOptions {
+  /** Context size (tokens). Default: the model's `contextSize`. */
+  contextSize?: number;
+  /** KV cache type. Default: the model's (`LoadModelOptions.kvType`, else `f32`). */
+  kvType?: KvType;
+}
+
 export interface LoadModelOptions {
   /** Default: native when its binary loads, else WASM (or `LLMPLAYER_BACKEND`). */
   backend?: BackendName | 'auto';
@@ -17,6 +33,11 @@ export interface LoadModelOptions {
   threads?: number;
   /** Default context size of sessions (default: the model's training context, capped at 4096). */
   contextSize?: number;
+  /**
+   * Default KV cache type of this model's sessions and perplexity runs (default `f32`).
+   * Validated at load against the model (`q8_0` needs head sizes that are multiples of 32).
+   */
+  kvType?: KvType;
   /** Load only the tokenizer and template (a vocab-only GGUF always loads this way). */
   vocabOnly?: boolean;
   onProgress?: (p: LoadProgress) => void;
@@ -114,6 +135,13 @@ export interface EvaluateOptions {
 
 export interface Session {
   readonly contextSize: number;
+  /** The KV cache's element type. */
+  readonly kvType: KvType;
+  /**
+   * Bytes the KV cache takes per context position (all layers, K and V); the cache holds
+   * `contextSize` of them, allocated when the session is created.
+   */
+  readonly kvBytesPerToken: number;
   /** Tokens currently held in the KV cache. */
   readonly nPast: number;
   /**
@@ -144,9 +172,9 @@ export interface Model {
   tokenPiece(id: number): string;
   isEndOfGeneration(id: number): boolean;
   applyChatTemplate(messages: ChatMessage[], options?: ApplyChatTemplateOptions): string;
-  createSession(options?: { contextSize?: number }): Session;
+  createSession(options?: SessionOptions): Session;
   /** Perplexity of a token list, in one context or llama.cpp's chunked protocol. */
-  perplexity(tokens: ArrayLike<number>, options?: { contextSize?: number }): Promise<{ ppl: number; nll: number; nPredictions: number }>;
+  perplexity(tokens: ArrayLike<number>, options?: SessionOptions): Promise<{ ppl: number; nll: number; nPredictions: number }>;
   dispose(): void;
   [Symbol.asyncDispose](): Promise<void>;
 }

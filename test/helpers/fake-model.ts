@@ -20,8 +20,10 @@ import type {
   GenerateChunk,
   GenerateOptions,
   GenerateResult,
+  KvType,
   Model,
   Session,
+  SessionOptions,
   TokenizeOptions,
 } from '../../ts/types.js';
 
@@ -130,9 +132,9 @@ export class FakeModel implements Model {
     throw new Error('the fake model has no logits');
   }
 
-  createSession(options: { contextSize?: number } = {}): Session {
+  createSession(options: SessionOptions = {}): Session {
     if (this.vocabOnly) throw new Error('this model has no weights (vocab-only): it can tokenize but not generate');
-    const s = new FakeSession(this, options.contextSize ?? this.contextSize, this.sessions.length);
+    const s = new FakeSession(this, options.contextSize ?? this.contextSize, this.sessions.length, options.kvType ?? 'f32');
     this.sessions.push(s);
     return s;
   }
@@ -165,7 +167,11 @@ export class FakeSession implements Session {
     private readonly model: FakeModel,
     readonly contextSize: number,
     readonly index: number,
+    /** What the pool asked for (the fake keeps no cache). */
+    readonly kvType: KvType = 'f32',
   ) {}
+
+  readonly kvBytesPerToken = 0;
 
   get nPast(): number {
     return this.history.length;

@@ -11,7 +11,7 @@
 // least recently used), so a conversation's next turn usually lands on the session that already
 // holds its earlier turns and only the new tokens are evaluated. A queued request takes whichever
 // slot frees first (FIFO fairness beats affinity).
-import type { Model, Session } from '../types.js';
+import type { KvType, Model, Session } from '../types.js';
 import { ApiError } from './errors.js';
 
 export interface SessionPoolOptions {
@@ -19,6 +19,8 @@ export interface SessionPoolOptions {
   parallel?: number;
   /** Context size of each session. Default: the model's. */
   contextSize?: number;
+  /** KV cache type of each session (`f32`, `f16`, `q8_0`). Default: the model's. */
+  kvType?: KvType;
   /** Requests allowed to wait for a slot; more get 503. Default 64. */
   maxQueue?: number;
 }
@@ -68,6 +70,7 @@ export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number
 export class SessionPool {
   readonly parallel: number;
   readonly contextSize: number;
+  readonly kvType: KvType | undefined;
   readonly maxQueue: number;
   private readonly slots: Slot[];
   private readonly waiters: Waiter[] = [];
@@ -80,6 +83,7 @@ export class SessionPool {
   ) {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? 1));
     this.contextSize = options.contextSize ?? model.contextSize;
+    this.kvType = options.kvType;
     this.maxQueue = Math.max(0, Math.floor(options.maxQueue ?? 64));
     this.slots = Array.from({ length: this.parallel }, (_, index) => ({ index, session: null, history: [], busy: false, lastUsed: 0 }));
   }
@@ -142,7 +146,7 @@ export class SessionPool {
 
   private lease(slot: Slot, prompt: ArrayLike<number>): Lease {
     // May throw (out of memory …): the slot stays free.
-    slot.session ??= this.model.createSession({ contextSize: this.contextSize });
+    slot.session ??= this.model.createSession({ contextSize: this.contextSize, kvType: this.kvType });
     const session = slot.session;
     slot.busy = true;
     slot.lastUsed = ++this.clock;

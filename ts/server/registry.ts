@@ -1,7 +1,7 @@
 // The models a server offers: one model, or many (the Node entry lists a directory of .gguf
 // files). Entries load lazily on first use (or at startup with `preload`), report a status for
 // /health and /v1/models, and each loaded model gets its SessionPool (see queue.ts).
-import type { Model } from '../types.js';
+import type { KvType, Model } from '../types.js';
 import { ApiError, invalidRequest, modelNotFound } from './errors.js';
 import { SessionPool, type SessionPoolOptions } from './queue.js';
 
@@ -21,6 +21,7 @@ export interface ModelEntryOptions {
   /** Per-model overrides of the registry's pool options. */
   parallel?: number;
   contextSize?: number;
+  kvType?: KvType;
 }
 
 export interface RegistryOptions extends SessionPoolOptions {
@@ -199,6 +200,7 @@ export class ModelRegistry {
     e.pool = new SessionPool(model, {
       parallel: e.options.parallel ?? this.options.parallel,
       contextSize: e.options.contextSize ?? this.options.contextSize,
+      kvType: e.options.kvType ?? this.options.kvType,
       maxQueue: this.options.maxQueue,
     });
     e.status = 'ready';
