@@ -5,7 +5,9 @@ use crate::gguf::GgufFile;
 use crate::parallel::ThreadPool;
 use crate::quant::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q, row_bytes, QuantizedActs};
 use crate::GgmlType;
+use super::exact::{bitwise_mismatch, ggml_dot, held_bitwise, mat_mat_batched};
 use super::{abs_dot, dequant, f32s, has_fast_quantizer, kernels, within, Failures, FixtureReport, GGML_DOT_TOL};
+use crate::quant::QuantTraits;
 
 /// The arrays of one fixture file, borrowed or decoded.
 struct Fixture<'a> {
@@ -335,6 +337,8 @@ pub fn check_fixture_with_pool(f: &GgufFile, pool: &ThreadPool) -> Result<Fixtur
     matvec_q(fx.w, fx.ty, cols, fx.x_q, half..rows, hi);
     c.ggml("matvec_q halves", false, &y);
 
+    check_bitwise(&mut c, t, pool);
+
     let report = FixtureReport {
         ty: fx.ty,
         vec_dot_type: fx.vec_dot_type,
@@ -349,4 +353,68 @@ pub fn check_fixture_with_pool(f: &GgufFile, pool: &ThreadPool) -> Result<Fixtur
         dots_checked: c.dots_checked,
     };
     c.fails.into_result(&what, report)
+}
+
+/// [`ggml_dot`] (`exact.rs`) against ggml's outputs bit for bit, on every row: the reference
+/// that the simd128 kernels are held to; then those kernels against it, bit for bit
+/// (`vec_dot`, `vec_dot_x4`, mat-vec and mat-mat, threaded too).
+fn check_bitwise(c: &mut FixtureChecker, t: &QuantTraits, pool: &ThreadPool) {
+    let fx = c.fx;
+    let (rows, cols, batch) = (fx.rows, fx.cols, fx.batch);
+    let (rb, arb) = (row_bytes(fx.ty, cols), row_bytes(fx.vec_dot_type, cols));
+    let w = |r: usize| &fx.w[r * rb..(r + 1) * rb];
+    let xb = |j: usize| &fx.xb_q[j * arb..(j + 1) * arb];
+    if ggml_dot(fx.ty, cols, w(0), fx.x_q, false).is_none() {
+        return;
+    }
+    for r in 0..rows {
+        for j in 0..=batch {
+            let (a, batched, want) = if j == 0 { (fx.x_q, false, fx.y_ggml[r]) } else { (xb(j - 1), true, fx.yb_ggml[(j - 1) * rows + r]) };
+            let got = ggml_dot(fx.ty, cols, w(r), a, batched).unwrap();
+            if got.to_bits() != want.to_bits() {
+                c.fails.push(format!("ggml_dot (batched {batched}) act {j} row {r}: {got:e}, ggml {want:e}"));
+            }
+        }
+    }
+    if !held_bitwise(t) {
+        return;
+    }
+    let mut check = |what: &str, r: usize, a: &[u8], batched: bool, got: f32| {
+        c.dots_checked += 1;
+        if let Some(m) = bitwise_mismatch(fx.ty, cols, w(r), a, batched, got) {
+            c.fails.push(format!("{what} row {r} (bit for bit): {m}"));
+        }
+    };
+    for r in 0..rows {
+        check("vec_dot x_q", r, fx.x_q, false, (t.vec_dot)(cols, w(r), fx.x_q));
+        for j in 0..batch {
+            check(&format!("vec_dot xb_q[{j}]"), r, xb(j), false, (t.vec_dot)(cols, w(r), xb(j)));
+        }
+        if let Some(x4) = t.vec_dot_x4 {
+            for j0 in (0..batch.saturating_sub(3)).step_by(4) {
+                let got = x4(cols, w(r), [xb(j0), xb(j0 + 1), xb(j0 + 2), xb(j0 + 3)]);
+                for (k, g) in got.into_iter().enumerate() {
+                    check(&format!("vec_dot_x4 xb_q[{}]", j0 + k), r, xb(j0 + k), true, g);
+                }
+            }
+        }
+    }
+    let mut y = vec![f32::NAN; rows];
+    matvec(fx.w, fx.ty, rows, cols, &fx.x, &mut y);
+    for (r, &g) in y.iter().enumerate() {
+        check("matvec", r, fx.x_q, false, g);
+    }
+    let mut acts = QuantizedActs::new();
+    for threaded in [false, true] {
+        let mut yb = vec![f32::NAN; batch * rows];
+        if threaded {
+            matmul_par(pool, fx.w, fx.ty, rows, cols, &fx.xb, &mut yb, &mut acts);
+        } else {
+            matmul(fx.w, fx.ty, rows, cols, &fx.xb, &mut yb);
+        }
+        for (i, &g) in yb.iter().enumerate() {
+            let (j, r) = (i / rows, i % rows);
+            check(&format!("matmul (threaded {threaded}) act {j}"), r, xb(j), mat_mat_batched(fx.ty, j, batch), g);
+        }
+    }
 }

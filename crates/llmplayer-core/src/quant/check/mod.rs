@@ -22,9 +22,11 @@
 //! the first few in full) rather than panicking. Nothing here is used at inference time:
 //! builds that do not call it (the `llmplayer-wasm` module, the addon) drop it at link time.
 
+mod exact;
 mod fixture;
 mod random;
 
+pub use exact::ggml_dot;
 pub use fixture::{check_fixture, check_fixture_with_pool};
 pub use random::check_fast_vs_scalar;
 

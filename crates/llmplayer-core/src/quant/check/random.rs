@@ -4,6 +4,7 @@
 use crate::quant::float::{f32_to_bf16, f32_to_f16};
 use crate::quant::{matmul_q, row_bytes, traits, QuantTraits, QuantizedActs};
 use crate::GgmlType;
+use super::exact::{bitwise_mismatch, held_bitwise, mat_mat_batched};
 use super::{abs_dot, dequant, has_fast_quantizer, kernels, within, Failures, RandomReport, FAST_VS_SCALAR_TOL};
 
 /// xorshift64*: tiny, deterministic.
@@ -154,6 +155,17 @@ impl RandomChecker {
             self.fails.push(format!("{what} n={n}: fast {fast} scalar {scalar} (scale {scale:e})"));
         }
     }
+
+    /// `got` against `check::ggml_dot` bit for bit where the build's kernels are held to it
+    /// (`batched`: llama.cpp's batch path rather than its one-token one).
+    #[allow(clippy::too_many_arguments)]
+    fn exact(&mut self, t: &QuantTraits, what: &str, n: usize, w: &[u8], a: &[u8], batched: bool, got: f32) {
+        if held_bitwise(t) {
+            if let Some(m) = bitwise_mismatch(t.ty, n, w, a, batched, got) {
+                self.fails.push(format!("{what} n={n} (bit for bit): {m}"));
+            }
+        }
+    }
 }
 
 /// Checks the selected kernels of `ty` against the scalar ones on random data from `seed`
@@ -175,6 +187,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
             let fast = (t.vec_dot)(n, &w, &a);
             let slow = (t.vec_dot_scalar)(n, &w, &a);
             c.dot(t, &format!("vec_dot ({backend})"), n, &w, &a, fast, slow);
+            c.exact(t, &format!("vec_dot ({backend})"), n, &w, &a, false, fast);
             let (wd, ad) = (dequant(ty, &w, n), dequant(t.vec_dot_type, &a, n));
             let exact: f64 = wd.iter().zip(&ad).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>() + q8_1_s_rounding(t, &w, &a, n);
             let tol = FAST_VS_SCALAR_TOL * abs_dot(&wd, &ad) + 1e-30;
@@ -188,11 +201,12 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
     if let Some(x4) = t.vec_dot_x4 {
         for n in [256usize, 4096] {
             let w = random_row(ty, n, &mut rng);
-            let acts: Vec<Vec<u8>> = (0..4).map(|_| random_acts(t.vec_dot_type, n, &mut rng)).collect();
+            let acts: Vec<Vec<u8>> = (0..4).map(|k| random_acts_with(t.vec_dot_type, n, &mut rng, k >= 2)).collect();
             let got = x4(n, &w, [&acts[0], &acts[1], &acts[2], &acts[3]]);
             for (k, a) in acts.iter().enumerate() {
                 let want = (t.vec_dot_scalar)(n, &w, a);
                 c.dot(t, &format!("vec_dot_x4 ({backend}) act {k}"), n, &w, a, got[k], want);
+                c.exact(t, &format!("vec_dot_x4 ({backend}) act {k}"), n, &w, a, true, got[k]);
             }
         }
     }
@@ -237,6 +251,8 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
                     out[j * rows + r],
                     want,
                 );
+                let what = format!("matmul_q batch {batch} act {j} row {r}");
+                c.exact(t, &what, cols, wr, acts.row(j), mat_mat_batched(ty, j, batch), out[j * rows + r]);
             }
         }
     }

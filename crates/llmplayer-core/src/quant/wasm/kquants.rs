@@ -1,28 +1,22 @@
-//! simd128 kernels for the K-quants and IQ4_XS against Q8_K, and the Q8_K quantizer.
+//! simd128 kernels for the K-quants and IQ4_XS against Q8_K, one row (`vec_dot`) or four
+//! activation rows (`vec_dot_x4`), and the Q8_K quantizer.
 //!
-//! Every kernel unpacks 16 weights at a time as signed bytes (`weights(k)` for elements
-//! `16k..16k+16` of a super-block), dots them with the Q8_K bytes and scales the i32 sums by
-//! the sub-block scale; constant offsets (the mins) go through `bsums` in scalar code.
+//! They round as ggml's AVX2 `ggml_vec_dot_*_q8_K` do (see `exact.rs`; llama.cpp runs these
+//! types through the same dots in prefill). Per super-block the integer sums are gathered in
+//! ggml's eight lanes ([`klanes`]: lane k holds the elements with `(e % 32) / 4 == k`, each
+//! times its sub-block scale), then each type's float steps follow its ggml kernel: one FMA of
+//! `d = y.d * f16(x.d)` per super-block, and the mins / offsets as ggml takes them (Q4_K a
+//! 4-lane accumulator, Q5_K a scalar FMA, Q2_K a second FMA into the same accumulator, Q6_K
+//! an integer offset from `bsums`).
 
-use super::{dot_i8, dot_pre, hi4, hsum_i32, load, lo4, lookup16, widen_i8};
-use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use super::exact::{dot_pairs_pre, fma_scalar, quads, Acc4, Acc8};
+use super::{hi4, hsum_i32, load, lo4, lookup16};
+use crate::quant::blocks_k::{q3k_scales, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Xs};
 use crate::quant::float::f16_to_f32;
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::{blocks, blocks_mut, QK_K};
 use core::arch::wasm32::*;
-
-/// `sum_k scale(k) * dot(weights(k), y[16k..16k+16])` over the 16 chunks of a super-block.
-#[inline(always)]
-fn kdot(y: &BlockQ8K, weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> i32 {
-    let mut acc = i32x4_splat(0);
-    for k in 0..16 {
-        // SAFETY: a Q8_K block holds 256 quant bytes.
-        let yk = unsafe { load(y.qs.as_ptr().add(16 * k).cast()) };
-        acc = i32x4_add(acc, i32x4_mul(dot_i8(weights(k), yk), i32x4_splat(scale(k))));
-    }
-    hsum_i32(acc)
-}
 
 /// 16 bytes of `bytes` starting at `off`.
 #[inline(always)]
@@ -31,206 +25,6 @@ fn at(bytes: &[u8], off: usize) -> v128 {
     // SAFETY: bounds checked above.
     unsafe { load(bytes.as_ptr().add(off)) }
 }
-
-fn k4_scales(s: &[u8; 12]) -> ([i32; 8], [i32; 8]) {
-    let mut sc = [0; 8];
-    let mut mn = [0; 8];
-    for j in 0..8 {
-        let (a, b) = scale_min_k4(j, s);
-        (sc[j], mn[j]) = (a as i32, b as i32);
-    }
-    (sc, mn)
-}
-
-/// `sum_k mins[k / 2] * bsums[k]`.
-fn k4_min_sum(mn: &[i32; 8], y: &BlockQ8K) -> i32 {
-    let bsums = y.bsums;
-    (0..16).map(|k| mn[k / 2] * bsums[k] as i32).sum()
-}
-
-// ---------------------------------------------------------------- weight unpacking
-// `w_*(a, k)`: weights 16k..16k+16 of a super-block as signed bytes.
-
-#[inline(always)]
-fn w_q4k(a: &BlockQ4K, k: usize) -> v128 {
-    let v = at(&a.qs, 32 * (k / 4) + 16 * (k % 2));
-    if (k % 4) < 2 { lo4(v) } else { hi4w(v) }
-}
-
-#[inline(always)]
-fn w_q5k(a: &BlockQ5K, k: usize) -> v128 {
-    let (j, part, l0) = (k / 4, (k % 4) / 2, 16 * (k % 2));
-    let v = at(&a.qs, 32 * j + l0);
-    // The byte shift measured faster here than `hi4` in the x4 kernel (and the 16-bit shift
-    // faster in vec_dot): kept as it was.
-    let low = if part == 0 { lo4(v) } else { u8x16_shr(v, 4) };
-    let h = v128_and(u8x16_shr(at(&a.qh, l0), (2 * j + part) as u32), i8x16_splat(1));
-    v128_or(low, i8x16_shl(h, 4))
-}
-
-/// Q6_K weights 16k..16k+16 WITHOUT the -32 offset (0..63; callers subtract 32 * bsums).
-#[inline(always)]
-fn w_q6k(a: &BlockQ6K, k: usize) -> v128 {
-    let (half, part, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
-    let v = at(&a.ql, 64 * half + 32 * (part & 1) + l0);
-    let low = if part < 2 { lo4(v) } else { hi4w(v) };
-    let qh = at(&a.qh, 32 * half + l0);
-    let h = match part {
-        0 => i16x8_shl(qh, 4),
-        1 => i16x8_shl(qh, 2),
-        2 => qh,
-        _ => u16x8_shr(qh, 2),
-    };
-    v128_or(low, v128_and(h, i8x16_splat(0x30)))
-}
-
-#[inline(always)]
-fn w_q2k(a: &BlockQ2K, k: usize) -> v128 {
-    let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
-    v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3))
-}
-
-#[inline(always)]
-fn w_q3k(a: &BlockQ3K, k: usize) -> v128 {
-    let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
-    let low = v128_and(u8x16_shr(at(&a.qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3));
-    let h = v128_and(u8x16_shr(at(&a.hmask, l0), (4 * half + shift) as u32), i8x16_splat(1));
-    // low - 4 where the high bit is clear.
-    i8x16_sub(i8x16_add(low, i8x16_shl(h, 2)), i8x16_splat(4))
-}
-
-#[inline(always)]
-fn w_iq4xs(a: &BlockIq4Xs, k: usize) -> v128 {
-    let v = at(&a.qs, 16 * (k / 2));
-    lookup16(&KVALUES_IQ4NL, if k % 2 == 0 { lo4(v) } else { hi4(v) })
-}
-
-/// [`kdot`] for four activation rows sharing each unpacked weight vector. `FOLD`: multiply
-/// the scale into the widened weights (i16) once instead of into each row's i32 sums
-/// (measured faster for Q3_K, slower for Q2_K / Q5_K under V8).
-#[inline(always)]
-fn kdot_x4<const FOLD: bool>(ys: [&BlockQ8K; 4], weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> [i32; 4] {
-    let mut acc = [i32x4_splat(0); 4];
-    for k in 0..16 {
-        if FOLD {
-            // The scale is folded into the widened weights once for the four rows: every
-            // K-type's |weight * scale| stays below 2^13, so the i16 products and the
-            // pairwise i32 sums with |y| <= 128 are exact.
-            let (w0, w1) = widen_i8(weights(k));
-            let s = i16x8_splat(scale(k) as i16);
-            let w = (i16x8_mul(w0, s), i16x8_mul(w1, s));
-            for t in 0..4 {
-                // SAFETY: a Q8_K block holds 256 quant bytes.
-                let yk = unsafe { load(ys[t].qs.as_ptr().add(16 * k).cast()) };
-                acc[t] = i32x4_add(acc[t], dot_pre(w, yk));
-            }
-        } else {
-            let (w, s) = (weights(k), i32x4_splat(scale(k)));
-            for t in 0..4 {
-                // SAFETY: a Q8_K block holds 256 quant bytes.
-                let yk = unsafe { load(ys[t].qs.as_ptr().add(16 * k).cast()) };
-                acc[t] = i32x4_add(acc[t], i32x4_mul(dot_i8(w, yk), s));
-            }
-        }
-    }
-    [hsum_i32(acc[0]), hsum_i32(acc[1]), hsum_i32(acc[2]), hsum_i32(acc[3])]
-}
-
-/// Defines the one-row and the four-row kernel of a K-type from one description:
-/// `$prep` runs once per weight block, `$w` / `$s` give weights and scale of chunk `$k`, and
-/// `$fin` turns the integer sum for activation block `$b` into the block's f32 contribution.
-macro_rules! k_kernels {
-    ($name:ident, $name_x4:ident, $block:ty, $fold:literal, |$a:ident| $prep:block, |$k:ident| $w:expr, $s:expr, |$isum:ident, $b:ident| $fin:expr) => {
-        pub fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
-            let nb = n / QK_K;
-            let mut sumf = 0.0f32;
-            for ($a, $b) in blocks::<$block>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-                #[allow(unused_variables)]
-                let prep = $prep;
-                let $isum = kdot($b, |$k| $w, |$k| $s(&prep));
-                sumf += $fin(&prep);
-            }
-            sumf
-        }
-
-        pub fn $name_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
-            let nb = n / QK_K;
-            let ys = [
-                blocks::<BlockQ8K>(y[0], nb),
-                blocks::<BlockQ8K>(y[1], nb),
-                blocks::<BlockQ8K>(y[2], nb),
-                blocks::<BlockQ8K>(y[3], nb),
-            ];
-            let mut sumf = [0.0f32; 4];
-            for (i, $a) in blocks::<$block>(x, nb).iter().enumerate() {
-                #[allow(unused_variables)]
-                let prep = $prep;
-                let isums = kdot_x4::<$fold>([&ys[0][i], &ys[1][i], &ys[2][i], &ys[3][i]], |$k| $w, |$k| $s(&prep));
-                for t in 0..4 {
-                    let ($isum, $b) = (isums[t], &ys[t][i]);
-                    sumf[t] += $fin(&prep);
-                }
-            }
-            sumf
-        }
-    };
-}
-
-k_kernels!(
-    vec_dot_q5_k_q8_k,
-    vec_dot_q5_k_q8_k_x4,
-    BlockQ5K,
-    false,
-    |a| { k4_scales(&a.scales) },
-    |k| w_q5k(a, k),
-    |p: &([i32; 8], [i32; 8])| p.0[k / 2],
-    |isum, b| |p: &([i32; 8], [i32; 8])| {
-        f16_to_f32(a.d) * b.d * isum as f32 - f16_to_f32(a.dmin) * b.d * k4_min_sum(&p.1, b) as f32
-    }
-);
-
-k_kernels!(
-    vec_dot_q2_k_q8_k,
-    vec_dot_q2_k_q8_k_x4,
-    BlockQ2K,
-    false,
-    |a| { () },
-    |k| w_q2k(a, k),
-    |_: &()| (a.scales[k] & 0x0f) as i32,
-    |isum, b| |_: &()| {
-        let bsums = b.bsums;
-        let summs: i32 = (0..16).map(|k| (a.scales[k] >> 4) as i32 * bsums[k] as i32).sum();
-        b.d * f16_to_f32(a.d) * isum as f32 - b.d * f16_to_f32(a.dmin) * summs as f32
-    }
-);
-
-k_kernels!(
-    vec_dot_q3_k_q8_k,
-    vec_dot_q3_k_q8_k_x4,
-    BlockQ3K,
-    true,
-    |a| { q3k_scales(&a.scales) },
-    |k| w_q3k(a, k),
-    |sc: &[i8; 16]| sc[k] as i32 - 32,
-    |isum, b| |_: &[i8; 16]| f16_to_f32(a.d) * b.d * isum as f32
-);
-
-k_kernels!(
-    vec_dot_iq4_xs_q8_k,
-    vec_dot_iq4_xs_q8_k_x4,
-    BlockIq4Xs,
-    true,
-    |a| { core::array::from_fn::<i32, 8, _>(|ib| iq4xs_scale(a, ib)) },
-    |k| w_iq4xs(a, k),
-    |ls: &[i32; 8]| ls[k / 2],
-    |isum, b| |_: &[i32; 8]| f16_to_f32(a.d) * b.d * isum as f32
-);
-
-// ---------------------------------------------------------------- Q4_K / Q6_K, R rows at once
-// One pass per weight block for R activation rows (R = 1: vec_dot, R = 4: the x4 kernel).
-// Integer sums stay in i32x4 lanes across the whole super-block; the nibble and 2-bit
-// extractions use 16-bit lane shifts plus a byte mask (V8 lowers byte shifts to several
-// instructions), and Q6_K's -32 offset goes through `bsums` instead of per-byte subtracts.
 
 /// 16 bytes of the Q8_K quants of `b` at `off`.
 #[inline(always)]
@@ -248,13 +42,52 @@ fn bsums16(b: &BlockQ8K) -> (v128, v128) {
     unsafe { (load(p), load(p.add(16))) }
 }
 
-/// High nibbles of 16 bytes via a 16-bit shift.
+/// ggml's `madd(v, bsums)` over 16 i16 values `v` (two i16x8): lane k is
+/// `v[2k] * bsums[2k] + v[2k+1] * bsums[2k+1]`, lanes 0..4 and 4..8.
 #[inline(always)]
-fn hi4w(v: v128) -> v128 {
-    v128_and(u16x8_shr(v, 4), i8x16_splat(0x0f))
+fn madd_bsums(v: (v128, v128), b: &BlockQ8K) -> (v128, v128) {
+    let (b0, b1) = bsums16(b);
+    (i32x4_dot_i16x8(v.0, b0), i32x4_dot_i16x8(v.1, b1))
 }
 
-/// Q4_K scales (bytes 0..8) and mins (bytes 8..16), ggml's `get_scale_min_k4` unpacking.
+/// ggml's eight i32 lanes of one super-block for `R` activation rows: lane k (0..4 in `.0`,
+/// 4..8 in `.1`) = `sum scale(e / 16) * w(e) * y(e)` over the elements with `(e % 32) / 4 == k`.
+/// `weights(k)` gives elements `16k..16k+16` as bytes (even k: lanes 0..4 of its 32-element
+/// load in ggml, odd k: lanes 4..8). The scale is folded into the widened weights (every
+/// K-type's `|w * scale|` is below 2^13, so the i16 products and the pair sums are exact);
+/// pair sums accumulate per half and become ggml's 4-byte lanes once per super-block.
+#[inline(always)]
+fn klanes<const R: usize>(ys: [&BlockQ8K; R], weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> [(v128, v128); R] {
+    let z = i32x4_splat(0);
+    let mut acc = [[(z, z); 2]; R];
+    for k in 0..16 {
+        let w = weights(k);
+        let s = i16x8_splat(scale(k) as i16);
+        let w = (i16x8_mul(i16x8_extend_low_i8x16(w), s), i16x8_mul(i16x8_extend_high_i8x16(w), s));
+        for t in 0..R {
+            let (p0, p1) = dot_pairs_pre(w, yq(ys[t], 16 * k));
+            let a = &mut acc[t][k % 2];
+            *a = (i32x4_add(a.0, p0), i32x4_add(a.1, p1));
+        }
+    }
+    core::array::from_fn(|t| (quads(acc[t][0]), quads(acc[t][1])))
+}
+
+/// The `R` activation rows' block `i`.
+#[inline(always)]
+fn ys_at<'a, const R: usize>(yb: &[&'a [BlockQ8K]; R], i: usize) -> [&'a BlockQ8K; R] {
+    core::array::from_fn(|t| &yb[t][i])
+}
+
+#[inline(always)]
+fn q8k_rows<'a, const R: usize>(ys: [&'a [u8]; R], nb: usize) -> [&'a [BlockQ8K]; R] {
+    core::array::from_fn(|t| blocks::<BlockQ8K>(ys[t], nb))
+}
+
+// ---------------------------------------------------------------- Q4_K / Q5_K
+
+/// Q4_K / Q5_K scales (bytes 0..8) and mins (bytes 8..16), ggml's `get_scale_min_k4`
+/// unpacking (`utmp`).
 #[inline(always)]
 fn k4_unpack(s: &[u8; 12]) -> [u32; 4] {
     const M1: u32 = 0x3f3f_3f3f;
@@ -268,148 +101,223 @@ fn k4_unpack(s: &[u8; 12]) -> [u32; 4] {
     [u0 & M1, sc_hi, u1 & M1, mn_hi]
 }
 
+/// ggml's Q4_K / Q5_K min products: `madd(mins, hadd(bsums))`, lane k =
+/// `m[2k] * (bs[4k] + bs[4k+1]) + m[2k+1] * (bs[4k+2] + bs[4k+3])`.
+#[inline(always)]
+fn k4_min_lanes(u: &[u32; 4], b: &BlockQ8K) -> v128 {
+    let uv = u32x4(u[0], u[1], u[2], u[3]);
+    // mins as i16 pairs [m0 m0 m1 m1 m2 m2 m3 m3] and [m4 .. m7] (16: out of range, zero).
+    let z = 16u8;
+    let lo = i8x16_swizzle(uv, u8x16(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z));
+    let hi = i8x16_swizzle(uv, u8x16(12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
+    quads(madd_bsums((lo, hi), b))
+}
+
+/// Scale byte of 32-element sub-block `j` from [`k4_unpack`].
+#[inline(always)]
+fn k4_scale(u: &[u32; 4], j: usize) -> i32 {
+    ((u[j / 4] >> (8 * (j % 4))) & 0xff) as i32
+}
+
+/// Q4_K weights 16k..16k+16 (nibbles of 32-byte group k / 4).
+#[inline(always)]
+fn w_q4k(qs: &[u8; 128], k: usize) -> v128 {
+    let v = at(qs, 32 * (k / 4) + 16 * (k % 2));
+    if (k % 4) < 2 { lo4(v) } else { hi4(v) }
+}
+
+/// `ggml_vec_dot_q4_K_q8_K` (AVX2): the mins in a 4-lane accumulator (`acc_m`).
 #[inline(always)]
 fn q4k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
     let nb = n / QK_K;
-    let yb: [&[BlockQ8K]; R] = core::array::from_fn(|t| blocks::<BlockQ8K>(ys[t], nb));
-    let mut vsum = [f32x4_splat(0.0); R];
+    let yb = q8k_rows(ys, nb);
+    let (mut acc, mut acc_m) = ([Acc8::new(); R], [Acc4::new(); R]);
     for (i, a) in blocks::<BlockQ4K>(x, nb).iter().enumerate() {
         let u = k4_unpack(&a.scales);
-        let uv = u32x4(u[0], u[1], u[2], u[3]);
-        // mins as i16 pairs [m0 m0 m1 m1 m2 m2 m3 m3] and [m4 .. m7].
-        let z = 16u8; // out of range: zero
-        let mins_lo = i8x16_swizzle(uv, u8x16(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z));
-        let mins_hi = i8x16_swizzle(uv, u8x16(12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
-        let sc = |j: usize| i32x4_splat(((u[j / 4] >> (8 * (j % 4))) & 0xff) as i32);
-        let mut acc = [i32x4_splat(0); R];
-        for j in 0..4 {
-            // SAFETY: 32j + 32 <= 128 quant bytes.
-            let (q0, q1) = unsafe { (load(a.qs.as_ptr().add(32 * j)), load(a.qs.as_ptr().add(32 * j + 16))) };
-            let (l0, l1, h0, h1) = (lo4(q0), lo4(q1), hi4w(q0), hi4w(q1));
-            let (s0, s1) = (sc(2 * j), sc(2 * j + 1));
-            for t in 0..R {
-                let b = &yb[t][i];
-                let lo = i32x4_add(dot_i8(l0, yq(b, 64 * j)), dot_i8(l1, yq(b, 64 * j + 16)));
-                let hi = i32x4_add(dot_i8(h0, yq(b, 64 * j + 32)), dot_i8(h1, yq(b, 64 * j + 48)));
-                acc[t] = i32x4_add(acc[t], i32x4_add(i32x4_mul(lo, s0), i32x4_mul(hi, s1)));
-            }
-        }
+        let y = ys_at(&yb, i);
+        let lanes = klanes(y, |k| w_q4k(&a.qs, k), |k| k4_scale(&u, k / 2));
         let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
         for t in 0..R {
-            let b = &yb[t][i];
-            let (bs0, bs1) = bsums16(b);
-            let msum = i32x4_add(i32x4_dot_i16x8(bs0, mins_lo), i32x4_dot_i16x8(bs1, mins_hi));
-            let pos = f32x4_mul(f32x4_splat(d * b.d), f32x4_convert_i32x4(acc[t]));
-            vsum[t] = f32x4_add(vsum[t], f32x4_sub(pos, f32x4_mul(f32x4_splat(dmin * b.d), f32x4_convert_i32x4(msum))));
+            acc_m[t].fma(-y[t].d * dmin, k4_min_lanes(&u, y[t]));
+            acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
         }
     }
-    core::array::from_fn(|t| super::hsum_f32(vsum[t]))
+    core::array::from_fn(|t| acc[t].hsum() + acc_m[t].hsum())
 }
 
-pub fn vec_dot_q4_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    q4k_rows::<1>(n, x, [y])[0]
+/// Q5_K weights 16k..16k+16: Q4_K's nibbles plus bit `k / 2` of `qh` as 16.
+#[inline(always)]
+fn w_q5k(a: &BlockQ5K, k: usize) -> v128 {
+    let h = v128_and(u8x16_shr(at(&a.qh, 16 * (k % 2)), (k / 2) as u32), i8x16_splat(1));
+    v128_or(w_q4k(&a.qs, k), i8x16_shl(h, 4))
 }
 
-pub fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
-    // kdot_x4 keeps one weight vector live across the four rows (fewer spills under V8
-    // than q4k_rows::<4>).
+/// `ggml_vec_dot_q5_K_q8_K` (AVX2): the min products summed in integers, `summs += dmin *
+/// isum` in scalar (contracted to an FMA), added after the horizontal sum.
+#[inline(always)]
+fn q5k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
     let nb = n / QK_K;
-    let yb: [&[BlockQ8K]; 4] = core::array::from_fn(|t| blocks::<BlockQ8K>(y[t], nb));
-    let mut sumf = [0.0f32; 4];
-    for (i, a) in blocks::<BlockQ4K>(x, nb).iter().enumerate() {
+    let yb = q8k_rows(ys, nb);
+    let (mut acc, mut summs) = ([Acc8::new(); R], [0f32; R]);
+    for (i, a) in blocks::<BlockQ5K>(x, nb).iter().enumerate() {
         let u = k4_unpack(&a.scales);
-        let uv = u32x4(u[0], u[1], u[2], u[3]);
-        let z = 16u8;
-        let mins_lo = i8x16_swizzle(uv, u8x16(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z));
-        let mins_hi = i8x16_swizzle(uv, u8x16(12, z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
-        let isums = kdot_x4::<false>([&yb[0][i], &yb[1][i], &yb[2][i], &yb[3][i]], |k| w_q4k(a, k), |k| {
-            ((u[k / 8] >> (8 * ((k / 2) % 4))) & 0xff) as i32
-        });
+        let y = ys_at(&yb, i);
+        let lanes = klanes(y, |k| w_q5k(a, k), |k| k4_scale(&u, k / 2));
         let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
-        for t in 0..4 {
-            let b = &yb[t][i];
-            let (bs0, bs1) = bsums16(b);
-            let msum = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, mins_lo), i32x4_dot_i16x8(bs1, mins_hi)));
-            sumf[t] += d * b.d * isums[t] as f32 - dmin * b.d * msum as f32;
+        for t in 0..R {
+            let isum = hsum_i32(k4_min_lanes(&u, y[t]));
+            summs[t] = fma_scalar(-y[t].d * dmin, isum as f32, summs[t]);
+            acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
         }
     }
-    sumf
+    core::array::from_fn(|t| acc[t].hsum() + summs[t])
 }
 
+// ---------------------------------------------------------------- Q6_K
+
+/// Q6_K weights 16k..16k+16 WITHOUT the -32 offset (0..63; ggml subtracts `32 * madd(bsums,
+/// scales)` from the lanes).
+#[inline(always)]
+fn w_q6k(a: &BlockQ6K, k: usize) -> v128 {
+    let (half, part, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+    let v = at(&a.ql, 64 * half + 32 * (part & 1) + l0);
+    let low = if part < 2 { lo4(v) } else { hi4(v) };
+    let qh = at(&a.qh, 32 * half + l0);
+    let h = match part {
+        0 => i16x8_shl(qh, 4),
+        1 => i16x8_shl(qh, 2),
+        2 => qh,
+        _ => u16x8_shr(qh, 2),
+    };
+    v128_or(low, v128_and(h, i8x16_splat(0x30)))
+}
+
+/// `ggml_vec_dot_q6_K_q8_K` (AVX2).
 #[inline(always)]
 fn q6k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
     let nb = n / QK_K;
-    let yb: [&[BlockQ8K]; R] = core::array::from_fn(|t| blocks::<BlockQ8K>(ys[t], nb));
-    let mut vsum = [f32x4_splat(0.0); R];
-    let m30 = i8x16_splat(0x30);
+    let yb = q8k_rows(ys, nb);
+    let mut acc = [Acc8::new(); R];
     for (i, a) in blocks::<BlockQ6K>(x, nb).iter().enumerate() {
+        let y = ys_at(&yb, i);
+        let lanes = klanes(y, |k| w_q6k(a, k), |k| a.scales[k] as i32);
         // SAFETY: 16 scale bytes.
         let scv = unsafe { load(a.scales.as_ptr().cast()) };
-        let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(scv), i16x8_extend_high_i8x16(scv));
-        let sc = |k: usize| i32x4_splat(a.scales[k] as i32);
-        let mut acc = [i32x4_splat(0); R];
-        for half in 0..2 {
-            for c in 0..2 {
-                let l0 = 16 * c;
-                // SAFETY: offsets stay inside ql (128 bytes) and qh (64 bytes).
-                let (ql0, ql1, qh) = unsafe {
-                    (
-                        load(a.ql.as_ptr().add(64 * half + l0)),
-                        load(a.ql.as_ptr().add(64 * half + 32 + l0)),
-                        load(a.qh.as_ptr().add(32 * half + l0)),
-                    )
-                };
-                let w = [
-                    v128_or(lo4(ql0), v128_and(i16x8_shl(qh, 4), m30)),
-                    v128_or(lo4(ql1), v128_and(i16x8_shl(qh, 2), m30)),
-                    v128_or(hi4w(ql0), v128_and(qh, m30)),
-                    v128_or(hi4w(ql1), v128_and(u16x8_shr(qh, 2), m30)),
-                ];
-                for p in 0..4 {
-                    let k = 8 * half + 2 * p + c;
-                    let s = sc(k);
-                    for t in 0..R {
-                        let b = &yb[t][i];
-                        acc[t] = i32x4_add(acc[t], i32x4_mul(dot_i8(w[p], yq(b, 16 * k)), s));
-                    }
-                }
-            }
-        }
+        let sc = (i16x8_extend_low_i8x16(scv), i16x8_extend_high_i8x16(scv));
         let d = f16_to_f32(a.d);
         for t in 0..R {
-            let b = &yb[t][i];
-            let (bs0, bs1) = bsums16(b);
-            let off = i32x4_add(i32x4_dot_i16x8(bs0, sc_lo), i32x4_dot_i16x8(bs1, sc_hi));
-            let isum = i32x4_sub(acc[t], i32x4_shl(off, 5));
-            vsum[t] = f32x4_add(vsum[t], f32x4_mul(f32x4_splat(d * b.d), f32x4_convert_i32x4(isum)));
+            let off = madd_bsums(sc, y[t]);
+            let lo = i32x4_sub(lanes[t].0, i32x4_shl(off.0, 5));
+            let hi = i32x4_sub(lanes[t].1, i32x4_shl(off.1, 5));
+            acc[t].fma_cvt(y[t].d * d, lo, hi);
         }
     }
-    core::array::from_fn(|t| super::hsum_f32(vsum[t]))
+    core::array::from_fn(|t| acc[t].hsum())
 }
 
-pub fn vec_dot_q6_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    q6k_rows::<1>(n, x, [y])[0]
+// ---------------------------------------------------------------- Q2_K / Q3_K
+
+/// 2-bit field `(k % 8) / 2` of 32-byte group `k / 8`, elements 16k..16k+16.
+#[inline(always)]
+fn two_bits(qs: &[u8; 64], k: usize) -> v128 {
+    let (half, shift, l0) = (k / 8, (k % 8) / 2, 16 * (k % 2));
+    v128_and(u16x8_shr(at(qs, 32 * half + l0), 2 * shift as u32), i8x16_splat(3))
 }
 
-pub fn vec_dot_q6_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+/// `ggml_vec_dot_q2_K_q8_K` (AVX2): the mins' FMA, then the scales', into one accumulator.
+#[inline(always)]
+fn q2k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
     let nb = n / QK_K;
-    let yb: [&[BlockQ8K]; 4] = core::array::from_fn(|t| blocks::<BlockQ8K>(y[t], nb));
-    let mut sumf = [0.0f32; 4];
-    for (i, a) in blocks::<BlockQ6K>(x, nb).iter().enumerate() {
+    let yb = q8k_rows(ys, nb);
+    let mut acc = [Acc8::new(); R];
+    for (i, a) in blocks::<BlockQ2K>(x, nb).iter().enumerate() {
+        let y = ys_at(&yb, i);
+        let lanes = klanes(y, |k| two_bits(&a.qs, k), |k| (a.scales[k] & 0x0f) as i32);
         // SAFETY: 16 scale bytes.
-        let scv = unsafe { load(a.scales.as_ptr().cast()) };
-        let (sc_lo, sc_hi) = (i16x8_extend_low_i8x16(scv), i16x8_extend_high_i8x16(scv));
-        let isums = kdot_x4::<false>([&yb[0][i], &yb[1][i], &yb[2][i], &yb[3][i]], |k| w_q6k(a, k), |k| a.scales[k] as i32);
-        let d = f16_to_f32(a.d);
-        for t in 0..4 {
-            let b = &yb[t][i];
-            let (bs0, bs1) = bsums16(b);
-            let off = hsum_i32(i32x4_add(i32x4_dot_i16x8(bs0, sc_lo), i32x4_dot_i16x8(bs1, sc_hi)));
-            sumf[t] += d * b.d * isums[t].wrapping_sub(32 * off) as f32;
+        let s = unsafe { load(a.scales.as_ptr()) };
+        let mins = u8x16_shr(s, 4);
+        let mins = (u16x8_extend_low_u8x16(mins), u16x8_extend_high_u8x16(mins));
+        let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
+        for t in 0..R {
+            let m = madd_bsums(mins, y[t]);
+            acc[t].fma_cvt(-y[t].d * dmin, m.0, m.1);
+            acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
         }
     }
-    sumf
+    core::array::from_fn(|t| acc[t].hsum())
 }
+
+/// Q3_K weights 16k..16k+16: the 2-bit value minus 4 where the high bit is clear.
+#[inline(always)]
+fn w_q3k(a: &BlockQ3K, k: usize) -> v128 {
+    let (half, shift) = (k / 8, (k % 8) / 2);
+    let h = v128_and(u8x16_shr(at(&a.hmask, 16 * (k % 2)), (4 * half + shift) as u32), i8x16_splat(1));
+    i8x16_sub(i8x16_add(two_bits(&a.qs, k), i8x16_shl(h, 2)), i8x16_splat(4))
+}
+
+/// `ggml_vec_dot_q3_K_q8_K` (AVX2).
+#[inline(always)]
+fn q3k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
+    let nb = n / QK_K;
+    let yb = q8k_rows(ys, nb);
+    let mut acc = [Acc8::new(); R];
+    for (i, a) in blocks::<BlockQ3K>(x, nb).iter().enumerate() {
+        let y = ys_at(&yb, i);
+        let sc = q3k_scales(&a.scales);
+        let lanes = klanes(y, |k| w_q3k(a, k), |k| sc[k] as i32 - 32);
+        let d = f16_to_f32(a.d);
+        for t in 0..R {
+            acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
+        }
+    }
+    core::array::from_fn(|t| acc[t].hsum())
+}
+
+// ---------------------------------------------------------------- IQ4_XS
+
+#[inline(always)]
+fn w_iq4xs(a: &BlockIq4Xs, k: usize) -> v128 {
+    let v = at(&a.qs, 16 * (k / 2));
+    lookup16(&KVALUES_IQ4NL, if k % 2 == 0 { lo4(v) } else { hi4(v) })
+}
+
+/// `ggml_vec_dot_iq4_xs_q8_K` (AVX2).
+#[inline(always)]
+fn iq4xs_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
+    let nb = n / QK_K;
+    let yb = q8k_rows(ys, nb);
+    let mut acc = [Acc8::new(); R];
+    for (i, a) in blocks::<BlockIq4Xs>(x, nb).iter().enumerate() {
+        let y = ys_at(&yb, i);
+        let ls: [i32; 8] = core::array::from_fn(|ib| iq4xs_scale(a, ib));
+        let lanes = klanes(y, |k| w_iq4xs(a, k), |k| ls[k / 2]);
+        let d = f16_to_f32(a.d);
+        for t in 0..R {
+            acc[t].fma_cvt(d * y[t].d, lanes[t].0, lanes[t].1);
+        }
+    }
+    core::array::from_fn(|t| acc[t].hsum())
+}
+
+/// Defines `$dot` and `$x4` from `$rows::<R>`.
+macro_rules! kernels {
+    ($rows:ident, $dot:ident, $x4:ident) => {
+        pub fn $dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            $rows::<1>(n, x, [y])[0]
+        }
+
+        pub fn $x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            $rows::<4>(n, x, y)
+        }
+    };
+}
+
+kernels!(q2k_rows, vec_dot_q2_k_q8_k, vec_dot_q2_k_q8_k_x4);
+kernels!(q3k_rows, vec_dot_q3_k_q8_k, vec_dot_q3_k_q8_k_x4);
+kernels!(q4k_rows, vec_dot_q4_k_q8_k, vec_dot_q4_k_q8_k_x4);
+kernels!(q5k_rows, vec_dot_q5_k_q8_k, vec_dot_q5_k_q8_k_x4);
+kernels!(q6k_rows, vec_dot_q6_k_q8_k, vec_dot_q6_k_q8_k_x4);
+kernels!(iq4xs_rows, vec_dot_iq4_xs_q8_k, vec_dot_iq4_xs_q8_k_x4);
 
 /// Q8_K quantizer, byte-exact with the scalar reference (round half to even, clamp 127).
 pub fn quantize_row_q8_k(x: &[f32], y: &mut [u8]) {

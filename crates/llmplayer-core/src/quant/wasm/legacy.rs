@@ -1,88 +1,113 @@
-//! simd128 kernels for the 32-element types against Q8_0, and the Q8_0 quantizer.
+//! simd128 kernels for the 32-element types against Q8_0 (Q8_0, Q4_0, Q5_0, IQ4_NL) and
+//! Q8_1 (Q4_1, Q5_1), one row (`vec_dot`) or four activation rows (`vec_dot_x4`), and the
+//! Q8_0 quantizer.
+//!
+//! They round as ggml's AVX2 `ggml_vec_dot_*` do (see `exact.rs`): one 8-lane accumulator,
+//! blocks in order, lane k = the products of elements 4k..4k+4 of the block, one
+//! `fma(d_w * d_y, lanes, acc)` per block, `hsum_float_8` at the end. llama.cpp's prefill runs
+//! Q8_0 / Q4_0 / Q5_0 / IQ4_NL through tinyBLAS, which rounds each (row, token) the same way,
+//! so the x4 kernels are these dots for four tokens. IQ4_NL's `ggml_vec_dot_iq4_nl_q8_0` alone
+//! differs: two accumulators (even / odd blocks) and a scalar last block when the count is
+//! odd; its vec_dot follows that (decode), its x4 tinyBLAS (prefill).
 
-use super::{dot_i8, hi4, hsum_f32, load, lo4, lookup16};
-use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
+use super::exact::{dot_pairs_pre, quads, Acc8};
+use super::{hi4, load, lo4, lookup16};
+use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::quant::blocks_nl4::BlockIq4Nl;
 use crate::quant::float::{f16_to_f32, f32_to_f16};
 use crate::quant::grids::KVALUES_IQ4NL;
-use crate::quant::{blocks, blocks_mut};
+use crate::quant::{blocks, blocks_mut, Block};
 use core::arch::wasm32::*;
 
-/// Shared loop: `sum_b d_w(b) * d_y(b) * dot(w_b, y_b)`, where `weights(b)` yields the two
-/// halves (elements 0..16, 16..32) of block b as signed bytes.
-#[inline(always)]
-fn dot_q8_0_blocks<B>(xs: &[B], ys: &[BlockQ8_0], scale: impl Fn(&B) -> f32, weights: impl Fn(&B) -> (v128, v128)) -> f32 {
-    let mut acc = f32x4_splat(0.0);
-    for (a, b) in xs.iter().zip(ys) {
-        let (w0, w1) = weights(a);
-        // SAFETY: a Q8_0 block holds 32 quant bytes.
-        let (y0, y1) = unsafe { (load(b.qs.as_ptr().cast()), load(b.qs.as_ptr().add(16).cast())) };
-        let sumi = i32x4_add(dot_i8(w0, y0), dot_i8(w1, y1));
-        let d = f32x4_splat(scale(a) * f16_to_f32(b.d));
-        acc = f32x4_add(acc, f32x4_mul(d, f32x4_convert_i32x4(sumi)));
+/// A 32-element activation block (Q8_0 or Q8_1): scale bits and quants.
+pub(super) trait ActBlock: Block {
+    fn d(&self) -> u16;
+    fn qs(&self) -> &[i8; 32];
+}
+
+impl ActBlock for BlockQ8_0 {
+    #[inline(always)]
+    fn d(&self) -> u16 {
+        self.d
     }
-    hsum_f32(acc)
-}
-
-/// Four f16 values to f32, exact like [`f16_to_f32`] (inf and NaN included).
-#[inline(always)]
-pub(super) fn f16x4_to_f32(h: [u16; 4]) -> v128 {
-    let v = u32x4(h[0] as u32, h[1] as u32, h[2] as u32, h[3] as u32);
-    let abs = v128_and(v, u32x4_splat(0x7fff));
-    let sign = i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16);
-    let finite = f32x4_mul(i32x4_shl(abs, 13), u32x4_splat(0x7780_0000));
-    let special = v128_or(u32x4_splat(0x7f80_0000), i32x4_shl(v128_and(abs, u32x4_splat(0x3ff)), 13));
-    let is_special = u32x4_ge(abs, u32x4_splat(0x7c00));
-    v128_or(v128_bitselect(special, finite, is_special), sign)
-}
-
-/// Lane sums of four i32x4 vectors: `[hsum(s0), hsum(s1), hsum(s2), hsum(s3)]`.
-#[inline(always)]
-pub(super) fn hsum4_i32(s: [v128; 4]) -> v128 {
-    let t0 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[0], s[1]), i32x4_shuffle::<2, 6, 3, 7>(s[0], s[1]));
-    let t1 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(s[2], s[3]), i32x4_shuffle::<2, 6, 3, 7>(s[2], s[3]));
-    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(t0, t1), i32x4_shuffle::<2, 3, 6, 7>(t0, t1))
-}
-
-/// `dot(x_block, y_block)` of two Q8_0 blocks as i32x4 partial sums.
-#[inline(always)]
-pub(super) fn q8_0_isum(a: &BlockQ8_0, b: &BlockQ8_0) -> v128 {
-    // SAFETY: Q8_0 blocks hold 32 quant bytes.
-    unsafe {
-        let (x0, x1) = (load(a.qs.as_ptr().cast()), load(a.qs.as_ptr().add(16).cast()));
-        let (y0, y1) = (load(b.qs.as_ptr().cast()), load(b.qs.as_ptr().add(16).cast()));
-        i32x4_add(dot_i8(x0, y0), dot_i8(x1, y1))
+    #[inline(always)]
+    fn qs(&self) -> &[i8; 32] {
+        &self.qs
     }
 }
 
-pub fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+impl ActBlock for BlockQ8_1 {
+    #[inline(always)]
+    fn d(&self) -> u16 {
+        self.d
+    }
+    #[inline(always)]
+    fn qs(&self) -> &[i8; 32] {
+        &self.qs
+    }
+}
+
+/// ggml's 8 lanes of one block as `(lanes 0..4, lanes 4..8)`: weight halves `w` (elements
+/// 0..16, 16..32, widened to i16) against the activation block.
+#[inline(always)]
+fn block_lanes<Y: ActBlock>(w: &[(v128, v128); 2], y: &Y) -> (v128, v128) {
+    // SAFETY: an activation block holds 32 quant bytes.
+    let (y0, y1) = unsafe { (load(y.qs().as_ptr().cast()), load(y.qs().as_ptr().add(16).cast())) };
+    (quads(dot_pairs_pre(w[0], y0)), quads(dot_pairs_pre(w[1], y1)))
+}
+
+#[inline(always)]
+fn widen(w: (v128, v128)) -> [(v128, v128); 2] {
+    [
+        (i16x8_extend_low_i8x16(w.0), i16x8_extend_high_i8x16(w.0)),
+        (i16x8_extend_low_i8x16(w.1), i16x8_extend_high_i8x16(w.1)),
+    ]
+}
+
+/// One weight row of blocks `B` against `R` activation rows: `scale(b)` the weight scale
+/// bits, `weights(b)` the two halves as bytes, `min(b, y)` the block's extra scalar term
+/// (Q4_1 / Q5_1: `m * s`, summed apart and added after the horizontal sum; None otherwise).
+#[inline(always)]
+fn rows<B: Block, Y: ActBlock, const R: usize>(
+    n: usize,
+    x: &[u8],
+    ys: [&[u8]; R],
+    scale: impl Fn(&B) -> u16,
+    weights: impl Fn(&B) -> (v128, v128),
+    min: impl Fn(&B, &Y) -> Option<f32>,
+) -> [f32; R] {
     let nb = n / 32;
-    let (xs, ys) = (blocks::<BlockQ8_0>(x, nb), blocks::<BlockQ8_0>(y, nb));
-    // Four blocks per step: per-block sums reduced with shuffles, the eight f16 scales
-    // converted in two vectors, one f32 multiply-add for the four blocks.
-    let mut acc = f32x4_splat(0.0);
-    let (xq, xr) = (xs.chunks_exact(4), xs.chunks_exact(4).remainder());
-    let yr = ys.chunks_exact(4).remainder();
-    for (xc, yc) in xq.zip(ys.chunks_exact(4)) {
-        let s = hsum4_i32(core::array::from_fn(|u| q8_0_isum(&xc[u], &yc[u])));
-        let dx = f16x4_to_f32(core::array::from_fn(|u| xc[u].d));
-        let dy = f16x4_to_f32(core::array::from_fn(|u| yc[u].d));
-        acc = f32x4_add(acc, f32x4_mul(f32x4_mul(dx, dy), f32x4_convert_i32x4(s)));
+    let yb: [&[Y]; R] = core::array::from_fn(|t| blocks::<Y>(ys[t], nb));
+    let mut acc = [Acc8::new(); R];
+    let mut summs = [0f32; R];
+    for (i, a) in blocks::<B>(x, nb).iter().enumerate() {
+        let w = widen(weights(a));
+        let dw = f16_to_f32(scale(a));
+        for t in 0..R {
+            let y = &yb[t][i];
+            if let Some(ms) = min(a, y) {
+                summs[t] += ms;
+            }
+            let (lo, hi) = block_lanes(&w, y);
+            acc[t].fma(dw * f16_to_f32(y.d()), lo, hi);
+        }
     }
-    hsum_f32(acc) + dot_q8_0_blocks(xr, yr, |a| f16_to_f32(a.d), |a| {
-        // SAFETY: 32 quant bytes.
-        unsafe { (load(a.qs.as_ptr().cast()), load(a.qs.as_ptr().add(16).cast())) }
-    })
+    core::array::from_fn(|t| acc[t].hsum() + summs[t])
 }
 
-pub fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_0_blocks(blocks::<BlockQ4_0>(x, nb), blocks::<BlockQ8_0>(y, nb), |a| f16_to_f32(a.d), |a| {
-        // SAFETY: 16 quant bytes.
-        let q = unsafe { load(a.qs.as_ptr()) };
-        let eight = i8x16_splat(8);
-        (i8x16_sub(lo4(q), eight), i8x16_sub(hi4(q), eight))
-    })
+// ---------------------------------------------------------------- weights per type
+
+#[inline(always)]
+fn w_q8_0(a: &BlockQ8_0) -> (v128, v128) {
+    // SAFETY: 32 quant bytes.
+    unsafe { (load(a.qs.as_ptr().cast()), load(a.qs.as_ptr().add(16).cast())) }
+}
+
+#[inline(always)]
+fn w_q4_0(a: &BlockQ4_0) -> (v128, v128) {
+    // SAFETY: 16 quant bytes.
+    let q = unsafe { load(a.qs.as_ptr()) };
+    (i8x16_sub(lo4(q), i8x16_splat(8)), i8x16_sub(hi4(q), i8x16_splat(8)))
 }
 
 /// Bytes 0xff where bit i of the 16-bit `bits` is set (lane i).
@@ -94,27 +119,96 @@ pub(super) fn bits16(bits: u16) -> v128 {
     i8x16_eq(v128_and(spread, mask), mask)
 }
 
-pub fn vec_dot_q5_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    dot_q8_0_blocks(blocks::<BlockQ5_0>(x, nb), blocks::<BlockQ8_0>(y, nb), |a| f16_to_f32(a.d), |a| {
-        // SAFETY: 16 quant bytes.
-        let q = unsafe { load(a.qs.as_ptr()) };
-        let qh = u32::from_le_bytes(a.qh);
-        let (h0, h1) = (bits16(qh as u16), bits16((qh >> 16) as u16));
-        let sixteen = i8x16_splat(16);
-        let w0 = i8x16_sub(v128_or(lo4(q), v128_and(h0, sixteen)), sixteen);
-        let w1 = i8x16_sub(v128_or(hi4(q), v128_and(h1, sixteen)), sixteen);
-        (w0, w1)
-    })
+/// The unsigned 5-bit values of a Q5_0 / Q5_1 block: nibbles plus bit i of `qh` as 16.
+#[inline(always)]
+fn five_bits(qs: &[u8; 16], qh: [u8; 4]) -> (v128, v128) {
+    // SAFETY: 16 quant bytes.
+    let q = unsafe { load(qs.as_ptr()) };
+    let qh = u32::from_le_bytes(qh);
+    let sixteen = i8x16_splat(16);
+    let h0 = v128_and(bits16(qh as u16), sixteen);
+    let h1 = v128_and(bits16((qh >> 16) as u16), sixteen);
+    (v128_or(lo4(q), h0), v128_or(hi4(q), h1))
 }
 
+#[inline(always)]
+fn w_q5_0(a: &BlockQ5_0) -> (v128, v128) {
+    let (w0, w1) = five_bits(&a.qs, a.qh);
+    (i8x16_sub(w0, i8x16_splat(16)), i8x16_sub(w1, i8x16_splat(16)))
+}
+
+#[inline(always)]
+fn w_iq4_nl(a: &BlockIq4Nl) -> (v128, v128) {
+    // SAFETY: 16 quant bytes.
+    let q = unsafe { load(a.qs.as_ptr()) };
+    (lookup16(&KVALUES_IQ4NL, lo4(q)), lookup16(&KVALUES_IQ4NL, hi4(q)))
+}
+
+#[inline(always)]
+fn w_q4_1(a: &BlockQ4_1) -> (v128, v128) {
+    // SAFETY: 16 quant bytes.
+    let q = unsafe { load(a.qs.as_ptr()) };
+    (lo4(q), hi4(q))
+}
+
+#[inline(always)]
+fn w_q5_1(a: &BlockQ5_1) -> (v128, v128) {
+    five_bits(&a.qs, a.qh)
+}
+
+/// `m * s` of a Q4_1 / Q5_1 block (`summs += m * s` in ggml: the product of two f16 values is
+/// exact in f32, so fused or not, one rounding).
+#[inline(always)]
+fn m_s(m: u16, y: &BlockQ8_1) -> Option<f32> {
+    Some(f16_to_f32(m) * f16_to_f32(y.s))
+}
+
+/// Defines `$dot` (`ggml_vec_dot_*`) and `$x4` (the same for four activation rows) for one
+/// weight type.
+macro_rules! kernels {
+    ($dot:ident, $x4:ident, $block:ty, $act:ty, $weights:path, |$a:ident, $y:ident| $min:expr) => {
+        pub fn $dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            rows::<$block, $act, 1>(n, x, [y], |a| a.d, $weights, |$a, $y| $min)[0]
+        }
+
+        pub fn $x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            rows::<$block, $act, 4>(n, x, y, |a| a.d, $weights, |$a, $y| $min)
+        }
+    };
+}
+
+kernels!(vec_dot_q8_0_q8_0, vec_dot_q8_0_q8_0_x4, BlockQ8_0, BlockQ8_0, w_q8_0, |_a, _y| None);
+kernels!(vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0_x4, BlockQ4_0, BlockQ8_0, w_q4_0, |_a, _y| None);
+kernels!(vec_dot_q5_0_q8_0, vec_dot_q5_0_q8_0_x4, BlockQ5_0, BlockQ8_0, w_q5_0, |_a, _y| None);
+kernels!(vec_dot_q4_1_q8_1, vec_dot_q4_1_q8_1_x4, BlockQ4_1, BlockQ8_1, w_q4_1, |a, y| m_s(a.m, y));
+kernels!(vec_dot_q5_1_q8_1, vec_dot_q5_1_q8_1_x4, BlockQ5_1, BlockQ8_1, w_q5_1, |a, y| m_s(a.m, y));
+
+/// IQ4_NL for four activation rows as llama.cpp's prefill (tinyBLAS) rounds it: one
+/// accumulator, as the other types.
+pub fn vec_dot_iq4_nl_q8_0_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+    rows::<BlockIq4Nl, BlockQ8_0, 4>(n, x, y, |a| a.d, w_iq4_nl, |_, _| None)
+}
+
+/// `ggml_vec_dot_iq4_nl_q8_0` (AVX2, llama.cpp's decode): blocks in pairs, even ones into one accumulator and odd
+/// ones into another, the two added lane-wise before `hsum_float_8`; an odd last block is
+/// added as `sumf += d * sumi` (an FMA from the compiler's contraction).
 pub fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
-    dot_q8_0_blocks(blocks::<BlockIq4Nl>(x, nb), blocks::<BlockQ8_0>(y, nb), |a| f16_to_f32(a.d), |a| {
-        // SAFETY: 16 quant bytes.
-        let q = unsafe { load(a.qs.as_ptr()) };
-        (lookup16(&KVALUES_IQ4NL, lo4(q)), lookup16(&KVALUES_IQ4NL, hi4(q)))
-    })
+    let (xs, ys) = (blocks::<BlockIq4Nl>(x, nb), blocks::<BlockQ8_0>(y, nb));
+    let mut acc = [Acc8::new(); 2];
+    for i in 0..nb & !1 {
+        let (lo, hi) = block_lanes(&widen(w_iq4_nl(&xs[i])), &ys[i]);
+        acc[i & 1].fma(f16_to_f32(ys[i].d) * f16_to_f32(xs[i].d), lo, hi);
+    }
+    let mut sumf = acc[0].add(acc[1]).hsum();
+    if nb % 2 == 1 {
+        let (a, b) = (&xs[nb - 1], &ys[nb - 1]);
+        let (lo, hi) = block_lanes(&widen(w_iq4_nl(a)), b);
+        let v = i32x4_add(lo, hi);
+        let sumi = i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v);
+        sumf = (f16_to_f32(b.d) * f16_to_f32(a.d)).mul_add(sumi as f32, sumf);
+    }
+    sumf
 }
 
 /// Q8_0 quantizer, byte-exact with the scalar reference.

@@ -4,12 +4,12 @@
 //! blocks are read straight from the byte slices. simd128 has no byte multiply-add, so the
 //! integer dot products widen with `extmul` and add pairs with `extadd_pairwise`.
 
+mod exact;
 mod float;
 mod iquants;
 mod kquants;
 mod legacy;
 mod misc;
-mod x4;
 
 use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
 use crate::GgmlType;
@@ -22,8 +22,8 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         F32 => Some(float::vec_dot_f32),
         F16 => Some(float::vec_dot_f16),
         BF16 => Some(float::vec_dot_bf16),
-        Q4_1 => Some(float::vec_dot_q4_1_q8_1),
-        Q5_1 => Some(float::vec_dot_q5_1_q8_1),
+        Q4_1 => Some(legacy::vec_dot_q4_1_q8_1),
+        Q5_1 => Some(legacy::vec_dot_q5_1_q8_1),
         MXFP4 => Some(float::vec_dot_mxfp4_q8_0),
         IQ2_XXS => Some(iquants::vec_dot_iq2_xxs_q8_k),
         IQ2_XS => Some(iquants::vec_dot_iq2_xs_q8_k),
@@ -54,10 +54,12 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         t.vec_dot_backend = Backend::Simd128;
     }
     let x4: Option<VecDotX4Fn> = match t.ty {
-        Q8_0 => Some(x4::vec_dot_q8_0_q8_0_x4),
-        Q4_0 => Some(x4::vec_dot_q4_0_q8_0_x4),
-        Q5_0 => Some(x4::vec_dot_q5_0_q8_0_x4),
-        IQ4_NL => Some(x4::vec_dot_iq4_nl_q8_0_x4),
+        Q8_0 => Some(legacy::vec_dot_q8_0_q8_0_x4),
+        Q4_0 => Some(legacy::vec_dot_q4_0_q8_0_x4),
+        Q5_0 => Some(legacy::vec_dot_q5_0_q8_0_x4),
+        IQ4_NL => Some(legacy::vec_dot_iq4_nl_q8_0_x4),
+        Q4_1 => Some(legacy::vec_dot_q4_1_q8_1_x4),
+        Q5_1 => Some(legacy::vec_dot_q5_1_q8_1_x4),
         Q2_K => Some(kquants::vec_dot_q2_k_q8_k_x4),
         Q3_K => Some(kquants::vec_dot_q3_k_q8_k_x4),
         Q4_K => Some(kquants::vec_dot_q4_k_q8_k_x4),
@@ -99,21 +101,6 @@ unsafe fn load(p: *const u8) -> v128 {
 fn dot_i8(a: v128, b: v128) -> v128 {
     let lo = i32x4_dot_i16x8(i16x8_extend_low_i8x16(a), i16x8_extend_low_i8x16(b));
     let hi = i32x4_dot_i16x8(i16x8_extend_high_i8x16(a), i16x8_extend_high_i8x16(b));
-    i32x4_add(lo, hi)
-}
-
-/// A byte vector sign-extended to two i16x8 halves, for reuse across several [`dot_pre`].
-#[inline(always)]
-fn widen_i8(a: v128) -> (v128, v128) {
-    (i16x8_extend_low_i8x16(a), i16x8_extend_high_i8x16(a))
-}
-
-/// [`dot_i8`] with `a` already widened by [`widen_i8`] (the x4 kernels widen each weight
-/// vector once for four activation rows).
-#[inline(always)]
-fn dot_pre(a: (v128, v128), b: v128) -> v128 {
-    let lo = i32x4_dot_i16x8(a.0, i16x8_extend_low_i8x16(b));
-    let hi = i32x4_dot_i16x8(a.1, i16x8_extend_high_i8x16(b));
     i32x4_add(lo, hi)
 }
 

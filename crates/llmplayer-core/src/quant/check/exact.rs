@@ -1,0 +1,307 @@
+//! [`ggml_dot`]: ggml's x86 rounding of the quantized dot products, in portable scalar Rust.
+//!
+//! llama.cpp's logits are only reproduced when every dot product rounds its f32 steps exactly
+//! as ggml's AVX2 code does: one ulp of difference flips an 8-bit activation downstream. The
+//! integer parts are exact in any order, so what this module pins down is (1) which i32 sum
+//! lands in which of the eight lanes of a 256-bit register, and (2) the order of the float
+//! steps: one fused multiply-add per lane and block (or super-block), then `hsum_float_8`.
+//!
+//! Lanes: every AVX2 kernel here loads activation bytes 32 at a time from offsets that are
+//! multiples of 32 and reduces the products with `maddubs` + `madd` (or the sign trick), so
+//! i32 lane `k` holds the products of bytes `4k..4k+4` of each load, i.e. of the elements `e`
+//! with `(e % 32) / 4 == k` ([`lane`]), each times its sub-block scale where the type has one.
+//! Constant offsets taken through `bsums` (Q2_K, Q6_K) use `madd` lanes over i16 pairs.
+//!
+//! Which kernel llama.cpp runs: `ggml_vec_dot_*` for one token (decode); for a batch, tinyBLAS
+//! (`llamafile/sgemm.cpp`, `tinyBLAS_Q0_AVX`) for Q8_0 / Q4_0 / Q5_0 / IQ4_NL and the same
+//! `ggml_vec_dot_*` for every other type. tinyBLAS rounds per (row, token) exactly as the
+//! one-accumulator vec_dot does (8 lanes, `fma(d_w * d_y, lanes, acc)`, `hsum`), so only
+//! IQ4_NL differs between the two: its vec_dot keeps two accumulators (even / odd blocks).
+//!
+//! Every FMA is `f32::mul_add` (exact on every target); `i32 as f32` rounds like
+//! `cvtepi32_ps`. The simd128 kernels (`quant/wasm`) are checked against this bit for bit.
+
+use crate::quant::blocks;
+use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Nl, BlockIq4Xs};
+use crate::quant::float::f16_to_f32;
+use crate::quant::grids::KVALUES_IQ4NL;
+use crate::quant::{Backend, QuantTraits, QK_K};
+use crate::GgmlType;
+
+/// The 256-bit register lane that element `e` of a block or super-block lands in.
+fn lane(e: usize) -> usize {
+    (e % 32) / 4
+}
+
+/// `_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q), acc)`.
+fn fma8(acc: &mut [f32; 8], d: f32, q: &[i32; 8]) {
+    for k in 0..8 {
+        acc[k] = d.mul_add(q[k] as f32, acc[k]);
+    }
+}
+
+/// ggml's `hsum_float_8`: the two 128-bit halves added, then `movehl` and `movehdup`.
+fn hsum8(v: &[f32; 8]) -> f32 {
+    let t: [f32; 4] = std::array::from_fn(|k| v[k] + v[k + 4]);
+    hsum4(&t)
+}
+
+/// A 128-bit sum as ggml writes it: `add(x, movehl(x))`, then `add_ss(., movehdup(.))`.
+fn hsum4(t: &[f32; 4]) -> f32 {
+    (t[0] + t[2]) + (t[1] + t[3])
+}
+
+/// Lane sums of a 32-element block: `sum w[e] * y[e]` into [`lane`]`(e)`.
+fn lanes32(w: &[i32; 32], y: &[i8; 32]) -> [i32; 8] {
+    let mut q = [0i32; 8];
+    for e in 0..32 {
+        q[lane(e)] += w[e] * y[e] as i32;
+    }
+    q
+}
+
+/// Element `e < 32` of a block of 16 nibble bytes: low nibbles first, then high ones.
+fn nibble(qs: &[u8; 16], e: usize) -> i32 {
+    (if e < 16 { qs[e] & 15 } else { qs[e - 16] >> 4 }) as i32
+}
+
+fn bit(bits: [u8; 4], e: usize) -> i32 {
+    ((u32::from_le_bytes(bits) >> e) & 1) as i32
+}
+
+/// The 32 signed weights and the f16 scale of a Q8_0-activation type's block `i`.
+fn q8_0_family(ty: GgmlType, w: &[u8], nb: usize, i: usize) -> (u16, [i32; 32]) {
+    match ty {
+        GgmlType::Q8_0 => {
+            let b = &blocks::<BlockQ8_0>(w, nb)[i];
+            (b.d, std::array::from_fn(|e| b.qs[e] as i32))
+        }
+        GgmlType::Q4_0 => {
+            let b = &blocks::<BlockQ4_0>(w, nb)[i];
+            (b.d, std::array::from_fn(|e| nibble(&b.qs, e) - 8))
+        }
+        GgmlType::Q5_0 => {
+            let b = &blocks::<BlockQ5_0>(w, nb)[i];
+            (b.d, std::array::from_fn(|e| (nibble(&b.qs, e) | bit(b.qh, e) << 4) - 16))
+        }
+        GgmlType::IQ4_NL => {
+            let b = &blocks::<BlockIq4Nl>(w, nb)[i];
+            (b.d, std::array::from_fn(|e| KVALUES_IQ4NL[nibble(&b.qs, e) as usize] as i32))
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Q8_0 / Q4_0 / Q5_0 / IQ4_NL against Q8_0: `ggml_vec_dot_*_q8_0` (AVX2), which tinyBLAS
+/// matches; `two_acc`: IQ4_NL's vec_dot (blocks alternate between two accumulators, summed
+/// before `hsum_float_8`; an odd last block is added in scalar code).
+fn dot_q8_0(ty: GgmlType, n: usize, w: &[u8], a: &[u8], two_acc: bool) -> f32 {
+    let nb = n / 32;
+    let ys = blocks::<BlockQ8_0>(a, nb);
+    let mut acc = [[0f32; 8]; 2];
+    let paired = if two_acc { nb & !1 } else { nb };
+    for (i, y) in ys.iter().enumerate().take(paired) {
+        let (dw, wq) = q8_0_family(ty, w, nb, i);
+        let d = f16_to_f32(dw) * f16_to_f32(y.d);
+        fma8(&mut acc[if two_acc { i & 1 } else { 0 }], d, &lanes32(&wq, &y.qs));
+    }
+    let sum: [f32; 8] = std::array::from_fn(|k| if two_acc { acc[0][k] + acc[1][k] } else { acc[0][k] });
+    let mut s = hsum8(&sum);
+    for i in paired..nb {
+        // `sumf += d * (sumi1 + sumi2)`, contracted to an FMA by the compiler.
+        let (dw, wq) = q8_0_family(ty, w, nb, i);
+        let y = &ys[i];
+        let sumi: i32 = (0..32).map(|e| wq[e] * y.qs[e] as i32).sum();
+        s = (f16_to_f32(y.d) * f16_to_f32(dw)).mul_add(sumi as f32, s);
+    }
+    s
+}
+
+/// Q4_1 / Q5_1 against Q8_1: `ggml_vec_dot_q4_1_q8_1` / `q5_1` (AVX2): `d_w * d_y * q·y` in
+/// one accumulator, `m * s` summed apart in block order (the f16 product is exact in f32, so
+/// fused or not makes no difference), added after the horizontal sum.
+fn dot_q8_1(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / 32;
+    let mut acc = [0f32; 8];
+    let mut summs = 0f32;
+    for (i, y) in blocks::<BlockQ8_1>(a, nb).iter().enumerate() {
+        let (d, m, wq): (u16, u16, [i32; 32]) = if ty == GgmlType::Q4_1 {
+            let b = &blocks::<BlockQ4_1>(w, nb)[i];
+            (b.d, b.m, std::array::from_fn(|e| nibble(&b.qs, e)))
+        } else {
+            let b = &blocks::<BlockQ5_1>(w, nb)[i];
+            (b.d, b.m, std::array::from_fn(|e| nibble(&b.qs, e) | bit(b.qh, e) << 4))
+        };
+        summs = f16_to_f32(m).mul_add(f16_to_f32(y.s), summs);
+        fma8(&mut acc, f16_to_f32(d) * f16_to_f32(y.d), &lanes32(&wq, &y.qs));
+    }
+    hsum8(&acc) + summs
+}
+
+/// `sum_e scale(e) * w(e) * y(e)` of a super-block into [`lane`]`(e)`.
+fn lanes256(y: &BlockQ8K, wq: impl Fn(usize) -> i32, scale: impl Fn(usize) -> i32) -> [i32; 8] {
+    let mut q = [0i32; 8];
+    for e in 0..QK_K {
+        q[lane(e)] += scale(e) * wq(e) * y.qs[e] as i32;
+    }
+    q
+}
+
+/// `madd(v16, bsums)`: lane k = `v[2k] * bsums[2k] + v[2k+1] * bsums[2k+1]`.
+fn madd_bsums(v: impl Fn(usize) -> i32, y: &BlockQ8K) -> [i32; 8] {
+    let bs = y.bsums;
+    std::array::from_fn(|k| v(2 * k) * bs[2 * k] as i32 + v(2 * k + 1) * bs[2 * k + 1] as i32)
+}
+
+/// Q4_K / Q5_K: the mins through `hadd(bsums)` and `madd`: Q4_K keeps them in a 4-lane
+/// accumulator (`acc_m`), Q5_K in a scalar; either is added after the horizontal sums.
+fn dot_q45k(n: usize, w: &[u8], a: &[u8], five: bool) -> f32 {
+    let nb = n / QK_K;
+    let (mut acc, mut acc_m, mut summs) = ([0f32; 8], [0f32; 4], 0f32);
+    for (i, y) in blocks::<BlockQ8K>(a, nb).iter().enumerate() {
+        let (d, dmin, scales, q): (u16, u16, [u8; 12], Box<dyn Fn(usize) -> i32>) = if five {
+            let b = blocks::<BlockQ5K>(w, nb)[i];
+            let q = move |e: usize| {
+                let (j, l) = (e / 64, e % 64);
+                let nib = if l < 32 { b.qs[32 * j + l] & 15 } else { b.qs[32 * j + l - 32] >> 4 };
+                (nib | ((b.qh[l % 32] >> (2 * j + l / 32)) & 1) << 4) as i32
+            };
+            (b.d, b.dmin, b.scales, Box::new(q))
+        } else {
+            let b = blocks::<BlockQ4K>(w, nb)[i];
+            let q = move |e: usize| {
+                let (j, l) = (e / 64, e % 64);
+                (if l < 32 { b.qs[32 * j + l] & 15 } else { b.qs[32 * j + l - 32] >> 4 }) as i32
+            };
+            (b.d, b.dmin, b.scales, Box::new(q))
+        };
+        let dd = y.d * f16_to_f32(d);
+        let dm = -y.d * f16_to_f32(dmin);
+        let bs = y.bsums;
+        // hadd_epi16(bsums[0..8], bsums[8..16]) = sums over the 8 sub-blocks of 32, then
+        // madd with the 8 mins: 4 lanes.
+        let q8s = |j: usize| bs[2 * j] as i32 + bs[2 * j + 1] as i32;
+        let mins = |j: usize| scale_min_k4(j, &scales).1 as i32;
+        let prod: [i32; 4] = std::array::from_fn(|k| mins(2 * k) * q8s(2 * k) + mins(2 * k + 1) * q8s(2 * k + 1));
+        if five {
+            // Q5_K sums the four lanes in integers (`hadd`) and keeps a scalar
+            // `summs += dmin * isum`, contracted to an FMA.
+            summs = dm.mul_add(prod.iter().sum::<i32>() as f32, summs);
+        } else {
+            for k in 0..4 {
+                acc_m[k] = dm.mul_add(prod[k] as f32, acc_m[k]);
+            }
+        }
+        let sumi = lanes256(y, &q, |e| scale_min_k4(e / 32, &scales).0 as i32);
+        fma8(&mut acc, dd, &sumi);
+    }
+    if five {
+        hsum8(&acc) + summs
+    } else {
+        hsum8(&acc) + hsum4(&acc_m)
+    }
+}
+
+fn dot_q6k(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut acc = [0f32; 8];
+    for (b, y) in blocks::<BlockQ6K>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let q = |e: usize| {
+            let (h, part, l) = (e / 128, (e % 128) / 32, e % 32);
+            let low = (b.ql[64 * h + 32 * (part & 1) + l] >> (if part >= 2 { 4 } else { 0 })) & 15;
+            (low | ((b.qh[32 * h + l] >> (2 * part)) & 3) << 4) as i32
+        };
+        let sc = b.scales;
+        // The unsigned 6-bit values, then the -32 as `32 * madd(bsums, scales)`.
+        let pos = lanes256(y, q, |e| sc[e / 16] as i32);
+        let off = madd_bsums(|k| sc[k] as i32, y);
+        let sumi: [i32; 8] = std::array::from_fn(|k| pos[k].wrapping_sub(off[k] << 5));
+        fma8(&mut acc, y.d * f16_to_f32(b.d), &sumi);
+    }
+    hsum8(&acc)
+}
+
+/// Q2_K: the mins go into the same accumulator, one FMA before the scales' one.
+fn dot_q2k(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut acc = [0f32; 8];
+    for (b, y) in blocks::<BlockQ2K>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let (d, dmin) = (y.d * f16_to_f32(b.d), -y.d * f16_to_f32(b.dmin));
+        fma8(&mut acc, dmin, &madd_bsums(|k| (b.scales[k] >> 4) as i32, y));
+        let q = |e: usize| ((b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3) as i32;
+        fma8(&mut acc, d, &lanes256(y, q, |e| (b.scales[e / 16] & 15) as i32));
+    }
+    hsum8(&acc)
+}
+
+fn dot_q3k(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut acc = [0f32; 8];
+    for (b, y) in blocks::<BlockQ3K>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let sc = q3k_scales(&b.scales);
+        let q = |e: usize| {
+            let (h, j, l) = (e / 128, (e % 128) / 32, e % 32);
+            let low = ((b.qs[32 * h + l] >> (2 * j)) & 3) as i32;
+            low - if (b.hmask[l] >> (4 * h + j)) & 1 == 1 { 0 } else { 4 }
+        };
+        fma8(&mut acc, y.d * f16_to_f32(b.d), &lanes256(y, q, |e| sc[e / 16] as i32 - 32));
+    }
+    hsum8(&acc)
+}
+
+fn dot_iq4xs(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let mut acc = [0f32; 8];
+    for (b, y) in blocks::<BlockIq4Xs>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let q = |e: usize| {
+            let (ib, l) = (e / 32, e % 32);
+            let qs: &[u8; 16] = b.qs[16 * ib..16 * ib + 16].try_into().unwrap();
+            KVALUES_IQ4NL[nibble(qs, l) as usize] as i32
+        };
+        fma8(&mut acc, f16_to_f32(b.d) * y.d, &lanes256(y, q, |e| iq4xs_scale(b, e / 32)));
+    }
+    hsum8(&acc)
+}
+
+/// llama.cpp's x86 result for weight row `w` · activation row `a` (already in the type's
+/// `vec_dot_type`), `n` elements: `batched` false for one token (`ggml_vec_dot_*`), true for
+/// a batch (tinyBLAS where llama.cpp uses it). `None` for types not covered yet.
+pub fn ggml_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool) -> Option<f32> {
+    use GgmlType::*;
+    Some(match ty {
+        Q8_0 | Q4_0 | Q5_0 => dot_q8_0(ty, n, w, a, false),
+        IQ4_NL => dot_q8_0(ty, n, w, a, !batched),
+        Q4_1 | Q5_1 => dot_q8_1(ty, n, w, a),
+        Q4_K => dot_q45k(n, w, a, false),
+        Q5_K => dot_q45k(n, w, a, true),
+        Q6_K => dot_q6k(n, w, a),
+        Q2_K => dot_q2k(n, w, a),
+        Q3_K => dot_q3k(n, w, a),
+        IQ4_XS => dot_iq4xs(n, w, a),
+        _ => return None,
+    })
+}
+
+/// Whether this build's selected kernels of `t.ty` are held to [`ggml_dot`] bit for bit: the
+/// simd128 ones of every type it covers. (The AVX2 ones are ports of ggml's too, but not yet
+/// all exact: IQ4_NL's vec_dot keeps one accumulator, Q5_K's mins another order, and the
+/// panel and 4x4 kernels reduce differently.)
+pub(super) fn held_bitwise(t: &QuantTraits) -> bool {
+    t.vec_dot_backend == Backend::Simd128 && ggml_dot(t.ty, 0, &[], &[], false).is_some()
+}
+
+/// Which of llama.cpp's paths [`ggml_dot`] expects for output row `j` of a mat-mat over
+/// `batch` activation rows: the batched one from 2 rows on, except for the rows that the
+/// mat-mat's row kernels leave to `vec_dot` (the tail after the x4 groups), which only IQ4_NL
+/// tells apart (a known gap: llama.cpp's tinyBLAS rounds those rows like the others).
+pub(super) fn mat_mat_batched(ty: GgmlType, j: usize, batch: usize) -> bool {
+    batch >= 2 && !(ty == GgmlType::IQ4_NL && j >= batch / 4 * 4)
+}
+
+/// `got` against [`ggml_dot`] bit for bit; a message when they differ.
+pub(super) fn bitwise_mismatch(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool, got: f32) -> Option<String> {
+    let want = ggml_dot(ty, n, w, a, batched)?;
+    (got.to_bits() != want.to_bits()).then(|| format!("got {got:e} ({:#010x}), ggml {want:e} ({:#010x})", got.to_bits(), want.to_bits()))
+}
