@@ -85,11 +85,7 @@ mod legacy;
 mod misc;
 mod panel;
 mod panel_avx2;
-// Out of the kernel selection until their float steps follow ggml's dot products (see
-// `specialize`); kept, with their AVX2-vs-VNNI test, for that rework.
-#[cfg_attr(not(test), allow(dead_code))]
 mod panel_k;
-#[cfg_attr(not(test), allow(dead_code))]
 mod panel_k_avx2;
 #[cfg_attr(not(test), allow(dead_code))]
 mod panel_q8_1;
@@ -237,17 +233,17 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
             _ => {}
         }
     }
-    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones; only for the
-    // Q8_0-activation types, whose panels round as llama.cpp's prefill (tinyBLAS) does.
-    // llama.cpp runs every other type through `ggml_vec_dot_*` in prefill too, so the exact
-    // result is those dots' rounding: 8 integer lanes per block, scaled in f32 per lane, then
-    // hsum_float_8. The K-quant/IQ4_XS panels (`panel_k*.rs`: f32 scale per sub-block) and the
-    // Q4_1/Q5_1 ones (`panel_q8_1.rs`: one f32 product per block) round differently, and on
-    // real activations one 8-bit activation flipped by that moves later logits by 0.1-0.2
-    // (models-seed4321: qwen3.Q6_K/IQ4_XS/Q4_K_M prefill rows). They stay out of the
-    // selection until they keep ggml's per-lane sums; the exact x4/dot kernels serve those
-    // types meanwhile (about half the panels' mat-mat speed).
-    let panel = if vnni::available() { panel::kernels(t.ty) } else { panel_avx2::kernels(t.ty) };
+    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones. Each rounds as
+    // what llama.cpp runs for its type in prefill: the Q8_0-activation panels as tinyBLAS,
+    // the K-quant panels (`panel_k*.rs`) as ggml's AVX2 `ggml_vec_dot_*_q8_K` (8 integer
+    // lanes per super-block, one fma per lane, hsum_float_8), bit for bit. Not (yet) for
+    // IQ4_XS, nor Q3_K on AVX2 (their x4/dot kernels are exact), nor Q4_1/Q5_1
+    // (`panel_q8_1.rs`: one f32 product per block, unlike ggml's dot).
+    let panel = if vnni::available() {
+        panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty))
+    } else {
+        panel_avx2::kernels(t.ty).or_else(|| panel_k_avx2::kernels(t.ty))
+    };
     if let Some((pack, dot, bytes)) = panel {
         (t.pack_panel, t.panel_dot, t.panel_block_bytes) = (Some(pack), Some(dot), bytes);
     }

@@ -36,20 +36,16 @@ unsafe fn q8k_rows(y: [&[u8]; 4], nb: usize) -> [&[BlockQ8K]; 4] {
     [blocks::<BlockQ8K>(y[0], nb), blocks::<BlockQ8K>(y[1], nb), blocks::<BlockQ8K>(y[2], nb), blocks::<BlockQ8K>(y[3], nb)]
 }
 
-#[inline(always)]
-unsafe fn hsum512(v: __m512) -> f32 {
-    hsum_ps(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v)))
-}
-
 /// Q4_K: 64 weights (sub-blocks 2j and 2j+1: low and high nibbles of 32 bytes) per 512-bit
-/// register against 64 contiguous activation bytes.
+/// register against 64 contiguous activation bytes. The two 256-bit halves are added as
+/// integers before the f32 steps, which are then ggml's (`vec_dot_q4_k_q8_k`), bit for bit.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 pub unsafe fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
     let nb = n / QK_K;
     let xs = blocks::<BlockQ4K>(x, nb);
     let ys = q8k_rows(y, nb);
     let m4 = _mm512_set1_epi8(0x0f);
-    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut acc = [_mm256_setzero_ps(); 4];
     let mut acc_m = [_mm_setzero_ps(); 4];
     for (i, a) in xs.iter().enumerate() {
         let (d, dmin) = (fp16(a.d), fp16(a.dmin));
@@ -83,13 +79,16 @@ pub unsafe fn vec_dot_q4_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4
             let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
             let prod = _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s));
             acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-b.d * dmin), prod, acc_m[t]);
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(b.d * d), _mm512_cvtepi32_ps(sumi[t]), acc[t]);
+            // ggml's 8 lanes: each gathers its column of both sub-blocks (exact in i32)
+            // before the one conversion and fma.
+            let s = _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64::<1>(sumi[t]));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * d), _mm256_cvtepi32_ps(s), acc[t]);
         }
     }
     let mut out = [0.0f32; 4];
     for t in 0..4 {
         let m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
-        out[t] = hsum512(acc[t]) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
+        out[t] = hsum_ps(acc[t]) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
     }
     out
 }
