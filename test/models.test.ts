@@ -21,10 +21,10 @@ interface Ref {
 const tol = (b: number) => 1e-3 + 1e-4 * Math.abs(b);
 /**
  * Known gaps, expected to fail until fixed (then the test turns red: remove the entry). The
- * quantized dot products round as ggml's x86 ones on both backends; what still differs on WASM
- * is the math library under the model code (f32 exp / sin / cos / powf are Rust's libm port
- * there, glibc natively: they disagree in about 10% of expf and powf results), which flips one
- * 8-bit activation in this prefill (row 13, 0.1).
+ * dot products round as ggml's x86 ones on both backends; what still differs on WASM is
+ * `f32::exp` under the softmax and SiLU (Rust's libm port there, glibc natively; they disagree
+ * in about 10% of results), which flips one 8-bit activation in this prefill (row 13, 0.1: a
+ * native build with libm's expf gives the same 1.028e-1).
  */
 const KNOWN_WASM_GAPS = new Set(['models-seed4321/qwen3.Q4_K_M.gguf']);
 

@@ -292,6 +292,12 @@ pub(super) fn held_bitwise(t: &QuantTraits) -> bool {
     t.vec_dot_backend == Backend::Simd128 && ggml_dot(t.ty, 0, &[], &[], false).is_some()
 }
 
+/// Whether the selected float dot of `t.ty` is held to [`float_dot`] bit for bit: the AVX2
+/// and simd128 ones.
+pub(super) fn float_held(t: &QuantTraits) -> bool {
+    matches!(t.vec_dot_backend, Backend::Simd128 | Backend::Avx2) && float_dot(t.ty, 0, &[], &[]).is_some()
+}
+
 /// Which of llama.cpp's paths [`ggml_dot`] expects for output row `j` of a mat-mat over
 /// `batch` activation rows: the batched one from 2 rows on, except for the rows that the
 /// mat-mat's row kernels leave to `vec_dot` (the tail after the x4 groups), which only IQ4_NL
@@ -304,4 +310,41 @@ pub(super) fn mat_mat_batched(ty: GgmlType, j: usize, batch: usize) -> bool {
 pub(super) fn bitwise_mismatch(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool, got: f32) -> Option<String> {
     let want = ggml_dot(ty, n, w, a, batched)?;
     (got.to_bits() != want.to_bits()).then(|| format!("got {got:e} ({:#010x}), ggml {want:e} ({:#010x})", got.to_bits(), want.to_bits()))
+}
+
+/// The float dots (F32, F16, BF16 rows) in the order of this crate's AVX2 kernels
+/// (`quant/x86/float.rs`, after `ggml_vec_dot_f32`): four 8-lane accumulators over 32
+/// elements per step with one FMA per element, then 8 at a time into the first, summed as
+/// `(a0 + a1) + (a2 + a3)`, `hsum_float_8`, then the scalar tail unfused. The simd128
+/// kernels are held to it bit for bit, so attention scores match the native build's.
+pub fn float_dot(ty: GgmlType, n: usize, x: &[u8], y: &[u8]) -> Option<f32> {
+    let get: fn(&[u8], usize) -> f32 = match ty {
+        GgmlType::F32 => |b, i| f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]),
+        GgmlType::F16 => |b, i| f16_to_f32(u16::from_le_bytes([b[2 * i], b[2 * i + 1]])),
+        GgmlType::BF16 => |b, i| crate::quant::float::bf16_to_f32(u16::from_le_bytes([b[2 * i], b[2 * i + 1]])),
+        _ => return None,
+    };
+    let mut acc = [[0f32; 8]; 4];
+    let mut i = 0;
+    let mut step = |k: usize, i: usize| {
+        for l in 0..8 {
+            acc[k][l] = get(x, i + l).mul_add(get(y, i + l), acc[k][l]);
+        }
+    };
+    while i + 32 <= n {
+        for k in 0..4 {
+            step(k, i + 8 * k);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        step(0, i);
+        i += 8;
+    }
+    let v: [f32; 8] = std::array::from_fn(|l| (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]));
+    let mut sum = hsum8(&v);
+    for j in i..n {
+        sum += get(x, j) * get(y, j);
+    }
+    Some(sum)
 }

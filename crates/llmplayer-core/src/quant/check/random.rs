@@ -4,7 +4,7 @@
 use crate::quant::float::{f32_to_bf16, f32_to_f16};
 use crate::quant::{matmul_q, row_bytes, traits, QuantTraits, QuantizedActs};
 use crate::GgmlType;
-use super::exact::{bitwise_mismatch, held_bitwise, mat_mat_batched};
+use super::exact::{bitwise_mismatch, float_dot, float_held, held_bitwise, mat_mat_batched};
 use super::{abs_dot, dequant, has_fast_quantizer, kernels, within, Failures, RandomReport, FAST_VS_SCALAR_TOL};
 
 /// xorshift64*: tiny, deterministic.
@@ -165,6 +165,12 @@ impl RandomChecker {
                 self.fails.push(format!("{what} n={n} (bit for bit): {m}"));
             }
         }
+        if float_held(t) {
+            let want = float_dot(t.ty, n, w, a).unwrap();
+            if got.to_bits() != want.to_bits() {
+                self.fails.push(format!("{what} n={n} (bit for bit): got {got:e}, AVX2 order {want:e}"));
+            }
+        }
     }
 }
 
@@ -180,7 +186,8 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
     let backend = t.vec_dot_backend.name();
 
     // Single dot products; 256 is a multiple of every block size.
-    for n in [256usize, 768, 4096] {
+    let sizes: &[usize] = if float_held(t) { &[256, 768, 4096, 8, 24, 45, 100] } else { &[256, 768, 4096] };
+    for &n in sizes {
         for k in 0..6 {
             let w = random_row(ty, n, &mut rng);
             let a = random_acts_with(t.vec_dot_type, n, &mut rng, k >= 4);
