@@ -35,8 +35,6 @@
 //!   `-127 * (sum of the token's activations in that lane)`.
 
 use super::vnni;
-use crate::quant::blocks_k::{q3k_scales, scale_min_k4};
-use crate::quant::float::f16_to_f32;
 use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::{QuantizedActs, QK_K};
@@ -115,52 +113,132 @@ impl Header {
 
 const _: () = assert!(std::mem::size_of::<Header>() == header_bytes(K6));
 
-fn f16_at(b: &[u8], at: usize) -> f32 {
-    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+/// A `vpshufb` pattern taking, in every dword, its own bytes `a, b, c, d` (`Z`: zero).
+pub(super) const fn dword_pattern(a: u8, b: u8, c: u8, d: u8) -> [i32; 4] {
+    const fn idx(x: u8, q: usize) -> u32 {
+        if x == Z {
+            0x80
+        } else {
+            4 * q as u32 + x as u32
+        }
+    }
+    let mut p = [0i32; 4];
+    let mut q = 0;
+    while q < 4 {
+        p[q] = (idx(a, q) | idx(b, q) << 8 | idx(c, q) << 16 | idx(d, q) << 24) as i32;
+        q += 1;
+    }
+    p
+}
+pub(super) const Z: u8 = 0x80;
+
+// ---------------------------------------------------------------- headers
+// `header(b, rows, h)`: the 16 rows' fields of one super-block, from the blocks at
+// `b + rows[r]`, with 512-bit gathers (the AVX2 panels have 256-bit twins in
+// `panel_k_avx2.rs`). Every gather reads 4 bytes inside the block.
+
+#[inline(always)]
+unsafe fn shuf(v: __m512i, p: [i32; 4]) -> __m512i {
+    _mm512_shuffle_epi8(v, _mm512_set4_epi32(p[3], p[2], p[1], p[0]))
+}
+/// Byte `j` of every dword as an i16 pair `(b, b)`, zero-extended.
+#[inline(always)]
+unsafe fn pair_u(v: __m512i, j: u8) -> __m512i {
+    shuf(v, dword_pattern(j, Z, j, Z))
+}
+/// Bytes `j` and `j2` of every dword as an i16 pair, sign-extended.
+#[inline(always)]
+unsafe fn pair_s(v: __m512i, j: u8, j2: u8) -> __m512i {
+    _mm512_srai_epi16::<8>(shuf(v, dword_pattern(j, j, j2, j2)))
+}
+/// The f16 in the low (`HI` false) or high half of every dword, as f32.
+#[inline(always)]
+unsafe fn f16s<const HI: bool>(v: __m512i) -> __m512 {
+    _mm512_cvtph_ps(_mm512_cvtepi32_epi16(if HI { _mm512_srli_epi32::<16>(v) } else { v }))
+}
+#[inline(always)]
+unsafe fn put(dst: &mut [[i16; 2]; 16], v: __m512i) {
+    _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
+}
+#[inline(always)]
+unsafe fn put_f(dst: &mut [f32; 16], v: __m512) {
+    _mm512_storeu_ps(dst.as_mut_ptr(), v);
 }
 
-// ---------------------------------------------------------------- per-row headers
-// `header(block, r, h)`: row `r`'s fields of one super-block (shared with the AVX2 panels).
-
-/// Q2_K: scales (folded into the quants), mins pairs `(min[2k], min[2k+1])`.
-pub(super) fn q2_k_header(b: &[u8], r: usize, h: &mut Header) {
-    (h.d[r], h.dmin[r]) = (f16_at(b, 80), f16_at(b, 82));
-    for (k, &s) in b[..16].iter().enumerate() {
-        h.sc[k][r] = [(s & 0x0f) as i16; 2];
-    }
-    for k in 0..8 {
-        h.mw[k][r] = [(b[2 * k] >> 4) as i16, (b[2 * k + 1] >> 4) as i16];
-    }
-}
-
-/// Q3_K: `scale - 32` (folded into the quants).
-pub(super) fn q3_k_header(b: &[u8], r: usize, h: &mut Header) {
-    h.d[r] = f16_at(b, 108);
-    for (k, s) in q3k_scales(b[96..108].try_into().unwrap()).into_iter().enumerate() {
-        h.sc[k][r] = [s as i16 - 32; 2];
+/// Q2_K: `d`, `dmin`; scales (folded into the quants); mins pairs `(min[2k], min[2k+1])`.
+#[inline(always)]
+unsafe fn q2_k_header(b: *const u8, rows: __m512i, h: &mut Header) {
+    let v = gather(b, rows, 80);
+    put_f(&mut h.d, f16s::<false>(v));
+    put_f(&mut h.dmin, f16s::<true>(v));
+    let m4 = _mm512_set1_epi8(0x0f);
+    for m in 0..4u8 {
+        let s = gather(b, rows, 4 * m as usize);
+        let (lo, hi) = (_mm512_and_si512(s, m4), _mm512_and_si512(_mm512_srli_epi32::<4>(s), m4));
+        for j in 0..4 {
+            put(&mut h.sc[(4 * m + j) as usize], pair_u(lo, j));
+        }
+        for kk in 0..2 {
+            put(&mut h.mw[(2 * m + kk) as usize], shuf(hi, dword_pattern(2 * kk, Z, 2 * kk + 1, Z)));
+        }
     }
 }
 
-/// Q6_K: the 16 signed scales, and `-32 *` them in pairs for the offset.
-pub(super) fn q6_k_header(b: &[u8], r: usize, h: &mut Header) {
-    h.d[r] = f16_at(b, 208);
-    let sc: [i16; 16] = std::array::from_fn(|k| b[192 + k] as i8 as i16);
-    for (k, &s) in sc.iter().enumerate() {
-        h.sc[k][r] = [s; 2];
-    }
-    for k in 0..8 {
-        h.mw[k][r] = [-32 * sc[2 * k], -32 * sc[2 * k + 1]];
+/// Q3_K: `d`; `scale - 32` (folded into the quants), the 6-bit scales unpacked as ggml does.
+#[inline(always)]
+unsafe fn q3_k_header(b: *const u8, rows: __m512i, h: &mut Header) {
+    put_f(&mut h.d, f16s::<true>(gather(b, rows, 106)));
+    let (a0, a1, a2) = (gather(b, rows, 96), gather(b, rows, 100), gather(b, rows, 104));
+    let (k1, k2) = (_mm512_set1_epi32(0x0303_0303), _mm512_set1_epi32(0x0f0f_0f0f));
+    let hi = |x: __m512i| _mm512_slli_epi32::<4>(_mm512_and_si512(x, k1));
+    let s = [
+        _mm512_or_si512(_mm512_and_si512(a0, k2), hi(a2)),
+        _mm512_or_si512(_mm512_and_si512(a1, k2), hi(_mm512_srli_epi32::<2>(a2))),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32::<4>(a0), k2), hi(_mm512_srli_epi32::<4>(a2))),
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32::<4>(a1), k2), hi(_mm512_srli_epi32::<6>(a2))),
+    ];
+    for (m, &sm) in s.iter().enumerate() {
+        for j in 0..4 {
+            put(&mut h.sc[4 * m + j as usize], _mm512_sub_epi16(pair_u(sm, j), _mm512_set1_epi16(32)));
+        }
     }
 }
 
-/// Q4_K and Q5_K: the 8 scales, and the mins as `(min[m], min[m])` for bsums pair `m` (the
-/// sum of the 32 activations of sub-block `m`).
-pub(super) fn k4_header(b: &[u8], r: usize, h: &mut Header) {
-    (h.d[r], h.dmin[r]) = (f16_at(b, 0), f16_at(b, 2));
-    let scales: &[u8; 12] = b[4..16].try_into().unwrap();
-    for j in 0..8 {
-        let (sc, m) = scale_min_k4(j, scales);
-        (h.sc[j][r], h.mw[j][r]) = ([sc as i16; 2], [m as i16; 2]);
+/// Q6_K: `d`; the 16 signed scales, and `-32 *` them in pairs for the offset.
+#[inline(always)]
+unsafe fn q6_k_header(b: *const u8, rows: __m512i, h: &mut Header) {
+    put_f(&mut h.d, f16s::<true>(gather(b, rows, 206)));
+    for m in 0..4u8 {
+        let s = gather(b, rows, 192 + 4 * m as usize);
+        for j in 0..4 {
+            put(&mut h.sc[(4 * m + j) as usize], pair_s(s, j, j));
+        }
+        for kk in 0..2 {
+            put(&mut h.mw[(2 * m + kk) as usize], _mm512_mullo_epi16(pair_s(s, 2 * kk, 2 * kk + 1), _mm512_set1_epi16(-32)));
+        }
+    }
+}
+
+/// Q4_K and Q5_K: `d`, `dmin`; the 8 scales, and the mins as `(min[m], min[m])` for bsums
+/// pair `m` (the sum of the 32 activations of sub-block `m`), unpacked as ggml does.
+#[inline(always)]
+unsafe fn k4_header(b: *const u8, rows: __m512i, h: &mut Header) {
+    let v = gather(b, rows, 0);
+    put_f(&mut h.d, f16s::<false>(v));
+    put_f(&mut h.dmin, f16s::<true>(v));
+    let (u0, u1, u2) = (gather(b, rows, 4), gather(b, rows, 8), gather(b, rows, 12));
+    let (k1, k2, k3) = (_mm512_set1_epi32(0x3f3f_3f3f), _mm512_set1_epi32(0x0f0f_0f0f), _mm512_set1_epi32(0x0303_0303));
+    let top = |x: __m512i| _mm512_slli_epi32::<4>(_mm512_and_si512(_mm512_srli_epi32::<6>(x), k3));
+    let sc_lo = _mm512_and_si512(u0, k1);
+    let sc_hi = _mm512_or_si512(_mm512_and_si512(u2, k2), top(u0));
+    let mn_lo = _mm512_and_si512(u1, k1);
+    let mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32::<4>(u2), k2), top(u1));
+    for j in 0..4u8 {
+        let j4 = j as usize + 4;
+        put(&mut h.sc[j as usize], pair_u(sc_lo, j));
+        put(&mut h.sc[j4], pair_u(sc_hi, j));
+        put(&mut h.mw[j as usize], pair_u(mn_lo, j));
+        put(&mut h.mw[j4], pair_u(mn_hi, j));
     }
 }
 
@@ -176,7 +254,7 @@ unsafe fn row_offsets(row_bytes: usize) -> __m512i {
 }
 
 /// Packs 16 rows (`w[r * row_bytes..]`) of `cols` elements, `block_bytes` per super-block:
-/// `header(block, r, h)` per row, then `quants(block_ptr, rows, q, h)` writes the 16 rows'
+/// `header(block_ptr, rows, h)`, then `quants(block_ptr, rows, q, h)` writes the 16 rows'
 /// quant groups to `q` (through [`store`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -187,7 +265,7 @@ unsafe fn pack_k(
     panel: &mut [u8],
     block_bytes: usize,
     kind: u8,
-    header: fn(&[u8], usize, &mut Header),
+    header: impl Fn(*const u8, __m512i, &mut Header),
     quants: impl Fn(*const u8, __m512i, *mut u8, &Header),
 ) {
     let (nb, pb, hb) = (cols / QK_K, panel_bytes(kind), header_bytes(kind));
@@ -197,11 +275,10 @@ unsafe fn pack_k(
     let mut h = Header::new();
     for i in 0..nb {
         let out = &mut panel[i * pb..(i + 1) * pb];
-        for r in 0..16 {
-            header(&w[r * row_bytes + i * block_bytes..][..block_bytes], r, &mut h);
-        }
+        let b = w.as_ptr().add(i * block_bytes);
+        header(b, rows, &mut h);
         h.write(kind, out.as_mut_ptr());
-        quants(w.as_ptr().add(i * block_bytes), rows, out.as_mut_ptr().add(hb), &h);
+        quants(b, rows, out.as_mut_ptr().add(hb), &h);
     }
 }
 
@@ -226,7 +303,7 @@ unsafe fn sc_vec(h: &Header, s: usize) -> __m512i {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let m2 = _mm512_set1_epi8(3);
-    pack_k(w, row_bytes, cols, panel, 84, K2, q2_k_header, |b, rows, q, h| {
+    pack_k(w, row_bytes, cols, panel, 84, K2, |b, r, h| q2_k_header(b, r, h), |b, rows, q, h| {
         // Element 128n + 32j + l is bits 2j of qs[32n + l] (qs at 16); times its sub-block's
         // scale (at most 45: no carry between the bytes of an i16 product).
         for n in 0..2 {
@@ -246,7 +323,7 @@ unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q3_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let (m2, one, lo8) = (_mm512_set1_epi8(3), _mm512_set1_epi8(1), _mm512_set1_epi16(0xff));
-    pack_k(w, row_bytes, cols, panel, 110, K3, q3_k_header, |b, rows, q, h| {
+    pack_k(w, row_bytes, cols, panel, 110, K3, |b, r, h| q3_k_header(b, r, h), |b, rows, q, h| {
         // As Q2_K (qs at 32), plus bit 4n + j of hmask[l] (at 0) as the value's bit 2: u = q + 4
         // in 0..8; stored as f * (u - 4) + 127 with f = scale - 32, per byte in i16 lanes.
         for g in 0..8 {
@@ -272,7 +349,7 @@ unsafe fn pack_q3_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn pack_q4_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let m4 = _mm512_set1_epi8(0x0f);
-    pack_k(w, row_bytes, cols, panel, 144, K4, k4_header, |b, rows, q, _| {
+    pack_k(w, row_bytes, cols, panel, 144, K4, |b, r, h| k4_header(b, r, h), |b, rows, q, _| {
         // Bytes 32jj..32jj+32 of qs: low nibbles are sub-block 2jj, high ones 2jj + 1.
         for jj in 0..4 {
             for g in 0..8 {
@@ -289,7 +366,7 @@ unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let (m4, one) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(1));
     // Bit `s` of each byte, moved to bit 4.
     let bit = |h: __m512i, s: usize| _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(h, _mm_cvtsi64_si128(s as i64)), one), 4);
-    pack_k(w, row_bytes, cols, panel, 176, K4, k4_header, |b, rows, q, _| {
+    pack_k(w, row_bytes, cols, panel, 176, K4, |b, r, h| k4_header(b, r, h), |b, rows, q, _| {
         // As Q4_K (qs at 48), plus bit 2jj / 2jj + 1 of qh[l] (at 16) for element l.
         for g in 0..8 {
             let h = gather(b, rows, 16 + 4 * g);
@@ -307,7 +384,7 @@ unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 unsafe fn pack_q6_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let m4 = _mm512_set1_epi8(0x0f);
     let bits = |v: __m512i, m: u8| _mm512_and_si512(v, _mm512_set1_epi8(m as i8));
-    pack_k(w, row_bytes, cols, panel, 210, K6, q6_k_header, |b, rows, q, _| {
+    pack_k(w, row_bytes, cols, panel, 210, K6, |b, r, h| q6_k_header(b, r, h), |b, rows, q, _| {
         // ggml's layout: per half n, byte l < 32 of ql (at 64n) / qh (at 128 + 32n) gives
         // elements l, l + 32, l + 64, l + 96 of the half.
         for n in 0..2 {

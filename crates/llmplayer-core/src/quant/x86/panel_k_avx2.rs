@@ -12,8 +12,8 @@
 //! row kernels here.
 
 use super::panel_k::{
-    group_pos, header_bytes, k4_header, panel_bytes, q2_k_header, q6_k_header, sc_index, Header, D_AT, DMIN_AT, K2,
-    K4, K6, MW_AT, Q8_K_BSUMS, Q8_K_BYTES, SC_AT,
+    dword_pattern, group_pos, header_bytes, panel_bytes, sc_index, Header, D_AT, DMIN_AT, K2, K4, K6, MW_AT, Q8_K_BSUMS,
+    Q8_K_BYTES, SC_AT, Z,
 };
 use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
@@ -21,8 +21,9 @@ use crate::quant::{QuantizedActs, QK_K};
 use std::arch::x86_64::*;
 
 /// Packs 16 rows into the `panel_k.rs` layout, as `panel_k::pack_k` does with 512-bit gathers:
-/// `header` per row, then `quants(block_ptr, rows, q, h, half)` per 8-row half, writing that
-/// half's 32-byte lines of each group (`q` already offset to the half).
+/// per 8-row half, `header(block_ptr, rows, h, half)` (that half's fields), then
+/// `quants(block_ptr, rows, q, h, half)` writes that half's 32-byte lines of each group (`q`
+/// already offset to the half).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn pack_k(
@@ -31,7 +32,7 @@ unsafe fn pack_k(
     cols: usize,
     panel: &mut [u8],
     (block_bytes, kind): (usize, u8),
-    header: fn(&[u8], usize, &mut Header),
+    header: impl Fn(*const u8, __m256i, &mut Header, usize),
     quants: impl Fn(*const u8, __m256i, *mut u8, &Header, usize),
 ) {
     let (nb, pb, hb) = (cols / QK_K, panel_bytes(kind), header_bytes(kind));
@@ -41,13 +42,98 @@ unsafe fn pack_k(
     let mut h = Header::new();
     for i in 0..nb {
         let out = &mut panel[i * pb..(i + 1) * pb];
-        for r in 0..16 {
-            header(&w[r * row_bytes + i * block_bytes..][..block_bytes], r, &mut h);
+        for half in 0..2 {
+            header(w.as_ptr().add(8 * half * row_bytes + i * block_bytes), rows, &mut h, half);
         }
         h.write(kind, out.as_mut_ptr());
         for half in 0..2 {
             quants(w.as_ptr().add(8 * half * row_bytes + i * block_bytes), rows, out.as_mut_ptr().add(hb + 32 * half), &h, half);
         }
+    }
+}
+
+// ---------------------------------------------------------------- headers
+// The 256-bit twins of `panel_k.rs`'s: `header(b, rows, h, half)` fills rows
+// `8 * half..8 * half + 8` of `h` from the 8 blocks at `b + rows[r]`.
+
+#[inline(always)]
+unsafe fn shuf(v: __m256i, p: [i32; 4]) -> __m256i {
+    _mm256_shuffle_epi8(v, _mm256_setr_epi32(p[0], p[1], p[2], p[3], p[0], p[1], p[2], p[3]))
+}
+#[inline(always)]
+unsafe fn pair_u(v: __m256i, j: u8) -> __m256i {
+    shuf(v, dword_pattern(j, Z, j, Z))
+}
+#[inline(always)]
+unsafe fn pair_s(v: __m256i, j: u8, j2: u8) -> __m256i {
+    _mm256_srai_epi16::<8>(shuf(v, dword_pattern(j, j, j2, j2)))
+}
+/// The f16 in the low (`HI` false) or high half of every dword, as f32.
+#[inline(always)]
+unsafe fn f16s<const HI: bool>(v: __m256i) -> __m256 {
+    let h = if HI { _mm256_srli_epi32::<16>(v) } else { _mm256_and_si256(v, _mm256_set1_epi32(0xffff)) };
+    let p = _mm256_permute4x64_epi64::<0b1000>(_mm256_packus_epi32(h, h));
+    _mm256_cvtph_ps(_mm256_castsi256_si128(p))
+}
+#[inline(always)]
+unsafe fn put(dst: &mut [[i16; 2]; 16], half: usize, v: __m256i) {
+    _mm256_storeu_si256(dst[8 * half..].as_mut_ptr().cast(), v);
+}
+#[inline(always)]
+unsafe fn put_f(dst: &mut [f32; 16], half: usize, v: __m256) {
+    _mm256_storeu_ps(dst[8 * half..].as_mut_ptr(), v);
+}
+
+#[inline(always)]
+unsafe fn q2_k_header(b: *const u8, rows: __m256i, h: &mut Header, half: usize) {
+    let v = gather(b, rows, 80);
+    put_f(&mut h.d, half, f16s::<false>(v));
+    put_f(&mut h.dmin, half, f16s::<true>(v));
+    let m4 = _mm256_set1_epi8(0x0f);
+    for m in 0..4u8 {
+        let s = gather(b, rows, 4 * m as usize);
+        let (lo, hi) = (_mm256_and_si256(s, m4), _mm256_and_si256(_mm256_srli_epi32::<4>(s), m4));
+        for j in 0..4 {
+            put(&mut h.sc[(4 * m + j) as usize], half, pair_u(lo, j));
+        }
+        for kk in 0..2 {
+            put(&mut h.mw[(2 * m + kk) as usize], half, shuf(hi, dword_pattern(2 * kk, Z, 2 * kk + 1, Z)));
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn q6_k_header(b: *const u8, rows: __m256i, h: &mut Header, half: usize) {
+    put_f(&mut h.d, half, f16s::<true>(gather(b, rows, 206)));
+    for m in 0..4u8 {
+        let s = gather(b, rows, 192 + 4 * m as usize);
+        for j in 0..4 {
+            put(&mut h.sc[(4 * m + j) as usize], half, pair_s(s, j, j));
+        }
+        for kk in 0..2 {
+            put(&mut h.mw[(2 * m + kk) as usize], half, _mm256_mullo_epi16(pair_s(s, 2 * kk, 2 * kk + 1), _mm256_set1_epi16(-32)));
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn k4_header(b: *const u8, rows: __m256i, h: &mut Header, half: usize) {
+    let v = gather(b, rows, 0);
+    put_f(&mut h.d, half, f16s::<false>(v));
+    put_f(&mut h.dmin, half, f16s::<true>(v));
+    let (u0, u1, u2) = (gather(b, rows, 4), gather(b, rows, 8), gather(b, rows, 12));
+    let (k1, k2, k3) = (_mm256_set1_epi32(0x3f3f_3f3f), _mm256_set1_epi32(0x0f0f_0f0f), _mm256_set1_epi32(0x0303_0303));
+    let top = |x: __m256i| _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(x), k3));
+    let sc_lo = _mm256_and_si256(u0, k1);
+    let sc_hi = _mm256_or_si256(_mm256_and_si256(u2, k2), top(u0));
+    let mn_lo = _mm256_and_si256(u1, k1);
+    let mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32::<4>(u2), k2), top(u1));
+    for j in 0..4u8 {
+        let j4 = j as usize + 4;
+        put(&mut h.sc[j as usize], half, pair_u(sc_lo, j));
+        put(&mut h.sc[j4], half, pair_u(sc_hi, j));
+        put(&mut h.mw[j as usize], half, pair_u(mn_lo, j));
+        put(&mut h.mw[j4], half, pair_u(mn_hi, j));
     }
 }
 
@@ -71,7 +157,7 @@ unsafe fn srl(v: __m256i, s: usize) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let m2 = _mm256_set1_epi8(3);
-    pack_k(w, row_bytes, cols, panel, (84, K2), q2_k_header, |b, rows, q, h, half| {
+    pack_k(w, row_bytes, cols, panel, (84, K2), |b, r, h, half| q2_k_header(b, r, h, half), |b, rows, q, h, half| {
         // Element 128n + 32j + l is bits 2j of qs[32n + l] (qs at 16), times its scale.
         for n in 0..2 {
             for g in 0..8 {
@@ -89,7 +175,7 @@ unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn pack_q4_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let m4 = _mm256_set1_epi8(0x0f);
-    pack_k(w, row_bytes, cols, panel, (144, K4), k4_header, |b, rows, q, _, _| {
+    pack_k(w, row_bytes, cols, panel, (144, K4), |b, r, h, half| k4_header(b, r, h, half), |b, rows, q, _, _| {
         // Bytes 32jj..32jj+32 of qs (at 16): low nibbles are sub-block 2jj, high ones 2jj + 1.
         for jj in 0..4 {
             for g in 0..8 {
@@ -106,7 +192,7 @@ unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let (m4, one) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
     // Bit `s` of each byte, moved to bit 4.
     let bit = |h: __m256i, s: usize| _mm256_slli_epi16(_mm256_and_si256(srl(h, s), one), 4);
-    pack_k(w, row_bytes, cols, panel, (176, K4), k4_header, |b, rows, q, _, _| {
+    pack_k(w, row_bytes, cols, panel, (176, K4), |b, r, h, half| k4_header(b, r, h, half), |b, rows, q, _, _| {
         // As Q4_K (qs at 48), plus bit 2jj / 2jj + 1 of qh[l] (at 16) for element l.
         for g in 0..8 {
             let h = gather(b, rows, 16 + 4 * g);
@@ -124,7 +210,7 @@ unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
 unsafe fn pack_q6_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let m4 = _mm256_set1_epi8(0x0f);
     let bits = |v: __m256i, m: u8| _mm256_and_si256(v, _mm256_set1_epi8(m as i8));
-    pack_k(w, row_bytes, cols, panel, (210, K6), q6_k_header, |b, rows, q, _, _| {
+    pack_k(w, row_bytes, cols, panel, (210, K6), |b, r, h, half| q6_k_header(b, r, h, half), |b, rows, q, _, _| {
         // ggml's layout: per half n, byte l < 32 of ql (at 64n) / qh (at 128 + 32n) gives
         // elements l, l + 32, l + 64, l + 96 of the half.
         for n in 0..2 {
