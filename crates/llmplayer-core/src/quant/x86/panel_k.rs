@@ -20,8 +20,8 @@
 //!
 //! Panel layout per super-block (`panel_bytes(KIND)` bytes), rows in 32-bit lanes:
 //! `d` (f32), `dmin` (f32), 8 vectors `mw` of i16 pairs (the `bsums` terms), `nsc(KIND)` vectors
-//! of `(scale, scale)` i16 pairs, then 64 groups of 16 rows × 4 quant bytes, group `(c, k)` at
-//! `64 * (8k + c)` (lane-major, [`group_pos`]). Per kind:
+//! of `(scale, scale)` i16 pairs (IQ4_XS: then sign masks), then 64 groups of 16 rows × 4 quant
+//! bytes, group `(c, k)` at `64 * (8k + c)` (lane-major, [`group_pos`]). Per kind:
 //!
 //! * `K4` (Q4_K, Q5_K): quants 0..15 / 0..31; 8 scales; `mw[m] = (min[m], min[m])`, so that
 //!   `mw[2j] · bsums pair 2j + mw[2j+1] · bsums pair 2j+1` is ggml's `min_j * sum32_j` product
@@ -31,10 +31,14 @@
 //!   `- 32 * (bsum·sc)` lane).
 //! * `K2` (Q2_K): quants `scale * q`; `mw[k] = (min[2k], min[2k+1])`, whose lane is added to the
 //!   f32 lane with `dmin` before the lane of the quants with `d` (ggml's order).
-//! * `K3` (Q3_K): quants `(scale - 32) * (q - 4) + 127`; each lane starts at
+//! * `K3` (Q3_K): quants `(scale - 32) * q + 127` (`q` in -4..=3); each lane starts at
 //!   `-127 * (sum of the token's activations in that lane)`.
+//! * `KI` (IQ4_XS): quants `|value|`; 8 scales `ls - 32`; then a sign mask per group (bit
+//!   `4r + e`: row `r`'s element `e` is negative), applied to the broadcast activations with
+//!   one masked byte subtraction per group and token (ggml's `|x| * sign(y, x)`).
 
 use super::vnni;
+use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::{QuantizedActs, QK_K};
@@ -45,6 +49,7 @@ pub(super) const K4: u8 = 0;
 pub(super) const K6: u8 = 1;
 pub(super) const K2: u8 = 2;
 pub(super) const K3: u8 = 3;
+pub(super) const KI: u8 = 4;
 
 /// Byte offsets in a super-block's header.
 pub(super) const D_AT: usize = 0;
@@ -55,13 +60,15 @@ pub(super) const SC_AT: usize = 640;
 /// Scale vectors per super-block.
 pub(super) const fn nsc(kind: u8) -> usize {
     match kind {
-        K4 => 8,
+        K4 | KI => 8,
         K6 => 16,
         _ => 0,
     }
 }
+/// IQ4_XS: the sign masks (one u64 per quant group, in panel group order) after the scales.
+pub(super) const MASK_AT: usize = SC_AT + 64 * 8;
 pub(super) const fn header_bytes(kind: u8) -> usize {
-    SC_AT + 64 * nsc(kind)
+    SC_AT + 64 * nsc(kind) + if kind == KI { 8 * 64 } else { 0 }
 }
 /// Panel bytes per super-block.
 pub(super) const fn panel_bytes(kind: u8) -> usize {
@@ -96,22 +103,28 @@ pub(super) struct Header {
     pub dmin: [f32; 16],
     pub mw: [[[i16; 2]; 16]; 8],
     pub sc: [[[i16; 2]; 16]; 16],
+    /// IQ4_XS: per quant group (panel order), bit `4r + e` set where row `r`'s element `e` is
+    /// negative.
+    pub mask: [u64; 64],
 }
 
 impl Header {
     pub(super) fn new() -> Header {
-        Header { d: [0.0; 16], dmin: [0.0; 16], mw: [[[0; 2]; 16]; 8], sc: [[[0; 2]; 16]; 16] }
+        Header { d: [0.0; 16], dmin: [0.0; 16], mw: [[[0; 2]; 16]; 8], sc: [[[0; 2]; 16]; 16], mask: [0; 64] }
     }
     /// Copies the panel part of the header to `out`.
     ///
     /// # Safety
     /// `out` must be valid for `header_bytes(kind)` writes.
     pub(super) unsafe fn write(&self, kind: u8, out: *mut u8) {
-        std::ptr::copy_nonoverlapping((self as *const Header).cast::<u8>(), out, header_bytes(kind));
+        std::ptr::copy_nonoverlapping((self as *const Header).cast::<u8>(), out, SC_AT + 64 * nsc(kind));
+        if kind == KI {
+            std::ptr::copy_nonoverlapping(self.mask.as_ptr().cast::<u8>(), out.add(MASK_AT), 8 * 64);
+        }
     }
 }
 
-const _: () = assert!(std::mem::size_of::<Header>() == header_bytes(K6));
+const _: () = assert!(std::mem::size_of::<Header>() == header_bytes(K6) + 8 * 64);
 
 /// A `vpshufb` pattern taking, in every dword, its own bytes `a, b, c, d` (`Z`: zero).
 pub(super) const fn dword_pattern(a: u8, b: u8, c: u8, d: u8) -> [i32; 4] {
@@ -239,6 +252,21 @@ unsafe fn k4_header(b: *const u8, rows: __m512i, h: &mut Header) {
         put(&mut h.sc[j4], pair_u(sc_hi, j));
         put(&mut h.mw[j as usize], pair_u(mn_lo, j));
         put(&mut h.mw[j4], pair_u(mn_hi, j));
+    }
+}
+
+/// IQ4_XS: `d`; the 8 scales `ls - 32` as ggml unpacks them (sign masks come with the quants).
+#[inline(always)]
+unsafe fn iq4_xs_header(b: *const u8, rows: __m512i, h: &mut Header) {
+    let v = gather(b, rows, 0);
+    put_f(&mut h.d, f16s::<false>(v));
+    let (sh, sl) = (_mm512_srli_epi32::<16>(v), gather(b, rows, 4));
+    let m = |x: __m512i, bits: i32| _mm512_and_si512(x, _mm512_set1_epi32(bits));
+    for ib in 0..8u32 {
+        let lo = m(_mm512_srl_epi32(sl, _mm_cvtsi32_si128(4 * ib as i32)), 0xf);
+        let hi = m(_mm512_srl_epi32(sh, _mm_cvtsi32_si128(2 * ib as i32)), 3);
+        let ls = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32::<4>(hi)), _mm512_set1_epi32(32));
+        put(&mut h.sc[ib as usize], _mm512_or_si512(m(ls, 0xffff), _mm512_slli_epi32::<16>(ls)));
     }
 }
 
@@ -402,6 +430,43 @@ unsafe fn pack_q6_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     })
 }
 
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
+unsafe fn pack_iq4_xs(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let lut = _mm512_broadcast_i32x4(_mm_loadu_si128(KVALUES_IQ4NL.as_ptr().cast()));
+    let m4 = _mm512_set1_epi8(0x0f);
+    pack_k_iq4(w, row_bytes, cols, panel, |b, rows, q, masks| {
+        // Sub-block ib: qs[16ib + l] (at 8) holds element l (low nibble) and l + 16 (high);
+        // stored as |value| with the sign in the group's mask.
+        for ib in 0..8 {
+            for g in 0..4 {
+                let v = gather(b, rows, 8 + 16 * ib + 4 * g);
+                for (grp, nib) in [(8 * ib + g, _mm512_and_si512(v, m4)), (8 * ib + 4 + g, _mm512_and_si512(_mm512_srli_epi16::<4>(v), m4))] {
+                    let x = _mm512_shuffle_epi8(lut, nib);
+                    masks[group_pos(grp)] = _mm512_movepi8_mask(x);
+                    store(q, grp, _mm512_abs_epi8(x));
+                }
+            }
+        }
+    })
+}
+
+/// [`pack_k`] for IQ4_XS, whose quants also fill the header's sign masks.
+#[inline(always)]
+unsafe fn pack_k_iq4(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8], quants: impl Fn(*const u8, __m512i, *mut u8, &mut [u64; 64])) {
+    let (nb, pb, hb, block_bytes) = (cols / QK_K, panel_bytes(KI), header_bytes(KI), 136);
+    assert!(w.len() >= 15 * row_bytes + nb * block_bytes && panel.len() >= nb * pb);
+    assert!(row_bytes * 16 < i32::MAX as usize);
+    let rows = row_offsets(row_bytes);
+    let mut h = Header::new();
+    for i in 0..nb {
+        let out = &mut panel[i * pb..(i + 1) * pb];
+        let b = w.as_ptr().add(i * block_bytes);
+        iq4_xs_header(b, rows, &mut h);
+        quants(b, rows, out.as_mut_ptr().add(hb), &mut h.mask);
+        h.write(KI, out.as_mut_ptr());
+    }
+}
+
 // ---------------------------------------------------------------- the dot
 
 /// `vpdpwssd`: `acc + a.lo * b.lo + a.hi * b.hi` per i32 lane. In asm because LLVM's machine
@@ -483,6 +548,15 @@ unsafe fn panel_dot_k<const T: usize, const KIND: u8>(
                         for t in 0..T {
                             l[kk][t] = _mm512_dpbusd_epi32(l[kk][t], wg, y4(t));
                         }
+                    } else if KIND == KI {
+                        // |x| against the activations negated where x < 0 (ggml's sign trick).
+                        let sc = _mm512_loadu_si512(blk.add(SC_AT + 64 * c).cast());
+                        let neg: __mmask64 = (blk.add(MASK_AT + 8 * (8 * k + c)) as *const u64).read_unaligned();
+                        for t in 0..T {
+                            let y = y4(t);
+                            let sy = _mm512_mask_sub_epi8(y, neg, zero, y);
+                            l[kk][t] = dpwssd(l[kk][t], _mm512_maddubs_epi16(wg, sy), sc);
+                        }
                     } else {
                         let sc = _mm512_loadu_si512(blk.add(SC_AT + 64 * sc_index(KIND, c, k)).cast());
                         for t in 0..T {
@@ -534,6 +608,7 @@ dot_kind!(dot_k4, dot_k4_t, K4);
 dot_kind!(dot_k6, dot_k6_t, K6);
 dot_kind!(dot_k2, dot_k2_t, K2);
 dot_kind!(dot_k3, dot_k3_t, K3);
+dot_kind!(dot_ki, dot_ki_t, KI);
 
 /// The K-quant panel kernels for `ty`: (pack, dot, panel bytes per super-block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
@@ -544,6 +619,7 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, u
         Q4_K => (panel_pack_fn!(pack_q4_k, vnni::available), panel_dot_fn!(dot_k4, vnni::available), K4),
         Q5_K => (panel_pack_fn!(pack_q5_k, vnni::available), panel_dot_fn!(dot_k4, vnni::available), K4),
         Q6_K => (panel_pack_fn!(pack_q6_k, vnni::available), panel_dot_fn!(dot_k6, vnni::available), K6),
+        IQ4_XS => (panel_pack_fn!(pack_iq4_xs, vnni::available), panel_dot_fn!(dot_ki, vnni::available), KI),
         _ => return None,
     };
     Some((pack, dot, panel_bytes(kind)))

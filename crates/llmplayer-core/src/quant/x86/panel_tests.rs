@@ -118,9 +118,15 @@ fn avx2_panels_equal_vnni_panels() {
     }
 }
 
-/// (type, block bytes, f16 scale offsets) of the K-quants.
-const K_TYPES: [(GgmlType, usize, &[usize]); 5] =
-    [(Q2_K, 84, &[80, 82]), (Q3_K, 110, &[108]), (Q4_K, 144, &[0, 2]), (Q5_K, 176, &[0, 2]), (Q6_K, 210, &[208])];
+/// (type, block bytes, f16 scale offsets) of the K-quants and IQ4_XS (Q8_K activations).
+const K_TYPES: [(GgmlType, usize, &[usize]); 6] = [
+    (Q2_K, 84, &[80, 82]),
+    (Q3_K, 110, &[108]),
+    (Q4_K, 144, &[0, 2]),
+    (Q5_K, 176, &[0, 2]),
+    (Q6_K, 210, &[208]),
+    (IQ4_XS, 136, &[0]),
+];
 
 #[test]
 #[allow(clippy::needless_range_loop)]
