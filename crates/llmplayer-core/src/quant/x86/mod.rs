@@ -236,8 +236,7 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones. Each rounds as
     // what llama.cpp runs for its type in prefill: the Q8_0-activation panels as tinyBLAS,
     // the K-quant panels (`panel_k*.rs`) as ggml's AVX2 `ggml_vec_dot_*_q8_K` (8 integer
-    // lanes per super-block, one fma per lane, hsum_float_8), bit for bit. Not (yet) for
-    // IQ4_XS and Q3_K on AVX2 (their x4/dot kernels are exact), nor Q4_1/Q5_1
+    // lanes per super-block, one fma per lane, hsum_float_8), bit for bit. Not for Q4_1/Q5_1
     // (`panel_q8_1.rs`: one f32 product per block, unlike ggml's dot).
     let panel = if vnni::available() {
         panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty))

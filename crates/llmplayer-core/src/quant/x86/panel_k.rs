@@ -50,6 +50,8 @@ pub(super) const K6: u8 = 1;
 pub(super) const K2: u8 = 2;
 pub(super) const K3: u8 = 3;
 pub(super) const KI: u8 = 4;
+/// AVX2 Q3_K (`panel_k_avx2.rs`): signed quants `-(scale - 32) * q`, no scale vectors.
+pub(super) const KS3: u8 = 5;
 
 /// Byte offsets in a super-block's header.
 pub(super) const D_AT: usize = 0;

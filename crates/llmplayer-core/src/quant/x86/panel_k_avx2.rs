@@ -8,13 +8,15 @@
 //! `(scale, scale)` pairs and an add into the lane (ggml's `maddubs` + `madd(scale)`). Q2_K's
 //! panel has the scales folded into its quants (at most 45), so two groups of a lane are
 //! summed in i16 (at most 2 × 2 × 45 × 127 < 32768) before one `vpmaddwd` with ones.
-//! Q3_K's folded quants (up to 255) would saturate `vpmaddubsw`, so Q3_K (and IQ4_XS) keep the
-//! row kernels here.
+//! Q3_K and IQ4_XS store signed quants and take ggml's sign path (`|w|` against
+//! `sign(y, w)`, at most 2 × 128 × 127 per i16): IQ4_XS its table values with the scales in
+//! `vpmaddwd`; Q3_K `-(scale - 32) * q` (in -128..=124, folded), `vpmaddwd` with -1.
 
 use super::panel_k::{
-    dword_pattern, group_pos, header_bytes, panel_bytes, sc_index, Header, D_AT, DMIN_AT, K2, K4, K6, MW_AT, Q8_K_BSUMS,
-    Q8_K_BYTES, SC_AT, Z,
+    dword_pattern, group_pos, header_bytes, panel_bytes, sc_index, Header, D_AT, DMIN_AT, K2, K4, K6, KI, KS3, MW_AT,
+    Q8_K_BSUMS, Q8_K_BYTES, SC_AT, Z,
 };
+use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::matmul::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::{QuantizedActs, QK_K};
@@ -116,6 +118,41 @@ unsafe fn q6_k_header(b: *const u8, rows: __m256i, h: &mut Header, half: usize) 
     }
 }
 
+/// Q3_K: `d`; `scale - 32` in `h.sc` for the packer (no scale vectors in this panel).
+#[inline(always)]
+unsafe fn q3_k_header(b: *const u8, rows: __m256i, h: &mut Header, half: usize) {
+    put_f(&mut h.d, half, f16s::<true>(gather(b, rows, 106)));
+    let (a0, a1, a2) = (gather(b, rows, 96), gather(b, rows, 100), gather(b, rows, 104));
+    let (k1, k2) = (_mm256_set1_epi32(0x0303_0303), _mm256_set1_epi32(0x0f0f_0f0f));
+    let hi = |x: __m256i| _mm256_slli_epi32::<4>(_mm256_and_si256(x, k1));
+    let s = [
+        _mm256_or_si256(_mm256_and_si256(a0, k2), hi(a2)),
+        _mm256_or_si256(_mm256_and_si256(a1, k2), hi(_mm256_srli_epi32::<2>(a2))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32::<4>(a0), k2), hi(_mm256_srli_epi32::<4>(a2))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32::<4>(a1), k2), hi(_mm256_srli_epi32::<6>(a2))),
+    ];
+    for (m, &sm) in s.iter().enumerate() {
+        for j in 0..4 {
+            put(&mut h.sc[4 * m + j as usize], half, _mm256_sub_epi16(pair_u(sm, j), _mm256_set1_epi16(32)));
+        }
+    }
+}
+
+/// IQ4_XS: `d`; the 8 scales `ls - 32`.
+#[inline(always)]
+unsafe fn iq4_xs_header(b: *const u8, rows: __m256i, h: &mut Header, half: usize) {
+    let v = gather(b, rows, 0);
+    put_f(&mut h.d, half, f16s::<false>(v));
+    let (sh, sl) = (_mm256_srli_epi32::<16>(v), gather(b, rows, 4));
+    let m = |x: __m256i, bits: i32| _mm256_and_si256(x, _mm256_set1_epi32(bits));
+    for ib in 0..8u32 {
+        let lo = m(_mm256_srl_epi32(sl, _mm_cvtsi32_si128(4 * ib as i32)), 0xf);
+        let hi = m(_mm256_srl_epi32(sh, _mm_cvtsi32_si128(2 * ib as i32)), 3);
+        let ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32::<4>(hi)), _mm256_set1_epi32(32));
+        put(&mut h.sc[ib as usize], half, _mm256_or_si256(m(ls, 0xffff), _mm256_slli_epi32::<16>(ls)));
+    }
+}
+
 #[inline(always)]
 unsafe fn k4_header(b: *const u8, rows: __m256i, h: &mut Header, half: usize) {
     let v = gather(b, rows, 0);
@@ -167,6 +204,48 @@ unsafe fn pack_q2_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
                     let sc = _mm256_loadu_si256(h.sc[grp / 4][8 * half..].as_ptr().cast());
                     store(q, grp, _mm256_mullo_epi16(_mm256_and_si256(srl(v, 2 * j), m2), sc));
                 }
+            }
+        }
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_q3_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let (m2, one, lo8, four) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1), _mm256_set1_epi16(0xff), _mm256_set1_epi16(4));
+    pack_k(w, row_bytes, cols, panel, (110, KS3), |b, r, h, half| q3_k_header(b, r, h, half), |b, rows, q, h, half| {
+        // As `panel_k.rs`: u = q + 4 in 0..8 from qs (at 32) and hmask (at 0); stored as
+        // f * (4 - u) = -f * q with f = scale - 32: in -128..=124, a signed byte.
+        for g in 0..8 {
+            let hm = gather(b, rows, 4 * g);
+            for n in 0..2 {
+                let v = gather(b, rows, 32 + 32 * n + 4 * g);
+                for j in 0..4 {
+                    let lo = _mm256_and_si256(srl(v, 2 * j), m2);
+                    let hb = _mm256_and_si256(srl(hm, 4 * n + j), one);
+                    let u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+                    let grp = 32 * n + 8 * j + g;
+                    let f = _mm256_loadu_si256(h.sc[grp / 4][8 * half..].as_ptr().cast());
+                    let wl = _mm256_mullo_epi16(_mm256_sub_epi16(four, _mm256_and_si256(u, lo8)), f);
+                    let wh = _mm256_mullo_epi16(_mm256_sub_epi16(four, _mm256_srli_epi16(u, 8)), f);
+                    store(q, grp, _mm256_or_si256(_mm256_and_si256(wl, lo8), _mm256_slli_epi16(wh, 8)));
+                }
+            }
+        }
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack_iq4_xs(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
+    let t = _mm_loadu_si128(KVALUES_IQ4NL.as_ptr().cast());
+    let (lut, m4) = (_mm256_set_m128i(t, t), _mm256_set1_epi8(0x0f));
+    pack_k(w, row_bytes, cols, panel, (136, KI), |b, r, h, half| iq4_xs_header(b, r, h, half), |b, rows, q, _, _| {
+        // Sub-block ib: qs[16ib + l] (at 8) holds element l (low nibble) and l + 16 (high);
+        // stored as the signed table values.
+        for ib in 0..8 {
+            for g in 0..4 {
+                let v = gather(b, rows, 8 + 16 * ib + 4 * g);
+                store(q, 8 * ib + g, _mm256_shuffle_epi8(lut, _mm256_and_si256(v, m4)));
+                store(q, 8 * ib + 4 + g, _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)));
             }
         }
     })
@@ -273,6 +352,18 @@ unsafe fn half_dot<const T: usize, const KIND: u8>(
                         l[t] = _mm256_add_epi32(l[t], _mm256_madd_epi16(s16, ones));
                     }
                 }
+            } else if KIND == KI || KIND == KS3 {
+                // Signed quants: |w| against sign(y, w) (ggml's mul_add_epi8), then the scale
+                // (KS3: -1, its scales are folded into the negated quants).
+                for c in 0..8 {
+                    let w = wg(c);
+                    let aw = _mm256_sign_epi8(w, w);
+                    let sc = if KIND == KI { _mm256_loadu_si256(blk.add(SC_AT + 64 * c).cast()) } else { _mm256_set1_epi16(-1) };
+                    for t in 0..T {
+                        let sy = _mm256_sign_epi8(y4(t, c), w);
+                        l[t] = _mm256_add_epi32(l[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), sc));
+                    }
+                }
             } else {
                 for c in 0..8 {
                     let (w, sc) = (wg(c), _mm256_loadu_si256(blk.add(SC_AT + 64 * sc_index(KIND, c, k)).cast()));
@@ -336,6 +427,8 @@ macro_rules! dot_kind {
 dot_kind!(dot_k4, dot_k4_t, K4);
 dot_kind!(dot_k6, dot_k6_t, K6);
 dot_kind!(dot_k2, dot_k2_t, K2);
+dot_kind!(dot_ks3, dot_ks3_t, KS3);
+dot_kind!(dot_ki, dot_ki_t, KI);
 
 /// The AVX2 K-quant panel kernels for `ty`: (pack, dot, panel bytes per super-block).
 pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, usize)> {
@@ -345,6 +438,8 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, u
         Q4_K => (panel_pack_fn!(pack_q4_k, super::available), panel_dot_fn!(dot_k4, super::available), K4),
         Q5_K => (panel_pack_fn!(pack_q5_k, super::available), panel_dot_fn!(dot_k4, super::available), K4),
         Q6_K => (panel_pack_fn!(pack_q6_k, super::available), panel_dot_fn!(dot_k6, super::available), K6),
+        Q3_K => (panel_pack_fn!(pack_q3_k, super::available), panel_dot_fn!(dot_ks3, super::available), KS3),
+        IQ4_XS => (panel_pack_fn!(pack_iq4_xs, super::available), panel_dot_fn!(dot_ki, super::available), KI),
         _ => return None,
     };
     Some((pack, dot, panel_bytes(kind)))

@@ -2,7 +2,7 @@
 //!
 //! * On an AVX-512 VNNI machine, the AVX2 panels against the VNNI ones: the integer sums of
 //!   both are exact and their float steps the same, so the dots must agree bit for bit; where
-//!   the two layouts are the same (K-quants, Q4_1/Q5_1), the packed bytes must too.
+//!   the two layouts are the same (Q2_K, Q4_K-Q6_K, Q4_1/Q5_1), the packed bytes must too.
 //! * The K-quant panels (both ISAs, whichever this CPU runs) against the type's `vec_dot`
 //!   (ggml's AVX2 dot, which llama.cpp runs in prefill too), bit for bit, on random blocks,
 //!   extreme blocks and activations with outliers; and mat-mat through the selected kernels
@@ -36,13 +36,17 @@ impl Rng {
 #[allow(clippy::type_complexity)]
 fn cases() -> Vec<(GgmlType, usize, &'static [usize], GgmlType, Kernels, Kernels, bool)> {
     let k = |ty: GgmlType, bb: usize, f16: &'static [usize]| (ty, bb, f16, Q8_K, panel_k_avx2::kernels(ty), panel_k::kernels(ty), true);
+    // Q3_K and IQ4_XS: signed quants in the AVX2 panel, so only the dots must agree.
+    let ks = |ty: GgmlType, bb: usize, f16: &'static [usize]| (ty, bb, f16, Q8_K, panel_k_avx2::kernels(ty), panel_k::kernels(ty), false);
     let l = |ty: GgmlType, bb: usize| (ty, bb, &[0usize][..], Q8_0, panel_avx2::kernels(ty), panel::kernels(ty), false);
     let m = |ty: GgmlType, bb: usize| (ty, bb, &[0usize, 2][..], Q8_1, panel_q8_1::kernels(ty, false), panel_q8_1::kernels(ty, true), true);
     vec![
         k(Q2_K, 84, &[80, 82]),
+        ks(Q3_K, 110, &[108]),
         k(Q4_K, 144, &[0, 2]),
         k(Q5_K, 176, &[0, 2]),
         k(Q6_K, 210, &[208]),
+        ks(IQ4_XS, 136, &[0]),
         l(Q8_0, 34),
         l(Q4_0, 18),
         l(IQ4_NL, 18),
