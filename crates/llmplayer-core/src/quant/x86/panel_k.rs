@@ -10,11 +10,11 @@
 //! The integer lanes are exact, so any instruction sequence giving the same 8 integers per
 //! super-block, followed by the same f32 operations in the same order, gives the same float.
 //!
-//! Here a 512-bit lane is a weight row (16 rows per panel) and each of ggml's 8 lanes is its
-//! own register: for lane `k`, the 8 quant groups `(c, k)` are stored one after the other, and
-//! per group and token `vpmaddubsw` (unsigned quants × the token's 4 activation bytes,
-//! broadcast) and `vpdpwssd` against the rows' sub-block scales (as `(scale, scale)` i16
-//! pairs) add the group to the lane. Where the scale times the quant fits a byte (Q2_K: at
+//! Here each 32-bit lane of a 512-bit register is a weight row (16 rows per panel) and each of
+//! ggml's 8 lanes is its own register: for lane `k`, the 8 quant groups `(c, k)` are stored one
+//! after the other, and per group and token `vpmaddubsw` (unsigned quants × the token's 4
+//! activation bytes, broadcast) and `vpdpwssd` against the rows' sub-block scales (as
+//! `(scale, scale)` i16 pairs) add the group to the lane. Where the scale times the quant fits a byte (Q2_K: at
 //! most 15 × 3; Q3_K: `(scale - 32) * q + 127` in 3..=255) the scale is folded into the packed
 //! quants and one `vpdpbusd` per group and token does it all.
 //!
@@ -97,8 +97,9 @@ pub(super) const Q8_K_BYTES: usize = 292;
 pub(super) const Q8_K_BSUMS: usize = 260;
 
 /// One super-block's header for the 16 rows, in panel byte order (`#[repr(C)]`, no padding):
-/// the first `header_bytes(kind)` bytes are copied to the panel. `sc` also holds what the
-/// folded kinds multiply their quants by (Q2_K: scale; Q3_K: scale - 32), not copied.
+/// its first `SC_AT + 64 * nsc(kind)` bytes are copied to the panel, then IQ4_XS's masks. `sc`
+/// also holds what the folded kinds multiply their quants by (Q2_K: scale; Q3_K: scale - 32),
+/// not copied.
 #[repr(C)]
 pub(super) struct Header {
     pub d: [f32; 16],
