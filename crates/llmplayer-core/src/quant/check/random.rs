@@ -204,6 +204,22 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
         }
     }
 
+    // An FMA whose f64 sum lies exactly on an f32 midpoint without being exact (the case an
+    // emulation through f64 must settle): acc = 1 + 2^-23, then + 2^-24 (1 + 2^-23)(1 - 2^-23)
+    // = 2^-24 - 2^-70, just below the midpoint, so the FMA keeps 1 + 2^-23 where rounding the
+    // f64 sum (1 + 2^-23 + 2^-24, ties to even) would give 1 + 2^-22.
+    if ty == GgmlType::F32 && float_held(t) {
+        let (mut x, mut y) = (vec![0f32; 64], vec![0f32; 64]);
+        (x[0], y[0]) = (1.0 + f32::EPSILON, 1.0);
+        (x[32], y[32]) = ((1.0 + f32::EPSILON) / 16_777_216.0, 1.0 - f32::EPSILON);
+        let bytes = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+        let (xb, yb) = (bytes(&x), bytes(&y));
+        let got = (t.vec_dot)(64, &xb, &yb);
+        if got != 1.0 + f32::EPSILON || float_dot(ty, 64, &xb, &yb) != Some(got) {
+            c.fails.push(format!("vec_dot ({backend}) on an inexact f32 midpoint: {got:e}, want {:e}", 1.0 + f32::EPSILON));
+        }
+    }
+
     // The x4 micro-kernel against four scalar dots.
     if let Some(x4) = t.vec_dot_x4 {
         for n in [256usize, 4096] {

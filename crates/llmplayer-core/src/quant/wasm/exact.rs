@@ -64,29 +64,61 @@ fn fma2_slow(acc: v128, a: v128, b: v128) -> v128 {
     f32x4(x.mul_add(u, f32x4_extract_lane::<0>(acc)), y.mul_add(v, f32x4_extract_lane::<1>(acc)), 0.0, 0.0)
 }
 
+/// The f32 rounding of `s = fl64(p + c)` that a single rounding of the exact `p + c` gives.
+/// Only a sum lying exactly halfway between two f32 values can differ: right when the f64 sum
+/// was exact (ties to even, as the FMA does); when not, the exact sum lies beyond the halfway
+/// point on the side of the f64 rounding error (TwoSum), and `s` is moved one f64 ulp to that
+/// side before rounding.
+#[inline(always)]
+fn settle(s: v128, p: v128, c: v128) -> v128 {
+    let bb = f64x2_sub(s, p);
+    let err = f64x2_add(f64x2_sub(p, f64x2_sub(s, bb)), f64x2_sub(c, bb));
+    let half = i64x2_eq(v128_and(s, i64x2_splat(0x1fff_ffff)), i64x2_splat(0x1000_0000));
+    let fix = v128_and(half, f64x2_ne(err, f64x2_splat(0.0)));
+    // +1 on the bit pattern moves away from zero: wanted when err has the sign of s.
+    let toward_zero = v128_xor(f64x2_lt(err, f64x2_splat(0.0)), f64x2_lt(s, f64x2_splat(0.0)));
+    let step = v128_and(fix, v128_bitselect(i64x2_splat(-1), i64x2_splat(1), toward_zero));
+    f32x4_demote_f64x2_zero(i64x2_add(s, step))
+}
+
 /// `acc[k] = fma(a[k], b[k], acc[k])`, bit for bit as in f32, for `N` pairs of lanes: `a`, `b`
 /// f64x2 holding f32 values, `acc` f32x4 with the pair in lanes 0-1 (as `f32x4.demote_f64x2_zero`
 /// leaves it: a demote and a promote per step, which LLVM keeps as two instructions; merging
 /// the pairs into full f32x4 made it scalarize them). `tiny_ok`: the caller knows that no
 /// result is an f32 subnormal.
+///
+/// Which sums go to [`settle`]: with `INEXACT`, the inexact ones (`s - c != p`): right for the
+/// 32-element types, whose products are a 22-bit scale times lane sums below 2^17: with real
+/// data their f64 sums are all exact, but about 6% land exactly on an f32 midpoint, so testing
+/// [`halfway`] would send a third of the blocks down that branch. Otherwise (longer products,
+/// often inexact sums) the [`halfway`] ones, which random low bits almost never are.
 #[inline(always)]
-fn fma_pairs<const N: usize>(acc: &mut [v128; N], a: [v128; N], b: [v128; N], tiny_ok: bool) {
-    let s: [v128; N] = core::array::from_fn(|k| f64x2_add(f64x2_mul(a[k], b[k]), f64x2_promote_low_f32x4(acc[k])));
-    let mut hit = halfway(s[0], s[1]);
-    if !tiny_ok {
-        hit = v128_or(hit, tiny(s[0], s[1]));
-    }
-    let mut k = 2;
+fn fma_pairs<const N: usize, const INEXACT: bool>(acc: &mut [v128; N], a: [v128; N], b: [v128; N], tiny_ok: bool) {
+    let p: [v128; N] = core::array::from_fn(|k| f64x2_mul(a[k], b[k]));
+    let c: [v128; N] = core::array::from_fn(|k| f64x2_promote_low_f32x4(acc[k]));
+    let s: [v128; N] = core::array::from_fn(|k| f64x2_add(p[k], c[k]));
+    let mut flag = i32x4_splat(0);
+    let mut small = i32x4_splat(0);
+    let mut k = 0;
     while k + 1 < N {
-        hit = v128_or(hit, halfway(s[k], s[k + 1]));
+        if INEXACT {
+            let inexact = |k: usize| f64x2_ne(f64x2_sub(s[k], c[k]), p[k]);
+            flag = v128_or(flag, v128_or(inexact(k), inexact(k + 1)));
+        } else {
+            flag = v128_or(flag, halfway(s[k], s[k + 1]));
+        }
         if !tiny_ok {
-            hit = v128_or(hit, tiny(s[k], s[k + 1]));
+            small = v128_or(small, tiny(s[k], s[k + 1]));
         }
         k += 2;
     }
-    if v128_any_true(hit) {
+    if !tiny_ok && v128_any_true(small) {
         for k in 0..N {
             acc[k] = fma2_slow(acc[k], a[k], b[k]);
+        }
+    } else if v128_any_true(flag) {
+        for k in 0..N {
+            acc[k] = settle(s[k], p[k], c[k]);
         }
     } else {
         for k in 0..N {
@@ -106,8 +138,9 @@ fn scale_ok(d: f32) -> bool {
 /// compiler contracted), by the same f64 route.
 #[inline(always)]
 pub(super) fn fma_scalar(a: f32, b: f32, c: f32) -> f32 {
-    let s = a as f64 * b as f64 + c as f64;
-    if (s.to_bits() & 0x1fff_ffff) == 0x1000_0000 || !scale_ok(a) {
+    let (p, c64) = (a as f64 * b as f64, c as f64);
+    let s = p + c64;
+    if ((s.to_bits() & 0x1fff_ffff) == 0x1000_0000 && s - c64 != p) || !scale_ok(a) {
         a.mul_add(b, c)
     } else {
         s as f32
@@ -137,7 +170,7 @@ impl Acc8 {
     pub fn fma(&mut self, d: f32, lo: v128, hi: v128) {
         let ([a, b], [c, e]) = (i32_to_f64(lo), i32_to_f64(hi));
         let dd = f64x2_splat(d as f64);
-        fma_pairs(&mut self.0, [dd; 4], [a, b, c, e], scale_ok(d));
+        fma_pairs::<4, true>(&mut self.0, [dd; 4], [a, b, c, e], scale_ok(d));
     }
 
     /// [`Acc8::fma`] for any i32 lanes: converted to f32 first, rounding as `cvtepi32_ps`.
@@ -145,7 +178,7 @@ impl Acc8 {
     pub fn fma_cvt(&mut self, d: f32, lo: v128, hi: v128) {
         let ([a, b], [c, e]) = (f32_to_f64(f32x4_convert_i32x4(lo)), f32_to_f64(f32x4_convert_i32x4(hi)));
         let dd = f64x2_splat(d as f64);
-        fma_pairs(&mut self.0, [dd; 4], [a, b, c, e], scale_ok(d));
+        fma_pairs::<4, false>(&mut self.0, [dd; 4], [a, b, c, e], scale_ok(d));
     }
 
     /// `_mm256_fmadd_ps(x, y, acc)` for f32 lanes `x` / `y` (lanes 0..4 in `.0`, 4..8 in `.1`).
@@ -153,7 +186,7 @@ impl Acc8 {
     pub fn fma_f32(&mut self, x: (v128, v128), y: (v128, v128)) {
         let ([x0, x1], [x2, x3]) = (f32_to_f64(x.0), f32_to_f64(x.1));
         let ([y0, y1], [y2, y3]) = (f32_to_f64(y.0), f32_to_f64(y.1));
-        fma_pairs(&mut self.0, [x0, x1, x2, x3], [y0, y1, y2, y3], false);
+        fma_pairs::<4, false>(&mut self.0, [x0, x1, x2, x3], [y0, y1, y2, y3], false);
     }
 
     /// Lane-wise f32 sum of two accumulators (`_mm256_add_ps`).
@@ -184,7 +217,7 @@ impl Acc4 {
     #[inline(always)]
     pub fn fma(&mut self, d: f32, q: v128) {
         let dd = f64x2_splat(d as f64);
-        fma_pairs(&mut self.0, [dd; 2], i32_to_f64(q), scale_ok(d));
+        fma_pairs::<2, false>(&mut self.0, [dd; 2], i32_to_f64(q), scale_ok(d));
     }
 
     /// `add(x, movehl(x))`, then `add_ss(., movehdup(.))`.

@@ -59,18 +59,22 @@ fn madd_bsums(v: (v128, v128), b: &BlockQ8K) -> (v128, v128) {
 #[inline(always)]
 fn klanes<const R: usize>(ys: [&BlockQ8K; R], weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> [(v128, v128); R] {
     let z = i32x4_splat(0);
-    let mut acc = [[(z, z); 2]; R];
-    for k in 0..16 {
+    // Even chunks (first half of a 32-element load: lanes 0..4) and odd ones (lanes 4..8).
+    let (mut even, mut odd) = ([(z, z); R], [(z, z); R]);
+    let step = |k: usize, acc: &mut [(v128, v128); R]| {
         let w = weights(k);
         let s = i16x8_splat(scale(k) as i16);
         let w = (i16x8_mul(i16x8_extend_low_i8x16(w), s), i16x8_mul(i16x8_extend_high_i8x16(w), s));
-        for t in 0..R {
+        unroll4!(R, |t| {
             let (p0, p1) = dot_pairs_pre(w, yq(ys[t], 16 * k));
-            let a = &mut acc[t][k % 2];
-            *a = (i32x4_add(a.0, p0), i32x4_add(a.1, p1));
-        }
-    }
-    core::array::from_fn(|t| (quads(acc[t][0]), quads(acc[t][1])))
+            acc[t] = (i32x4_add(acc[t].0, p0), i32x4_add(acc[t].1, p1));
+        });
+    };
+    unroll8!(|j| {
+        step(2 * j, &mut even);
+        step(2 * j + 1, &mut odd);
+    });
+    core::array::from_fn(|t| (quads(even[t]), quads(odd[t])))
 }
 
 /// The `R` activation rows' block `i`.
@@ -137,10 +141,10 @@ fn q4k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         let y = ys_at(&yb, i);
         let lanes = klanes(y, |k| w_q4k(&a.qs, k), |k| k4_scale(&u, k / 2));
         let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
-        for t in 0..R {
+        unroll4!(R, |t| {
             acc_m[t].fma(-y[t].d * dmin, k4_min_lanes(&u, y[t]));
             acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
-        }
+        });
     }
     core::array::from_fn(|t| acc[t].hsum() + acc_m[t].hsum())
 }
@@ -164,11 +168,11 @@ fn q5k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         let y = ys_at(&yb, i);
         let lanes = klanes(y, |k| w_q5k(a, k), |k| k4_scale(&u, k / 2));
         let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
-        for t in 0..R {
+        unroll4!(R, |t| {
             let isum = hsum_i32(k4_min_lanes(&u, y[t]));
             summs[t] = fma_scalar(-y[t].d * dmin, isum as f32, summs[t]);
             acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
-        }
+        });
     }
     core::array::from_fn(|t| acc[t].hsum() + summs[t])
 }
@@ -205,12 +209,12 @@ fn q6k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         let scv = unsafe { load(a.scales.as_ptr().cast()) };
         let sc = (i16x8_extend_low_i8x16(scv), i16x8_extend_high_i8x16(scv));
         let d = f16_to_f32(a.d);
-        for t in 0..R {
+        unroll4!(R, |t| {
             let off = madd_bsums(sc, y[t]);
             let lo = i32x4_sub(lanes[t].0, i32x4_shl(off.0, 5));
             let hi = i32x4_sub(lanes[t].1, i32x4_shl(off.1, 5));
             acc[t].fma_cvt(y[t].d * d, lo, hi);
-        }
+        });
     }
     core::array::from_fn(|t| acc[t].hsum())
 }
@@ -238,11 +242,11 @@ fn q2k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         let mins = u8x16_shr(s, 4);
         let mins = (u16x8_extend_low_u8x16(mins), u16x8_extend_high_u8x16(mins));
         let (d, dmin) = (f16_to_f32(a.d), f16_to_f32(a.dmin));
-        for t in 0..R {
+        unroll4!(R, |t| {
             let m = madd_bsums(mins, y[t]);
             acc[t].fma_cvt(-y[t].d * dmin, m.0, m.1);
             acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
-        }
+        });
     }
     core::array::from_fn(|t| acc[t].hsum())
 }
@@ -266,9 +270,9 @@ fn q3k_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         let sc = q3k_scales(&a.scales);
         let lanes = klanes(y, |k| w_q3k(a, k), |k| sc[k] as i32 - 32);
         let d = f16_to_f32(a.d);
-        for t in 0..R {
+        unroll4!(R, |t| {
             acc[t].fma_cvt(y[t].d * d, lanes[t].0, lanes[t].1);
-        }
+        });
     }
     core::array::from_fn(|t| acc[t].hsum())
 }
@@ -292,9 +296,9 @@ fn iq4xs_rows<const R: usize>(n: usize, x: &[u8], ys: [&[u8]; R]) -> [f32; R] {
         let ls: [i32; 8] = core::array::from_fn(|ib| iq4xs_scale(a, ib));
         let lanes = klanes(y, |k| w_iq4xs(a, k), |k| ls[k / 2]);
         let d = f16_to_f32(a.d);
-        for t in 0..R {
+        unroll4!(R, |t| {
             acc[t].fma_cvt(d * y[t].d, lanes[t].0, lanes[t].1);
-        }
+        });
     }
     core::array::from_fn(|t| acc[t].hsum())
 }

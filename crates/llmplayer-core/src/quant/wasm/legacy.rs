@@ -80,19 +80,59 @@ fn rows<B: Block, Y: ActBlock, const R: usize>(
     let yb: [&[Y]; R] = core::array::from_fn(|t| blocks::<Y>(ys[t], nb));
     let mut acc = [Acc8::new(); R];
     let mut summs = [0f32; R];
+    let f16 = f16_table();
     for (i, a) in blocks::<B>(x, nb).iter().enumerate() {
         let w = widen(weights(a));
-        let dw = f16_to_f32(scale(a));
-        for t in 0..R {
+        let dw = f16[scale(a) as usize];
+        // `d_w * d_y` per row (exact in f32: two 11-bit significands); four rows' f16 scales
+        // are converted in one vector.
+        let dy = if R == 4 { f16x4_to_f32(core::array::from_fn(|t| yb[t % R][i].d())) } else { f32x4_splat(0.0) };
+        let d = f32x4_mul(f32x4_splat(dw), dy);
+        unroll4!(R, |t| {
             let y = &yb[t][i];
             if let Some(ms) = min(a, y) {
                 summs[t] += ms;
             }
             let (lo, hi) = block_lanes(&w, y);
-            acc[t].fma(dw * f16_to_f32(y.d()), lo, hi);
-        }
+            let d = if R == 4 { lane(d, t) } else { dw * f16[y.d() as usize] };
+            acc[t].fma(d, lo, hi);
+        });
     }
     core::array::from_fn(|t| acc[t].hsum() + summs[t])
+}
+
+/// Four f16 values to f32, exact like [`f16_to_f32`] (inf and NaN included).
+#[inline(always)]
+fn f16x4_to_f32(h: [u16; 4]) -> v128 {
+    let v = u32x4(h[0] as u32, h[1] as u32, h[2] as u32, h[3] as u32);
+    let abs = v128_and(v, u32x4_splat(0x7fff));
+    let sign = i32x4_shl(v128_and(v, u32x4_splat(0x8000)), 16);
+    let finite = f32x4_mul(i32x4_shl(abs, 13), u32x4_splat(0x7780_0000));
+    let special = v128_or(u32x4_splat(0x7f80_0000), i32x4_shl(v128_and(abs, u32x4_splat(0x3ff)), 13));
+    let is_special = u32x4_ge(abs, u32x4_splat(0x7c00));
+    v128_or(v128_bitselect(special, finite, is_special), sign)
+}
+
+/// f32 values of every f16 bit pattern (256 KiB, built on first use): one load per scale
+/// instead of the conversion's dozen operations, which the per-block float steps of the
+/// one-row kernels made a tenth of their time.
+fn f16_table() -> &'static [f32; 65536] {
+    static TABLE: std::sync::OnceLock<Box<[f32; 65536]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let t: Box<[f32]> = (0..=u16::MAX).map(f16_to_f32).collect();
+        t.try_into().expect("65536 entries")
+    })
+}
+
+/// Lane `t` (< 4) of an f32x4.
+#[inline(always)]
+fn lane(v: v128, t: usize) -> f32 {
+    match t {
+        0 => f32x4_extract_lane::<0>(v),
+        1 => f32x4_extract_lane::<1>(v),
+        2 => f32x4_extract_lane::<2>(v),
+        _ => f32x4_extract_lane::<3>(v),
+    }
 }
 
 // ---------------------------------------------------------------- weights per type
@@ -196,9 +236,10 @@ pub fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
     let (xs, ys) = (blocks::<BlockIq4Nl>(x, nb), blocks::<BlockQ8_0>(y, nb));
     let mut acc = [Acc8::new(); 2];
+    let f16 = f16_table();
     for i in 0..nb & !1 {
         let (lo, hi) = block_lanes(&widen(w_iq4_nl(&xs[i])), &ys[i]);
-        acc[i & 1].fma(f16_to_f32(ys[i].d) * f16_to_f32(xs[i].d), lo, hi);
+        acc[i & 1].fma(f16[ys[i].d as usize] * f16[xs[i].d as usize], lo, hi);
     }
     let mut sumf = acc[0].add(acc[1]).hsum();
     if nb % 2 == 1 {

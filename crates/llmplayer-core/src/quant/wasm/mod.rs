@@ -4,6 +4,43 @@
 //! blocks are read straight from the byte slices. simd128 has no byte multiply-add, so the
 //! integer dot products widen with `extmul` and add pairs with `extadd_pairwise`.
 
+/// `$body` for `$t` = 0, 1, 2, 3 below `$r` (a const generic), written out: LLVM leaves these
+/// loops rolled, and a rolled loop over activation rows keeps their accumulators in memory.
+macro_rules! unroll4 {
+    ($r:expr, |$t:ident| $body:block) => {{
+        {
+            let $t = 0usize;
+            if $t < $r $body
+        }
+        {
+            let $t = 1usize;
+            if $t < $r $body
+        }
+        {
+            let $t = 2usize;
+            if $t < $r $body
+        }
+        {
+            let $t = 3usize;
+            if $t < $r $body
+        }
+    }};
+}
+
+/// `$body` for `$j` = 0..8, written out (as [`unroll4`]).
+macro_rules! unroll8 {
+    (|$j:ident| $body:block) => {{
+        { let $j = 0usize; $body }
+        { let $j = 1usize; $body }
+        { let $j = 2usize; $body }
+        { let $j = 3usize; $body }
+        { let $j = 4usize; $body }
+        { let $j = 5usize; $body }
+        { let $j = 6usize; $body }
+        { let $j = 7usize; $body }
+    }};
+}
+
 mod exact;
 mod float;
 mod iquants;
