@@ -24,9 +24,9 @@
 use crate::quant::blocks;
 use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
-use crate::quant::blocks_nl4::{iq4xs_scale, BlockIq4Nl, BlockIq4Xs};
+use crate::quant::blocks_nl4::{e8m0_to_f32_half, iq4xs_scale, BlockIq4Nl, BlockIq4Xs, BlockMxfp4};
 use crate::quant::float::f16_to_f32;
-use crate::quant::grids::KVALUES_IQ4NL;
+use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
 use crate::quant::{Backend, QuantTraits, QK_K};
 use crate::GgmlType;
 
@@ -71,7 +71,8 @@ fn bit(bits: [u8; 4], e: usize) -> i32 {
     ((u32::from_le_bytes(bits) >> e) & 1) as i32
 }
 
-/// The 32 signed weights and the f16 scale of a Q8_0-activation type's block `i`.
+/// The 32 signed weights and the f16 scale of a Q8_0-activation type's block `i` (MXFP4: the
+/// E8M0 exponent byte).
 fn q8_0_family(ty: GgmlType, w: &[u8], nb: usize, i: usize) -> (u16, [i32; 32]) {
     match ty {
         GgmlType::Q8_0 => {
@@ -90,13 +91,26 @@ fn q8_0_family(ty: GgmlType, w: &[u8], nb: usize, i: usize) -> (u16, [i32; 32]) 
             let b = &blocks::<BlockIq4Nl>(w, nb)[i];
             (b.d, std::array::from_fn(|e| KVALUES_IQ4NL[nibble(&b.qs, e) as usize] as i32))
         }
+        GgmlType::MXFP4 => {
+            let b = &blocks::<BlockMxfp4>(w, nb)[i];
+            (b.e as u16, std::array::from_fn(|e| KVALUES_FP4[nibble(&b.qs, e) as usize] as i32))
+        }
         _ => unreachable!(),
     }
 }
 
-/// Q8_0 / Q4_0 / Q5_0 / IQ4_NL against Q8_0: `ggml_vec_dot_*_q8_0` (AVX2), which tinyBLAS
-/// matches; `two_acc`: IQ4_NL's vec_dot (blocks alternate between two accumulators, summed
-/// before `hsum_float_8`; an odd last block is added in scalar code).
+/// `d_w * d_y` of a Q8_0-activation type's block, as ggml forms it.
+fn q8_0_scale(ty: GgmlType, dw: u16, dy: u16) -> f32 {
+    match ty {
+        GgmlType::MXFP4 => f16_to_f32(dy) * e8m0_to_f32_half(dw as u8),
+        GgmlType::IQ4_NL => f16_to_f32(dy) * f16_to_f32(dw),
+        _ => f16_to_f32(dw) * f16_to_f32(dy),
+    }
+}
+
+/// Q8_0 / Q4_0 / Q5_0 / IQ4_NL / MXFP4 against Q8_0: `ggml_vec_dot_*_q8_0` (AVX2), which
+/// tinyBLAS matches; `two_acc`: IQ4_NL's and MXFP4's vec_dot (blocks alternate between two
+/// accumulators, summed before `hsum_float_8`; an odd last block is added in scalar code).
 fn dot_q8_0(ty: GgmlType, n: usize, w: &[u8], a: &[u8], two_acc: bool) -> f32 {
     let nb = n / 32;
     let ys = blocks::<BlockQ8_0>(a, nb);
@@ -104,8 +118,7 @@ fn dot_q8_0(ty: GgmlType, n: usize, w: &[u8], a: &[u8], two_acc: bool) -> f32 {
     let paired = if two_acc { nb & !1 } else { nb };
     for (i, y) in ys.iter().enumerate().take(paired) {
         let (dw, wq) = q8_0_family(ty, w, nb, i);
-        let d = f16_to_f32(dw) * f16_to_f32(y.d);
-        fma8(&mut acc[if two_acc { i & 1 } else { 0 }], d, &lanes32(&wq, &y.qs));
+        fma8(&mut acc[if two_acc { i & 1 } else { 0 }], q8_0_scale(ty, dw, y.d), &lanes32(&wq, &y.qs));
     }
     let sum: [f32; 8] = std::array::from_fn(|k| if two_acc { acc[0][k] + acc[1][k] } else { acc[0][k] });
     let mut s = hsum8(&sum);
@@ -114,7 +127,7 @@ fn dot_q8_0(ty: GgmlType, n: usize, w: &[u8], a: &[u8], two_acc: bool) -> f32 {
         let (dw, wq) = q8_0_family(ty, w, nb, i);
         let y = &ys[i];
         let sumi: i32 = (0..32).map(|e| wq[e] * y.qs[e] as i32).sum();
-        s = (f16_to_f32(y.d) * f16_to_f32(dw)).mul_add(sumi as f32, s);
+        s = q8_0_scale(ty, dw, y.d).mul_add(sumi as f32, s);
     }
     s
 }
@@ -273,6 +286,8 @@ pub fn ggml_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool) -> Op
     Some(match ty {
         Q8_0 | Q4_0 | Q5_0 => dot_q8_0(ty, n, w, a, false),
         IQ4_NL => dot_q8_0(ty, n, w, a, !batched),
+        // Not in tinyBLAS: vec_dot in prefill too.
+        MXFP4 => dot_q8_0(ty, n, w, a, true),
         Q4_1 | Q5_1 => dot_q8_1(ty, n, w, a),
         Q4_K => dot_q45k(n, w, a, false),
         Q5_K => dot_q45k(n, w, a, true),

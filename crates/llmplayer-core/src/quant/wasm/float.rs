@@ -1,12 +1,8 @@
-//! simd128 kernels for F32, F16 and BF16 rows, and MXFP4 against Q8_0.
+//! simd128 kernels for F32, F16 and BF16 rows.
 
 use super::exact::{hsum4, Acc8};
-use super::{dot_i8, hi4, hsum_f32, load, lo4, lookup16};
-use crate::quant::blocks_legacy::BlockQ8_0;
-use crate::quant::blocks_nl4::{e8m0_to_f32_half, BlockMxfp4};
+use super::load;
 use crate::quant::float::{bf16_to_f32, f16_to_f32};
-use crate::quant::grids::KVALUES_FP4;
-use crate::quant::blocks;
 use core::arch::wasm32::*;
 
 /// Shared loop, rounded as the AVX2 kernels' (`quant/x86/float.rs`, after ggml's
@@ -86,17 +82,4 @@ pub fn vec_dot_bf16(n: usize, x: &[u8], y: &[u8]) -> f32 {
     // SAFETY: 8 readable bytes at p.
     let w = |p: *const u8| unsafe { i32x4_shl(u32x4_extend_low_u16x8(v128_load64_zero(p.cast())), 16) };
     dot_lanes::<false>(n, |i| (w(x[2 * i..].as_ptr()), w(y[2 * i..].as_ptr())), |i| rd(x, i) * rd(y, i))
-}
-
-pub fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / 32;
-    let mut acc = f32x4_splat(0.0);
-    for (a, b) in blocks::<BlockMxfp4>(x, nb).iter().zip(blocks::<BlockQ8_0>(y, nb)) {
-        // SAFETY: 16 weight bytes, 32 activation bytes.
-        let (q, y0, y1) = unsafe { (load(a.qs.as_ptr()), load(b.qs.as_ptr().cast()), load(b.qs.as_ptr().add(16).cast())) };
-        let sumi = i32x4_add(dot_i8(lookup16(&KVALUES_FP4, lo4(q)), y0), dot_i8(lookup16(&KVALUES_FP4, hi4(q)), y1));
-        let d = f16_to_f32(b.d) * e8m0_to_f32_half(a.e);
-        acc = f32x4_add(acc, f32x4_mul(f32x4_splat(d), f32x4_convert_i32x4(sumi)));
-    }
-    hsum_f32(acc)
 }

@@ -1,6 +1,6 @@
 //! simd128 kernels for the 32-element types against Q8_0 (Q8_0, Q4_0, Q5_0, IQ4_NL) and
-//! Q8_1 (Q4_1, Q5_1), one row (`vec_dot`) or four activation rows (`vec_dot_x4`), and the
-//! Q8_0 quantizer.
+//! Q8_1 (Q4_1, Q5_1), one row (`vec_dot`) or four activation rows (`vec_dot_x4`), MXFP4, and
+//! the Q8_0 quantizer.
 //!
 //! They round as ggml's AVX2 `ggml_vec_dot_*` do (see `exact.rs`): one 8-lane accumulator,
 //! blocks in order, lane k = the products of elements 4k..4k+4 of the block, one
@@ -8,14 +8,15 @@
 //! Q8_0 / Q4_0 / Q5_0 / IQ4_NL through tinyBLAS, which rounds each (row, token) the same way,
 //! so the x4 kernels are these dots for four tokens. IQ4_NL's `ggml_vec_dot_iq4_nl_q8_0` alone
 //! differs: two accumulators (even / odd blocks) and a scalar last block when the count is
-//! odd; its vec_dot follows that (decode), its x4 tinyBLAS (prefill).
+//! odd; its vec_dot follows that (decode), its x4 tinyBLAS (prefill). MXFP4's vec_dot has the
+//! same two accumulators, and llama.cpp uses it in prefill too.
 
 use super::exact::{dot_pairs_pre, quads, Acc8};
 use super::{hi4, load, lo4, lookup16};
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
-use crate::quant::blocks_nl4::BlockIq4Nl;
+use crate::quant::blocks_nl4::{e8m0_to_f32_half, BlockIq4Nl, BlockMxfp4};
 use crate::quant::float::{f16_to_f32, f32_to_f16};
-use crate::quant::grids::KVALUES_IQ4NL;
+use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
 use crate::quant::{blocks, blocks_mut, Block};
 use core::arch::wasm32::*;
 
@@ -229,27 +230,43 @@ pub fn vec_dot_iq4_nl_q8_0_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
     rows::<BlockIq4Nl, BlockQ8_0, 4>(n, x, y, |a| a.d, w_iq4_nl, |_, _| None)
 }
 
-/// `ggml_vec_dot_iq4_nl_q8_0` (AVX2, llama.cpp's decode): blocks in pairs, even ones into one accumulator and odd
-/// ones into another, the two added lane-wise before `hsum_float_8`; an odd last block is
-/// added as `sumf += d * sumi` (an FMA from the compiler's contraction).
-pub fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+/// `ggml_vec_dot_iq4_nl_q8_0` / `ggml_vec_dot_mxfp4_q8_0` (AVX2): blocks in pairs, even ones
+/// into one accumulator and odd ones into another, the two added lane-wise before
+/// `hsum_float_8`; an odd last block is added as `sumf += d * sumi` (an FMA from the compiler's
+/// contraction). `scale(b, d_y)`: the block's `d_w * d_y` as ggml forms it.
+#[inline(always)]
+fn two_accumulators<B: Block>(n: usize, x: &[u8], y: &[u8], scale: impl Fn(&B, f32) -> f32, weights: impl Fn(&B) -> (v128, v128)) -> f32 {
     let nb = n / 32;
-    let (xs, ys) = (blocks::<BlockIq4Nl>(x, nb), blocks::<BlockQ8_0>(y, nb));
+    let (xs, ys) = (blocks::<B>(x, nb), blocks::<BlockQ8_0>(y, nb));
     let mut acc = [Acc8::new(); 2];
     let f16 = f16_table();
     for i in 0..nb & !1 {
-        let (lo, hi) = block_lanes(&widen(w_iq4_nl(&xs[i])), &ys[i]);
-        acc[i & 1].fma(f16[ys[i].d as usize] * f16[xs[i].d as usize], lo, hi);
+        let (lo, hi) = block_lanes(&widen(weights(&xs[i])), &ys[i]);
+        acc[i & 1].fma(scale(&xs[i], f16[ys[i].d as usize]), lo, hi);
     }
     let mut sumf = acc[0].add(acc[1]).hsum();
     if nb % 2 == 1 {
         let (a, b) = (&xs[nb - 1], &ys[nb - 1]);
-        let (lo, hi) = block_lanes(&widen(w_iq4_nl(a)), b);
+        let (lo, hi) = block_lanes(&widen(weights(a)), b);
         let v = i32x4_add(lo, hi);
         let sumi = i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v);
-        sumf = (f16_to_f32(b.d) * f16_to_f32(a.d)).mul_add(sumi as f32, sumf);
+        sumf = scale(a, f16[b.d as usize]).mul_add(sumi as f32, sumf);
     }
     sumf
+}
+
+/// IQ4_NL as llama.cpp's decode rounds it (see [`two_accumulators`]).
+pub fn vec_dot_iq4_nl_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    two_accumulators::<BlockIq4Nl>(n, x, y, |a, dy| dy * f16_table()[a.d as usize], w_iq4_nl)
+}
+
+/// MXFP4 (llama.cpp's decode and prefill alike: tinyBLAS does not take it).
+pub fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
+    two_accumulators::<BlockMxfp4>(n, x, y, |a, dy| dy * e8m0_to_f32_half(a.e), |a| {
+        // SAFETY: 16 quant bytes.
+        let q = unsafe { load(a.qs.as_ptr()) };
+        (lookup16(&KVALUES_FP4, lo4(q)), lookup16(&KVALUES_FP4, hi4(q)))
+    })
 }
 
 /// Q8_0 quantizer, byte-exact with the scalar reference.

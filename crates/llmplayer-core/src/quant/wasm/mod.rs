@@ -61,7 +61,7 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         BF16 => Some(float::vec_dot_bf16),
         Q4_1 => Some(legacy::vec_dot_q4_1_q8_1),
         Q5_1 => Some(legacy::vec_dot_q5_1_q8_1),
-        MXFP4 => Some(float::vec_dot_mxfp4_q8_0),
+        MXFP4 => Some(legacy::vec_dot_mxfp4_q8_0),
         IQ2_XXS => Some(iquants::vec_dot_iq2_xxs_q8_k),
         IQ2_XS => Some(iquants::vec_dot_iq2_xs_q8_k),
         IQ2_S => Some(iquants::vec_dot_iq2_s_q8_k),
