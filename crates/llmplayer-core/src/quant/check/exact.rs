@@ -22,6 +22,7 @@
 //! `cvtepi32_ps`. The simd128 kernels (`quant/wasm`) are checked against this bit for bit.
 
 use crate::quant::blocks;
+use crate::quant::blocks_iq2::{self as iq2, BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
 use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::quant::blocks_nl4::{e8m0_to_f32_half, iq4xs_scale, BlockIq4Nl, BlockIq4Xs, BlockMxfp4};
@@ -278,6 +279,27 @@ fn dot_iq4xs(n: usize, w: &[u8], a: &[u8]) -> f32 {
     hsum8(&acc)
 }
 
+/// IQ2_XXS / IQ2_XS / IQ2_S / IQ3_XXS / IQ3_S: `ggml_vec_dot_iq*_q8_K` (AVX2): signed grid
+/// values times the odd scale `2 * ls + 1` of their group in the usual lanes, one FMA of
+/// `f16(d) * y.d` per super-block, the type's constant factor after `hsum_float_8`.
+fn dot_iq2<B: crate::quant::Block, const N: usize>(
+    n: usize,
+    w: &[u8],
+    a: &[u8],
+    unpack: fn(&B) -> crate::quant::blocks_iq2::Unpacked<N>,
+    d: fn(&B) -> u16,
+    factor: f32,
+) -> f32 {
+    let nb = n / QK_K;
+    let mut acc = [0f32; 8];
+    for (b, y) in blocks::<B>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let u = unpack(b);
+        let lanes = lanes256(y, |e| u.q[e] as i32, |e| 2 * u.ls[e / (QK_K / N)] as i32 + 1);
+        fma8(&mut acc, f16_to_f32(d(b)) * y.d, &lanes);
+    }
+    factor * hsum8(&acc)
+}
+
 /// llama.cpp's x86 result for weight row `w` · activation row `a` (already in the type's
 /// `vec_dot_type`), `n` elements: `batched` false for one token (`ggml_vec_dot_*`), true for
 /// a batch (tinyBLAS where llama.cpp uses it). `None` for types not covered yet.
@@ -295,6 +317,11 @@ pub fn ggml_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool) -> Op
         Q2_K => dot_q2k(n, w, a),
         Q3_K => dot_q3k(n, w, a),
         IQ4_XS => dot_iq4xs(n, w, a),
+        IQ2_XXS => dot_iq2(n, w, a, iq2::unpack_iq2_xxs, |b: &BlockIq2Xxs| b.d, 0.125),
+        IQ2_XS => dot_iq2(n, w, a, iq2::unpack_iq2_xs, |b: &BlockIq2Xs| b.d, 0.125),
+        IQ2_S => dot_iq2(n, w, a, iq2::unpack_iq2_s, |b: &BlockIq2S| b.d, 0.125),
+        IQ3_XXS => dot_iq2(n, w, a, iq2::unpack_iq3_xxs, |b: &BlockIq3Xxs| b.d, 0.25),
+        IQ3_S => dot_iq2(n, w, a, iq2::unpack_iq3_s, |b: &BlockIq3S| b.d, 1.0),
         _ => return None,
     })
 }

@@ -1,7 +1,10 @@
 //! simd128 kernels for the codebook types IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S and
 //! IQ1_M against Q8_K: grid entries gathered with scalar loads, 16 weights per register,
-//! signs applied as `(g ^ m) - m` with `m` = 0 / -1 bytes.
+//! signs applied as `(g ^ m) - m` with `m` = 0 / -1 bytes. The IQ2 / IQ3 ones round as ggml's
+//! AVX2 dots (see `exact.rs`), one row or four.
 
+use super::exact::Acc8;
+use super::kquants::klanes;
 use super::{dot_i8, hsum_i32, load};
 use crate::quant::blocks_iq1::{iq1m_scale, BlockIq1M, BlockIq1S};
 use crate::quant::blocks_iq2::{BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
@@ -36,70 +39,76 @@ fn kdot(b: &BlockQ8K, weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> 
     hsum_i32(acc)
 }
 
-pub fn vec_dot_iq2_xxs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq2Xxs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let qs = a.qs;
-        let aux = |ib: usize| (qs[4 * ib] as u32 | (qs[4 * ib + 1] as u32) << 16, qs[4 * ib + 2] as u32 | (qs[4 * ib + 3] as u32) << 16);
-        let isum = kdot(
-            b,
-            |k| {
-                let (a0, a1) = aux(k / 2);
-                let l = 2 * (k % 2);
-                let g = |l: usize| IQ2XXS_GRID[((a0 >> (8 * l)) & 255) as usize];
-                let s = |l: usize| SIGNS7_PM1[((a1 >> (7 * l)) & 127) as usize];
-                signed(g(l), g(l + 1), s(l), s(l + 1))
-            },
-            |k| 2 * (aux(k / 2).1 >> 28) as i32 + 1,
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    0.125 * sumf
+/// Defines `$dot` and `$x4` for a grid type as `ggml_vec_dot_iq*_q8_K` (AVX2) rounds it:
+/// ggml's eight lanes of signed grid values times the odd group scales ([`klanes`]), one FMA
+/// of `f16(d) * y.d` per super-block, `$factor * hsum_float_8`. `$w` / `$s`: weights and scale
+/// of the 16 elements `16 * $k..` of block `$a`.
+macro_rules! grid_kernels {
+    ($dot:ident, $x4:ident, $block:ty, $factor:expr, |$a:ident, $k:ident| $w:expr, $s:expr) => {
+        pub fn $dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            grid_rows!($block, $factor, |$a, $k| $w, $s, 1, n, x, [y])[0]
+        }
+
+        pub fn $x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            grid_rows!($block, $factor, |$a, $k| $w, $s, 4, n, x, y)
+        }
+    };
 }
 
-pub fn vec_dot_iq2_xs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq2Xs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let qs = a.qs;
-        let isum = kdot(
-            b,
-            |k| {
-                let (v0, v1) = (qs[2 * k], qs[2 * k + 1]);
-                signed(
-                    IQ2XS_GRID[(v0 & 511) as usize],
-                    IQ2XS_GRID[(v1 & 511) as usize],
-                    SIGNS7_PM1[(v0 >> 9) as usize],
-                    SIGNS7_PM1[(v1 >> 9) as usize],
-                )
-            },
-            |k| 2 * ((a.scales[k / 2] >> (4 * (k % 2))) & 0x0f) as i32 + 1,
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    0.125 * sumf
+macro_rules! grid_rows {
+    ($block:ty, $factor:expr, |$a:ident, $k:ident| $w:expr, $s:expr, $r:literal, $n:expr, $x:expr, $ys:expr) => {{
+        let nb = $n / QK_K;
+        let yb: [&[BlockQ8K]; $r] = core::array::from_fn(|t| blocks::<BlockQ8K>($ys[t], nb));
+        let mut acc = [Acc8::new(); $r];
+        for (i, $a) in blocks::<$block>($x, nb).iter().enumerate() {
+            let y: [&BlockQ8K; $r] = core::array::from_fn(|t| &yb[t][i]);
+            let lanes = klanes(y, |$k| $w, |$k| $s);
+            let d = f16_to_f32($a.d);
+            unroll4!($r, |t| {
+                acc[t].fma_cvt(d * y[t].d, lanes[t].0, lanes[t].1);
+            });
+        }
+        let out: [f32; $r] = core::array::from_fn(|t| $factor * acc[t].hsum());
+        out
+    }};
 }
 
-pub fn vec_dot_iq2_s_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq2S>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let isum = kdot(
-            b,
-            |k| {
-                let (ib, l) = (k / 2, 2 * (k % 2));
-                let qh = a.qh[ib] as usize;
-                let g = |l: usize| IQ2S_GRID[a.qs[4 * ib + l] as usize | ((qh << (8 - 2 * l)) & 0x300)];
-                let s = |l: usize| SIGNS8_PM1[a.qs[32 + 4 * ib + l] as usize];
-                signed(g(l), g(l + 1), s(l), s(l + 1))
-            },
-            |k| 2 * ((a.scales[k / 2] >> (4 * (k % 2))) & 0x0f) as i32 + 1,
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    0.125 * sumf
+/// The two 32-bit words of IQ2_XXS group `ib`: grid indices, then signs and scale.
+#[inline(always)]
+fn iq2xxs_aux(qs: &[u16; 32], ib: usize) -> (u32, u32) {
+    (qs[4 * ib] as u32 | (qs[4 * ib + 1] as u32) << 16, qs[4 * ib + 2] as u32 | (qs[4 * ib + 3] as u32) << 16)
 }
+
+grid_kernels!(vec_dot_iq2_xxs_q8_k, vec_dot_iq2_xxs_q8_k_x4, BlockIq2Xxs, 0.125, |a, k| {
+    let qs = a.qs;
+    let (a0, a1) = iq2xxs_aux(&qs, k / 2);
+    let l = 2 * (k % 2);
+    let g = |l: usize| IQ2XXS_GRID[((a0 >> (8 * l)) & 255) as usize];
+    let s = |l: usize| SIGNS7_PM1[((a1 >> (7 * l)) & 127) as usize];
+    signed(g(l), g(l + 1), s(l), s(l + 1))
+}, {
+    let qs = a.qs;
+    2 * (iq2xxs_aux(&qs, k / 2).1 >> 28) as i32 + 1
+});
+
+grid_kernels!(vec_dot_iq2_xs_q8_k, vec_dot_iq2_xs_q8_k_x4, BlockIq2Xs, 0.125, |a, k| {
+    let qs = a.qs;
+    let (v0, v1) = (qs[2 * k], qs[2 * k + 1]);
+    signed(
+        IQ2XS_GRID[(v0 & 511) as usize],
+        IQ2XS_GRID[(v1 & 511) as usize],
+        SIGNS7_PM1[(v0 >> 9) as usize],
+        SIGNS7_PM1[(v1 >> 9) as usize],
+    )
+}, 2 * ((a.scales[k / 2] >> (4 * (k % 2))) & 0x0f) as i32 + 1);
+
+grid_kernels!(vec_dot_iq2_s_q8_k, vec_dot_iq2_s_q8_k_x4, BlockIq2S, 0.125, |a, k| {
+    let (ib, l) = (k / 2, 2 * (k % 2));
+    let qh = a.qh[ib] as usize;
+    let g = |l: usize| IQ2S_GRID[a.qs[4 * ib + l] as usize | ((qh << (8 - 2 * l)) & 0x300)];
+    let s = |l: usize| SIGNS8_PM1[a.qs[32 + 4 * ib + l] as usize];
+    signed(g(l), g(l + 1), s(l), s(l + 1))
+}, 2 * ((a.scales[k / 2] >> (4 * (k % 2))) & 0x0f) as i32 + 1);
 
 /// Four 4-byte grid entries with two ±1 sign words applied.
 #[inline(always)]
@@ -109,50 +118,30 @@ fn signed4(g: [u32; 4], s0: u64, s1: u64) -> v128 {
     i8x16_sub(v128_xor(g, m), m)
 }
 
-pub fn vec_dot_iq3_xxs_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq3Xxs>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let aux = |ib: usize| {
-            let o = 64 + 4 * ib;
-            u32::from_le_bytes([a.qs[o], a.qs[o + 1], a.qs[o + 2], a.qs[o + 3]])
-        };
-        let isum = kdot(
-            b,
-            |k| {
-                let (ib, l) = (k / 2, 2 * (k % 2));
-                let g: [u32; 4] = core::array::from_fn(|i| IQ3XXS_GRID[a.qs[8 * ib + 2 * l + i] as usize]);
-                let s = |l: usize| SIGNS7_PM1[((aux(ib) >> (7 * l)) & 127) as usize];
-                signed4(g, s(l), s(l + 1))
-            },
-            |k| 2 * (aux(k / 2) >> 28) as i32 + 1,
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    0.25 * sumf
+/// The signs-and-scale word of IQ3_XXS group `ib`.
+#[inline(always)]
+fn iq3xxs_aux(a: &BlockIq3Xxs, ib: usize) -> u32 {
+    let o = 64 + 4 * ib;
+    u32::from_le_bytes([a.qs[o], a.qs[o + 1], a.qs[o + 2], a.qs[o + 3]])
 }
 
-pub fn vec_dot_iq3_s_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq3S>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let isum = kdot(
-            b,
-            |k| {
-                let (ib, l) = (k / 2, 2 * (k % 2));
-                let qh = a.qh[ib] as usize;
-                let g: [u32; 4] = core::array::from_fn(|i| {
-                    let j = 2 * l + i;
-                    IQ3S_GRID[a.qs[8 * ib + j] as usize | (((qh >> j) & 1) << 8)]
-                });
-                signed4(g, SIGNS8_PM1[a.signs[4 * ib + l] as usize], SIGNS8_PM1[a.signs[4 * ib + l + 1] as usize])
-            },
-            |k| 2 * ((a.scales[k / 4] >> (4 * ((k / 2) % 2))) & 0x0f) as i32 + 1,
-        );
-        sumf += f16_to_f32(a.d) * b.d * isum as f32;
-    }
-    sumf
-}
+grid_kernels!(vec_dot_iq3_xxs_q8_k, vec_dot_iq3_xxs_q8_k_x4, BlockIq3Xxs, 0.25, |a, k| {
+    let (ib, l) = (k / 2, 2 * (k % 2));
+    let aux = iq3xxs_aux(a, ib);
+    let g: [u32; 4] = core::array::from_fn(|i| IQ3XXS_GRID[a.qs[8 * ib + 2 * l + i] as usize]);
+    let s = |l: usize| SIGNS7_PM1[((aux >> (7 * l)) & 127) as usize];
+    signed4(g, s(l), s(l + 1))
+}, 2 * (iq3xxs_aux(a, k / 2) >> 28) as i32 + 1);
+
+grid_kernels!(vec_dot_iq3_s_q8_k, vec_dot_iq3_s_q8_k_x4, BlockIq3S, 1.0, |a, k| {
+    let (ib, l) = (k / 2, 2 * (k % 2));
+    let qh = a.qh[ib] as usize;
+    let g: [u32; 4] = core::array::from_fn(|i| {
+        let j = 2 * l + i;
+        IQ3S_GRID[a.qs[8 * ib + j] as usize | (((qh >> j) & 1) << 8)]
+    });
+    signed4(g, SIGNS8_PM1[a.signs[4 * ib + l] as usize], SIGNS8_PM1[a.signs[4 * ib + l + 1] as usize])
+}, 2 * ((a.scales[k / 4] >> (4 * ((k / 2) % 2))) & 0x0f) as i32 + 1);
 
 pub fn vec_dot_iq1_s_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / QK_K;

@@ -57,7 +57,7 @@ fn madd_bsums(v: (v128, v128), b: &BlockQ8K) -> (v128, v128) {
 /// K-type's `|w * scale|` is below 2^13, so the i16 products and the pair sums are exact);
 /// pair sums accumulate per half and become ggml's 4-byte lanes once per super-block.
 #[inline(always)]
-fn klanes<const R: usize>(ys: [&BlockQ8K; R], weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> [(v128, v128); R] {
+pub(super) fn klanes<const R: usize>(ys: [&BlockQ8K; R], weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> [(v128, v128); R] {
     let z = i32x4_splat(0);
     // Even chunks (first half of a 32-element load: lanes 0..4) and odd ones (lanes 4..8).
     let (mut even, mut odd) = ([(z, z); R], [(z, z); R]);

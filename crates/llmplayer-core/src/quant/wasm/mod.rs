@@ -103,6 +103,11 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         Q5_K => Some(kquants::vec_dot_q5_k_q8_k_x4),
         Q6_K => Some(kquants::vec_dot_q6_k_q8_k_x4),
         IQ4_XS => Some(kquants::vec_dot_iq4_xs_q8_k_x4),
+        IQ2_XXS => Some(iquants::vec_dot_iq2_xxs_q8_k_x4),
+        IQ2_XS => Some(iquants::vec_dot_iq2_xs_q8_k_x4),
+        IQ2_S => Some(iquants::vec_dot_iq2_s_q8_k_x4),
+        IQ3_XXS => Some(iquants::vec_dot_iq3_xxs_q8_k_x4),
+        IQ3_S => Some(iquants::vec_dot_iq3_s_q8_k_x4),
         _ => None,
     };
     if x4.is_some() {
