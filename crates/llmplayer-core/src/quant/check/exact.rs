@@ -22,6 +22,7 @@
 //! `cvtepi32_ps`. The simd128 kernels (`quant/wasm`) are checked against this bit for bit.
 
 use crate::quant::blocks;
+use crate::quant::blocks_ternary::{self as ternary, BlockTq1_0, BlockTq2_0};
 use crate::quant::blocks_iq2::{self as iq2, BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
 use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
@@ -300,6 +301,25 @@ fn dot_iq2<B: crate::quant::Block, const N: usize>(
     factor * hsum8(&acc)
 }
 
+/// TQ1_0 / TQ2_0: `ggml_vec_dot_tq*_q8_K` (AVX2): the unsigned trits (0, 1, 2) in the usual
+/// lanes, minus `madd(bsums, 1)`; per super-block `sumf = cvt(lanes) * d + sumf`, which the
+/// compiler contracts to an FMA (the fixtures match only so).
+fn dot_ternary<B: crate::quant::Block>(n: usize, w: &[u8], a: &[u8], unpack: fn(&B) -> [i8; QK_K], d: fn(&B) -> u16) -> f32 {
+    let nb = n / QK_K;
+    let mut acc = [0f32; 8];
+    for (b, y) in blocks::<B>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let t = unpack(b);
+        let pos = lanes256(y, |e| t[e] as i32 + 1, |_| 1);
+        let off = madd_bsums(|_| 1, y);
+        let d = y.d * f16_to_f32(d(b));
+        for k in 0..8 {
+            let q = (pos[k] - off[k]) as f32;
+            acc[k] = q.mul_add(d, acc[k]);
+        }
+    }
+    hsum8(&acc)
+}
+
 /// llama.cpp's x86 result for weight row `w` · activation row `a` (already in the type's
 /// `vec_dot_type`), `n` elements: `batched` false for one token (`ggml_vec_dot_*`), true for
 /// a batch (tinyBLAS where llama.cpp uses it). `None` for types not covered yet.
@@ -317,6 +337,8 @@ pub fn ggml_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool) -> Op
         Q2_K => dot_q2k(n, w, a),
         Q3_K => dot_q3k(n, w, a),
         IQ4_XS => dot_iq4xs(n, w, a),
+        TQ1_0 => dot_ternary(n, w, a, ternary::unpack_tq1_0, |b: &BlockTq1_0| b.d),
+        TQ2_0 => dot_ternary(n, w, a, ternary::unpack_tq2_0, |b: &BlockTq2_0| b.d),
         IQ2_XXS => dot_iq2(n, w, a, iq2::unpack_iq2_xxs, |b: &BlockIq2Xxs| b.d, 0.125),
         IQ2_XS => dot_iq2(n, w, a, iq2::unpack_iq2_xs, |b: &BlockIq2Xs| b.d, 0.125),
         IQ2_S => dot_iq2(n, w, a, iq2::unpack_iq2_s, |b: &BlockIq2S| b.d, 0.125),

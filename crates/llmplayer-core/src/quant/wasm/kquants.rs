@@ -45,7 +45,7 @@ fn bsums16(b: &BlockQ8K) -> (v128, v128) {
 /// ggml's `madd(v, bsums)` over 16 i16 values `v` (two i16x8): lane k is
 /// `v[2k] * bsums[2k] + v[2k+1] * bsums[2k+1]`, lanes 0..4 and 4..8.
 #[inline(always)]
-fn madd_bsums(v: (v128, v128), b: &BlockQ8K) -> (v128, v128) {
+pub(super) fn madd_bsums(v: (v128, v128), b: &BlockQ8K) -> (v128, v128) {
     let (b0, b1) = bsums16(b);
     (i32x4_dot_i16x8(v.0, b0), i32x4_dot_i16x8(v.1, b1))
 }

@@ -1,7 +1,9 @@
-//! simd128 kernels for the ternary types TQ1_0 / TQ2_0 (against Q8_K) and for NVFP4, Q1_0
-//! and Q2_0 (against Q8_0).
+//! simd128 kernels for the ternary types TQ1_0 / TQ2_0 (against Q8_K; rounded as ggml's AVX2
+//! dots, see `exact.rs`, one row or four) and for NVFP4, Q1_0 and Q2_0 (against Q8_0).
 
-use super::{dot_i8, hi4, hsum_f32, hsum_i32, load, lo4, lookup16};
+use super::exact::Acc8;
+use super::kquants::{klanes, madd_bsums};
+use super::{dot_i8, hi4, hsum_f32, load, lo4, lookup16};
 use crate::quant::blocks_k::BlockQ8K;
 use crate::quant::blocks_legacy::{BlockQ1_0, BlockQ2_0, BlockQ8_0};
 use crate::quant::blocks_nl4::{ue4m3_to_f32_half, BlockNvfp4};
@@ -19,80 +21,84 @@ fn at(bytes: &[u8], off: usize) -> v128 {
     unsafe { load(bytes.as_ptr().add(off)) }
 }
 
+/// The unsigned trits (0, 1, 2) of TQ2_0 elements 16k..16k+16 (element 128j + 32l + m is
+/// bits 2l of byte 32j + m).
 #[inline(always)]
-fn y16(b: &BlockQ8K, k: usize) -> v128 {
-    assert!(k < 16);
-    // SAFETY: 256 quant bytes, k < 16.
-    unsafe { load(b.qs.as_ptr().add(16 * k).cast()) }
+fn tq2_trits(a: &BlockTq2_0, k: usize) -> v128 {
+    let (j, l, h) = (k / 8, (k % 8) / 2, k % 2);
+    v128_and(u16x8_shr(at(&a.qs, 32 * j + 16 * h), 2 * l as u32), i8x16_splat(3))
 }
 
-#[inline(always)]
-fn bsum_total(b: &BlockQ8K) -> i32 {
-    let bsums = b.bsums;
-    bsums.iter().map(|&s| s as i32).sum()
-}
-
-pub fn vec_dot_tq2_0_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockTq2_0>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let mut acc = i32x4_splat(0);
-        for k in 0..16 {
-            // Element 128j + 32l + m is bits 2l of byte 32j + m.
-            let (j, l, h) = (k / 8, (k % 8) / 2, k % 2);
-            let q = v128_and(u8x16_shr(at(&a.qs, 32 * j + 16 * h), 2 * l as u32), i8x16_splat(3));
-            acc = i32x4_add(acc, dot_i8(q, y16(b, k)));
-        }
-        // Weights are q - 1: subtract the activation sum.
-        let isum = hsum_i32(acc) - bsum_total(b);
-        sumf += isum as f32 * (b.d * f16_to_f32(a.d));
-    }
-    sumf
-}
-
-/// Trits (0, 1, 2) of bytes already multiplied by 3^n: `(q >= 86) + (q >= 171)`.
+/// Trits (0, 1, 2) of bytes already multiplied by 3^n: `(q >= 86) + (q >= 171)`, which is
+/// `(3 q) >> 8`, what ggml's `avg` trick computes.
 #[inline(always)]
 fn trits(q: v128) -> v128 {
     // Comparison masks are -1 where true.
     i8x16_sub(i8x16_sub(i8x16_splat(0), u8x16_ge(q, u8x16_splat(86))), u8x16_ge(q, u8x16_splat(171)))
 }
 
+/// Bytes times 3^n (mod 256).
 #[inline(always)]
-fn times3(q: v128) -> v128 {
-    i8x16_add(q, i8x16_add(q, q))
+fn times_pow3(mut q: v128, n: usize) -> v128 {
+    for _ in 0..n {
+        q = i8x16_add(q, i8x16_add(q, q));
+    }
+    q
 }
 
-pub fn vec_dot_tq1_0_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockTq1_0>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let mut acc = i32x4_splat(0);
-        // Bytes 0..32: trit n of byte m is element 32n + m.
-        let (mut q0, mut q1) = (at(&a.qs, 0), at(&a.qs, 16));
-        for n in 0..5 {
-            acc = i32x4_add(acc, dot_i8(trits(q0), y16(b, 2 * n)));
-            acc = i32x4_add(acc, dot_i8(trits(q1), y16(b, 2 * n + 1)));
-            (q0, q1) = (times3(q0), times3(q1));
-        }
-        // Bytes 32..48: element 160 + 16n + m.
-        let mut q = at(&a.qs, 32);
-        for n in 0..5 {
-            acc = i32x4_add(acc, dot_i8(trits(q), y16(b, 10 + n)));
-            q = times3(q);
-        }
-        // qh: element 240 + 4n + j is trit n of qh[j] (n < 4).
+/// The unsigned trits of TQ1_0 elements 16k..16k+16: trit n of byte m of qs[0..32] is
+/// element 32n + m, of qs[32..48] element 160 + 16n + m, of qh[j] element 240 + 4n + j.
+#[inline(always)]
+fn tq1_trits(a: &BlockTq1_0, k: usize) -> v128 {
+    if k < 10 {
+        trits(times_pow3(at(&a.qs, 16 * (k % 2)), k / 2))
+    } else if k < 15 {
+        trits(times_pow3(at(&a.qs, 32), k - 10))
+    } else {
         let h = u32::from_le_bytes(a.qh);
-        let mul = |v: u32, k: u32| {
-            let b = v.to_le_bytes().map(|x| x.wrapping_mul(k as u8));
-            u32::from_le_bytes(b)
-        };
-        let hq = u32x4(h, mul(h, 3), mul(h, 9), mul(h, 27));
-        acc = i32x4_add(acc, dot_i8(trits(hq), y16(b, 15)));
-        let isum = hsum_i32(acc) - bsum_total(b);
-        sumf += isum as f32 * (f16_to_f32(a.d) * b.d);
+        let mul = |v: u32, k: u32| u32::from_le_bytes(v.to_le_bytes().map(|x| x.wrapping_mul(k as u8)));
+        trits(u32x4(h, mul(h, 3), mul(h, 9), mul(h, 27)))
     }
-    sumf
 }
+
+/// Defines `$dot` and `$x4` for a ternary type as `ggml_vec_dot_tq*_q8_K` (AVX2) rounds it:
+/// the unsigned trits in ggml's lanes minus `madd(bsums, 1)`, `sumf = cvt(lanes) * d + sumf`
+/// (contracted to an FMA), `hsum_float_8`.
+macro_rules! ternary_kernels {
+    ($dot:ident, $x4:ident, $block:ty, $trits:ident) => {
+        pub fn $dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            ternary_rows!($block, $trits, 1, n, x, [y])[0]
+        }
+
+        pub fn $x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            ternary_rows!($block, $trits, 4, n, x, y)
+        }
+    };
+}
+
+macro_rules! ternary_rows {
+    ($block:ty, $trits:ident, $r:literal, $n:expr, $x:expr, $ys:expr) => {{
+        let nb = $n / QK_K;
+        let yb: [&[BlockQ8K]; $r] = core::array::from_fn(|t| blocks::<BlockQ8K>($ys[t], nb));
+        let mut acc = [Acc8::new(); $r];
+        let ones = (i16x8_splat(1), i16x8_splat(1));
+        for (i, a) in blocks::<$block>($x, nb).iter().enumerate() {
+            let y: [&BlockQ8K; $r] = core::array::from_fn(|t| &yb[t][i]);
+            let lanes = klanes(y, |k| $trits(a, k), |_| 1);
+            let d = f16_to_f32(a.d);
+            unroll4!($r, |t| {
+                let off = madd_bsums(ones, y[t]);
+                let (lo, hi) = (i32x4_sub(lanes[t].0, off.0), i32x4_sub(lanes[t].1, off.1));
+                acc[t].fma_cvt(y[t].d * d, lo, hi);
+            });
+        }
+        let out: [f32; $r] = core::array::from_fn(|t| acc[t].hsum());
+        out
+    }};
+}
+
+ternary_kernels!(vec_dot_tq1_0_q8_k, vec_dot_tq1_0_q8_k_x4, BlockTq1_0, tq1_trits);
+ternary_kernels!(vec_dot_tq2_0_q8_k, vec_dot_tq2_0_q8_k_x4, BlockTq2_0, tq2_trits);
 
 #[inline(always)]
 fn q8_0_halves(b: &BlockQ8_0) -> (v128, v128) {
