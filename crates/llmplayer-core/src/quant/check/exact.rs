@@ -22,13 +22,14 @@
 //! `cvtepi32_ps`. The simd128 kernels (`quant/wasm`) are checked against this bit for bit.
 
 use crate::quant::blocks;
+use crate::quant::blocks_iq1::{self as iq1, BlockIq1M, BlockIq1S};
 use crate::quant::blocks_ternary::{self as ternary, BlockTq1_0, BlockTq2_0};
 use crate::quant::blocks_iq2::{self as iq2, BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
 use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::quant::blocks_nl4::{e8m0_to_f32_half, iq4xs_scale, BlockIq4Nl, BlockIq4Xs, BlockMxfp4};
 use crate::quant::float::f16_to_f32;
-use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
+use crate::quant::grids::{IQ1S_DELTA, KVALUES_FP4, KVALUES_IQ4NL};
 use crate::quant::{Backend, QuantTraits, QK_K};
 use crate::GgmlType;
 
@@ -320,6 +321,38 @@ fn dot_ternary<B: crate::quant::Block>(n: usize, w: &[u8], a: &[u8], unpack: fn(
     hsum8(&acc)
 }
 
+/// IQ1_S: `ggml_vec_dot_iq1_s_q8_K` (AVX2): grid values times the group scales in the usual
+/// lanes (one FMA of `d = y.d * f16(x.d)` per super-block), the delta terms summed in integers
+/// and kept in a scalar (`accum1 += d * sumi1`, contracted), added as `IQ1S_DELTA * accum1`.
+fn dot_iq1s(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let (mut acc, mut accum1) = ([0f32; 8], 0f32);
+    for (b, y) in blocks::<BlockIq1S>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let u = iq1::unpack_iq1_s(b);
+        let lanes = lanes256(y, |e| u.q[e] as i32, |e| u.ls[e / 8] as i32);
+        let sumi1: i32 = (0..QK_K).map(|e| u.ls[e / 8] as i32 * u.delta[e / 8] as i32 * y.qs[e] as i32).sum();
+        let d = y.d * f16_to_f32(b.d);
+        fma8(&mut acc, d, &lanes);
+        accum1 = d.mul_add(sumi1 as f32, accum1);
+    }
+    hsum8(&acc) + IQ1S_DELTA * accum1
+}
+
+/// IQ1_M: `ggml_vec_dot_iq1_m_q8_K` (AVX2): the grid values and the delta signs, each times
+/// the scales of their 16-element groups, in two 8-lane accumulators; `d = y.d * f16(scale)`;
+/// `hsum(acc1) + IQ1M_DELTA * hsum(acc2)`.
+fn dot_iq1m(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / QK_K;
+    let (mut acc1, mut acc2) = ([0f32; 8], [0f32; 8]);
+    for (b, y) in blocks::<BlockIq1M>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
+        let u = iq1::unpack_iq1_m(b);
+        let d = y.d * iq1::iq1m_scale(b);
+        fma8(&mut acc1, d, &lanes256(y, |e| u.q[e] as i32, |e| u.ls[e / 8] as i32));
+        fma8(&mut acc2, d, &lanes256(y, |e| u.delta[e / 8] as i32, |e| u.ls[e / 8] as i32));
+    }
+    hsum8(&acc1) + IQ1S_DELTA * hsum8(&acc2)
+}
+
 /// llama.cpp's x86 result for weight row `w` · activation row `a` (already in the type's
 /// `vec_dot_type`), `n` elements: `batched` false for one token (`ggml_vec_dot_*`), true for
 /// a batch (tinyBLAS where llama.cpp uses it). `None` for types not covered yet.
@@ -339,6 +372,8 @@ pub fn ggml_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool) -> Op
         IQ4_XS => dot_iq4xs(n, w, a),
         TQ1_0 => dot_ternary(n, w, a, ternary::unpack_tq1_0, |b: &BlockTq1_0| b.d),
         TQ2_0 => dot_ternary(n, w, a, ternary::unpack_tq2_0, |b: &BlockTq2_0| b.d),
+        IQ1_S => dot_iq1s(n, w, a),
+        IQ1_M => dot_iq1m(n, w, a),
         IQ2_XXS => dot_iq2(n, w, a, iq2::unpack_iq2_xxs, |b: &BlockIq2Xxs| b.d, 0.125),
         IQ2_XS => dot_iq2(n, w, a, iq2::unpack_iq2_xs, |b: &BlockIq2Xs| b.d, 0.125),
         IQ2_S => dot_iq2(n, w, a, iq2::unpack_iq2_s, |b: &BlockIq2S| b.d, 0.125),

@@ -1,11 +1,10 @@
 //! simd128 kernels for the codebook types IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S and
 //! IQ1_M against Q8_K: grid entries gathered with scalar loads, 16 weights per register,
-//! signs applied as `(g ^ m) - m` with `m` = 0 / -1 bytes. The IQ2 / IQ3 ones round as ggml's
+//! signs applied as `(g ^ m) - m` with `m` = 0 / -1 bytes. All round as ggml's
 //! AVX2 dots (see `exact.rs`), one row or four.
 
-use super::exact::Acc8;
+use super::exact::{fma_scalar, Acc8};
 use super::kquants::klanes;
-use super::{dot_i8, hsum_i32, load};
 use crate::quant::blocks_iq1::{iq1m_scale, BlockIq1M, BlockIq1S};
 use crate::quant::blocks_iq2::{BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
 use crate::quant::blocks_k::BlockQ8K;
@@ -14,29 +13,12 @@ use crate::quant::grids::*;
 use crate::quant::{blocks, QK_K};
 use core::arch::wasm32::*;
 
-#[inline(always)]
-fn y16(b: &BlockQ8K, k: usize) -> v128 {
-    assert!(k < 16);
-    // SAFETY: 256 quant bytes, k < 16.
-    unsafe { load(b.qs.as_ptr().add(16 * k).cast()) }
-}
-
 /// Two 8-byte grid entries with two ±1 sign words applied.
 #[inline(always)]
 fn signed(g0: u64, g1: u64, s0: u64, s1: u64) -> v128 {
     let g = u64x2(g0, g1);
     let m = i8x16_shr(u64x2(s0, s1), 7);
     i8x16_sub(v128_xor(g, m), m)
-}
-
-/// `sum_g scale(g) * dot(weights(g), y[16g..16g+16])` over the 16 groups of 16.
-#[inline(always)]
-fn kdot(b: &BlockQ8K, weights: impl Fn(usize) -> v128, scale: impl Fn(usize) -> i32) -> i32 {
-    let mut acc = i32x4_splat(0);
-    for k in 0..16 {
-        acc = i32x4_add(acc, i32x4_mul(dot_i8(weights(k), y16(b, k)), i32x4_splat(scale(k))));
-    }
-    hsum_i32(acc)
 }
 
 /// Defines `$dot` and `$x4` for a grid type as `ggml_vec_dot_iq*_q8_K` (AVX2) rounds it:
@@ -143,54 +125,97 @@ grid_kernels!(vec_dot_iq3_s_q8_k, vec_dot_iq3_s_q8_k_x4, BlockIq3S, 1.0, |a, k| 
     signed4(g, SIGNS8_PM1[a.signs[4 * ib + l] as usize], SIGNS8_PM1[a.signs[4 * ib + l + 1] as usize])
 }, 2 * ((a.scales[k / 4] >> (4 * ((k / 2) % 2))) & 0x0f) as i32 + 1);
 
-pub fn vec_dot_iq1_s_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq1S>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let (qh, bsums) = (a.qh, b.bsums);
-        let ls = |ib: usize| 2 * ((qh[ib] >> 12) & 7) as i32 + 1;
-        let isum = kdot(
-            b,
-            |k| {
-                let (ib, l) = (k / 2, 2 * (k % 2));
-                let h = qh[ib] as usize;
-                let g = |l: usize| IQ1S_GRID[a.qs[4 * ib + l] as usize | (((h >> (3 * l)) & 7) << 8)];
-                u64x2(g(l), g(l + 1))
-            },
-            |k| ls(k / 2),
-        );
-        let sumd: i32 = (0..8)
-            .map(|ib| {
-                let delta = if qh[ib] & 0x8000 != 0 { -1 } else { 1 };
-                ls(ib) * delta * (bsums[2 * ib] as i32 + bsums[2 * ib + 1] as i32)
-            })
-            .sum();
-        sumf += f16_to_f32(a.d) * b.d * (isum as f32 + IQ1S_DELTA * sumd as f32);
-    }
-    sumf
+/// Defines `$dot` and `$x4` from a macro `$rows!(R, n, x, ys)`.
+macro_rules! rows_kernels {
+    ($dot:ident, $x4:ident, $rows:ident) => {
+        pub fn $dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
+            $rows!(1, n, x, [y])[0]
+        }
+
+        pub fn $x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            $rows!(4, n, x, y)
+        }
+    };
 }
 
-pub fn vec_dot_iq1_m_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut sumf = 0.0f32;
-    for (a, b) in blocks::<BlockIq1M>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
-        let sc: [u16; 4] = core::array::from_fn(|k| u16::from_le_bytes([a.scales[2 * k], a.scales[2 * k + 1]]));
-        // Group k of 16 = 8-groups 2k, 2k+1; its nibble byte is qh[k].
-        let ls = |k: usize| {
-            let ib = k / 2;
-            2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3 * (k % 2))) & 7) as i32 + 1
-        };
-        let grid = |k: usize| {
-            let h = a.qh[k] as usize;
-            u64x2(IQ1S_GRID[a.qs[2 * k] as usize | ((h & 7) << 8)], IQ1S_GRID[a.qs[2 * k + 1] as usize | (((h >> 4) & 7) << 8)])
-        };
-        let delta = |k: usize| {
-            let d = |bit: u8| if a.qh[k] & bit != 0 { u64::MAX } else { 0x0101_0101_0101_0101 };
-            u64x2(d(0x08), d(0x80))
-        };
-        let si = kdot(b, grid, ls);
-        let sd = kdot(b, delta, ls);
-        sumf += iq1m_scale(a) * b.d * (si as f32 + IQ1S_DELTA * sd as f32);
-    }
-    sumf
+/// IQ1_S grid values of elements 16k..16k+16.
+#[inline(always)]
+fn iq1s_grid(a: &BlockIq1S, k: usize) -> v128 {
+    let (ib, l) = (k / 2, 2 * (k % 2));
+    let qh = a.qh;
+    let h = qh[ib] as usize;
+    let g = |l: usize| IQ1S_GRID[a.qs[4 * ib + l] as usize | (((h >> (3 * l)) & 7) << 8)];
+    u64x2(g(l), g(l + 1))
 }
+
+/// `ggml_vec_dot_iq1_s_q8_K` (AVX2): the grid values in ggml's lanes times the group scales,
+/// one FMA of `d = y.d * f16(x.d)` per super-block; the delta terms summed in integers into a
+/// scalar (`accum1 += d * sumi1`, contracted to an FMA); `hsum + IQ1S_DELTA * accum1`.
+macro_rules! iq1s_rows {
+    ($r:literal, $n:expr, $x:expr, $ys:expr) => {{
+        let nb = $n / QK_K;
+        let yb: [&[BlockQ8K]; $r] = core::array::from_fn(|t| blocks::<BlockQ8K>($ys[t], nb));
+        let (mut acc, mut accum1) = ([Acc8::new(); $r], [0f32; $r]);
+        for (i, a) in blocks::<BlockIq1S>($x, nb).iter().enumerate() {
+            let y: [&BlockQ8K; $r] = core::array::from_fn(|t| &yb[t][i]);
+            let qh = a.qh;
+            let ls = |ib: usize| 2 * ((qh[ib] >> 12) & 7) as i32 + 1;
+            let lanes = klanes(y, |k| iq1s_grid(a, k), |k| ls(k / 2));
+            let d = f16_to_f32(a.d);
+            unroll4!($r, |t| {
+                let bsums = y[t].bsums;
+                let sumi1: i32 = (0..8)
+                    .map(|ib| {
+                        let delta = if qh[ib] & 0x8000 != 0 { -1 } else { 1 };
+                        ls(ib) * delta * (bsums[2 * ib] as i32 + bsums[2 * ib + 1] as i32)
+                    })
+                    .sum();
+                let dt = y[t].d * d;
+                acc[t].fma_cvt(dt, lanes[t].0, lanes[t].1);
+                accum1[t] = fma_scalar(dt, sumi1 as f32, accum1[t]);
+            });
+        }
+        let out: [f32; $r] = core::array::from_fn(|t| acc[t].hsum() + IQ1S_DELTA * accum1[t]);
+        out
+    }};
+}
+
+rows_kernels!(vec_dot_iq1_s_q8_k, vec_dot_iq1_s_q8_k_x4, iq1s_rows);
+
+/// `ggml_vec_dot_iq1_m_q8_K` (AVX2): the grid values and the delta signs (±1), each times the
+/// scales of their 16-element groups, in two 8-lane accumulators with one FMA each of
+/// `d = y.d * f16(scale)` per super-block; `hsum(acc1) + IQ1M_DELTA * hsum(acc2)`.
+macro_rules! iq1m_rows {
+    ($r:literal, $n:expr, $x:expr, $ys:expr) => {{
+        let nb = $n / QK_K;
+        let yb: [&[BlockQ8K]; $r] = core::array::from_fn(|t| blocks::<BlockQ8K>($ys[t], nb));
+        let (mut acc1, mut acc2) = ([Acc8::new(); $r], [Acc8::new(); $r]);
+        for (i, a) in blocks::<BlockIq1M>($x, nb).iter().enumerate() {
+            let y: [&BlockQ8K; $r] = core::array::from_fn(|t| &yb[t][i]);
+            let sc: [u16; 4] = core::array::from_fn(|k| u16::from_le_bytes([a.scales[2 * k], a.scales[2 * k + 1]]));
+            // Group k of 16 = 8-groups 2k, 2k+1; its nibble byte is qh[k].
+            let ls = |k: usize| {
+                let ib = k / 2;
+                2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3 * (k % 2))) & 7) as i32 + 1
+            };
+            let grid = |k: usize| {
+                let h = a.qh[k] as usize;
+                u64x2(IQ1S_GRID[a.qs[2 * k] as usize | ((h & 7) << 8)], IQ1S_GRID[a.qs[2 * k + 1] as usize | (((h >> 4) & 7) << 8)])
+            };
+            let delta = |k: usize| {
+                let d = |bit: u8| if a.qh[k] & bit != 0 { u64::MAX } else { 0x0101_0101_0101_0101 };
+                u64x2(d(0x08), d(0x80))
+            };
+            let (l1, l2) = (klanes(y, grid, ls), klanes(y, delta, ls));
+            let d = iq1m_scale(a);
+            unroll4!($r, |t| {
+                acc1[t].fma_cvt(y[t].d * d, l1[t].0, l1[t].1);
+                acc2[t].fma_cvt(y[t].d * d, l2[t].0, l2[t].1);
+            });
+        }
+        let out: [f32; $r] = core::array::from_fn(|t| acc1[t].hsum() + IQ1S_DELTA * acc2[t].hsum());
+        out
+    }};
+}
+
+rows_kernels!(vec_dot_iq1_m_q8_k, vec_dot_iq1_m_q8_k_x4, iq1m_rows);

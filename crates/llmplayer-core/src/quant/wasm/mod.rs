@@ -108,6 +108,8 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
         IQ2_S => Some(iquants::vec_dot_iq2_s_q8_k_x4),
         IQ3_XXS => Some(iquants::vec_dot_iq3_xxs_q8_k_x4),
         IQ3_S => Some(iquants::vec_dot_iq3_s_q8_k_x4),
+        IQ1_S => Some(iquants::vec_dot_iq1_s_q8_k_x4),
+        IQ1_M => Some(iquants::vec_dot_iq1_m_q8_k_x4),
         TQ1_0 => Some(misc::vec_dot_tq1_0_q8_k_x4),
         TQ2_0 => Some(misc::vec_dot_tq2_0_q8_k_x4),
         _ => None,
