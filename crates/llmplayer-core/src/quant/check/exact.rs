@@ -26,8 +26,8 @@ use crate::quant::blocks_iq1::{self as iq1, BlockIq1M, BlockIq1S};
 use crate::quant::blocks_ternary::{self as ternary, BlockTq1_0, BlockTq2_0};
 use crate::quant::blocks_iq2::{self as iq2, BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
 use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
-use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
-use crate::quant::blocks_nl4::{e8m0_to_f32_half, iq4xs_scale, BlockIq4Nl, BlockIq4Xs, BlockMxfp4};
+use crate::quant::blocks_legacy::{BlockQ1_0, BlockQ2_0, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+use crate::quant::blocks_nl4::{e8m0_to_f32_half, iq4xs_scale, ue4m3_to_f32_half, BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4};
 use crate::quant::float::f16_to_f32;
 use crate::quant::grids::{IQ1S_DELTA, KVALUES_FP4, KVALUES_IQ4NL};
 use crate::quant::{Backend, QuantTraits, QK_K};
@@ -353,6 +353,76 @@ fn dot_iq1m(n: usize, w: &[u8], a: &[u8]) -> f32 {
     hsum8(&acc1) + IQ1S_DELTA * hsum8(&acc2)
 }
 
+/// NVFP4 against Q8_0: `ggml_vec_dot_nvfp4_q8_0` (AVX2): per 64-element block two FMAs, one
+/// per Q8_0 block, each with the scale of its 16-element sub-block in lanes 0..4 / 4..8
+/// (`ue4m3 / 2 * f16(d_y)`).
+fn dot_nvfp4(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / 64;
+    let ys = blocks::<BlockQ8_0>(a, 2 * nb);
+    let mut acc = [0f32; 8];
+    for (i, b) in blocks::<BlockNvfp4>(w, nb).iter().enumerate() {
+        for h in 0..2 {
+            let y = &ys[2 * i + h];
+            let wq: [i32; 32] = std::array::from_fn(|e| {
+                let (sb, j) = (2 * h + e / 16, e % 16);
+                KVALUES_FP4[((b.qs[8 * sb + j % 8] >> (4 * (j / 8))) & 0x0f) as usize] as i32
+            });
+            let q = lanes32(&wq, &y.qs);
+            let dy = f16_to_f32(y.d);
+            for k in 0..8 {
+                let sc = ue4m3_to_f32_half(b.d[2 * h + k / 4]) * dy;
+                acc[k] = sc.mul_add(q[k] as f32, acc[k]);
+            }
+        }
+    }
+    hsum8(&acc)
+}
+
+/// Q1_0 against Q8_0: `ggml_vec_dot_q1_0_q8_0` (AVX2): per 128-element block the four Q8_0
+/// blocks' lanes (±y) are combined as `mul(d_y0, .)` then FMAs of `d_yk`, and that vector goes
+/// into the accumulator with one FMA of `d_w`.
+fn dot_q1_0(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / 128;
+    let ys = blocks::<BlockQ8_0>(a, 4 * nb);
+    let mut acc = [0f32; 8];
+    for (i, b) in blocks::<BlockQ1_0>(w, nb).iter().enumerate() {
+        let mut blk = [0f32; 8];
+        for k in 0..4 {
+            let y = &ys[4 * i + k];
+            let wq: [i32; 32] = std::array::from_fn(|e| if (b.qs[4 * k + e / 8] >> (e % 8)) & 1 != 0 { 1 } else { -1 });
+            let q = lanes32(&wq, &y.qs);
+            let dy = f16_to_f32(y.d);
+            for l in 0..8 {
+                blk[l] = if k == 0 { dy * q[l] as f32 } else { dy.mul_add(q[l] as f32, blk[l]) };
+            }
+        }
+        let d = f16_to_f32(b.d);
+        for l in 0..8 {
+            acc[l] = d.mul_add(blk[l], acc[l]);
+        }
+    }
+    hsum8(&acc)
+}
+
+/// Q2_0 against Q8_0: x86 has no SIMD version, so `ggml_vec_dot_q2_0_q8_0_generic`: per
+/// 64-element block `sumi += d_y * isum` for its two Q8_0 blocks (an exact product: 11 + 13
+/// bits), then `sumf += d_w * sumi`, not contracted (the fixture matches only so).
+fn dot_q2_0(n: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = n / 64;
+    let ys = blocks::<BlockQ8_0>(a, 2 * nb);
+    let mut sumf = 0f32;
+    for (i, b) in blocks::<BlockQ2_0>(w, nb).iter().enumerate() {
+        let mut sumi = 0f32;
+        for k in 0..2 {
+            let y = &ys[2 * i + k];
+            let isum: i32 = (0..32).map(|e| (((b.qs[8 * k + e / 4] >> (2 * (e % 4))) & 3) as i32 - 1) * y.qs[e] as i32).sum();
+            sumi += f16_to_f32(y.d) * isum as f32;
+        }
+        sumf += f16_to_f32(b.d) * sumi;
+    }
+    sumf
+}
+
 /// llama.cpp's x86 result for weight row `w` · activation row `a` (already in the type's
 /// `vec_dot_type`), `n` elements: `batched` false for one token (`ggml_vec_dot_*`), true for
 /// a batch (tinyBLAS where llama.cpp uses it). `None` for types not covered yet.
@@ -372,6 +442,9 @@ pub fn ggml_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool) -> Op
         IQ4_XS => dot_iq4xs(n, w, a),
         TQ1_0 => dot_ternary(n, w, a, ternary::unpack_tq1_0, |b: &BlockTq1_0| b.d),
         TQ2_0 => dot_ternary(n, w, a, ternary::unpack_tq2_0, |b: &BlockTq2_0| b.d),
+        NVFP4 => dot_nvfp4(n, w, a),
+        Q1_0 => dot_q1_0(n, w, a),
+        Q2_0 => dot_q2_0(n, w, a),
         IQ1_S => dot_iq1s(n, w, a),
         IQ1_M => dot_iq1m(n, w, a),
         IQ2_XXS => dot_iq2(n, w, a, iq2::unpack_iq2_xxs, |b: &BlockIq2Xxs| b.d, 0.125),

@@ -181,6 +181,24 @@ impl Acc8 {
         fma_pairs::<4, false>(&mut self.0, [dd; 4], [a, b, c, e], scale_ok(d));
     }
 
+    /// [`Acc8::fma`] with scale `d0` for lanes 0..4 and `d1` for lanes 4..8.
+    #[inline(always)]
+    pub fn fma2(&mut self, d0: f32, d1: f32, lo: v128, hi: v128) {
+        let ([a, b], [c, e]) = (i32_to_f64(lo), i32_to_f64(hi));
+        let (s0, s1) = (f64x2_splat(d0 as f64), f64x2_splat(d1 as f64));
+        fma_pairs::<4, true>(&mut self.0, [s0, s0, s1, s1], [a, b, c, e], scale_ok(d0) && scale_ok(d1));
+    }
+
+    /// `_mm256_fmadd_ps(_mm256_set1_ps(d), x, acc)` for f32 lanes `x` (0..4 in `.0`, 4..8 in
+    /// `.1`) that are multiples of 2^-24, as is `d` (f16 values and their sums): no result is an
+    /// f32 subnormal.
+    #[inline(always)]
+    pub fn fma_f32_scalar(&mut self, d: f32, x: (v128, v128)) {
+        let ([x0, x1], [x2, x3]) = (f32_to_f64(x.0), f32_to_f64(x.1));
+        let dd = f64x2_splat(d as f64);
+        fma_pairs::<4, false>(&mut self.0, [dd; 4], [x0, x1, x2, x3], true);
+    }
+
     /// `_mm256_fmadd_ps(x, y, acc)` for f32 lanes `x` / `y` (lanes 0..4 in `.0`, 4..8 in `.1`).
     #[inline(always)]
     pub fn fma_f32(&mut self, x: (v128, v128), y: (v128, v128)) {

@@ -1,9 +1,10 @@
 //! simd128 kernels for the ternary types TQ1_0 / TQ2_0 (against Q8_K; rounded as ggml's AVX2
-//! dots, see `exact.rs`, one row or four) and for NVFP4, Q1_0 and Q2_0 (against Q8_0).
+//! dots, see `exact.rs`, one row or four) and for NVFP4, Q1_0 and Q2_0 (against Q8_0; also
+//! rounded as ggml's x86 dots).
 
-use super::exact::Acc8;
+use super::exact::{dot_pairs_pre, quads, Acc8};
 use super::kquants::{klanes, madd_bsums};
-use super::{dot_i8, hi4, hsum_f32, load, lo4, lookup16};
+use super::{dot_i8, hi4, hsum_i32, load, lo4, lookup16};
 use crate::quant::blocks_k::BlockQ8K;
 use crate::quant::blocks_legacy::{BlockQ1_0, BlockQ2_0, BlockQ8_0};
 use crate::quant::blocks_nl4::{ue4m3_to_f32_half, BlockNvfp4};
@@ -106,11 +107,21 @@ fn q8_0_halves(b: &BlockQ8_0) -> (v128, v128) {
     unsafe { (load(b.qs.as_ptr().cast()), load(b.qs.as_ptr().add(16).cast())) }
 }
 
-/// One NVFP4 block (four UE4M3-scaled sub-blocks of 16) spans two Q8_0 blocks.
+/// ggml's 8 lanes (elements 4k..4k+4) of two 16-byte halves against a Q8_0 block.
+#[inline(always)]
+fn q8_0_lanes(w0: v128, w1: v128, b: &BlockQ8_0) -> (v128, v128) {
+    let (y0, y1) = q8_0_halves(b);
+    let widen = |v: v128| (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+    (quads(dot_pairs_pre(widen(w0), y0)), quads(dot_pairs_pre(widen(w1), y1)))
+}
+
+/// `ggml_vec_dot_nvfp4_q8_0` (AVX2): one NVFP4 block (four UE4M3-scaled sub-blocks of 16)
+/// spans two Q8_0 blocks; per Q8_0 block one FMA, lanes 0..4 scaled by the first sub-block's
+/// `ue4m3 / 2 * d_y`, lanes 4..8 by the second's.
 pub fn vec_dot_nvfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 64;
     let ys = blocks::<BlockQ8_0>(y, 2 * nb);
-    let mut acc = f32x4_splat(0.0);
+    let mut acc = Acc8::new();
     for (a, yb) in blocks::<BlockNvfp4>(x, nb).iter().zip(ys.chunks_exact(2)) {
         for (k, b) in yb.iter().enumerate() {
             // Sub-blocks 2k, 2k+1 = bytes 16k..16k+16: 8 bytes each, low nibbles then high.
@@ -118,38 +129,41 @@ pub fn vec_dot_nvfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let (lo, hi) = (lo4(v), hi4(v));
             let w0 = lookup16(&KVALUES_FP4, i64x2_shuffle::<0, 2>(lo, hi));
             let w1 = lookup16(&KVALUES_FP4, i64x2_shuffle::<1, 3>(lo, hi));
-            let (y0, y1) = q8_0_halves(b);
+            let (l0, l1) = q8_0_lanes(w0, w1, b);
             let dy = f16_to_f32(b.d);
-            let s0 = f32x4_splat(dy * ue4m3_to_f32_half(a.d[2 * k]));
-            let s1 = f32x4_splat(dy * ue4m3_to_f32_half(a.d[2 * k + 1]));
-            acc = f32x4_add(acc, f32x4_mul(s0, f32x4_convert_i32x4(dot_i8(w0, y0))));
-            acc = f32x4_add(acc, f32x4_mul(s1, f32x4_convert_i32x4(dot_i8(w1, y1))));
+            acc.fma2(ue4m3_to_f32_half(a.d[2 * k]) * dy, ue4m3_to_f32_half(a.d[2 * k + 1]) * dy, l0, l1);
         }
     }
-    hsum_f32(acc)
+    acc.hsum()
 }
 
-/// One Q1_0 block (128 sign bits) spans four Q8_0 blocks.
+/// `ggml_vec_dot_q1_0_q8_0` (AVX2): one Q1_0 block (128 sign bits) spans four Q8_0 blocks,
+/// whose lanes are combined as `d_y0 * s0`, then `+= d_yk * sk` (exact products: 11 + 9
+/// bits, so plain f32 multiply-adds), and the result goes into the accumulator with one FMA
+/// of `d_w`.
 pub fn vec_dot_q1_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 128;
     let ys = blocks::<BlockQ8_0>(y, 4 * nb);
-    let mut acc = f32x4_splat(0.0);
+    let mut acc = Acc8::new();
     for (a, yb) in blocks::<BlockQ1_0>(x, nb).iter().zip(ys.chunks_exact(4)) {
-        let d = f16_to_f32(a.d);
+        let mut blk = (f32x4_splat(0.0), f32x4_splat(0.0));
         for (k, b) in yb.iter().enumerate() {
             let bits = |o: usize| u16::from_le_bytes([a.qs[4 * k + o], a.qs[4 * k + o + 1]]);
             // +1 where the bit is set, -1 elsewhere: (mask & 2) - 1.
             let pm = |m: v128| i8x16_sub(v128_and(m, i8x16_splat(2)), i8x16_splat(1));
-            let (w0, w1) = (pm(super::legacy::bits16(bits(0))), pm(super::legacy::bits16(bits(2))));
-            let (y0, y1) = q8_0_halves(b);
-            let sumi = i32x4_add(dot_i8(w0, y0), dot_i8(w1, y1));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_splat(d * f16_to_f32(b.d)), f32x4_convert_i32x4(sumi)));
+            let (l0, l1) = q8_0_lanes(pm(super::legacy::bits16(bits(0))), pm(super::legacy::bits16(bits(2))), b);
+            let dy = f32x4_splat(f16_to_f32(b.d));
+            let (p0, p1) = (f32x4_mul(dy, f32x4_convert_i32x4(l0)), f32x4_mul(dy, f32x4_convert_i32x4(l1)));
+            blk = if k == 0 { (p0, p1) } else { (f32x4_add(p0, blk.0), f32x4_add(p1, blk.1)) };
         }
+        acc.fma_f32_scalar(f16_to_f32(a.d), blk);
     }
-    hsum_f32(acc)
+    acc.hsum()
 }
 
-/// One Q2_0 block (element j at bits 2*(j%4) of byte j/4) spans two Q8_0 blocks.
+/// One Q2_0 block (element j at bits 2*(j%4) of byte j/4) spans two Q8_0 blocks. x86 has no
+/// SIMD Q2_0 dot, so this rounds as `ggml_vec_dot_q2_0_q8_0_generic`: `sumi += d_y * isum`
+/// per Q8_0 block (exact products), `sumf += d_w * sumi` per Q2_0 block, in scalar f32.
 pub fn vec_dot_q2_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 64;
     let ys = blocks::<BlockQ8_0>(y, 2 * nb);
@@ -157,9 +171,9 @@ pub fn vec_dot_q2_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let spread1 = i8x16(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
     // Per byte of a group of 4: shift right by 0, 2, 4, 6 = multiply-free via masks.
     let m0 = u8x16(0x03, 0x0c, 0x30, 0xc0, 0x03, 0x0c, 0x30, 0xc0, 0x03, 0x0c, 0x30, 0xc0, 0x03, 0x0c, 0x30, 0xc0);
-    let mut acc = f32x4_splat(0.0);
+    let mut sumf = 0f32;
     for (a, yb) in blocks::<BlockQ2_0>(x, nb).iter().zip(ys.chunks_exact(2)) {
-        let d = f16_to_f32(a.d);
+        let mut sumi = 0f32;
         for (k, b) in yb.iter().enumerate() {
             let q = u64::from_le_bytes(a.qs[8 * k..8 * k + 8].try_into().unwrap());
             let v = u64x2_splat(q);
@@ -177,9 +191,10 @@ pub fn vec_dot_q2_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
             };
             let (w0, w1) = (unpack(spread0), unpack(spread1));
             let (y0, y1) = q8_0_halves(b);
-            let sumi = i32x4_add(dot_i8(w0, y0), dot_i8(w1, y1));
-            acc = f32x4_add(acc, f32x4_mul(f32x4_splat(d * f16_to_f32(b.d)), f32x4_convert_i32x4(sumi)));
+            let isum = hsum_i32(i32x4_add(dot_i8(w0, y0), dot_i8(w1, y1)));
+            sumi += f16_to_f32(b.d) * isum as f32;
         }
+        sumf += f16_to_f32(a.d) * sumi;
     }
-    hsum_f32(acc)
+    sumf
 }

@@ -158,11 +158,6 @@ fn hsum_i32(v: v128) -> i32 {
         .wrapping_add(i32x4_extract_lane::<3>(v))
 }
 
-#[inline(always)]
-fn hsum_f32(v: v128) -> f32 {
-    (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v)) + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v))
-}
-
 /// Low nibbles of 16 bytes.
 #[inline(always)]
 fn lo4(v: v128) -> v128 {
