@@ -18,41 +18,46 @@
 //! one-accumulator vec_dot does (8 lanes, `fma(d_w * d_y, lanes, acc)`, `hsum`), so only
 //! IQ4_NL differs between the two: its vec_dot keeps two accumulators (even / odd blocks).
 //!
+//! Scalar steps follow the reference build: `sum += a * b` in ggml's C is contracted to an FMA
+//! in the SIMD files (TQ1_0 / TQ2_0, IQ1_S and the IQ4_NL / MXFP4 tails match the fixtures only
+//! so) but not in the generic one (Q2_0, which x86 has no SIMD code for).
+//!
 //! Every FMA is `f32::mul_add` (exact on every target); `i32 as f32` rounds like
-//! `cvtepi32_ps`. The simd128 kernels (`quant/wasm`) are checked against this bit for bit.
+//! `cvtepi32_ps`. Every quantized type with a fixture is covered (`check_fixture` compares this
+//! with ggml's `y_ggml` / `yb_ggml` bit for bit); `exact_k.rs` holds the Q8_K-activation ones.
+//! The simd128 kernels (`quant/wasm`) are checked against this bit for bit.
 
+use super::exact_k::*;
 use crate::quant::blocks;
-use crate::quant::blocks_iq1::{self as iq1, BlockIq1M, BlockIq1S};
-use crate::quant::blocks_ternary::{self as ternary, BlockTq1_0, BlockTq2_0};
 use crate::quant::blocks_iq2::{self as iq2, BlockIq2S, BlockIq2Xs, BlockIq2Xxs, BlockIq3S, BlockIq3Xxs};
-use crate::quant::blocks_k::{q3k_scales, scale_min_k4, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::blocks_legacy::{BlockQ1_0, BlockQ2_0, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
-use crate::quant::blocks_nl4::{e8m0_to_f32_half, iq4xs_scale, ue4m3_to_f32_half, BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4};
+use crate::quant::blocks_nl4::{e8m0_to_f32_half, ue4m3_to_f32_half, BlockIq4Nl, BlockMxfp4, BlockNvfp4};
+use crate::quant::blocks_ternary::{self as ternary, BlockTq1_0, BlockTq2_0};
 use crate::quant::float::f16_to_f32;
-use crate::quant::grids::{IQ1S_DELTA, KVALUES_FP4, KVALUES_IQ4NL};
-use crate::quant::{Backend, QuantTraits, QK_K};
+use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
+use crate::quant::{Backend, QuantTraits};
 use crate::GgmlType;
 
 /// The 256-bit register lane that element `e` of a block or super-block lands in.
-fn lane(e: usize) -> usize {
+pub(super) fn lane(e: usize) -> usize {
     (e % 32) / 4
 }
 
 /// `_mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q), acc)`.
-fn fma8(acc: &mut [f32; 8], d: f32, q: &[i32; 8]) {
+pub(super) fn fma8(acc: &mut [f32; 8], d: f32, q: &[i32; 8]) {
     for k in 0..8 {
         acc[k] = d.mul_add(q[k] as f32, acc[k]);
     }
 }
 
 /// ggml's `hsum_float_8`: the two 128-bit halves added, then `movehl` and `movehdup`.
-fn hsum8(v: &[f32; 8]) -> f32 {
+pub(super) fn hsum8(v: &[f32; 8]) -> f32 {
     let t: [f32; 4] = std::array::from_fn(|k| v[k] + v[k + 4]);
     hsum4(&t)
 }
 
 /// A 128-bit sum as ggml writes it: `add(x, movehl(x))`, then `add_ss(., movehdup(.))`.
-fn hsum4(t: &[f32; 4]) -> f32 {
+pub(super) fn hsum4(t: &[f32; 4]) -> f32 {
     (t[0] + t[2]) + (t[1] + t[3])
 }
 
@@ -66,7 +71,7 @@ fn lanes32(w: &[i32; 32], y: &[i8; 32]) -> [i32; 8] {
 }
 
 /// Element `e < 32` of a block of 16 nibble bytes: low nibbles first, then high ones.
-fn nibble(qs: &[u8; 16], e: usize) -> i32 {
+pub(super) fn nibble(qs: &[u8; 16], e: usize) -> i32 {
     (if e < 16 { qs[e] & 15 } else { qs[e - 16] >> 4 }) as i32
 }
 
@@ -154,203 +159,6 @@ fn dot_q8_1(ty: GgmlType, n: usize, w: &[u8], a: &[u8]) -> f32 {
         fma8(&mut acc, f16_to_f32(d) * f16_to_f32(y.d), &lanes32(&wq, &y.qs));
     }
     hsum8(&acc) + summs
-}
-
-/// `sum_e scale(e) * w(e) * y(e)` of a super-block into [`lane`]`(e)`.
-fn lanes256(y: &BlockQ8K, wq: impl Fn(usize) -> i32, scale: impl Fn(usize) -> i32) -> [i32; 8] {
-    let mut q = [0i32; 8];
-    for e in 0..QK_K {
-        q[lane(e)] += scale(e) * wq(e) * y.qs[e] as i32;
-    }
-    q
-}
-
-/// `madd(v16, bsums)`: lane k = `v[2k] * bsums[2k] + v[2k+1] * bsums[2k+1]`.
-fn madd_bsums(v: impl Fn(usize) -> i32, y: &BlockQ8K) -> [i32; 8] {
-    let bs = y.bsums;
-    std::array::from_fn(|k| v(2 * k) * bs[2 * k] as i32 + v(2 * k + 1) * bs[2 * k + 1] as i32)
-}
-
-/// Q4_K / Q5_K: the mins through `hadd(bsums)` and `madd`: Q4_K keeps them in a 4-lane
-/// accumulator (`acc_m`), Q5_K in a scalar; either is added after the horizontal sums.
-fn dot_q45k(n: usize, w: &[u8], a: &[u8], five: bool) -> f32 {
-    let nb = n / QK_K;
-    let (mut acc, mut acc_m, mut summs) = ([0f32; 8], [0f32; 4], 0f32);
-    for (i, y) in blocks::<BlockQ8K>(a, nb).iter().enumerate() {
-        let (d, dmin, scales, q): (u16, u16, [u8; 12], Box<dyn Fn(usize) -> i32>) = if five {
-            let b = blocks::<BlockQ5K>(w, nb)[i];
-            let q = move |e: usize| {
-                let (j, l) = (e / 64, e % 64);
-                let nib = if l < 32 { b.qs[32 * j + l] & 15 } else { b.qs[32 * j + l - 32] >> 4 };
-                (nib | ((b.qh[l % 32] >> (2 * j + l / 32)) & 1) << 4) as i32
-            };
-            (b.d, b.dmin, b.scales, Box::new(q))
-        } else {
-            let b = blocks::<BlockQ4K>(w, nb)[i];
-            let q = move |e: usize| {
-                let (j, l) = (e / 64, e % 64);
-                (if l < 32 { b.qs[32 * j + l] & 15 } else { b.qs[32 * j + l - 32] >> 4 }) as i32
-            };
-            (b.d, b.dmin, b.scales, Box::new(q))
-        };
-        let dd = y.d * f16_to_f32(d);
-        let dm = -y.d * f16_to_f32(dmin);
-        let bs = y.bsums;
-        // hadd_epi16(bsums[0..8], bsums[8..16]) = sums over the 8 sub-blocks of 32, then
-        // madd with the 8 mins: 4 lanes.
-        let q8s = |j: usize| bs[2 * j] as i32 + bs[2 * j + 1] as i32;
-        let mins = |j: usize| scale_min_k4(j, &scales).1 as i32;
-        let prod: [i32; 4] = std::array::from_fn(|k| mins(2 * k) * q8s(2 * k) + mins(2 * k + 1) * q8s(2 * k + 1));
-        if five {
-            // Q5_K sums the four lanes in integers (`hadd`) and keeps a scalar
-            // `summs += dmin * isum`, contracted to an FMA.
-            summs = dm.mul_add(prod.iter().sum::<i32>() as f32, summs);
-        } else {
-            for k in 0..4 {
-                acc_m[k] = dm.mul_add(prod[k] as f32, acc_m[k]);
-            }
-        }
-        let sumi = lanes256(y, &q, |e| scale_min_k4(e / 32, &scales).0 as i32);
-        fma8(&mut acc, dd, &sumi);
-    }
-    if five {
-        hsum8(&acc) + summs
-    } else {
-        hsum8(&acc) + hsum4(&acc_m)
-    }
-}
-
-fn dot_q6k(n: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut acc = [0f32; 8];
-    for (b, y) in blocks::<BlockQ6K>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let q = |e: usize| {
-            let (h, part, l) = (e / 128, (e % 128) / 32, e % 32);
-            let low = (b.ql[64 * h + 32 * (part & 1) + l] >> (if part >= 2 { 4 } else { 0 })) & 15;
-            (low | ((b.qh[32 * h + l] >> (2 * part)) & 3) << 4) as i32
-        };
-        let sc = b.scales;
-        // The unsigned 6-bit values, then the -32 as `32 * madd(bsums, scales)`.
-        let pos = lanes256(y, q, |e| sc[e / 16] as i32);
-        let off = madd_bsums(|k| sc[k] as i32, y);
-        let sumi: [i32; 8] = std::array::from_fn(|k| pos[k].wrapping_sub(off[k] << 5));
-        fma8(&mut acc, y.d * f16_to_f32(b.d), &sumi);
-    }
-    hsum8(&acc)
-}
-
-/// Q2_K: the mins go into the same accumulator, one FMA before the scales' one.
-fn dot_q2k(n: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut acc = [0f32; 8];
-    for (b, y) in blocks::<BlockQ2K>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let (d, dmin) = (y.d * f16_to_f32(b.d), -y.d * f16_to_f32(b.dmin));
-        fma8(&mut acc, dmin, &madd_bsums(|k| (b.scales[k] >> 4) as i32, y));
-        let q = |e: usize| ((b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3) as i32;
-        fma8(&mut acc, d, &lanes256(y, q, |e| (b.scales[e / 16] & 15) as i32));
-    }
-    hsum8(&acc)
-}
-
-fn dot_q3k(n: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut acc = [0f32; 8];
-    for (b, y) in blocks::<BlockQ3K>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let sc = q3k_scales(&b.scales);
-        let q = |e: usize| {
-            let (h, j, l) = (e / 128, (e % 128) / 32, e % 32);
-            let low = ((b.qs[32 * h + l] >> (2 * j)) & 3) as i32;
-            low - if (b.hmask[l] >> (4 * h + j)) & 1 == 1 { 0 } else { 4 }
-        };
-        fma8(&mut acc, y.d * f16_to_f32(b.d), &lanes256(y, q, |e| sc[e / 16] as i32 - 32));
-    }
-    hsum8(&acc)
-}
-
-fn dot_iq4xs(n: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let mut acc = [0f32; 8];
-    for (b, y) in blocks::<BlockIq4Xs>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let q = |e: usize| {
-            let (ib, l) = (e / 32, e % 32);
-            let qs: &[u8; 16] = b.qs[16 * ib..16 * ib + 16].try_into().unwrap();
-            KVALUES_IQ4NL[nibble(qs, l) as usize] as i32
-        };
-        fma8(&mut acc, f16_to_f32(b.d) * y.d, &lanes256(y, q, |e| iq4xs_scale(b, e / 32)));
-    }
-    hsum8(&acc)
-}
-
-/// IQ2_XXS / IQ2_XS / IQ2_S / IQ3_XXS / IQ3_S: `ggml_vec_dot_iq*_q8_K` (AVX2): signed grid
-/// values times the odd scale `2 * ls + 1` of their group in the usual lanes, one FMA of
-/// `f16(d) * y.d` per super-block, the type's constant factor after `hsum_float_8`.
-fn dot_iq2<B: crate::quant::Block, const N: usize>(
-    n: usize,
-    w: &[u8],
-    a: &[u8],
-    unpack: fn(&B) -> crate::quant::blocks_iq2::Unpacked<N>,
-    d: fn(&B) -> u16,
-    factor: f32,
-) -> f32 {
-    let nb = n / QK_K;
-    let mut acc = [0f32; 8];
-    for (b, y) in blocks::<B>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let u = unpack(b);
-        let lanes = lanes256(y, |e| u.q[e] as i32, |e| 2 * u.ls[e / (QK_K / N)] as i32 + 1);
-        fma8(&mut acc, f16_to_f32(d(b)) * y.d, &lanes);
-    }
-    factor * hsum8(&acc)
-}
-
-/// TQ1_0 / TQ2_0: `ggml_vec_dot_tq*_q8_K` (AVX2): the unsigned trits (0, 1, 2) in the usual
-/// lanes, minus `madd(bsums, 1)`; per super-block `sumf = cvt(lanes) * d + sumf`, which the
-/// compiler contracts to an FMA (the fixtures match only so).
-fn dot_ternary<B: crate::quant::Block>(n: usize, w: &[u8], a: &[u8], unpack: fn(&B) -> [i8; QK_K], d: fn(&B) -> u16) -> f32 {
-    let nb = n / QK_K;
-    let mut acc = [0f32; 8];
-    for (b, y) in blocks::<B>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let t = unpack(b);
-        let pos = lanes256(y, |e| t[e] as i32 + 1, |_| 1);
-        let off = madd_bsums(|_| 1, y);
-        let d = y.d * f16_to_f32(d(b));
-        for k in 0..8 {
-            let q = (pos[k] - off[k]) as f32;
-            acc[k] = q.mul_add(d, acc[k]);
-        }
-    }
-    hsum8(&acc)
-}
-
-/// IQ1_S: `ggml_vec_dot_iq1_s_q8_K` (AVX2): grid values times the group scales in the usual
-/// lanes (one FMA of `d = y.d * f16(x.d)` per super-block), the delta terms summed in integers
-/// and kept in a scalar (`accum1 += d * sumi1`, contracted), added as `IQ1S_DELTA * accum1`.
-fn dot_iq1s(n: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let (mut acc, mut accum1) = ([0f32; 8], 0f32);
-    for (b, y) in blocks::<BlockIq1S>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let u = iq1::unpack_iq1_s(b);
-        let lanes = lanes256(y, |e| u.q[e] as i32, |e| u.ls[e / 8] as i32);
-        let sumi1: i32 = (0..QK_K).map(|e| u.ls[e / 8] as i32 * u.delta[e / 8] as i32 * y.qs[e] as i32).sum();
-        let d = y.d * f16_to_f32(b.d);
-        fma8(&mut acc, d, &lanes);
-        accum1 = d.mul_add(sumi1 as f32, accum1);
-    }
-    hsum8(&acc) + IQ1S_DELTA * accum1
-}
-
-/// IQ1_M: `ggml_vec_dot_iq1_m_q8_K` (AVX2): the grid values and the delta signs, each times
-/// the scales of their 16-element groups, in two 8-lane accumulators; `d = y.d * f16(scale)`;
-/// `hsum(acc1) + IQ1M_DELTA * hsum(acc2)`.
-fn dot_iq1m(n: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = n / QK_K;
-    let (mut acc1, mut acc2) = ([0f32; 8], [0f32; 8]);
-    for (b, y) in blocks::<BlockIq1M>(w, nb).iter().zip(blocks::<BlockQ8K>(a, nb)) {
-        let u = iq1::unpack_iq1_m(b);
-        let d = y.d * iq1::iq1m_scale(b);
-        fma8(&mut acc1, d, &lanes256(y, |e| u.q[e] as i32, |e| u.ls[e / 8] as i32));
-        fma8(&mut acc2, d, &lanes256(y, |e| u.delta[e / 8] as i32, |e| u.ls[e / 8] as i32));
-    }
-    hsum8(&acc1) + IQ1S_DELTA * hsum8(&acc2)
 }
 
 /// NVFP4 against Q8_0: `ggml_vec_dot_nvfp4_q8_0` (AVX2): per 64-element block two FMAs, one

@@ -23,6 +23,7 @@
 //! builds that do not call it (the `llmplayer-wasm` module, the addon) drop it at link time.
 
 mod exact;
+mod exact_k;
 mod fixture;
 mod random;
 

@@ -2,7 +2,13 @@
 //!
 //! Same names as the scalar kernels they replace. WebAssembly loads need no alignment, so
 //! blocks are read straight from the byte slices. simd128 has no byte multiply-add, so the
-//! integer dot products widen with `extmul` and add pairs with `extadd_pairwise`.
+//! integer dot products widen to i16 and add pairs with `i32x4.dot_i16x8_s`.
+//!
+//! The quantized dot products round exactly as ggml's x86 (AVX2) ones, i.e. as llama.cpp's
+//! reference outputs were made (`quant::check::ggml_dot` is the spec, and the checks hold
+//! these kernels to it bit for bit): ggml's eight 256-bit lanes per block, its FMAs emulated
+//! exactly in f64 (`exact.rs`), its horizontal sums in its order. The float dots (F32, F16,
+//! BF16) round as this crate's AVX2 ones (`quant::check::float_dot`).
 
 /// `$body` for `$t` = 0, 1, 2, 3 below `$r` (a const generic), written out: LLVM leaves these
 /// loops rolled, and a rolled loop over activation rows keeps their accumulators in memory.
