@@ -76,7 +76,10 @@ const SIMD128_VEC_DOT = [
   'IQ1_S', 'IQ1_M', 'IQ4_NL', 'IQ4_XS', 'MXFP4', 'NVFP4', 'TQ1_0', 'TQ2_0',
 ];
 /** The 1x4 mat-mat micro-kernel `vec_dot_x4`. */
-const SIMD128_X4 = ['Q8_0', 'Q4_0', 'Q5_0', 'IQ4_NL', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS'];
+const SIMD128_X4 = [
+  'Q8_0', 'Q4_0', 'Q5_0', 'IQ4_NL', 'Q4_1', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS',
+  'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ3_XXS', 'IQ3_S', 'IQ1_S', 'IQ1_M', 'TQ1_0', 'TQ2_0',
+];
 /** SIMD activation quantizers. */
 const SIMD128_QUANTIZERS = ['Q8_0', 'Q8_K'];
 /** Activation-only types: they have kernels but no fixture. */
