@@ -26,54 +26,11 @@ use llmplayer_core::model::{perplexity, Arch, KvType, LoadOptions, Model, ModelE
 use llmplayer_core::parallel::ThreadPool;
 use llmplayer_core::GgufFile;
 use serde_json::Value;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-/// Counts allocations per thread, to check that decoding a token allocates nothing.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-fn allocs_on_this_thread() -> usize {
-    ALLOCS.with(|c| c.get())
-}
-
-fn fixtures_root() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = match std::env::var_os("LLMPLAYER_FIXTURES") {
-        Some(r) => PathBuf::from(r),
-        None => manifest.join("../../../shared/fixtures"),
-    };
-    if root.join("models").is_dir() {
-        return Some(root);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("model fixtures not found at {}", root.display());
-    }
-    eprintln!("skipping: model fixtures not found at {} (set LLMPLAYER_FIXTURES)", root.display());
-    None
-}
+mod engine;
+use engine::{allocs_on_this_thread, fixtures_root};
 
 /// One pool for the whole file: concurrent tests find it busy and run inline.
 fn pool() -> Arc<ThreadPool> {
