@@ -6,7 +6,7 @@ use crate::gguf::{keys, GgufError, GgufFile};
 use crate::inspect::{inspect, InspectOptions};
 use crate::model::perplexity::{self, Perplexity};
 use crate::model::{KvType, LoadOptions, Model, ModelError, Session};
-use crate::sampling::{Sampler, SamplingError, SamplingParams};
+use crate::sampling::{Sampler, SamplingError, SamplingParams, Step};
 use crate::tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
 use std::fmt;
 use std::sync::Arc;
@@ -269,9 +269,10 @@ impl RuntimeSession {
         Ok(PromptStats { n_prompt: prompt.len(), n_reused: n_reused.min(prompt.len()) })
     }
 
-    /// Samples the next token (evaluating the previously sampled one first).
-    /// Fails with `ContextFull` once prompt plus generated tokens fill the context.
-    pub fn next(&mut self) -> Result<u32, RuntimeError> {
+    /// Samples the next token (evaluating the previously sampled one first), with its logprobs
+    /// when `begin`'s params asked for them. Fails with `ContextFull` once prompt plus
+    /// generated tokens fill the context.
+    pub fn next(&mut self) -> Result<Step<'_>, RuntimeError> {
         if self.sampler.is_none() {
             return Err(RuntimeError::NotGenerating);
         }
@@ -294,15 +295,17 @@ impl RuntimeSession {
             return Err(RuntimeError::Model(ModelError::ContextFull { n_tokens: n_ctx + 1, n_ctx }));
         }
         let sampler = self.sampler.as_mut().expect("checked above");
-        let token = sampler.sample(self.session.logits());
+        let logits = self.session.logits();
+        let token = sampler.sample(logits);
         sampler.accept(token);
         self.pending = Some(token);
-        Ok(token)
+        Ok(sampler.step_for(logits, token))
     }
 }
 
 /// Sampling parameters from the SDK's JSON (camelCase, every field optional; `logitBias` as
-/// `[[id, bias], …]` with `null` for -Infinity). One parser for both bindings.
+/// `[[id, bias], …]` with `null` for -Infinity; `logprobs` a boolean, `topLogprobs` a count).
+/// One parser for both bindings.
 pub fn sampling_params_from_json(json: &str) -> Result<SamplingParams, RuntimeError> {
     let bad = |param: &'static str, message: String| RuntimeError::Sampling(SamplingError { param, message });
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad("options", e.to_string()))?;
@@ -346,6 +349,15 @@ pub fn sampling_params_from_json(json: &str) -> Result<SamplingParams, RuntimeEr
     }
     if let Some(x) = num("seed")? {
         p.seed = count("seed", x)?;
+    }
+    match v.get("logprobs") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Bool(b)) => p.logprobs = *b,
+        Some(x) => return Err(bad("logprobs", format!("expected a boolean, got {x}"))),
+    }
+    if let Some(x) = num("topLogprobs")? {
+        // Any count parses; the range (0..=20) is checked once, by SamplingParams::validate.
+        p.top_logprobs = count("topLogprobs", x)? as u32;
     }
     if let Some(list) = v.get("logitBias").and_then(|b| b.as_array()) {
         for pair in list {
