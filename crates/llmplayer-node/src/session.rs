@@ -37,11 +37,29 @@ pub enum Op {
     Evaluate { tokens: Vec<u32>, all_logits: bool },
     Begin { tokens: Vec<u32>, params: String },
     Next,
+    NextStep,
 }
 
 pub enum Done {
     Logits(Vec<f32>),
     Count(u32),
+    Step(NativeStep),
+}
+
+/// A token and its logprob (see `llmplayer_core::sampling::TokenLogprob`).
+#[napi(object)]
+pub struct NativeTokenLogprob {
+    pub id: u32,
+    pub logprob: f64,
+}
+
+/// One sampling step (see `llmplayer_core::sampling::Step`): `logprob` absent and
+/// `topLogprobs` empty unless `begin`'s params asked for them.
+#[napi(object)]
+pub struct NativeStep {
+    pub token: u32,
+    pub logprob: Option<f64>,
+    pub top_logprobs: Vec<NativeTokenLogprob>,
 }
 
 pub struct SessionTask {
@@ -52,7 +70,7 @@ pub struct SessionTask {
 
 impl Task for SessionTask {
     type Output = Done;
-    type JsValue = Either<Float32Array, u32>;
+    type JsValue = Either3<Float32Array, u32, NativeStep>;
 
     fn compute(&mut self) -> Result<Done> {
         let mut s = self
@@ -70,8 +88,9 @@ impl Task for SessionTask {
 
     fn resolve(&mut self, _env: Env, done: Done) -> Result<Self::JsValue> {
         Ok(match done {
-            Done::Logits(v) => Either::A(Float32Array::new(v)),
-            Done::Count(n) => Either::B(n),
+            Done::Logits(v) => Either3::A(Float32Array::new(v)),
+            Done::Count(n) => Either3::B(n),
+            Done::Step(step) => Either3::C(step),
         })
     }
 }
@@ -89,7 +108,19 @@ fn run(s: &mut RuntimeSession, op: Op) -> Result<Done> {
                 s.begin(&tokens, params).map_err(runtime_error)?.n_reused as u32,
             ))
         }
-        Op::Next => Ok(Done::Count(s.next().map_err(runtime_error)?)),
+        Op::Next => Ok(Done::Count(s.next().map_err(runtime_error)?.token)),
+        Op::NextStep => {
+            let step = s.next().map_err(runtime_error)?;
+            Ok(Done::Step(NativeStep {
+                token: step.token,
+                logprob: step.logprob,
+                top_logprobs: step
+                    .top_logprobs
+                    .iter()
+                    .map(|t| NativeTokenLogprob { id: t.id, logprob: t.logprob })
+                    .collect(),
+            }))
+        }
     }
 }
 
@@ -126,6 +157,12 @@ impl NativeSession {
     #[napi(ts_return_type = "Promise<number>")]
     pub fn next(&self) -> AsyncTask<SessionTask> {
         self.task(Op::Next)
+    }
+
+    /// Samples the next token; resolves to it with its logprobs (when `begin` asked for them).
+    #[napi(ts_return_type = "Promise<NativeStep>")]
+    pub fn next_step(&self) -> AsyncTask<SessionTask> {
+        self.task(Op::NextStep)
     }
 
     #[napi]

@@ -92,7 +92,27 @@ impl WasmSession {
         Ok(self.s.begin(tokens, params).map_err(runtime_error)?.n_reused as u32)
     }
     pub fn next(&mut self) -> Result<u32, JsValue> {
-        self.s.next().map_err(runtime_error)
+        Ok(self.s.next().map_err(runtime_error)?.token)
+    }
+    /// `{ token, logprob?, topLogprobs: [{ id, logprob }] }`, the shape of the native
+    /// `NativeStep` (`logprob` absent unless `begin` asked for logprobs).
+    #[wasm_bindgen(js_name = nextStep)]
+    pub fn next_step(&mut self) -> Result<js_sys::Object, JsValue> {
+        let step = self.s.next().map_err(runtime_error)?;
+        let o = js_sys::Object::new();
+        js_sys::Reflect::set(&o, &"token".into(), &step.token.into())?;
+        if let Some(lp) = step.logprob {
+            js_sys::Reflect::set(&o, &"logprob".into(), &lp.into())?;
+        }
+        let top = js_sys::Array::new();
+        for t in step.top_logprobs {
+            let e = js_sys::Object::new();
+            js_sys::Reflect::set(&e, &"id".into(), &t.id.into())?;
+            js_sys::Reflect::set(&e, &"logprob".into(), &t.logprob.into())?;
+            top.push(&e);
+        }
+        js_sys::Reflect::set(&o, &"topLogprobs".into(), &top)?;
+        Ok(o)
     }
     #[wasm_bindgen(js_name = nCtx)]
     pub fn n_ctx(&self) -> u32 {
