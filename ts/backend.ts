@@ -41,12 +41,21 @@ export interface RawSession {
   begin(tokens: Uint32Array, paramsJson: string): number | Promise<number>;
   /** Samples the next token (evaluating the previous one first). */
   next(): number | Promise<number>;
+  /** `next()` with the logprobs `begin`'s params asked for (`logprob` absent otherwise). */
+  nextStep(): RawStep | Promise<RawStep>;
   nCtx(): number;
   kvType(): string;
   kvBytesPerToken(): number;
   nPast(): number;
   clear(): void;
   free?(): void;
+}
+
+/** A sampling step as both bindings return it (`NativeStep` / `WasmSession.nextStep`). */
+export interface RawStep {
+  token: number;
+  logprob?: number | null;
+  topLogprobs: { id: number; logprob: number }[];
 }
 
 export interface PerplexityResult {

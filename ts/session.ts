@@ -3,7 +3,7 @@ import type { BackendName, RawSession } from './backend.js';
 import { fromBackendError, LlmError } from './errors.js';
 import type { LlmModel } from './model.js';
 import { StopMatcher } from './stop-matcher.js';
-import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, KvType, Session } from './types.js';
+import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, KvType, Session, TokenLogprobs } from './types.js';
 
 /** Lets timers and I/O run between WASM tokens (WASM computes on the JS thread). */
 const yieldToEventLoop: () => Promise<void> =
@@ -30,6 +30,8 @@ function samplingJson(o: GenerateOptions): string {
     penaltyLastN: o.penaltyLastN,
     logitBias: bias,
     seed: o.seed ?? Math.floor(Math.random() * 2 ** 32),
+    logprobs: o.logprobs,
+    topLogprobs: o.topLogprobs,
   });
 }
 
@@ -108,6 +110,10 @@ export class LlmSession implements Session {
       const decoder = new TextDecoder('utf-8');
       const stops = new StopMatcher(options.stop ?? []);
       const tokens: number[] = [];
+      // Logprobs cost a pass over the vocabulary per token: asked for explicitly (the core
+      // validates the values; this only picks the call that returns them).
+      const wantLogprobs = !!options.logprobs || (options.topLogprobs ?? 0) > 0;
+      const logprobs: TokenLogprobs[] | undefined = wantLogprobs ? [] : undefined;
       let text = '';
       let stoppedByString = false;
       while (!finishReason) {
@@ -120,8 +126,15 @@ export class LlmSession implements Session {
           break;
         }
         let token: number;
+        let step: TokenLogprobs | undefined;
         try {
-          token = await this.#call(() => this.raw.next());
+          if (wantLogprobs) {
+            const raw = await this.#call(() => this.raw.nextStep());
+            token = raw.token;
+            step = { token, logprob: raw.logprob ?? -Infinity, topLogprobs: raw.topLogprobs };
+          } else {
+            token = await this.#call(() => this.raw.next());
+          }
         } catch (err) {
           if ((err as LlmError).code === 'MODEL_CONTEXT_FULL') {
             finishReason = 'length';
@@ -136,7 +149,12 @@ export class LlmSession implements Session {
         tokens.push(token);
         const { emit, stopped } = stops.push(decoder.decode(this.model.raw.tokenPiece(token, false), { stream: true }));
         text += emit;
-        yield { token, text: emit };
+        if (step) {
+          logprobs!.push(step);
+          yield { token, text: emit, logprob: step.logprob, topLogprobs: step.topLogprobs };
+        } else {
+          yield { token, text: emit };
+        }
         if (stopped) {
           finishReason = 'stop';
           stoppedByString = true;
@@ -159,6 +177,7 @@ export class LlmSession implements Session {
           promptTokensPerSecond: promptMs > 0 ? (ids.length * 1000) / promptMs : 0,
           generateTokensPerSecond: generateMs > 0 ? (tokens.length * 1000) / generateMs : 0,
         },
+        ...(logprobs ? { logprobs } : {}),
       };
     } finally {
       this.#busy = false;

@@ -87,6 +87,15 @@ export interface SamplingOptions {
 }
 
 export interface GenerateOptions extends SamplingOptions {
+  /**
+   * Report each token's log-probability (`logprob` on chunks, `logprobs` on the result).
+   * Natural log under the model's raw distribution (softmax of its logits, before logit bias,
+   * penalties, filters and temperature; vLLM's default), identical on both backends.
+   * Default false; never changes which tokens are drawn.
+   */
+  logprobs?: boolean;
+  /** Also report the N most likely tokens at each step, 0..=20 (OpenAI's range); implies `logprobs`. */
+  topLogprobs?: number;
   /** Default: until an end-of-generation token or the context is full. */
   maxTokens?: number;
   /** Strings that end generation; matched across token boundaries and not emitted. */
@@ -98,10 +107,28 @@ export interface GenerateOptions extends SamplingOptions {
   addSpecial?: boolean;
 }
 
+/** A token and its log-probability (natural log). */
+export interface TokenLogprob {
+  id: number;
+  logprob: number;
+}
+
+/** One generated token's logprob and the most likely alternatives at its position. */
+export interface TokenLogprobs {
+  token: number;
+  logprob: number;
+  /** `topLogprobs` entries, logprob descending then id ascending; [] when not asked for. */
+  topLogprobs: TokenLogprob[];
+}
+
 /** One generated token and the text it completes (may be '' while UTF-8 is incomplete). */
 export interface GenerateChunk {
   token: number;
   text: string;
+  /** With `logprobs` (or `topLogprobs`): the token's logprob. */
+  logprob?: number;
+  /** With `logprobs` (or `topLogprobs`): the `topLogprobs` most likely tokens here ([] for 0). */
+  topLogprobs?: TokenLogprob[];
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -126,6 +153,8 @@ export interface GenerateResult {
   finishReason: FinishReason;
   usage: Usage;
   timings: Timings;
+  /** With `logprobs` (or `topLogprobs`): one entry per item of `tokens`. */
+  logprobs?: TokenLogprobs[];
 }
 
 export interface EvaluateOptions {
