@@ -9,7 +9,9 @@
 //! Deterministic across targets: the normalizer is a sum of [`exp_det`] in id order and
 //! [`ln_det`], never the system libm. Computed only when asked: a sampler without logprobs
 //! never touches this code, and one with them allocates nothing per token (the top list has
-//! its capacity from the start).
+//! its capacity from the start). The cost when asked is one `exp_det` per vocabulary entry
+//! (about 0.35 ms per token at 32k entries, 3 ms at 152k, on a busy 2-core x86-64), plus a
+//! compare per entry for the top list.
 
 use super::math::{clean, exp_det, ln_det, rank};
 use super::Candidate;
