@@ -25,7 +25,8 @@
 //! Every FMA is `f32::mul_add` (exact on every target); `i32 as f32` rounds like
 //! `cvtepi32_ps`. Every quantized type with a fixture is covered (`check_fixture` compares this
 //! with ggml's `y_ggml` / `yb_ggml` bit for bit); `exact_k.rs` holds the Q8_K-activation ones.
-//! The simd128 kernels (`quant/wasm`) are checked against this bit for bit.
+//! The simd128 kernels (`quant/wasm`) are checked against this bit for bit, and so are the x86
+//! ones that [`held_bitwise`] lists.
 
 use super::exact_k::*;
 use crate::quant::blocks;
@@ -264,12 +265,46 @@ pub fn ggml_dot(ty: GgmlType, n: usize, w: &[u8], a: &[u8], batched: bool) -> Op
     })
 }
 
-/// Whether this build's selected kernels of `t.ty` are held to [`ggml_dot`] bit for bit: the
-/// simd128 ones of every type it covers. (The AVX2 ones are ports of ggml's too, but not yet
-/// all exact: IQ4_NL's vec_dot keeps one accumulator, Q5_K's mins another order, and the
-/// panel and 4x4 kernels reduce differently.)
-pub(super) fn held_bitwise(t: &QuantTraits) -> bool {
-    t.vec_dot_backend == Backend::Simd128 && ggml_dot(t.ty, 0, &[], &[], false).is_some()
+/// Which selected kernels a bit-for-bit check runs: `vec_dot` (and mat-vec, which is made of
+/// it), `vec_dot_x4`, `vec_dot_4x4`, or the whole mat-mat (panels, 4x4 and x4 tiles,
+/// `vec_dot` tails).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Path {
+    VecDot,
+    X4,
+    Tile4x4,
+    MatMul,
+}
+
+/// Whether this build's selected kernels of `t.ty` on `path` are held to [`ggml_dot`] bit for
+/// bit: every simd128 kernel of a type it covers, and the x86 ones listed in [`x86_held`].
+pub(super) fn held_bitwise(t: &QuantTraits, path: Path) -> bool {
+    ggml_dot(t.ty, 0, &[], &[], false).is_some()
+        && match t.vec_dot_backend {
+            Backend::Simd128 => true,
+            Backend::Avx2 => x86_held(t.ty, path),
+            Backend::Scalar => false,
+        }
+}
+
+/// The x86 kernels that round as ggml's AVX2 code, on both kernel sets (AVX-512 VNNI where
+/// the CPU has it, and the AVX2 ones, `LLMPLAYER_X86=avx2`); the tests cover both paths only
+/// when run under both settings. Not yet exact: the vec_dot of IQ1_S / IQ1_M / TQ1_0 / TQ2_0
+/// / Q1_0 / Q2_0 (their float steps are not ggml's), and the Q8_0 / Q4_0 / Q5_0 / IQ4_NL
+/// panels (`panel.rs`, `panel_avx2.rs`: one f32 step per block and row where tinyBLAS has 8
+/// lanes), so those mat-mats.
+fn x86_held(ty: GgmlType, path: Path) -> bool {
+    use GgmlType::*;
+    let k_quant = matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS);
+    match path {
+        Path::VecDot => {
+            k_quant
+                || matches!(ty, Q8_0 | Q4_0 | Q5_0 | Q4_1 | Q5_1 | IQ4_NL | MXFP4 | NVFP4)
+                || matches!(ty, IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S)
+        }
+        Path::X4 | Path::Tile4x4 => k_quant || matches!(ty, Q8_0 | Q4_0 | IQ4_NL),
+        Path::MatMul => k_quant || matches!(ty, Q4_1 | Q5_1 | MXFP4 | NVFP4 | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S),
+    }
 }
 
 /// Whether the selected float dot of `t.ty` is held to [`float_dot`] bit for bit: the AVX2

@@ -5,7 +5,7 @@ use crate::gguf::GgufFile;
 use crate::parallel::ThreadPool;
 use crate::quant::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q, row_bytes, QuantizedActs};
 use crate::GgmlType;
-use super::exact::{bitwise_mismatch, ggml_dot, held_bitwise, mat_mat_batched};
+use super::exact::{bitwise_mismatch, ggml_dot, held_bitwise, mat_mat_batched, Path};
 use super::{abs_dot, dequant, f32s, has_fast_quantizer, kernels, within, Failures, FixtureReport, GGML_DOT_TOL};
 use crate::quant::QuantTraits;
 
@@ -356,8 +356,8 @@ pub fn check_fixture_with_pool(f: &GgufFile, pool: &ThreadPool) -> Result<Fixtur
 }
 
 /// [`ggml_dot`] (`exact.rs`) against ggml's outputs bit for bit, on every row: the reference
-/// that the simd128 kernels are held to; then those kernels against it, bit for bit
-/// (`vec_dot`, `vec_dot_x4`, mat-vec and mat-mat, threaded too).
+/// that the selected kernels are held to; then, bit for bit, those of this build's kernels
+/// that `held_bitwise` lists (`vec_dot` and mat-vec, `vec_dot_x4`, mat-mat, threaded too).
 fn check_bitwise(c: &mut FixtureChecker, t: &QuantTraits, pool: &ThreadPool) {
     let fx = c.fx;
     let (rows, cols, batch) = (fx.rows, fx.cols, fx.batch);
@@ -376,25 +376,24 @@ fn check_bitwise(c: &mut FixtureChecker, t: &QuantTraits, pool: &ThreadPool) {
             }
         }
     }
-    if !held_bitwise(t) {
-        return;
-    }
-    let mut check = |what: &str, r: usize, a: &[u8], batched: bool, got: f32| {
-        c.dots_checked += 1;
-        if let Some(m) = bitwise_mismatch(fx.ty, cols, w(r), a, batched, got) {
-            c.fails.push(format!("{what} row {r} (bit for bit): {m}"));
+    let mut check = |path: Path, what: &str, r: usize, a: &[u8], batched: bool, got: f32| {
+        if held_bitwise(t, path) {
+            c.dots_checked += 1;
+            if let Some(m) = bitwise_mismatch(fx.ty, cols, w(r), a, batched, got) {
+                c.fails.push(format!("{what} row {r} (bit for bit): {m}"));
+            }
         }
     };
     for r in 0..rows {
-        check("vec_dot x_q", r, fx.x_q, false, (t.vec_dot)(cols, w(r), fx.x_q));
+        check(Path::VecDot, "vec_dot x_q", r, fx.x_q, false, (t.vec_dot)(cols, w(r), fx.x_q));
         for j in 0..batch {
-            check(&format!("vec_dot xb_q[{j}]"), r, xb(j), false, (t.vec_dot)(cols, w(r), xb(j)));
+            check(Path::VecDot, &format!("vec_dot xb_q[{j}]"), r, xb(j), false, (t.vec_dot)(cols, w(r), xb(j)));
         }
         if let Some(x4) = t.vec_dot_x4 {
             for j0 in (0..batch.saturating_sub(3)).step_by(4) {
                 let got = x4(cols, w(r), [xb(j0), xb(j0 + 1), xb(j0 + 2), xb(j0 + 3)]);
                 for (k, g) in got.into_iter().enumerate() {
-                    check(&format!("vec_dot_x4 xb_q[{}]", j0 + k), r, xb(j0 + k), true, g);
+                    check(Path::X4, &format!("vec_dot_x4 xb_q[{}]", j0 + k), r, xb(j0 + k), true, g);
                 }
             }
         }
@@ -402,7 +401,10 @@ fn check_bitwise(c: &mut FixtureChecker, t: &QuantTraits, pool: &ThreadPool) {
     let mut y = vec![f32::NAN; rows];
     matvec(fx.w, fx.ty, rows, cols, &fx.x, &mut y);
     for (r, &g) in y.iter().enumerate() {
-        check("matvec", r, fx.x_q, false, g);
+        check(Path::VecDot, "matvec", r, fx.x_q, false, g);
+    }
+    if !held_bitwise(t, Path::MatMul) {
+        return;
     }
     let mut acts = QuantizedActs::new();
     for threaded in [false, true] {
@@ -414,7 +416,7 @@ fn check_bitwise(c: &mut FixtureChecker, t: &QuantTraits, pool: &ThreadPool) {
         }
         for (i, &g) in yb.iter().enumerate() {
             let (j, r) = (i / rows, i % rows);
-            check(&format!("matmul (threaded {threaded}) act {j}"), r, xb(j), mat_mat_batched(fx.ty, j, batch), g);
+            check(Path::MatMul, &format!("matmul (threaded {threaded}) act {j}"), r, xb(j), mat_mat_batched(fx.ty, j, batch), g);
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::quant::float::{f32_to_bf16, f32_to_f16};
 use crate::quant::{matmul_q, row_bytes, traits, QuantTraits, QuantizedActs};
 use crate::GgmlType;
-use super::exact::{bitwise_mismatch, float_dot, float_held, held_bitwise, mat_mat_batched};
+use super::exact::{bitwise_mismatch, float_dot, float_held, held_bitwise, mat_mat_batched, Path};
 use super::{abs_dot, dequant, has_fast_quantizer, kernels, within, Failures, RandomReport, FAST_VS_SCALAR_TOL};
 
 /// xorshift64*: tiny, deterministic.
@@ -159,8 +159,8 @@ impl RandomChecker {
     /// `got` against `check::ggml_dot` bit for bit where the build's kernels are held to it
     /// (`batched`: llama.cpp's batch path rather than its one-token one).
     #[allow(clippy::too_many_arguments)]
-    fn exact(&mut self, t: &QuantTraits, what: &str, n: usize, w: &[u8], a: &[u8], batched: bool, got: f32) {
-        if held_bitwise(t) {
+    fn exact(&mut self, t: &QuantTraits, path: Path, what: &str, n: usize, w: &[u8], a: &[u8], batched: bool, got: f32) {
+        if held_bitwise(t, path) {
             if let Some(m) = bitwise_mismatch(t.ty, n, w, a, batched, got) {
                 self.fails.push(format!("{what} n={n} (bit for bit): {m}"));
             }
@@ -185,8 +185,11 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
     let mut c = RandomChecker { fails: Failures::new(), max_rel_err: 0.0, dots_checked: 0 };
     let backend = t.vec_dot_backend.name();
 
-    // Single dot products; 256 is a multiple of every block size.
-    let sizes: &[usize] = if float_held(t) { &[256, 768, 4096, 8, 24, 45, 100] } else { &[256, 768, 4096] };
+    // Single dot products; 256 is a multiple of every block size. 7 blocks (of the weight or
+    // activation type, whichever is larger): an odd count, for the kernels that take blocks in
+    // pairs and end with a scalar block (IQ4_NL, MXFP4), as ggml does.
+    let odd = 7 * t.block_size.max(kernels(t.vec_dot_type)?.block_size);
+    let sizes: &[usize] = if float_held(t) { &[256, 768, 4096, 8, 24, 45, 100] } else { &[256, 768, 4096, odd] };
     for &n in sizes {
         for k in 0..6 {
             let w = random_row(ty, n, &mut rng);
@@ -194,7 +197,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
             let fast = (t.vec_dot)(n, &w, &a);
             let slow = (t.vec_dot_scalar)(n, &w, &a);
             c.dot(t, &format!("vec_dot ({backend})"), n, &w, &a, fast, slow);
-            c.exact(t, &format!("vec_dot ({backend})"), n, &w, &a, false, fast);
+            c.exact(t, Path::VecDot, &format!("vec_dot ({backend})"), n, &w, &a, false, fast);
             let (wd, ad) = (dequant(ty, &w, n), dequant(t.vec_dot_type, &a, n));
             let exact: f64 = wd.iter().zip(&ad).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>() + q8_1_s_rounding(t, &w, &a, n);
             let tol = FAST_VS_SCALAR_TOL * abs_dot(&wd, &ad) + 1e-30;
@@ -229,7 +232,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
             for (k, a) in acts.iter().enumerate() {
                 let want = (t.vec_dot_scalar)(n, &w, a);
                 c.dot(t, &format!("vec_dot_x4 ({backend}) act {k}"), n, &w, a, got[k], want);
-                c.exact(t, &format!("vec_dot_x4 ({backend}) act {k}"), n, &w, a, true, got[k]);
+                c.exact(t, Path::X4, &format!("vec_dot_x4 ({backend}) act {k}"), n, &w, a, true, got[k]);
             }
         }
     }
@@ -244,6 +247,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
             for (k, a) in acts.iter().enumerate() {
                 let want = (t.vec_dot_scalar)(n, wr, a);
                 c.dot(t, &format!("vec_dot_4x4 ({backend}) row {r} act {k}"), n, wr, a, got[r][k], want);
+                c.exact(t, Path::Tile4x4, &format!("vec_dot_4x4 ({backend}) row {r} act {k}"), n, wr, a, true, got[r][k]);
             }
         }
     }
@@ -275,7 +279,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
                     want,
                 );
                 let what = format!("matmul_q batch {batch} act {j} row {r}");
-                c.exact(t, &what, cols, wr, acts.row(j), mat_mat_batched(ty, j, batch), out[j * rows + r]);
+                c.exact(t, Path::MatMul, &what, cols, wr, acts.row(j), mat_mat_batched(ty, j, batch), out[j * rows + r]);
             }
         }
     }

@@ -60,10 +60,20 @@ pub(super) unsafe fn k4_mins_and_scales(s: &[u8; 12]) -> __m256i {
 
 /// `sum_j mins[j] * (bsums[2j] + bsums[2j+1])` as 4 i32 lanes.
 #[inline(always)]
-unsafe fn k4_min_products(mins_and_scales: __m256i, b: &BlockQ8K) -> __m128i {
+pub(super) unsafe fn k4_min_products(mins_and_scales: __m256i, b: &BlockQ8K) -> __m128i {
     let s = bsums(b);
     let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s)
+}
+
+/// Q5_K's min term of one super-block: unlike Q4_K (4 f32 lanes, [`k4_min_products`]), ggml's
+/// `ggml_vec_dot_q5_K_q8_K` sums the 4 products in integers (`hadd`) and keeps a scalar
+/// `summs += dmin * isum` (an fma once contracted), added after `hsum_float_8`.
+#[inline(always)]
+pub(super) unsafe fn k5_min_sum(mins_and_scales: __m256i, b: &BlockQ8K) -> i32 {
+    let p = k4_min_products(mins_and_scales, b);
+    let p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0b01_00_11_10));
+    _mm_cvtsi128_si32(_mm_add_epi32(p, _mm_shuffle_epi32(p, 0b10_11_00_01)))
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -101,12 +111,12 @@ pub unsafe fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0f);
     let m16 = _mm256_set1_epi8(0x10);
     let mut acc = _mm256_setzero_ps();
-    let mut acc_m = _mm_setzero_ps();
+    let mut summs = 0.0f32;
     for (a, b) in blocks::<BlockQ5K>(x, nb).iter().zip(blocks::<BlockQ8K>(y, nb)) {
         let d = b.d * fp16(a.d);
         let dmin = -b.d * fp16(a.dmin);
         let ms = k4_mins_and_scales(&a.scales);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_products(ms, b)), acc_m);
+        summs = dmin.mul_add(k5_min_sum(ms, b) as f32, summs);
         let sc = _mm256_permute2x128_si256(ms, ms, 0x00);
         let hbits = _mm256_loadu_si256(a.qh.as_ptr().cast());
         let (q5, q8) = (a.qs.as_ptr(), b.qs.as_ptr());
@@ -123,9 +133,7 @@ pub unsafe fn vec_dot_q5_k_q8_k(n: usize, x: &[u8], y: &[u8]) -> f32 {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    let m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    hsum_ps(acc) + _mm_cvtss_f32(m)
+    hsum_ps(acc) + summs
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -1,7 +1,7 @@
 //! AVX2 kernels for the 32-element types (weights against Q8_0 / Q8_1) and the Q8_0 / Q8_1
 //! activation quantizers.
 
-use super::{bytes_from_bits_32, fp16_mul, hsum_ps, lookup16, mul_sum_i8_epi32, mul_sum_us8_epi32, nibbles32};
+use super::{bytes_from_bits_32, fp16_mul, hsum_epi32, hsum_ps, lookup16, mul_sum_i8_epi32, mul_sum_us8_epi32, nibbles32};
 use crate::quant::blocks;
 use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::quant::blocks_nl4::{e8m0_to_f32_half, BlockIq4Nl, BlockMxfp4};
@@ -17,30 +17,57 @@ use std::arch::x86_64::*;
 
 /// Defines `$name(n, x, y)`: `sum_b $scale * sum_i w_b[i] * y_b[i]` over blocks of `$block`
 /// against Q8_0, where `$scale` is `d_w * d_y` (`$yd`: the Q8_0 scale bits) and `$weights`
-/// the 32 signed weight bytes of block `$a`.
+/// the 32 signed weight bytes of block `$a`. `$acc` is ggml's accumulator layout for the type:
+/// `one` (Q8_0 / Q4_0 / Q5_0) or `two` (IQ4_NL / MXFP4).
 macro_rules! dot_q8_0 {
-    ($name:ident, $block:ty, |$a:ident, $yd:ident| $scale:expr, $weights:expr) => {
+    // One accumulator, blocks in order, then hsum_float_8's reduction: ggml's AVX2
+    // `ggml_vec_dot_*_q8_0` bit for bit (llama.cpp's decode path; on real activations a
+    // different rounding order flips 8-bit activations a few layers later).
+    (@body one, $nb:ident, $step:ident, $lanes:ident) => {{
+        let mut acc = _mm256_setzero_ps();
+        for i in 0..$nb {
+            $step!(i, acc);
+        }
+        hsum_ps(acc)
+    }};
+    // ggml's IQ4_NL / MXFP4 loop: two blocks per iteration, even blocks into one accumulator
+    // and odd ones into another, added before hsum_float_8; an odd last block then goes
+    // through ggml's scalar tail, `sumf += d * sumi` (contracted to an fma).
+    (@body two, $nb:ident, $step:ident, $lanes:ident) => {{
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 1 < $nb {
+            $step!(i, acc0);
+            $step!(i + 1, acc1);
+            i += 2;
+        }
+        let mut sum = hsum_ps(_mm256_add_ps(acc0, acc1));
+        if i < $nb {
+            let (d, q) = $lanes!(i);
+            sum = d.mul_add(hsum_epi32(q) as f32, sum);
+        }
+        sum
+    }};
+    ($name:ident, $acc:ident, $block:ty, |$a:ident, $yd:ident| $scale:expr, $weights:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         pub unsafe fn $name(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let nb = n / 32;
             let (xs, ys) = (blocks::<$block>(x, nb), blocks::<BlockQ8_0>(y, nb));
-            macro_rules! step {
-                ($i:expr, $acc:ident) => {{
+            macro_rules! lanes {
+                ($i:expr) => {{
                     let ($a, b) = (&xs[$i], &ys[$i]);
                     let $yd = b.d;
-                    let d = _mm256_set1_ps($scale);
                     let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
-                    $acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(mul_sum_i8_epi32($weights, qy)), $acc);
+                    ($scale, mul_sum_i8_epi32($weights, qy))
                 }};
             }
-            // One accumulator, blocks in order, then hsum_float_8's reduction: ggml's AVX2
-            // `ggml_vec_dot_*_q8_0` bit for bit (llama.cpp's decode path; on real activations
-            // a different rounding order flips 8-bit activations a few layers later).
-            let mut acc = _mm256_setzero_ps();
-            for i in 0..nb {
-                step!(i, acc);
+            macro_rules! step {
+                ($i:expr, $acc_v:ident) => {{
+                    let (d, q) = lanes!($i);
+                    $acc_v = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(q), $acc_v);
+                }};
             }
-            hsum_ps(acc)
+            dot_q8_0!(@body $acc, nb, step, lanes)
         }
     };
 }
@@ -74,11 +101,12 @@ macro_rules! dot_q8_1 {
     };
 }
 
-dot_q8_0!(vec_dot_q8_0_q8_0, BlockQ8_0, |a, yd| fp16_mul(a.d, yd), _mm256_loadu_si256(a.qs.as_ptr().cast()));
-dot_q8_0!(vec_dot_q4_0_q8_0, BlockQ4_0, |a, yd| fp16_mul(a.d, yd), _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)));
+dot_q8_0!(vec_dot_q8_0_q8_0, one, BlockQ8_0, |a, yd| fp16_mul(a.d, yd), _mm256_loadu_si256(a.qs.as_ptr().cast()));
+dot_q8_0!(vec_dot_q4_0_q8_0, one, BlockQ4_0, |a, yd| fp16_mul(a.d, yd), _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)));
 // Q5_0: q - 16 = the nibble where the 5th bit is set, else the nibble with the top 4 bits set.
 dot_q8_0!(
     vec_dot_q5_0_q8_0,
+    one,
     BlockQ5_0,
     |a, yd| fp16_mul(a.d, yd),
     _mm256_or_si256(
@@ -86,8 +114,8 @@ dot_q8_0!(
         _mm256_andnot_si256(bytes_from_bits_32(u32::from_le_bytes(a.qh)), _mm256_set1_epi8(0xf0u8 as i8))
     )
 );
-dot_q8_0!(vec_dot_iq4_nl_q8_0, BlockIq4Nl, |a, yd| fp16_mul(a.d, yd), lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())));
-dot_q8_0!(vec_dot_mxfp4_q8_0, BlockMxfp4, |a, yd| e8m0_to_f32_half(a.e) * fp16(yd), lookup16(&KVALUES_FP4, nibbles32(a.qs.as_ptr())));
+dot_q8_0!(vec_dot_iq4_nl_q8_0, two, BlockIq4Nl, |a, yd| fp16_mul(a.d, yd), lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())));
+dot_q8_0!(vec_dot_mxfp4_q8_0, two, BlockMxfp4, |a, yd| e8m0_to_f32_half(a.e) * fp16(yd), lookup16(&KVALUES_FP4, nibbles32(a.qs.as_ptr())));
 dot_q8_1!(vec_dot_q4_1_q8_1, BlockQ4_1, |a| nibbles32(a.qs.as_ptr()));
 dot_q8_1!(
     vec_dot_q5_1_q8_1,

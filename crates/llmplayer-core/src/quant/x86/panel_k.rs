@@ -23,9 +23,11 @@
 //! of `(scale, scale)` i16 pairs (IQ4_XS: then sign masks), then 64 groups of 16 rows × 4 quant
 //! bytes, group `(c, k)` at `64 * (8k + c)` (lane-major, [`group_pos`]). Per kind:
 //!
-//! * `K4` (Q4_K, Q5_K): quants 0..15 / 0..31; 8 scales; `mw[m] = (min[m], min[m])`, so that
-//!   `mw[2j] · bsums pair 2j + mw[2j+1] · bsums pair 2j+1` is ggml's `min_j * sum32_j` product
-//!   lane `j`, scaled by `dmin = -y.d * x.dmin` into 4 f32 lanes added after `hsum_float_8`.
+//! * `K4` (Q4_K), `K5` (Q5_K): quants 0..15 / 0..31; 8 scales; `mw[m] = (min[m], min[m])`, so
+//!   that `mw[2j] · bsums pair 2j + mw[2j+1] · bsums pair 2j+1` is ggml's `min_j * sum32_j`
+//!   product lane `j`. Q4_K scales those 4 lanes by `dmin = -y.d * x.dmin` into 4 f32 lanes
+//!   (`acc_m`); Q5_K first sums them in integers and keeps one f32 (`summs += dmin * isum`),
+//!   as ggml's two dots differ there. Either is added after `hsum_float_8`.
 //! * `K6` (Q6_K): quants 0..63; 16 scales (lanes 0..3 of chunk `c` take sub-block `2c`, lanes
 //!   4..7 `2c + 1`); `mw[k] = (-32 sc[2k], -32 sc[2k+1])` starts lane `k` (ggml's
 //!   `- 32 * (bsum·sc)` lane).
@@ -52,6 +54,8 @@ pub(super) const K3: u8 = 3;
 pub(super) const KI: u8 = 4;
 /// AVX2 Q3_K (`panel_k_avx2.rs`): signed quants `-(scale - 32) * q`, no scale vectors.
 pub(super) const KS3: u8 = 5;
+/// Q5_K: `K4`'s layout, but the min term rounded as ggml's Q5_K dot does (see the module docs).
+pub(super) const K5: u8 = 6;
 
 /// Byte offsets in a super-block's header.
 pub(super) const D_AT: usize = 0;
@@ -62,7 +66,7 @@ pub(super) const SC_AT: usize = 640;
 /// Scale vectors per super-block.
 pub(super) const fn nsc(kind: u8) -> usize {
     match kind {
-        K4 | KI => 8,
+        K4 | K5 | KI => 8,
         K6 => 16,
         _ => 0,
     }
@@ -397,7 +401,7 @@ unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let (m4, one) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(1));
     // Bit `s` of each byte, moved to bit 4.
     let bit = |h: __m512i, s: usize| _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(h, _mm_cvtsi64_si128(s as i64)), one), 4);
-    pack_k(w, row_bytes, cols, panel, 176, K4, |b, r, h| k4_header(b, r, h), |b, rows, q, _| {
+    pack_k(w, row_bytes, cols, panel, 176, K5, |b, r, h| k4_header(b, r, h), |b, rows, q, _| {
         // As Q4_K (qs at 48), plus bit 2jj / 2jj + 1 of qh[l] (at 16) for element l.
         for g in 0..8 {
             let h = gather(b, rows, 16 + 4 * g);
@@ -518,6 +522,18 @@ unsafe fn panel_dot_k<const T: usize, const KIND: u8>(
                 }
             }
         }
+        if KIND == K5 {
+            for t in 0..T {
+                let dmin = _mm512_mul_ps(dminw, _mm512_set1_ps(-yd[t]));
+                // All 8 `mw · bsums` pairs in one integer sum (one chain: measured 6% faster
+                // than summing `K4`'s four products, 3% faster than `K4` itself).
+                let mut isum = zero;
+                for m in 0..8 {
+                    isum = _mm512_dpwssd_epi32(isum, mw(m), bsum(t, m));
+                }
+                acc_m[t][0] = _mm512_fmadd_ps(dmin, _mm512_cvtepi32_ps(isum), acc_m[t][0]);
+            }
+        }
         // Q3_K: -127 times each lane's activation sum.
         let mut corr = [[0i32; 8]; T];
         if KIND == K3 {
@@ -592,6 +608,9 @@ unsafe fn panel_dot_k<const T: usize, const KIND: u8>(
             let m = &acc_m[t];
             s = add(s, add(add(m[0], m[2]), add(m[1], m[3])));
         }
+        if KIND == K5 {
+            s = add(s, acc_m[t][0]);
+        }
         _mm512_storeu_ps(out[t].as_mut_ptr(), s);
     }
     out
@@ -608,6 +627,7 @@ macro_rules! dot_kind {
     };
 }
 dot_kind!(dot_k4, dot_k4_t, K4);
+dot_kind!(dot_k5, dot_k5_t, K5);
 dot_kind!(dot_k6, dot_k6_t, K6);
 dot_kind!(dot_k2, dot_k2_t, K2);
 dot_kind!(dot_k3, dot_k3_t, K3);
@@ -620,7 +640,7 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, u
         Q2_K => (panel_pack_fn!(pack_q2_k, vnni::available), panel_dot_fn!(dot_k2, vnni::available), K2),
         Q3_K => (panel_pack_fn!(pack_q3_k, vnni::available), panel_dot_fn!(dot_k3, vnni::available), K3),
         Q4_K => (panel_pack_fn!(pack_q4_k, vnni::available), panel_dot_fn!(dot_k4, vnni::available), K4),
-        Q5_K => (panel_pack_fn!(pack_q5_k, vnni::available), panel_dot_fn!(dot_k4, vnni::available), K4),
+        Q5_K => (panel_pack_fn!(pack_q5_k, vnni::available), panel_dot_fn!(dot_k5, vnni::available), K5),
         Q6_K => (panel_pack_fn!(pack_q6_k, vnni::available), panel_dot_fn!(dot_k6, vnni::available), K6),
         IQ4_XS => (panel_pack_fn!(pack_iq4_xs, vnni::available), panel_dot_fn!(dot_ki, vnni::available), KI),
         _ => return None,

@@ -13,7 +13,7 @@
 //! `vpmaddwd`; Q3_K `-(scale - 32) * q` (in -128..=124, folded), `vpmaddwd` with -1.
 
 use super::panel_k::{
-    dword_pattern, group_pos, header_bytes, panel_bytes, sc_index, Header, D_AT, DMIN_AT, K2, K4, K6, KI, KS3, MW_AT,
+    dword_pattern, group_pos, header_bytes, panel_bytes, sc_index, Header, D_AT, DMIN_AT, K2, K4, K5, K6, KI, KS3, MW_AT,
     Q8_K_BSUMS, Q8_K_BYTES, SC_AT, Z,
 };
 use crate::quant::grids::KVALUES_IQ4NL;
@@ -271,7 +271,7 @@ unsafe fn pack_q5_k(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     let (m4, one) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(1));
     // Bit `s` of each byte, moved to bit 4.
     let bit = |h: __m256i, s: usize| _mm256_slli_epi16(_mm256_and_si256(srl(h, s), one), 4);
-    pack_k(w, row_bytes, cols, panel, (176, K4), |b, r, h, half| k4_header(b, r, h, half), |b, rows, q, _, _| {
+    pack_k(w, row_bytes, cols, panel, (176, K5), |b, r, h, half| k4_header(b, r, h, half), |b, rows, q, _, _| {
         // As Q4_K (qs at 48), plus bit 2jj / 2jj + 1 of qh[l] (at 16) for element l.
         for g in 0..8 {
             let h = gather(b, rows, 16 + 4 * g);
@@ -340,6 +340,17 @@ unsafe fn half_dot<const T: usize, const KIND: u8>(
                 }
             }
         }
+        if KIND == K5 {
+            // Q5_K: the 4 products summed in integers, one f32 (see `panel_k.rs`).
+            for t in 0..T {
+                let dmin = _mm256_mul_ps(dminw, _mm256_set1_ps(-yd[t]));
+                let mut isum = zero;
+                for m in 0..8 {
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(mw(m), bsum(t, m)));
+                }
+                acc_m[t][0] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(isum), acc_m[t][0]);
+            }
+        }
         for k in 0..8 {
             let mut l: [__m256i; T] = std::array::from_fn(|t| if KIND == K6 { _mm256_madd_epi16(mw(k), bsum(t, k)) } else { zero });
             let y4 = |t: usize, c: usize| _mm256_set1_epi32((yb[t].add(4 + 32 * c + 4 * k) as *const i32).read_unaligned());
@@ -392,6 +403,9 @@ unsafe fn half_dot<const T: usize, const KIND: u8>(
             let m = &acc_m[t];
             s = add(s, add(add(m[0], m[2]), add(m[1], m[3])));
         }
+        if KIND == K5 {
+            s = add(s, acc_m[t][0]);
+        }
         _mm256_storeu_ps(out[t].as_mut_ptr().add(8 * half), s);
     }
 }
@@ -425,6 +439,7 @@ macro_rules! dot_kind {
     };
 }
 dot_kind!(dot_k4, dot_k4_t, K4);
+dot_kind!(dot_k5, dot_k5_t, K5);
 dot_kind!(dot_k6, dot_k6_t, K6);
 dot_kind!(dot_k2, dot_k2_t, K2);
 dot_kind!(dot_ks3, dot_ks3_t, KS3);
@@ -436,7 +451,7 @@ pub(crate) fn kernels(ty: crate::GgmlType) -> Option<(PackPanelFn, PanelDotFn, u
     let (pack, dot, kind) = match ty {
         Q2_K => (panel_pack_fn!(pack_q2_k, super::available), panel_dot_fn!(dot_k2, super::available), K2),
         Q4_K => (panel_pack_fn!(pack_q4_k, super::available), panel_dot_fn!(dot_k4, super::available), K4),
-        Q5_K => (panel_pack_fn!(pack_q5_k, super::available), panel_dot_fn!(dot_k4, super::available), K4),
+        Q5_K => (panel_pack_fn!(pack_q5_k, super::available), panel_dot_fn!(dot_k5, super::available), K5),
         Q6_K => (panel_pack_fn!(pack_q6_k, super::available), panel_dot_fn!(dot_k6, super::available), K6),
         Q3_K => (panel_pack_fn!(pack_q3_k, super::available), panel_dot_fn!(dot_ks3, super::available), KS3),
         IQ4_XS => (panel_pack_fn!(pack_iq4_xs, super::available), panel_dot_fn!(dot_ki, super::available), KI),

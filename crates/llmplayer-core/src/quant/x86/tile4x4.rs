@@ -31,17 +31,23 @@ fn pack4(h: [u16; 4]) -> i64 {
     (h[0] as u64 | (h[1] as u64) << 16 | (h[2] as u64) << 32 | (h[3] as u64) << 48) as i64
 }
 
-/// Sums of the 16 accumulators: `out[r][t]`.
+/// Sums of the 16 accumulators, `out[r][t]`, each in `hsum_float_8`'s order (as tinyBLAS's
+/// `hsum`, which is llama.cpp's prefill for these types): the two 128-bit halves added, then
+/// lanes `(0 + 2) + (1 + 3)`; four tokens at once after a 4x4 transpose.
 #[inline(always)]
 unsafe fn hsum_4x4(acc: &[[__m256; 4]; 4]) -> [[f32; 4]; 4] {
     let mut out = [[0.0f32; 4]; 4];
     for (o, a) in out.iter_mut().zip(acc) {
-        // Transpose-add: lane t of the result is the sum of a[t].
-        let s01 = _mm256_hadd_ps(a[0], a[1]);
-        let s23 = _mm256_hadd_ps(a[2], a[3]);
-        let s = _mm256_hadd_ps(s01, s23);
-        let v = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-        _mm_storeu_ps(o.as_mut_ptr(), v);
+        // (No closures: they do not inherit the target features.)
+        let mut v = [_mm_setzero_ps(); 4];
+        for (v, &a) in v.iter_mut().zip(a) {
+            *v = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        }
+        let (t0, t1) = (_mm_unpacklo_ps(v[0], v[1]), _mm_unpackhi_ps(v[0], v[1]));
+        let (t2, t3) = (_mm_unpacklo_ps(v[2], v[3]), _mm_unpackhi_ps(v[2], v[3]));
+        // Lane t of `c[j]` is lane j of `v[t]`.
+        let c = [_mm_movelh_ps(t0, t2), _mm_movehl_ps(t2, t0), _mm_movelh_ps(t1, t3), _mm_movehl_ps(t3, t1)];
+        _mm_storeu_ps(o.as_mut_ptr(), _mm_add_ps(_mm_add_ps(c[0], c[2]), _mm_add_ps(c[1], c[3])));
     }
     out
 }

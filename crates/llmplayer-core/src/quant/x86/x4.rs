@@ -178,22 +178,25 @@ pub unsafe fn vec_dot_iq4_xs_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32;
     hsum4(acc)
 }
 
-/// `-dmin * sum_j mins[j] * (bsums[2j] + bsums[2j+1])` for the Q4_K / Q5_K min term.
+/// `sum_j mins[j] * (bsums[2j] + bsums[2j+1])` as 4 i32 lanes (ggml's Q4_K / Q5_K `prod`).
 #[inline(always)]
-unsafe fn k4_min_term(mins: __m128i, b: &BlockQ8K, dmin: f32, acc_m: __m128) -> __m128 {
+unsafe fn k4_min_lanes(mins: __m128i, b: &BlockQ8K) -> __m128i {
     let s = _mm256_loadu_si256(addr_of!(b.bsums).cast());
-    let q8s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    _mm_fmadd_ps(_mm_set1_ps(-b.d * dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, q8s)), acc_m)
+    _mm_madd_epi16(mins, _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)))
 }
 
+/// Q5_K's min terms of one super-block for the four tokens, lane `t` for token `t`: ggml's
+/// scalar `summs += dmin * isum` (`isum`: the 4 min products summed in integers, see
+/// `kquants::k5_min_sum`), one fma per token, here four at once.
 #[inline(always)]
-unsafe fn finish_k4(acc: [__m256; 4], acc_m: [__m128; 4]) -> [f32; 4] {
-    let mut out = [0.0f32; 4];
-    for t in 0..4 {
-        let m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
-        out[t] = hsum_ps(acc[t]) + _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
-    }
-    out
+unsafe fn k5_min_terms(mins: __m128i, b: [&BlockQ8K; 4], dmin: f32, summs: __m128) -> __m128 {
+    let (p0, p1) = (k4_min_lanes(mins, b[0]), k4_min_lanes(mins, b[1]));
+    let (p2, p3) = (k4_min_lanes(mins, b[2]), k4_min_lanes(mins, b[3]));
+    // Lane t: the 4 lanes of `p_t` summed (exact in integers, in any order).
+    let isum = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
+    // `-y.d * dmin` as ggml forms it (negating either factor rounds the same).
+    let dm = _mm_mul_ps(_mm_setr_ps(b[0].d, b[1].d, b[2].d, b[3].d), _mm_set1_ps(-dmin));
+    _mm_fmadd_ps(dm, _mm_cvtepi32_ps(isum), summs)
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -203,7 +206,7 @@ pub unsafe fn vec_dot_q5_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4
     let ys = q8k_rows(y, nb);
     let (m4, m16) = (_mm256_set1_epi8(0x0f), _mm256_set1_epi8(0x10));
     let mut acc = [_mm256_setzero_ps(); 4];
-    let mut acc_m = [_mm_setzero_ps(); 4];
+    let mut summs = _mm_setzero_ps();
     for (i, a) in xs.iter().enumerate() {
         let (d, dmin) = (fp16(a.d), fp16(a.dmin));
         let ms = k4_mins_and_scales(&a.scales);
@@ -226,13 +229,15 @@ pub unsafe fn vec_dot_q5_k_q8_k_x4(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
             }
         }
+        summs = k5_min_terms(mins, [&ys[0][i], &ys[1][i], &ys[2][i], &ys[3][i]], dmin, summs);
         for t in 0..4 {
-            let b = &ys[t][i];
-            acc_m[t] = k4_min_term(mins, b, dmin, acc_m[t]);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(ys[t][i].d * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
         }
     }
-    finish_k4(acc, acc_m)
+    let mut m = [0.0f32; 4];
+    _mm_storeu_ps(m.as_mut_ptr(), summs);
+    let h = hsum4(acc);
+    [h[0] + m[0], h[1] + m[1], h[2] + m[2], h[3] + m[3]]
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
