@@ -5,7 +5,7 @@
 use crate::gguf::{keys, GgufError, GgufFile};
 use crate::inspect::{inspect, InspectOptions};
 use crate::model::perplexity::{self, Perplexity};
-use crate::model::{KvType, LoadOptions, Model, ModelError, Session};
+use crate::model::{KvType, LoadOptions, Model, ModelError, Rounding, Session};
 use crate::sampling::{Sampler, SamplingError, SamplingParams, Step};
 use crate::tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
 use std::fmt;
@@ -127,6 +127,12 @@ pub struct RuntimeOptions {
     /// KV cache type of sessions and perplexity runs that do not name one (`f32`, `f16`,
     /// `q8_0`; None: [`KvType::default`]). Checked against the model at load.
     pub kv_type: Option<String>,
+    /// Round attention as llama.cpp's flash attention (`-fa on`, its CPU default) in sessions
+    /// and perplexity runs; f32 caches only (see `model::ops::flash`).
+    pub flash_attn: bool,
+    /// Which llama.cpp x86 build's rounding to reproduce: `avx2` or `avx512` (None: this
+    /// CPU's; see `model::ops::expf`). Checked at load.
+    pub rounding: Option<String>,
 }
 
 /// `name` as a cache type, or `default` when absent (the bindings pass the SDK's string
@@ -141,6 +147,8 @@ pub struct RuntimeModel {
     pub engine: Option<Arc<Model<'static>>>,
     /// The KV cache type when a call names none.
     pub kv_type: KvType,
+    /// Attention rounded as llama.cpp's flash attention ([`RuntimeOptions::flash_attn`]).
+    pub flash_attn: bool,
 }
 
 impl RuntimeModel {
@@ -150,15 +158,19 @@ impl RuntimeModel {
             TextModel::from_gguf(&f)?
         };
         let kv_type = kv_type_or(opts.kv_type.as_deref(), KvType::default())?;
+        let rounding = match opts.rounding.as_deref() {
+            Some(r) => Some(Rounding::from_name(r).ok_or_else(|| ModelError::RoundingUnknown(r.to_string()))?),
+            None => None,
+        };
         let engine = if text.has_weights && !opts.vocab_only {
-            let load = LoadOptions { n_threads: opts.n_threads, ..LoadOptions::default() };
+            let load = LoadOptions { n_threads: opts.n_threads, rounding, ..LoadOptions::default() };
             let m = Model::from_shared(bytes, &load)?;
             kv_type.check(m.hparams())?;
             Some(Arc::new(m))
         } else {
             None
         };
-        Ok(RuntimeModel { text, engine, kv_type })
+        Ok(RuntimeModel { text, engine, kv_type, flash_attn: opts.flash_attn })
     }
 
     pub fn n_ctx_train(&self) -> Option<usize> {
@@ -174,10 +186,10 @@ impl RuntimeModel {
             return Err(ModelError::BadToken { token: t, n_vocab: engine.n_vocab() }.into());
         }
         Ok(match n_ctx {
-            None => perplexity::full_context(engine, tokens, kv)?,
+            None => perplexity::full_context(engine, tokens, kv, self.flash_attn)?,
             Some(n) => {
                 let bos = self.text.tokenizer.add_bos().then(|| self.text.tokenizer.bos()).flatten();
-                perplexity::chunked(engine, tokens, n, bos, kv)?
+                perplexity::chunked(engine, tokens, n, bos, kv, self.flash_attn)?
             }
         })
     }
@@ -190,8 +202,10 @@ impl RuntimeModel {
         if n_ctx == 0 {
             return Err(RuntimeError::Model(ModelError::ContextFull { n_tokens: 1, n_ctx }));
         }
+        let mut session = Model::new_shared_session(engine, n_ctx, kv)?;
+        session.set_flash_attn(self.flash_attn);
         Ok(RuntimeSession {
-            session: Model::new_shared_session(engine, n_ctx, kv)?,
+            session,
             history: Vec::with_capacity(n_ctx),
             sampler: None,
             pending: None,

@@ -23,6 +23,10 @@ pub struct NativeLoadOptions {
     pub vocab_only: Option<bool>,
     /// Default KV cache type of sessions (validated by the core).
     pub kv_type: Option<String>,
+    /// Attention rounded as llama.cpp's flash attention (`-fa on`).
+    pub flash_attn: Option<bool>,
+    /// Which llama.cpp x86 build's rounding to reproduce (`avx2` / `avx512`; validated by the core).
+    pub rounding: Option<String>,
 }
 
 pub enum Source {
@@ -50,9 +54,9 @@ impl Task for LoadTask {
 }
 
 fn runtime_options(o: Option<NativeLoadOptions>) -> RuntimeOptions {
-    let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None, kv_type: None });
+    let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None, kv_type: None, flash_attn: None, rounding: None });
     let threads = o.threads.map_or_else(default_threads, |t| t.max(1) as usize);
-    RuntimeOptions { n_threads: Some(threads), vocab_only: o.vocab_only.unwrap_or(false), kv_type: o.kv_type }
+    RuntimeOptions { n_threads: Some(threads), vocab_only: o.vocab_only.unwrap_or(false), kv_type: o.kv_type, flash_attn: o.flash_attn.unwrap_or(false), rounding: o.rounding }
 }
 
 /// Physical cores (as llama.cpp defaults: SMT siblings share the vector units and the memory

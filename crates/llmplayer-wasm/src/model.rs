@@ -18,8 +18,8 @@ pub struct WasmModel {
 #[wasm_bindgen]
 impl WasmModel {
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: Vec<u8>, vocab_only: bool, kv_type: Option<String>) -> Result<WasmModel, JsValue> {
-        let opts = RuntimeOptions { n_threads: Some(1), vocab_only, kv_type };
+    pub fn new(bytes: Vec<u8>, vocab_only: bool, kv_type: Option<String>, flash_attn: Option<bool>, rounding: Option<String>) -> Result<WasmModel, JsValue> {
+        let opts = RuntimeOptions { n_threads: Some(1), vocab_only, kv_type, flash_attn: flash_attn.unwrap_or(false), rounding };
         Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(runtime_error)? })
     }
     #[wasm_bindgen(js_name = createSession)]

@@ -76,7 +76,7 @@ impl Scratch {
             up: vec![0.0; n_ubatch * n_ff],
             rope: vec![0.0; n_ubatch * hp.n_rot],
             temp: vec![1.0; n_ubatch],
-            attn_s: AttnScratch::new(kv, n_slots, n_ctx, hp.head_dim_k),
+            attn_s: AttnScratch::new(kv, n_slots, n_ctx, hp.head_dim_k, hp.head_dim_v),
             acts: QuantizedActs::new(),
         };
         s.prewarm_acts(m, n_ubatch);
@@ -141,6 +141,7 @@ pub(crate) fn forward(
     tokens: &[u32],
     pos0: usize,
     out_from: usize,
+    flash_attn: bool,
     logits: &mut [f32],
 ) {
     let (hp, fl, w, file) = (&m.hp, &m.flags, &m.w, m.file());
@@ -219,7 +220,7 @@ pub(crate) fn forward(
             1.0 / (hv as f32).sqrt()
         };
         kv.store(il, pos0, k, v, n_k, n_v);
-        let dims = AttnDims { n_head: hp.n_head[il], n_head_kv: hp.n_head_kv[il], head_dim_k: hk, head_dim_v: hv, scale: kq_scale };
+        let dims = AttnDims { n_head: hp.n_head[il], n_head_kv: hp.n_head_kv[il], head_dim_k: hk, head_dim_v: hv, scale: kq_scale, flash: flash_attn, rounding: m.rounding };
         let n_o = dims.n_head * hv;
         attention(pool, &dims, q, n, pos0, kv.view(il), attn_s, &mut attn[..n * n_o]);
 
@@ -251,12 +252,12 @@ pub(crate) fn forward(
             Some(wg) => {
                 wg.apply(file, pool, inp, n, gate, acts);
                 lw.up.apply(file, pool, inp, n, up, acts);
-                swiglu_inplace(&mut gate[..n * n_ff], &up[..n * n_ff]);
+                swiglu_inplace(&mut gate[..n * n_ff], &up[..n * n_ff], m.rounding);
                 gate
             }
             None => {
                 lw.up.apply(file, pool, inp, n, gate, acts);
-                swiglu_fused_rows(&gate[..n * 2 * n_ff], n_ff, &mut up[..n * n_ff]);
+                swiglu_fused_rows(&gate[..n * 2 * n_ff], n_ff, &mut up[..n * n_ff], m.rounding);
                 up
             }
         };

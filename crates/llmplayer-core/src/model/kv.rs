@@ -13,7 +13,7 @@
 use super::hparams::HParams;
 use super::ops::attention::KvView;
 use super::ModelError;
-use crate::quant::float::f32_to_f16;
+use crate::quant::float::{f16_to_f32, f32_to_f16};
 use crate::quant::{quantize_row, row_bytes};
 use crate::GgmlType;
 
@@ -104,6 +104,9 @@ pub(crate) struct KvCache {
     /// head_dim_v)) Q8_0 rows.
     kb: Vec<Vec<u8>>,
     vb: Vec<Vec<u8>>,
+    /// F32 only: store values rounded to f16 (flash attention, which llama.cpp runs on an f16
+    /// copy of an f32 cache; the f32 storage saves widening them at every read).
+    pub round_f16: bool,
 }
 
 impl KvCache {
@@ -111,7 +114,7 @@ impl KvCache {
     pub fn new(hp: &HParams, n_ctx: usize, ty: KvType) -> KvCache {
         let layers = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).collect::<Vec<usize>>();
         let (nk, nv) = (layers(&|il| hp.n_embd_k_gqa(il)), layers(&|il| hp.n_embd_v_gqa(il)));
-        let mut c = KvCache { n_ctx, ty, k32: vec![], v32: vec![], kb: vec![], vb: vec![] };
+        let mut c = KvCache { n_ctx, ty, k32: vec![], v32: vec![], kb: vec![], vb: vec![], round_f16: false };
         if ty == KvType::F32 {
             c.k32 = nk.iter().map(|&n| vec![0.0; n_ctx * n]).collect();
             c.v32 = nv.iter().map(|&n| vec![0.0; n_ctx * n]).collect();
@@ -128,11 +131,13 @@ impl KvCache {
         let n_ctx = self.n_ctx;
         match self.ty {
             KvType::F32 => {
-                self.k32[il][pos0 * n_k..(pos0 + n) * n_k].copy_from_slice(k);
+                let r = |x: f32| if self.round_f16 { f16_to_f32(f32_to_f16(x)) } else { x };
+                let kd = &mut self.k32[il][pos0 * n_k..(pos0 + n) * n_k];
+                kd.iter_mut().zip(k).for_each(|(d, &x)| *d = r(x));
                 let vt = &mut self.v32[il];
                 for (t, vr) in v.chunks_exact(n_v).enumerate() {
                     for (dim, &val) in vr.iter().enumerate() {
-                        vt[dim * n_ctx + pos0 + t] = val;
+                        vt[dim * n_ctx + pos0 + t] = r(val);
                     }
                 }
             }

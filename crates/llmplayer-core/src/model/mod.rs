@@ -29,6 +29,7 @@ mod weights;
 pub use arch::Arch;
 pub use hparams::HParams;
 pub use kv::KvType;
+pub use ops::expf::Rounding;
 pub use session::Session;
 
 use crate::gguf::{GgufError, GgufFile};
@@ -56,6 +57,8 @@ pub enum ModelError {
     EmptyInput,
     /// A KV cache type that is unknown or that this model's head sizes cannot use.
     KvTypeUnsupported { kv_type: String, reason: String },
+    /// A `rounding` name other than `avx2` / `avx512`.
+    RoundingUnknown(String),
 }
 
 impl ModelError {
@@ -74,6 +77,7 @@ impl ModelError {
             ModelError::ContextFull { .. } => "context_full",
             ModelError::EmptyInput => "empty_input",
             ModelError::KvTypeUnsupported { .. } => "kv_type_unsupported",
+            ModelError::RoundingUnknown(_) => "rounding_unknown",
         }
     }
 }
@@ -95,6 +99,7 @@ impl std::fmt::Display for ModelError {
             }
             ModelError::EmptyInput => write!(f, "no tokens to evaluate"),
             ModelError::KvTypeUnsupported { kv_type, reason } => write!(f, "KV cache type \"{kv_type}\": {reason}"),
+            ModelError::RoundingUnknown(r) => write!(f, "rounding \"{r}\": expected avx2 or avx512"),
         }
     }
 }
@@ -118,6 +123,9 @@ pub struct LoadOptions {
     /// Dequantize every quantized matrix to f32 at load and multiply in f32 (no activation
     /// quantization): the reference path llama.cpp's `logits_prefill_dequantized_f32` uses.
     pub dequantize_to_f32: bool,
+    /// Which llama.cpp x86 build's rounding to reproduce where builds differ (the vector exp
+    /// of softmax and SiLU; see `ops::expf`). None: this CPU's ([`Rounding::detect`]).
+    pub rounding: Option<Rounding>,
 }
 
 /// A loaded model: hyperparameters, tensor bindings and the file bytes.
@@ -127,6 +135,7 @@ pub struct Model<'a> {
     pub(crate) flags: standard::Flags,
     pub(crate) w: standard::Weights,
     pool: Arc<ThreadPool>,
+    pub(crate) rounding: Rounding,
 }
 
 struct Parts {
@@ -167,7 +176,7 @@ impl<'a> Model<'a> {
 
     pub fn load_with(f: &GgufFile<'a>, opts: &LoadOptions) -> Result<Model<'a>, ModelError> {
         let p = build(f, opts)?;
-        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts) })
+        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding.unwrap_or_else(Rounding::detect) })
     }
 
     pub fn arch(&self) -> Arch {
@@ -181,6 +190,10 @@ impl<'a> Model<'a> {
     }
     pub fn n_ctx_train(&self) -> usize {
         self.hp.n_ctx_train
+    }
+    /// Which llama.cpp build's rounding this model reproduces ([`LoadOptions::rounding`]).
+    pub fn rounding(&self) -> Rounding {
+        self.rounding
     }
     pub fn pool(&self) -> &Arc<ThreadPool> {
         &self.pool
@@ -214,7 +227,7 @@ impl Model<'static> {
             let f = GgufFile::parse((*bytes).as_ref())?;
             build(&f, opts)?
         };
-        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts) })
+        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding.unwrap_or_else(Rounding::detect) })
     }
 
     /// A session that keeps the model alive (for bindings that hand sessions out), with a

@@ -32,12 +32,13 @@ fn finish(nll_sum: f64, n: usize) -> Perplexity {
 }
 
 /// Perplexity of `tokens` evaluated in one context of `tokens.len()` positions, with a KV
-/// cache of type `kv`.
-pub fn full_context(model: &Model, tokens: &[u32], kv: KvType) -> Result<Perplexity, ModelError> {
+/// cache of type `kv` (`flash_attn`: see `Session::set_flash_attn`).
+pub fn full_context(model: &Model, tokens: &[u32], kv: KvType, flash_attn: bool) -> Result<Perplexity, ModelError> {
     if tokens.len() < 2 {
         return Err(ModelError::EmptyInput);
     }
     let mut session = model.new_session_kv(tokens.len(), kv)?;
+    session.set_flash_attn(flash_attn);
     let logits = session.eval(tokens, true)?;
     let nv = model.n_vocab();
     let sum: f64 = (0..tokens.len() - 1).map(|i| nll_of(&logits[i * nv..(i + 1) * nv], tokens[i + 1])).sum();
@@ -46,7 +47,7 @@ pub fn full_context(model: &Model, tokens: &[u32], kv: KvType) -> Result<Perplex
 
 /// llama.cpp `llama-perplexity -c n_ctx -b n_ctx` over `tokens.len() / n_ctx` chunks; `bos`
 /// replaces each chunk's first token when the model adds BOS; `kv` is the cache type.
-pub fn chunked(model: &Model, tokens: &[u32], n_ctx: usize, bos: Option<u32>, kv: KvType) -> Result<Perplexity, ModelError> {
+pub fn chunked(model: &Model, tokens: &[u32], n_ctx: usize, bos: Option<u32>, kv: KvType, flash_attn: bool) -> Result<Perplexity, ModelError> {
     let n_chunks = tokens.len() / n_ctx.max(1);
     if n_ctx < 4 || n_chunks == 0 {
         return Err(ModelError::EmptyInput);
@@ -54,6 +55,7 @@ pub fn chunked(model: &Model, tokens: &[u32], n_ctx: usize, bos: Option<u32>, kv
     let first = n_ctx / 2;
     let nv = model.n_vocab();
     let mut session = model.new_session_kv(n_ctx, kv)?;
+    session.set_flash_attn(flash_attn);
     let mut chunk = vec![0u32; n_ctx];
     let (mut sum, mut count) = (0.0f64, 0usize);
     for c in 0..n_chunks {

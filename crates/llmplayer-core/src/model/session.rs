@@ -43,6 +43,8 @@ pub struct Session<'m> {
     /// (n_rows, n_vocab) logits of the last `eval`.
     logits: Vec<f32>,
     n_logit_rows: usize,
+    /// attention rounded as llama.cpp's flash attention (f32 cache only)
+    flash_attn: bool,
 }
 
 impl<'m> Session<'m> {
@@ -79,6 +81,7 @@ impl<'m> Session<'m> {
             tokens: Vec::with_capacity(n_ctx),
             logits: vec![0.0; n_vocab],
             n_logit_rows: 0,
+            flash_attn: false,
         }
     }
 
@@ -114,6 +117,22 @@ impl<'m> Session<'m> {
     /// least 1). Smaller batches use less cache-hungry matmuls; results are the same.
     pub fn set_n_ubatch(&mut self, n: usize) {
         self.n_ubatch = n.clamp(1, DEFAULT_UBATCH.min(self.n_ctx));
+    }
+    /// Rounds attention as llama.cpp's flash attention does (`-fa on`, its CPU default) instead
+    /// of its two-pass softmax (`-fa off`, the default here); see `ops::flash`. llama.cpp's
+    /// flash attention reads K and V as f16 whatever the cache type, so an f32 cache then
+    /// stores f16-rounded values (emptied; call before the first `eval`). A q8_0 cache keeps
+    /// its own path. The same attention either way, up to rounding.
+    pub fn set_flash_attn(&mut self, on: bool) {
+        self.flash_attn = on;
+        if self.kv.ty == KvType::F32 && self.kv.round_f16 != on {
+            self.kv.round_f16 = on;
+            self.clear();
+        }
+    }
+    /// Whether attention rounds as llama.cpp's flash attention (see [`Session::set_flash_attn`]).
+    pub fn flash_attn(&self) -> bool {
+        self.flash_attn
     }
     /// Uses another pool for this session's matmuls and attention.
     pub fn set_pool(&mut self, pool: Arc<ThreadPool>) {
@@ -168,7 +187,7 @@ impl<'m> Session<'m> {
             };
             let n_out = batch.len() - out_from;
             let dst = &mut self.logits[row * n_vocab..(row + n_out) * n_vocab];
-            forward(m, &self.pool, &self.rope, &mut self.kv, &mut self.s, batch, pos, out_from, dst);
+            forward(m, &self.pool, &self.rope, &mut self.kv, &mut self.s, batch, pos, out_from, self.flash_attn, dst);
             self.tokens.extend_from_slice(batch);
             row += n_out;
             pos = end;

@@ -20,6 +20,8 @@
 //!   softmax is the usual two-pass one, and each dequantized row is accumulated in f32
 //!   weighted by its normalized probability: the same sum, up to rounding.
 
+use super::expf::Rounding;
+use super::flash;
 use crate::model::kv::KvType;
 use crate::parallel::ThreadPool;
 use crate::quant::float::f16_to_f32;
@@ -38,6 +40,10 @@ pub struct AttnDims {
     pub head_dim_v: usize,
     /// Multiplies q·k before the softmax.
     pub scale: f32,
+    /// Round as llama.cpp's flash attention (see `ops::flash`).
+    pub flash: bool,
+    /// Which llama.cpp build's vector exp and sums the softmax reproduces.
+    pub rounding: Rounding,
 }
 
 /// One layer of the KV cache, positions `0..n_ctx` (see `model::kv`).
@@ -59,12 +65,22 @@ pub struct AttnScratch {
     /// (f16) the probabilities as f16; empty for f32
     conv: Vec<u8>,
     conv_bytes: usize,
+    /// (n_slots, tile_len) per task, for flash attention: f32 caches, the query rounded to f16
+    /// (head_dim_k,); f16 caches, the K and V tiles widened to f32 ((TILE, head_dim_k) keys,
+    /// then (head_dim_v, TILE) values)
+    tile: Vec<f32>,
+    tile_len: usize,
     n_slots: usize,
     n_ctx: usize,
 }
 
 impl AttnScratch {
-    pub fn new(ty: KvType, n_slots: usize, n_ctx: usize, head_dim_k: usize) -> AttnScratch {
+    pub fn new(ty: KvType, n_slots: usize, n_ctx: usize, head_dim_k: usize, head_dim_v: usize) -> AttnScratch {
+        let tile_len = match ty {
+            KvType::F32 => head_dim_k,
+            KvType::F16 => flash::TILE * (head_dim_k + head_dim_v),
+            KvType::Q8_0 => 0,
+        };
         let conv_bytes = match ty {
             KvType::F32 => 0,
             KvType::F16 => 2 * (head_dim_k + n_ctx),
@@ -74,6 +90,8 @@ impl AttnScratch {
             scores: vec![0.0; n_slots * n_ctx],
             conv: vec![0; n_slots * conv_bytes],
             conv_bytes,
+            tile: vec![0.0; n_slots * tile_len],
+            tile_len,
             n_slots,
             n_ctx,
         }
@@ -83,6 +101,7 @@ impl AttnScratch {
         self.n_slots = n_slots;
         self.scores.resize(n_slots * self.n_ctx, 0.0);
         self.conv.resize(n_slots * self.conv_bytes, 0);
+        self.tile.resize(n_slots * self.tile_len, 0.0);
     }
 }
 
@@ -106,14 +125,11 @@ impl<T> Shared<T> {
     }
 }
 
-/// In-place softmax of `x` (ggml_vec_soft_max_f32: exp(x - max), sum in f64, scale by 1/sum).
-pub fn softmax(x: &mut [f32]) {
+/// In-place softmax of `x` (ggml_vec_soft_max_f32: exp(x - max) with ggml's vector exp,
+/// summed as ggml does, then scaled by 1/sum).
+pub fn softmax(x: &mut [f32], r: Rounding) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f64;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v as f64;
-    }
+    let sum = super::expf::exp_sub_sum(x, max, r);
     let inv = (1.0 / sum) as f32;
     x.iter_mut().for_each(|v| *v *= inv);
 }
@@ -150,7 +166,7 @@ pub fn attention(
         KvView::Q8_0 { k, .. } => k.len() / row_bytes(GgmlType::Q8_0, k_row) * k_row,
     };
     let group = d.n_head / d.n_head_kv;
-    let (n_slots, slot, cb) = (scratch.n_slots, scratch.n_ctx, scratch.conv_bytes);
+    let (n_slots, slot, cb, tl) = (scratch.n_slots, scratch.n_ctx, scratch.conv_bytes, scratch.tile_len);
     assert!(slot >= pos0 + n_tok && n_ctx >= pos0 + n_tok, "context scratch too short");
     assert!(q.len() >= n_tok * q_row && out.len() >= n_tok * o_row);
     assert!(k_len >= (pos0 + n_tok) * k_row);
@@ -172,10 +188,12 @@ pub fn attention(
     let outp = Shared::new(out);
     let scp = Shared::new(&mut scratch.scores);
     let cvp = Shared::new(&mut scratch.conv);
+    let tlp = Shared::new(&mut scratch.tile);
     pool.run(n_tasks, |task| {
         // SAFETY: task `task` owns score and conversion slot `task` (n_tasks <= n_slots).
         let s_all = unsafe { scp.slice(task * slot, slot) };
         let conv = unsafe { cvp.slice(task * cb, cb) };
+        let tile = unsafe { tlp.slice(task * tl, tl) };
         // Pairs task, task + n_tasks, ...: interleaving balances the causal triangle.
         for pair in (task..n_pairs).step_by(n_tasks) {
             let (t, h) = (pair / d.n_head, pair % d.n_head);
@@ -187,6 +205,24 @@ pub fn attention(
             // disjoint from every other pair's.
             let o = unsafe { outp.slice(t * o_row + h * hv, hv) };
             match (kv, kern) {
+                (KvView::F32 { k, v_t }, _) if d.flash => {
+                    let (k, v_t) = (&k[kvh * hk..], &v_t[kvh * hv * n_ctx..]);
+                    if n_tok >= flash::TILE {
+                        let c = flash::Cache::F32 { k, v_t };
+                        flash::row_tiled(qv, c, k_row, n_ctx, n_kv, d.scale, d.rounding, s, o)
+                    } else {
+                        flash::row_online_f32(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, tile, s, o)
+                    }
+                }
+                (KvView::F16 { k, v_t }, Some(kern)) if d.flash => {
+                    let (k, v_t) = (&k[2 * kvh * hk..], &v_t[2 * kvh * hv * n_ctx..]);
+                    if n_tok >= flash::TILE {
+                        let c = flash::Cache::F16 { k, v_t, tile: &mut *tile };
+                        flash::row_tiled(qv, c, k_row, n_ctx, n_kv, d.scale, d.rounding, s, o)
+                    } else {
+                        flash::row_online(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, kern, conv, s, o)
+                    }
+                }
                 (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, kvh, n_ctx, s, o),
                 (KvView::F16 { k, v_t }, Some(kern)) => head_f16(d, qv, k, v_t, kvh, n_ctx, kern, s, conv, o),
                 (KvView::Q8_0 { k, v }, Some(kern)) => head_q8_0(d, qv, k, v, kvh, kern, s, conv, o),
@@ -212,7 +248,7 @@ fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usi
         dot_rows_f32(qv, &k_cache[kvh * hk..], k_row, s);
         s.iter_mut().for_each(|v| *v *= d.scale);
     }
-    softmax(s);
+    softmax(s, d.rounding);
     dot_rows_f32(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o);
 }
 
@@ -240,7 +276,7 @@ fn head_f16(
     for (j, sj) in s.iter_mut().enumerate() {
         *sj = dot(hk, &k[j * k_row + 2 * kvh * hk..], qh) * d.scale;
     }
-    softmax(s);
+    softmax(s, d.rounding);
     to_f16(s, &mut ph[..2 * n_kv]);
     for (dv, od) in o.iter_mut().enumerate() {
         *od = dot(n_kv, &v_t[2 * (kvh * hv + dv) * n_ctx..], ph);
@@ -270,7 +306,7 @@ fn head_q8_0(
     for (j, sj) in s.iter_mut().enumerate() {
         *sj = dot(hk, &k[j * k_row + kvh * kh_bytes..], conv) * d.scale;
     }
-    softmax(s);
+    softmax(s, d.rounding);
     o.fill(0.0);
     for (j, &p) in s.iter().enumerate() {
         let blocks: &[BlockQ8_0] = as_blocks(&v[j * v_row + kvh * vh_bytes..][..vh_bytes]);
@@ -293,11 +329,11 @@ mod tests {
     #[test]
     fn single_position_returns_its_value() {
         let pool = ThreadPool::new(1);
-        let d = AttnDims { n_head: 2, n_head_kv: 1, head_dim_k: 2, head_dim_v: 2, scale: 1.0 };
+        let d = AttnDims { n_head: 2, n_head_kv: 1, head_dim_k: 2, head_dim_v: 2, scale: 1.0, flash: false, rounding: Rounding::Avx2 };
         let q = [1.0, 0.0, 0.0, 1.0];
         let k = [0.5, 0.5];
         let v = [3.0, -1.0]; // transposed (2 dims, n_ctx 1)
-        let mut scratch = AttnScratch::new(KvType::F32, 2, 1, 2);
+        let mut scratch = AttnScratch::new(KvType::F32, 2, 1, 2, 2);
         let mut out = [0.0; 4];
         attention(&pool, &d, &q, 1, 0, KvView::F32 { k: &k, v_t: &v }, &mut scratch, &mut out);
         assert_eq!(out, [3.0, -1.0, 3.0, -1.0]);
@@ -371,7 +407,7 @@ mod tests {
     fn quantized_caches_follow_their_rounding() {
         use crate::quant::quantize_row;
         let pool = ThreadPool::new(1);
-        let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125 };
+        let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: false, rounding: Rounding::Avx2 };
         let (n_ctx, n_tok, pos0) = (40, 3, 37);
         let (q, k, v) = random_case(n_ctx, n_tok, &d);
         let vr = d.n_head_kv * d.head_dim_v;
@@ -387,7 +423,7 @@ mod tests {
         };
         let same = |x: &[f32]| x.to_vec();
         let run = |ty: KvType, view: KvView<'_>| {
-            let mut scratch = AttnScratch::new(ty, 2, n_ctx, d.head_dim_k);
+            let mut scratch = AttnScratch::new(ty, 2, n_ctx, d.head_dim_k, d.head_dim_v);
             let mut out = vec![0.0; n_tok * d.n_head * d.head_dim_v];
             attention(&pool, &d, &q, n_tok, pos0, view, &mut scratch, &mut out);
             out
@@ -418,10 +454,55 @@ mod tests {
         assert!(d8 < 5e-6 && off8 > 100.0 * d8, "q8_0: {d8} from its model, {off8} from f32");
     }
 
+    /// Flash attention over an f16 cache: the tiled kernel (64 tokens and more) computes the
+    /// softmax of f32 q against f16-rounded K and V in f32, the one-row kernel rounds q to f16
+    /// and keeps the output in f16 (so it is only within f16 steps of its model).
+    #[test]
+    fn flash_attention_follows_its_rounding() {
+        use crate::quant::quantize_row;
+        let pool = ThreadPool::new(1);
+        let h = |x: &[f32]| -> Vec<f32> {
+            let mut b = vec![0u8; 2 * x.len()];
+            quantize_row(GgmlType::F16, x, &mut b);
+            b.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+        };
+        let same = |x: &[f32]| x.to_vec();
+        for (n_tok, pos0, tol) in [(70, 10, 2e-5f32), (3, 150, 1e-2)] {
+            let n_ctx = pos0 + n_tok;
+            let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: true, rounding: Rounding::Avx2 };
+            let (q, k, v) = random_case(n_ctx, n_tok, &d);
+            let vr = d.n_head_kv * d.head_dim_v;
+            let v_t: Vec<f32> = (0..vr * n_ctx).map(|i| v[(i % n_ctx) * vr + i / n_ctx]).collect();
+            let (mut kh, mut vh) = (vec![0u8; 2 * k.len()], vec![0u8; 2 * v_t.len()]);
+            quantize_row(GgmlType::F16, &k, &mut kh);
+            quantize_row(GgmlType::F16, &v_t, &mut vh);
+            let mut scratch = AttnScratch::new(KvType::F16, 2, n_ctx, d.head_dim_k, d.head_dim_v);
+            let mut out = vec![0.0; n_tok * d.n_head * d.head_dim_v];
+            attention(&pool, &d, &q, n_tok, pos0, KvView::F16 { k: &kh, v_t: &vh }, &mut scratch, &mut out);
+            let want = if n_tok >= flash::TILE {
+                reference(&d, &q, &k, &v, n_tok, pos0, &same, &h, &same)
+            } else {
+                reference(&d, &q, &k, &v, n_tok, pos0, &h, &h, &same)
+            };
+            let exact = reference(&d, &q, &k, &v, n_tok, pos0, &same, &same, &same);
+            // An f32 cache of f16-rounded values (what the session stores in this mode) reads
+            // the same numbers and must give the same bits.
+            let (k16, vt16) = (h(&k), h(&v_t));
+            let mut s32 = AttnScratch::new(KvType::F32, 2, n_ctx, d.head_dim_k, d.head_dim_v);
+            let mut out32 = vec![0.0; out.len()];
+            attention(&pool, &d, &q, n_tok, pos0, KvView::F32 { k: &k16, v_t: &vt16 }, &mut s32, &mut out32);
+            assert!(out32.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()), "{n_tok} tokens: f32 and f16 caches differ");
+            let (dm, off) = (max_diff(&out, &want), max_diff(&out, &exact));
+            // f32 rounding of an online softmax over 80 keys (tiled); one-row: an output
+            // rounded to f16 at each of 153 keys (a wrong weight or key is off by O(1)).
+            assert!(dm < tol && (n_tok < flash::TILE || off > 100.0 * dm), "{n_tok} tokens: {dm} from its model ({off} from f32)");
+        }
+    }
+
     #[test]
     fn softmax_sums_to_one() {
         let mut x = [1.0f32, 2.0, 3.0, -50.0];
-        softmax(&mut x);
+        softmax(&mut x, Rounding::Avx2);
         assert!((x.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(x[2] > x[1] && x[1] > x[0]);
     }

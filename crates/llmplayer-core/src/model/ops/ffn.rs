@@ -1,24 +1,18 @@
 //! Gated feed-forward activations (f32, as ggml's CPU `swiglu` and `silu`).
 
-#[inline]
-pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
-}
+pub use super::expf::{silu, Rounding};
 
 /// `gate[i] = silu(gate[i]) * up[i]` (separate gate and up projections, LLM_FFN_PAR).
-pub fn swiglu_inplace(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = silu(*g) * u;
-    }
+pub fn swiglu_inplace(gate: &mut [f32], up: &[f32], r: Rounding) {
+    super::expf::swiglu(gate, up, r);
 }
 
 /// Fused [gate | up] rows of `2 * n_ff` (glm4, phi3 `ffn_up`): `out[t][i] =
 /// silu(fused[t][i]) * fused[t][n_ff + i]`.
-pub fn swiglu_fused_rows(fused: &[f32], n_ff: usize, out: &mut [f32]) {
+pub fn swiglu_fused_rows(fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding) {
     for (f, o) in fused.chunks_exact(2 * n_ff).zip(out.chunks_exact_mut(n_ff)) {
         let (g, u) = f.split_at(n_ff);
-        for ((ov, &gv), &uv) in o.iter_mut().zip(g).zip(u) {
-            *ov = silu(gv) * uv;
-        }
+        o.copy_from_slice(g);
+        super::expf::swiglu(o, u, r);
     }
 }

@@ -2,6 +2,8 @@
 //! `build_attn`, `build_ffn`).
 
 pub mod attention;
+pub mod expf;
+pub mod flash;
 pub mod ffn;
 pub mod norm;
 pub mod rope;

@@ -1,0 +1,197 @@
+//! Attention rounded as llama.cpp's CPU flash attention (`ggml_compute_forward_flash_attn_ext_f16`
+//! in ggml-cpu `ops.cpp`), which `llama-perplexity`, `llama-cli` and `llama-server` use by
+//! default on the CPU (`-fa auto`). Its graph casts an f32 cache to f16 first (`build_attn_mha`),
+//! so K and V are f16 whatever `-ctk/-ctv` say; the session stores them as f16 in this mode. On
+//! real weights that is worth about 0.1% of perplexity (SmolLM2 Q4_1, `gpl-3.0.txt`, ctx 512:
+//! 18.3459 with flash attention for f32 and f16 caches alike, 18.3643 without, one build).
+//!
+//! Per query row (one head), llama.cpp picks by the batch's token count:
+//! * 64 tokens or more, the tiled kernel ([`row_tiled`]): keys in tiles of 64 from position 0,
+//!   widened to f32; scores are one FMA chain over the head dimension from 0 (its `simd_gemm`),
+//!   times the scale; per tile with a visible key: `m' = max(m, tile max)`; when it grows, the
+//!   output and the sum are scaled by `expf(m - m')` (libm); the tile's probabilities are the
+//!   vector exp of `s - m'`, summed as `ggml_vec_soft_max_f32` and added in f64, stored in f32;
+//!   each output lane is one FMA chain over the tile's keys. Output times `1 / sum` at the end.
+//! * fewer, the one-row kernel ([`row_online`]): q rounded to f16, `ggml_vec_dot_f16` times
+//!   the scale per key; a new maximum scales the output and sum by `expf(m - s)`, else the
+//!   weight is `expf(s - m)` (libm both); the output is kept in f16 (`ggml_vec_mad_f16`,
+//!   `ggml_vec_scale_f16`: rounded after every step); `sum = fma(sum, ms, w)` (the reference
+//!   build contracts it).
+//!
+//! (llama.cpp splits a single query over 512 or more keys across threads and merges the
+//! partial sums; that rounding depends on its thread count and is not reproduced.)
+
+use super::expf::{self, fma, Rounding};
+use crate::quant::float::{f16_to_f32, f32_to_f16};
+use crate::quant::{dot_rows_f32, traits, QuantizeRowFn, VecDotFn};
+use crate::GgmlType;
+
+/// Keys per tile of the tiled kernel (`GGML_FA_TILE_KV`), and the token count from which
+/// llama.cpp uses it (`GGML_FA_TILE_Q`).
+pub const TILE: usize = 64;
+
+#[inline(always)]
+fn h(b: &[u8], i: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[2 * i], b[2 * i + 1]]))
+}
+
+#[inline(always)]
+fn round_f16(x: f32) -> f32 {
+    f16_to_f32(f32_to_f16(x))
+}
+
+/// Where the tiled kernel reads K and V: an f32 cache whose values are f16-rounded (read in
+/// place), or an f16 cache (each tile widened to f32 in a scratch buffer first).
+pub enum Cache<'a> {
+    /// K rows `k_stride` apart from the head's first key; V transposed, (head_dim_v, n_ctx)
+    F32 { k: &'a [f32], v_t: &'a [f32] },
+    /// The same layouts as f16 bytes, and (TILE * (head_dim_k + head_dim_v),) scratch
+    F16 { k: &'a [u8], v_t: &'a [u8], tile: &'a mut [f32] },
+}
+
+/// One query row over keys `0..n_kv`, tiled kernel.
+///
+/// * `q`: (head_dim_k,) f32; `k_stride`: elements between keys; `n_ctx`: V's row length
+/// * `r`: whose vector exp; `p`: (TILE,) scratch; `o`: (head_dim_v,) output
+#[allow(clippy::too_many_arguments)]
+pub fn row_tiled(q: &[f32], cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, scale: f32, r: Rounding, p: &mut [f32], o: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has FMA (checked just above).
+            return unsafe { row_tiled_fma(q, cache, k_stride, n_ctx, n_kv, scale, r, p, o) };
+        }
+    }
+    row_tiled_any(q, cache, k_stride, n_ctx, n_kv, scale, r, p, o)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_tiled_fma(q: &[f32], cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, scale: f32, r: Rounding, p: &mut [f32], o: &mut [f32]) {
+    row_tiled_any(q, cache, k_stride, n_ctx, n_kv, scale, r, p, o)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, scale: f32, r: Rounding, p: &mut [f32], o: &mut [f32]) {
+    let (hk, hv) = (q.len(), o.len());
+    let widen = traits(GgmlType::F16).expect("f16 kernels").dequantize_row;
+    let (mut m, mut sum) = (f32::NEG_INFINITY, 0f32);
+    o.fill(0.0);
+    for t0 in (0..n_kv).step_by(TILE) {
+        let len = TILE.min(n_kv - t0);
+        let p = &mut p[..len];
+        // The tile's keys (rows `ks` apart) and values (rows `vs` apart).
+        let (kt, ks, vt, vs): (&[f32], usize, &[f32], usize) = match &mut cache {
+            Cache::F32 { k, v_t } => (&k[t0 * k_stride..], k_stride, &v_t[t0..], n_ctx),
+            Cache::F16 { k, v_t, tile } => {
+                let (kw, vw) = tile.split_at_mut(TILE * hk);
+                for (j, row) in kw.chunks_exact_mut(hk).take(len).enumerate() {
+                    widen(&k[2 * (t0 + j) * k_stride..][..2 * hk], row);
+                }
+                for (dv, row) in vw.chunks_exact_mut(TILE).take(hv).enumerate() {
+                    widen(&v_t[2 * (dv * n_ctx + t0)..][..2 * len], &mut row[..len]);
+                }
+                (kw, hk, vw, TILE)
+            }
+        };
+        // Eight keys at a time: eight independent FMA chains over the head dimension.
+        for (j0, pc) in (0..len).step_by(8).zip(p.chunks_mut(8)) {
+            let rows: [&[f32]; 8] = std::array::from_fn(|l| &kt[(j0 + l.min(pc.len() - 1)) * ks..][..hk]);
+            let mut acc = [0f32; 8];
+            for (d, &qd) in q.iter().enumerate() {
+                for (a, row) in acc.iter_mut().zip(rows.iter()) {
+                    *a = fma(row[d], qd, *a);
+                }
+            }
+            for (pv, a) in pc.iter_mut().zip(acc) {
+                *pv = a * scale;
+            }
+        }
+        let tmax = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let m_new = m.max(tmax);
+        if m_new > m {
+            let ms = (m - m_new).exp();
+            o.iter_mut().for_each(|x| *x *= ms);
+            sum *= ms;
+        }
+        m = m_new;
+        sum = (sum as f64 + expf::exp_sub_sum(p, m, r)) as f32;
+        // Eight output lanes at a time: each one FMA chain over the tile's keys.
+        for (dv0, oc) in (0..hv).step_by(8).zip(o.chunks_mut(8)) {
+            let rows: [&[f32]; 8] = std::array::from_fn(|l| &vt[(dv0 + l.min(oc.len() - 1)) * vs..][..len]);
+            let mut acc = [0f32; 8];
+            acc[..oc.len()].copy_from_slice(oc);
+            for (i, &pv) in p.iter().enumerate() {
+                for (a, row) in acc.iter_mut().zip(rows.iter()) {
+                    *a = fma(row[i], pv, *a);
+                }
+            }
+            oc.copy_from_slice(&acc[..oc.len()]);
+        }
+    }
+    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+    o.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// [`row_online`] over an f32 cache of f16-rounded values: q rounded to f16 too, whose
+/// products are exact in f32, so the f32 dot in `ggml_vec_dot_f16`'s order gives its result.
+/// `q16`: (head_dim_k,) scratch, `s`: (n_kv,) scratch for the scores.
+#[allow(clippy::too_many_arguments)]
+pub fn row_online_f32(q: &[f32], k: &[f32], k_stride: usize, v_t: &[f32], n_ctx: usize, n_kv: usize, scale: f32, q16: &mut [f32], s: &mut [f32], o: &mut [f32]) {
+    let q16 = &mut q16[..q.len()];
+    q16.iter_mut().zip(q).for_each(|(d, &x)| *d = round_f16(x));
+    let s = &mut s[..n_kv];
+    dot_rows_f32(q16, k, k_stride, s);
+    online(s, |dv, j| v_t[dv * n_ctx + j], scale, o);
+}
+
+/// The online softmax of the one-row kernel over raw scores `s`, V read by `v(dim, key)`.
+#[inline(always)]
+fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, scale: f32, o: &mut [f32]) {
+    let (mut m, mut sum) = (f32::NEG_INFINITY, 0f32);
+    o.fill(0.0);
+    for (j, &sj) in s.iter().enumerate() {
+        let sj = sj * scale;
+        let (mut ms, mut w) = (1f32, 1f32);
+        if sj > m {
+            ms = (m - sj).exp();
+            m = sj;
+            o.iter_mut().for_each(|x| *x = round_f16(*x * ms));
+        } else {
+            w = (sj - m).exp();
+        }
+        for (dv, od) in o.iter_mut().enumerate() {
+            *od = round_f16(fma(v(dv, j), w, *od));
+        }
+        sum = fma(sum, ms, w);
+    }
+    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+    o.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// One query row over keys `0..n_kv` of an f16 cache, one-row kernel (arguments as
+/// [`row_tiled`] for an f16 cache; `(to_f16, dot)` the F16 row kernels, `q16`: (2 *
+/// head_dim_k,) bytes, `s`: (n_kv,) scratch for the scores).
+#[allow(clippy::too_many_arguments)]
+pub fn row_online(
+    q: &[f32],
+    k: &[u8],
+    k_stride: usize,
+    v_t: &[u8],
+    n_ctx: usize,
+    n_kv: usize,
+    scale: f32,
+    (to_f16, dot): (QuantizeRowFn, VecDotFn),
+    q16: &mut [u8],
+    s: &mut [f32],
+    o: &mut [f32],
+) {
+    let hk = q.len();
+    to_f16(q, &mut q16[..2 * hk]);
+    for (j, sj) in s[..n_kv].iter_mut().enumerate() {
+        *sj = dot(hk, &k[2 * j * k_stride..], q16);
+    }
+    online(&s[..n_kv], |dv, j| h(v_t, dv * n_ctx + j), scale, o);
+}
