@@ -21,10 +21,11 @@ interface Ref {
 const tol = (b: number) => 1e-3 + 1e-4 * Math.abs(b);
 /**
  * Known gaps, expected to fail until fixed (then the test turns red: remove the entry). The
- * dot products round as ggml's x86 ones on both backends; what still differs on WASM is
- * `f32::exp` under the softmax and SiLU (Rust's libm port there, glibc natively; they disagree
- * in about 10% of results), which flips one 8-bit activation in this prefill (row 13, 0.1: a
- * native build with libm's expf gives the same 1.028e-1).
+ * native build now rounds every step of these models as llama.cpp's AVX2 build does (vector
+ * exp, rope's fused multiply-add, `ggml_vec_dot_f32` / tinyBLAS order in attention); WASM
+ * shares all of it except attention's f32 dot products, which keep the simd128 kernel's order
+ * (the exact order emulated per element was several times slower). That flips one 8-bit
+ * activation in this prefill (row 13, 0.1).
  */
 const KNOWN_WASM_GAPS = new Set(['models-seed4321/qwen3.Q4_K_M.gguf']);
 

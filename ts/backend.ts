@@ -70,6 +70,9 @@ export interface RawLoadOptions {
   vocabOnly?: boolean;
   /** Default KV cache type of sessions (validated by the core at load). */
   kvType?: string;
+  flashAttn?: boolean;
+  /** Validated by the core at load. */
+  rounding?: string;
 }
 
 /** What every backend offers; both return the core's JSON so results agree field by field. */
@@ -91,7 +94,13 @@ interface WasmModule {
   initSync(arg: { module: BufferSource | WebAssembly.Module }): unknown;
   inspectBytes(bytes: Uint8Array, fullArrays: boolean, tensors: boolean): string;
   simdEnabled(): boolean;
-  WasmModel: new (bytes: Uint8Array, vocabOnly: boolean, kvType?: string | null) => RawModel;
+  WasmModel: new (
+    bytes: Uint8Array,
+    vocabOnly: boolean,
+    kvType?: string | null,
+    flashAttn?: boolean | null,
+    rounding?: string | null,
+  ) => RawModel;
 }
 
 const cache = new Map<BackendName, Promise<Backend>>();
@@ -167,7 +176,7 @@ async function loadWasm(): Promise<Backend> {
     inspectBytes: (bytes, flags) => wrap(() => mod.inspectBytes(bytes, !!flags.fullArrays, !!flags.tensors)),
     loadModel: async (source, options) => {
       const bytes = typeof source === 'string' ? await readPath(source) : source;
-      return wrap(() => new mod.WasmModel(bytes, !!options.vocabOnly, options.kvType));
+      return wrap(() => new mod.WasmModel(bytes, !!options.vocabOnly, options.kvType, options.flashAttn, options.rounding));
     },
   };
 }

@@ -1,6 +1,6 @@
 // Shared option parsing for the CLI commands.
 import type { BackendName } from './backend.js';
-import type { KvType, SamplingOptions } from './types.js';
+import type { KvType, Rounding, SamplingOptions } from './types.js';
 
 export class UsageError extends Error {}
 
@@ -30,7 +30,21 @@ export const MODEL_OPTIONS = {
   threads: { type: 'string', short: 't' },
   ctx: { type: 'string', short: 'c' },
   'kv-type': { type: 'string' },
+  'flash-attn': { type: 'string' },
+  rounding: { type: 'string' },
 } as const;
+
+/** `--flash-attn on|off` (llama.cpp's `-fa`; default off here). */
+export function flashAttnOption(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'on' || v === 'off') return v === 'on';
+  throw new UsageError(`--flash-attn must be on or off, got ${JSON.stringify(v)}`);
+}
+
+/** `--rounding` as given: the engine validates it (`MODEL_ROUNDING_UNKNOWN`). */
+export function roundingOption(v: string | undefined): Rounding | undefined {
+  return v as Rounding | undefined;
+}
 
 /** `--kv-type` as given: the engine validates it (one place, `MODEL_KV_TYPE_UNSUPPORTED`). */
 export function kvTypeOption(v: string | undefined): KvType | undefined {

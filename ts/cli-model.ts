@@ -4,7 +4,17 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from './model.js';
 import { isGenerateResult, type Model } from './types.js';
-import { MODEL_OPTIONS, SAMPLING_OPTIONS, UsageError, kvTypeOption, parseBackend, parseIntOption, samplingFromFlags } from './cli-args.js';
+import {
+  MODEL_OPTIONS,
+  SAMPLING_OPTIONS,
+  UsageError,
+  flashAttnOption,
+  kvTypeOption,
+  parseBackend,
+  parseIntOption,
+  roundingOption,
+  samplingFromFlags,
+} from './cli-args.js';
 
 /** The model shipped inside the package (stories260K), used when `-m` is not given. */
 export const EMBEDDED_MODEL = fileURLToPath(new URL('../models/stories260K.gguf', import.meta.url));
@@ -17,6 +27,8 @@ async function openModel(v: Flags, vocabOnly = false): Promise<Model> {
     threads: parseIntOption('threads', v.threads as string | undefined, 1),
     contextSize: parseIntOption('ctx', v.ctx as string | undefined, 1),
     kvType: kvTypeOption(v['kv-type'] as string | undefined),
+    flashAttn: flashAttnOption(v['flash-attn'] as string | undefined),
+    rounding: roundingOption(v.rounding as string | undefined),
     vocabOnly,
   });
 }

@@ -4,7 +4,7 @@ import { loadModel } from './model.js';
 import { serve, modelFromFile, modelsFromDir } from './server/node.js';
 import type { LoadModelOptions } from './types.js';
 import { EMBEDDED_MODEL } from './cli-model.js';
-import { MODEL_OPTIONS, UsageError, kvTypeOption, parseBackend, parseIntOption } from './cli-args.js';
+import { MODEL_OPTIONS, UsageError, flashAttnOption, kvTypeOption, parseBackend, parseIntOption, roundingOption } from './cli-args.js';
 
 export async function serveCommand(args: string[]): Promise<number> {
   const { values: v } = parseArgs({
@@ -24,6 +24,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     threads: parseIntOption('threads', v.threads, 1),
     contextSize: parseIntOption('ctx', v.ctx, 1),
     kvType: kvTypeOption(v['kv-type']),
+    flashAttn: flashAttnOption(v['flash-attn']),
+    rounding: roundingOption(v.rounding),
   };
   const port = parseIntOption('port', v.port, 0) ?? 8080;
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);

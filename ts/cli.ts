@@ -13,7 +13,7 @@ const HELP = `llmplayer — GGUF LLM inference for JavaScript
 Usage:
   llmplayer serve [-m FILE | --models-dir DIR] [--host 127.0.0.1] [--port 8080]
                   [--api-key KEY] [--threads N] [--ctx N] [--kv-type T] [--parallel N]
-                  [--backend B]
+                  [--backend B] [--flash-attn on|off] [--rounding avx2|avx512]
       OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models, …).
       Without -m it serves the embedded stories260K demo model. The API key may also come
       from LLMPLAYER_API_KEY. See REST-API.md.
@@ -23,8 +23,9 @@ Usage:
       prompt in the model's chat template.
   llmplayer eval -m FILE --tokens 1,2,3 [--decode] [--json] [--top 5]
       Logits per position (one prefill batch; --decode: one token at a time).
-  llmplayer perplexity -m FILE -f text.txt [--ctx N] [--kv-type T]
-      Perplexity of a text: in one context, or llama.cpp's chunked protocol with --ctx.
+  llmplayer perplexity -m FILE -f text.txt [--ctx N] [--kv-type T] [--flash-attn on|off]
+      Perplexity of a text: in one context, or llama.cpp's chunked protocol with --ctx
+      (llama-perplexity uses flash attention by default on the CPU: --flash-attn on to compare).
   llmplayer tokenize -m FILE "text" [--special] [--no-add-special] [--ids] [--json]
       Token ids and pieces (a vocab-only GGUF is enough).
   llmplayer info <file.gguf> [--json] [--tensors] [--full-arrays]
@@ -41,6 +42,12 @@ Common options:
   --kv-type T        KV cache type (llama.cpp's -ctk/-ctv): f32 (default), f16 (half the
                      memory) or q8_0 (about a quarter; head sizes must be multiples of 32).
                      \`run\` prints the cache's bytes per token.
+  --flash-attn on|off  Round attention as llama.cpp's flash attention (its CPU default, -fa):
+                     K and V are read as f16, softmax online. Default off (two-pass, as
+                     llama.cpp's -fa off).
+  --rounding R       Which llama.cpp x86 build's rounding to reproduce where builds differ
+                     (the vector exp of softmax and SiLU): avx2 (default, on every machine)
+                     or avx512 (exact with --flash-attn on).
   info --json        The full summary as JSON (metadata included); --full-arrays prints
                      large metadata arrays (e.g. the vocabulary) whole.
 `;

@@ -156,7 +156,13 @@ export async function loadModel(source: string | Uint8Array | ArrayBuffer, optio
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
     throw new RangeError(`threads must be a positive integer, got ${options.threads}`);
   }
-  const raw = await backend.loadModel(bytes, { threads: options.threads, vocabOnly: options.vocabOnly, kvType: options.kvType });
+  const raw = await backend.loadModel(bytes, {
+    threads: options.threads,
+    vocabOnly: options.vocabOnly,
+    kvType: options.kvType,
+    flashAttn: options.flashAttn,
+    rounding: options.rounding,
+  });
   const model = new LlmModel(raw, backend.name, options);
   options.onProgress?.({ progress: 1, stage: 'ready' });
   return model;

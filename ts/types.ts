@@ -19,6 +19,9 @@ export interface LoadProgress {
  */
 export type KvType = 'f32' | 'f16' | 'q8_0';
 
+/** See `LoadModelOptions.rounding`. */
+export type Rounding = 'avx2' | 'avx512';
+
 export interface SessionOptions {
   /** Context size (tokens). Default: the model's `contextSize`. */
   contextSize?: number;
@@ -38,6 +41,20 @@ export interface LoadModelOptions {
    * Validated at load against the model (`q8_0` needs head sizes that are multiples of 32).
    */
   kvType?: KvType;
+  /**
+   * Round attention as llama.cpp's flash attention does (`-fa on`, its default on the CPU)
+   * instead of its two-pass softmax (`-fa off`, the default here). llama.cpp's flash attention
+   * reads K and V as f16 whatever the cache type, so an `f32` cache is kept as `f16` in this
+   * mode. The same attention up to rounding; use it to reproduce `llama-perplexity` numbers.
+   */
+  flashAttn?: boolean;
+  /**
+   * Which llama.cpp x86 build's rounding to reproduce where builds differ (the vector exp under
+   * softmax and SiLU): `avx2` (the default, on every machine and in WASM: the common
+   * x86-64-v3 build) or `avx512` (exact for flash attention; the two-pass attention's f32 dot
+   * products keep the AVX2 order). Anything else fails with code `MODEL_ROUNDING_UNKNOWN`.
+   */
+  rounding?: Rounding;
   /** Load only the tokenizer and template (a vocab-only GGUF always loads this way). */
   vocabOnly?: boolean;
   onProgress?: (p: LoadProgress) => void;

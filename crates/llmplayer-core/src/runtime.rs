@@ -130,8 +130,8 @@ pub struct RuntimeOptions {
     /// Round attention as llama.cpp's flash attention (`-fa on`, its CPU default) in sessions
     /// and perplexity runs; f32 caches only (see `model::ops::flash`).
     pub flash_attn: bool,
-    /// Which llama.cpp x86 build's rounding to reproduce: `avx2` or `avx512` (None: this
-    /// CPU's; see `model::ops::expf`). Checked at load.
+    /// Which llama.cpp x86 build's rounding to reproduce: `avx2` or `avx512` (None: `avx2`;
+    /// see `model::ops::expf`). Checked at load.
     pub rounding: Option<String>,
 }
 
@@ -159,8 +159,8 @@ impl RuntimeModel {
         };
         let kv_type = kv_type_or(opts.kv_type.as_deref(), KvType::default())?;
         let rounding = match opts.rounding.as_deref() {
-            Some(r) => Some(Rounding::from_name(r).ok_or_else(|| ModelError::RoundingUnknown(r.to_string()))?),
-            None => None,
+            Some(r) => Rounding::from_name(r).ok_or_else(|| ModelError::RoundingUnknown(r.to_string()))?,
+            None => Rounding::default(),
         };
         let engine = if text.has_weights && !opts.vocab_only {
             let load = LoadOptions { n_threads: opts.n_threads, rounding, ..LoadOptions::default() };

@@ -22,7 +22,7 @@
 //! `CARGO_TARGET_WASM32_WASIP1_RUNNER="node run-wasi.mjs" RUSTFLAGS="-C target-feature=+simd128"
 //! cargo test --target wasm32-wasip1 --test models` with a runner that preopens `/work`.
 
-use llmplayer_core::model::{perplexity, Arch, KvType, LoadOptions, Model, ModelError, Rounding};
+use llmplayer_core::model::{perplexity, Arch, KvType, LoadOptions, Model, ModelError};
 use llmplayer_core::parallel::ThreadPool;
 use llmplayer_core::GgufFile;
 use serde_json::Value;
@@ -38,12 +38,8 @@ fn pool() -> Arc<ThreadPool> {
     Arc::clone(POOL.get_or_init(|| Arc::new(ThreadPool::new(2))))
 }
 
-/// The fixtures' references come from an AVX-512 build of llama.cpp (its vector exp differs
-/// from the AVX2 build's: with that one, models-seed4321/qwen3.Q4_K_M row 13 is 0.1 off).
-const FIXTURE_ROUNDING: Option<Rounding> = Some(Rounding::Avx512);
-
 fn opts(dequantize: bool) -> LoadOptions {
-    LoadOptions { pool: Some(pool()), dequantize_to_f32: dequantize, rounding: FIXTURE_ROUNDING, ..Default::default() }
+    LoadOptions { pool: Some(pool()), dequantize_to_f32: dequantize, ..Default::default() }
 }
 
 fn read_json(p: &Path) -> Value {
@@ -413,9 +409,12 @@ fn prefix_reuse_and_batch_splits_agree() {
     let reused = s3.eval(&prompt, false).unwrap().to_vec();
     let worst = last.iter().zip(&reused).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "prefix reuse differs by {worst}");
-    // Same list again: everything cached, the last token is recomputed.
+    // Same list again: everything cached, the last token is recomputed, alone this time: its
+    // probabilities times V take `ggml_vec_dot_f32`'s order instead of a batch's tinyBLAS one,
+    // as in llama.cpp, so equal up to rounding.
     let again = s3.eval(&prompt, false).unwrap().to_vec();
-    assert_eq!(again, reused);
+    let worst = again.iter().zip(&reused).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "recomputing the last token differs by {worst}");
     // A diverging list truncates the cache to the common prefix.
     let mut other = prompt.clone();
     other[12] = (other[12] + 1) % nv as u32;
@@ -427,7 +426,7 @@ fn prefix_reuse_and_batch_splits_agree() {
 
     // Single-threaded pool vs the shared 2-thread pool, on a context long enough for the
     // parallel matmul and attention paths.
-    let one = Model::load_with(&f, &LoadOptions { n_threads: Some(1), rounding: FIXTURE_ROUNDING, ..Default::default() }).unwrap();
+    let one = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();
     let long: Vec<u32> = prompt.iter().cycle().take(300).copied().collect();
     let l1 = one.new_session(512).eval(&long, true).unwrap().to_vec();
     let l2 = model.new_session(512).eval(&long, true).unwrap().to_vec();
@@ -469,7 +468,7 @@ fn decode_does_not_allocate() {
     for file in ["models/qwen3.Q4_K_M.gguf", "models/phi3.gguf", "real/stories260K.gguf"] {
         let bytes = std::fs::read(root.join(file)).unwrap();
         let f = GgufFile::parse(&bytes).unwrap();
-        let model = Model::load_with(&f, &LoadOptions { n_threads: Some(1), rounding: FIXTURE_ROUNDING, ..Default::default() }).unwrap();
+        let model = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();
         let mut s = model.new_session(128);
         let mut tokens: Vec<u32> = (0..20).map(|i| (i * 13 + 1) % 256).collect();
         s.eval(&tokens, false).unwrap();

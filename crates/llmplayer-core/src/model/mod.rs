@@ -124,8 +124,8 @@ pub struct LoadOptions {
     /// quantization): the reference path llama.cpp's `logits_prefill_dequantized_f32` uses.
     pub dequantize_to_f32: bool,
     /// Which llama.cpp x86 build's rounding to reproduce where builds differ (the vector exp
-    /// of softmax and SiLU; see `ops::expf`). None: this CPU's ([`Rounding::detect`]).
-    pub rounding: Option<Rounding>,
+    /// of softmax and SiLU; see `ops::expf`). Default AVX2.
+    pub rounding: Rounding,
 }
 
 /// A loaded model: hyperparameters, tensor bindings and the file bytes.
@@ -176,7 +176,7 @@ impl<'a> Model<'a> {
 
     pub fn load_with(f: &GgufFile<'a>, opts: &LoadOptions) -> Result<Model<'a>, ModelError> {
         let p = build(f, opts)?;
-        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding.unwrap_or_else(Rounding::detect) })
+        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding })
     }
 
     pub fn arch(&self) -> Arch {
@@ -227,7 +227,7 @@ impl Model<'static> {
             let f = GgufFile::parse((*bytes).as_ref())?;
             build(&f, opts)?
         };
-        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding.unwrap_or_else(Rounding::detect) })
+        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding })
     }
 
     /// A session that keeps the model alive (for bindings that hand sessions out), with a

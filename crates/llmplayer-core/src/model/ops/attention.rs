@@ -6,8 +6,10 @@
 //!
 //! By cache type ([`KvView`]):
 //! * f32: V stored transposed (dimension-major, ggml's `v_trans`), so both products are rows
-//!   of contiguous dot products ([`dot_rows_f32`]: SIMD, summed in the order of ggml's f32
-//!   dot). The reference path: bit for bit what it was before cache types existed.
+//!   of contiguous dot products, in the order llama.cpp's AVX2 build sums them
+//!   ([`f32dot`]: `ggml_vec_dot_f32` for q·k and one token's p·V, tinyBLAS for a batch's p·V);
+//!   the softmax's exp is ggml's vector one (`expf`). With `flash` set, llama.cpp's flash
+//!   attention instead (`flash.rs`; the session then stores f16-rounded values).
 //! * f16: llama.cpp's `mul_mat(k, q)` with an F16 `k` converts q to f16 first (F16's
 //!   `vec_dot_type`) and runs `ggml_vec_dot_f16` (f16 products summed in f32); likewise
 //!   `mul_mat(v_trans, kq)` rounds the probabilities to f16. Same here, with the F16 row of the
@@ -21,11 +23,11 @@
 //!   weighted by its normalized probability: the same sum, up to rounding.
 
 use super::expf::Rounding;
-use super::flash;
+use super::{f32dot, flash};
 use crate::model::kv::KvType;
 use crate::parallel::ThreadPool;
 use crate::quant::float::f16_to_f32;
-use crate::quant::{as_blocks, dot_rows_f32, row_bytes, traits, BlockQ8_0, QuantizeRowFn, VecDotFn};
+use crate::quant::{as_blocks, row_bytes, traits, BlockQ8_0, QuantizeRowFn, VecDotFn};
 use crate::GgmlType;
 
 /// Multiply-accumulates below which attention stays on the calling thread.
@@ -223,7 +225,7 @@ pub fn attention(
                         flash::row_online(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, kern, conv, s, o)
                     }
                 }
-                (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, kvh, n_ctx, s, o),
+                (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, kvh, n_ctx, n_tok > 1, s, o),
                 (KvView::F16 { k, v_t }, Some(kern)) => head_f16(d, qv, k, v_t, kvh, n_ctx, kern, s, conv, o),
                 (KvView::Q8_0 { k, v }, Some(kern)) => head_q8_0(d, qv, k, v, kvh, kern, s, conv, o),
                 _ => unreachable!("kernels are looked up for every quantized view"),
@@ -233,23 +235,21 @@ pub fn attention(
 }
 
 /// One (query head, token) pair over an f32 cache; `s` is (n_kv,), `o` is (head_dim_v,).
+/// Both products in the order llama.cpp's AVX2 build runs them (`ops::f32dot`): a batch's
+/// probabilities times V through tinyBLAS, one token's through `ggml_vec_dot_f32`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usize, n_ctx: usize, s: &mut [f32], o: &mut [f32]) {
+fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usize, n_ctx: usize, batched: bool, s: &mut [f32], o: &mut [f32]) {
     let (hk, hv) = (d.head_dim_k, d.head_dim_v);
     let k_row = d.n_head_kv * hk;
-    if hk < 32 {
-        // Tiny heads: an inlined loop beats a call through the kernel table.
-        for (sj, kj) in s.iter_mut().zip(k_cache.chunks_exact(k_row)) {
-            let kh = &kj[kvh * hk..][..hk];
-            *sj = qv.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * d.scale;
-        }
-    } else {
-        dot_rows_f32(qv, &k_cache[kvh * hk..], k_row, s);
-        s.iter_mut().for_each(|v| *v *= d.scale);
-    }
+    f32dot::dot_rows(qv, &k_cache[kvh * hk..], k_row, s);
+    s.iter_mut().for_each(|v| *v *= d.scale);
     softmax(s, d.rounding);
-    dot_rows_f32(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o);
+    if batched {
+        f32dot::dot_rows_tinyblas(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o);
+    } else {
+        f32dot::dot_rows(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o);
+    }
 }
 
 /// [`head_f32`] over an f16 cache (bytes): q and the probabilities are rounded to f16 in

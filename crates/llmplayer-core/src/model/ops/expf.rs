@@ -14,28 +14,20 @@
 //! emulated in f64.
 
 /// Which llama.cpp x86 build's rounding to reproduce where the two differ (the vector exp and
-/// the groups its sums run over).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// the groups its sums run over). The same on every machine and target: a choice, not a
+/// detection, so results never depend on the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Rounding {
-    /// AVX2 + FMA builds (x86-64-v3, llama.cpp's `haswell` CPU variant): groups of eight.
+    /// AVX2 + FMA builds (x86-64-v3, llama.cpp's `haswell` CPU variant): groups of eight. The
+    /// default: every reference under `shared/fixtures` came from such a build.
+    #[default]
     Avx2,
-    /// AVX-512 builds (`skylakex` and later variants): groups of sixteen, `scalef`.
+    /// AVX-512 builds (`skylakex` and later variants): groups of sixteen, `scalef`. Exact for
+    /// flash attention; the two-pass attention's f32 dot products keep the AVX2 order.
     Avx512,
 }
 
 impl Rounding {
-    /// What a llama.cpp build for this CPU computes: AVX-512 where AVX-512F is present, else
-    /// AVX2 (also on wasm32, the most common build).
-    pub fn detect() -> Rounding {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Rounding::Avx512;
-            }
-        }
-        Rounding::Avx2
-    }
-
     /// `avx2` / `avx512`.
     pub fn from_name(name: &str) -> Option<Rounding> {
         match name {

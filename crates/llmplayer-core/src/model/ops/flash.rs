@@ -23,7 +23,7 @@
 
 use super::expf::{self, fma, Rounding};
 use crate::quant::float::{f16_to_f32, f32_to_f16};
-use crate::quant::{dot_rows_f32, traits, QuantizeRowFn, VecDotFn};
+use crate::quant::{traits, QuantizeRowFn, VecDotFn};
 use crate::GgmlType;
 
 /// Keys per tile of the tiled kernel (`GGML_FA_TILE_KV`), and the token count from which
@@ -136,14 +136,15 @@ fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize,
 }
 
 /// [`row_online`] over an f32 cache of f16-rounded values: q rounded to f16 too, whose
-/// products are exact in f32, so the f32 dot in `ggml_vec_dot_f16`'s order gives its result.
+/// products are exact in f32, so `ggml_vec_dot_f32`'s order (also `ggml_vec_dot_f16`'s) gives
+/// its result.
 /// `q16`: (head_dim_k,) scratch, `s`: (n_kv,) scratch for the scores.
 #[allow(clippy::too_many_arguments)]
 pub fn row_online_f32(q: &[f32], k: &[f32], k_stride: usize, v_t: &[f32], n_ctx: usize, n_kv: usize, scale: f32, q16: &mut [f32], s: &mut [f32], o: &mut [f32]) {
     let q16 = &mut q16[..q.len()];
     q16.iter_mut().zip(q).for_each(|(d, &x)| *d = round_f16(x));
     let s = &mut s[..n_kv];
-    dot_rows_f32(q16, k, k_stride, s);
+    super::f32dot::dot_rows(q16, k, k_stride, s);
     online(s, |dv, j| v_t[dv * n_ctx + j], scale, o);
 }
 

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod expf;
+pub mod f32dot;
 pub mod flash;
 pub mod ffn;
 pub mod norm;

@@ -1,0 +1,128 @@
+//! The two f32 dot products llama.cpp's two-pass attention runs on an AVX2 build, in their
+//! rounding order: `mul_mat(k, q)` (q is a permuted view, so not tinyBLAS) and the one-token
+//! `mul_mat(v, kq)` go through `ggml_vec_dot_f32`; a batch's `mul_mat(v, kq)` (contiguous
+//! probabilities, two rows or more) through llamafile's `tinyBLAS<8, __m256>`.
+//!
+//! Written as eight-lane arrays with one `fma` helper, so x86 runs them inside an `avx2,fma`
+//! function (the compiler keeps them in vector registers) and wasm32 with its exact FMA.
+
+use super::expf::fma;
+
+/// `ggml_vec_dot_f32` (AVX2): four 8-lane accumulators over steps of 32, reduced as
+/// `GGML_F32x8_REDUCE` ((0 + 2) + (1 + 3), halves, two `hadd`s), then the leftovers one by
+/// one, fused as the reference build contracts them.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+#[inline(always)]
+pub fn vec_dot(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let np = n & !31;
+    let mut acc = [[0f32; 8]; 4];
+    for (xs, ys) in x[..np].chunks_exact(32).zip(y[..np].chunks_exact(32)) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            for (l, al) in a.iter_mut().enumerate() {
+                *al = fma(xs[8 * j + l], ys[8 * j + l], *al);
+            }
+        }
+    }
+    let v: [f32; 8] = std::array::from_fn(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]));
+    let t: [f32; 4] = std::array::from_fn(|l| v[l] + v[l + 4]);
+    let mut sum = (t[0] + t[1]) + (t[2] + t[3]);
+    for (&a, &b) in x[np..n].iter().zip(&y[np..n]) {
+        sum = fma(a, b, sum);
+    }
+    sum
+}
+
+/// One output of `tinyBLAS<8, __m256>`: one 8-lane accumulator over steps of 8, then its
+/// `hsum` ((hi + lo), then (0 + 2) + (1 + 3)). A last partial step counts as zero-padded, as
+/// ggml's padded, masked rows are (zero probabilities).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+#[inline(always)]
+pub fn tinyblas_dot(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len().min(y.len());
+    let mut acc = [0f32; 8];
+    let (xc, yc) = (x[..n].chunks_exact(8), y[..n].chunks_exact(8));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (xs, ys) in xc.zip(yc) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a = fma(xs[l], ys[l], *a);
+        }
+    }
+    for (l, (&a, &b)) in xr.iter().zip(yr).enumerate() {
+        acc[l] = fma(a, b, acc[l]);
+    }
+    let t: [f32; 4] = std::array::from_fn(|l| acc[l + 4] + acc[l]);
+    (t[0] + t[2]) + (t[1] + t[3])
+}
+
+/// `out[j] = vec_dot(x, rows[j * stride..][..x.len()])` (ggml's order; see [`vec_dot`]). On
+/// wasm32 the crate's simd128 f32 dot instead, whose order differs: a scalar emulation of
+/// these FMA chains (f64 per step) made WASM attention several times slower; porting them to
+/// simd128 (as the quantized dots are, `quant/wasm/exact.rs`) is left to do.
+pub fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "wasm32")]
+    crate::quant::dot_rows_f32(x, rows, stride, out);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has FMA (checked just above).
+                return unsafe { dot_rows_fma(x, rows, stride, out, false) };
+            }
+        }
+        dot_rows_any(x, rows, stride, out, false)
+    }
+}
+
+/// `out[j] = tinyblas_dot(x, rows[j * stride..][..x.len()])` (see [`tinyblas_dot`]; on
+/// wasm32 as [`dot_rows`]).
+pub fn dot_rows_tinyblas(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "wasm32")]
+    crate::quant::dot_rows_f32(x, rows, stride, out);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has FMA (checked just above).
+                return unsafe { dot_rows_fma(x, rows, stride, out, true) };
+            }
+        }
+        dot_rows_any(x, rows, stride, out, true)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_rows_fma(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], tiny: bool) {
+    dot_rows_any(x, rows, stride, out, tiny)
+}
+
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+#[inline(always)]
+fn dot_rows_any(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], tiny: bool) {
+    let n = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let r = &rows[j * stride..][..n];
+        *o = if tiny { tinyblas_dot(x, r) } else { vec_dot(x, r) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_orders_are_dot_products() {
+        let x: Vec<f32> = (0..77).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.25).collect();
+        let y: Vec<f32> = (0..77).map(|i| ((i * 53 % 13) as f32 - 6.0) * 0.5).collect();
+        let want: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+        // Small integers times powers of two: every order is exact.
+        assert_eq!(vec_dot(&x, &y), want);
+        assert_eq!(tinyblas_dot(&x, &y), want);
+        let mut out = [0f32; 2];
+        dot_rows(&x[..32], &y, 40, &mut out);
+        assert_eq!(out[0], x[..32].iter().zip(&y[..32]).map(|(a, b)| a * b).sum::<f32>());
+    }
+}
