@@ -216,13 +216,13 @@ pub fn attention(
                         flash::row_online_f32(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, tile, s, o)
                     }
                 }
-                (KvView::F16 { k, v_t }, Some(kern)) if d.flash => {
+                (KvView::F16 { k, v_t }, _) if d.flash => {
                     let (k, v_t) = (&k[2 * kvh * hk..], &v_t[2 * kvh * hv * n_ctx..]);
                     if n_tok >= flash::TILE {
                         let c = flash::Cache::F16 { k, v_t, tile: &mut *tile };
                         flash::row_tiled(qv, c, k_row, n_ctx, n_kv, d.scale, d.rounding, s, o)
                     } else {
-                        flash::row_online(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, kern, conv, s, o)
+                        flash::row_online(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, tile, s, o)
                     }
                 }
                 (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, kvh, n_ctx, n_tok > 1, s, o),

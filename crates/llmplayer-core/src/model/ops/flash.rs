@@ -23,7 +23,7 @@
 
 use super::expf::{self, fma, Rounding};
 use crate::quant::float::{f16_to_f32, f32_to_f16};
-use crate::quant::{traits, QuantizeRowFn, VecDotFn};
+use crate::quant::traits;
 use crate::GgmlType;
 
 /// Keys per tile of the tiled kernel (`GGML_FA_TILE_KV`), and the token count from which
@@ -173,26 +173,19 @@ fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, scale: f32, o: &mut [f32])
 }
 
 /// One query row over keys `0..n_kv` of an f16 cache, one-row kernel (arguments as
-/// [`row_tiled`] for an f16 cache; `(to_f16, dot)` the F16 row kernels, `q16`: (2 *
-/// head_dim_k,) bytes, `s`: (n_kv,) scratch for the scores).
+/// [`row_tiled`]; `tile`: (2 * head_dim_k,) scratch for q rounded to f16 and a widened key,
+/// `s`: (n_kv,) scratch for the scores). `ggml_vec_dot_f16` sums the exact f16 products in
+/// `ggml_vec_dot_f32`'s order, so that is what runs on the widened values.
 #[allow(clippy::too_many_arguments)]
-pub fn row_online(
-    q: &[f32],
-    k: &[u8],
-    k_stride: usize,
-    v_t: &[u8],
-    n_ctx: usize,
-    n_kv: usize,
-    scale: f32,
-    (to_f16, dot): (QuantizeRowFn, VecDotFn),
-    q16: &mut [u8],
-    s: &mut [f32],
-    o: &mut [f32],
-) {
+pub fn row_online(q: &[f32], k: &[u8], k_stride: usize, v_t: &[u8], n_ctx: usize, n_kv: usize, scale: f32, tile: &mut [f32], s: &mut [f32], o: &mut [f32]) {
     let hk = q.len();
-    to_f16(q, &mut q16[..2 * hk]);
+    let widen = traits(GgmlType::F16).expect("f16 kernels").dequantize_row;
+    let (q16, key) = tile.split_at_mut(hk);
+    q16.iter_mut().zip(q).for_each(|(d, &x)| *d = round_f16(x));
+    let key = &mut key[..hk];
     for (j, sj) in s[..n_kv].iter_mut().enumerate() {
-        *sj = dot(hk, &k[2 * j * k_stride..], q16);
+        widen(&k[2 * j * k_stride..][..2 * hk], key);
+        *sj = super::f32dot::vec_dot(q16, key);
     }
     online(&s[..n_kv], |dv, j| h(v_t, dv * n_ctx + j), scale, o);
 }
