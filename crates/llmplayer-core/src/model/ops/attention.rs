@@ -23,7 +23,8 @@
 //!   weighted by its normalized probability: the same sum, up to rounding.
 
 use super::expf::Rounding;
-use super::{f32dot, flash};
+use super::f32dot::{self, Order};
+use super::flash;
 use crate::model::kv::KvType;
 use crate::parallel::ThreadPool;
 use crate::quant::float::f16_to_f32;
@@ -242,14 +243,11 @@ pub fn attention(
 fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usize, n_ctx: usize, batched: bool, s: &mut [f32], o: &mut [f32]) {
     let (hk, hv) = (d.head_dim_k, d.head_dim_v);
     let k_row = d.n_head_kv * hk;
-    f32dot::dot_rows(qv, &k_cache[kvh * hk..], k_row, s);
+    f32dot::dot_rows(qv, &k_cache[kvh * hk..], k_row, s, Order::VecDot);
     s.iter_mut().for_each(|v| *v *= d.scale);
     softmax(s, d.rounding);
-    if batched {
-        f32dot::dot_rows_tinyblas(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o);
-    } else {
-        f32dot::dot_rows(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o);
-    }
+    let order = if batched { Order::TinyBlas } else { Order::VecDot };
+    f32dot::dot_rows(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o, order);
 }
 
 /// [`head_f32`] over an f16 cache (bytes): q and the probabilities are rounded to f16 in

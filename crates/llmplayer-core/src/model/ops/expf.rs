@@ -36,13 +36,6 @@ impl Rounding {
             _ => None,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Rounding::Avx2 => "avx2",
-            Rounding::Avx512 => "avx512",
-        }
-    }
 }
 
 const SHIFT: f32 = 12582912.0; // 0x1.8p23: adding it rounds to an integer in the low bits

@@ -55,41 +55,36 @@ pub fn tinyblas_dot(x: &[f32], y: &[f32]) -> f32 {
     (t[0] + t[2]) + (t[1] + t[3])
 }
 
-/// `out[j] = vec_dot(x, rows[j * stride..][..x.len()])` (ggml's order; see [`vec_dot`]). On
-/// wasm32 the crate's simd128 f32 dot instead, whose order differs: a scalar emulation of
-/// these FMA chains (f64 per step) made WASM attention several times slower; porting them to
-/// simd128 (as the quantized dots are, `quant/wasm/exact.rs`) is left to do.
-pub fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-    #[cfg(target_arch = "wasm32")]
-    crate::quant::dot_rows_f32(x, rows, stride, out);
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has FMA (checked just above).
-                return unsafe { dot_rows_fma(x, rows, stride, out, false) };
-            }
-        }
-        dot_rows_any(x, rows, stride, out, false)
-    }
+/// Which of llama.cpp's two f32 dot products a row of attention takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// `ggml_vec_dot_f32` ([`vec_dot`]).
+    VecDot,
+    /// `tinyBLAS<8, __m256>` ([`tinyblas_dot`]).
+    TinyBlas,
 }
 
-/// `out[j] = tinyblas_dot(x, rows[j * stride..][..x.len()])` (see [`tinyblas_dot`]; on
-/// wasm32 as [`dot_rows`]).
-pub fn dot_rows_tinyblas(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+/// `out[j] = dot(x, rows[j * stride..][..x.len()])` in `order`. On wasm32 the crate's simd128
+/// f32 dot instead, whose order differs: a scalar emulation of these FMA chains (f64 per
+/// step) made WASM attention several times slower; porting them to simd128 (as the quantized
+/// dots are, `quant/wasm/exact.rs`) is left to do.
+pub fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: Order) {
     #[cfg(target_arch = "wasm32")]
-    crate::quant::dot_rows_f32(x, rows, stride, out);
+    {
+        let _ = order;
+        crate::quant::dot_rows_f32(x, rows, stride, out);
+    }
     #[cfg(not(target_arch = "wasm32"))]
     {
+        let tiny = order == Order::TinyBlas;
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has FMA (checked just above).
-                return unsafe { dot_rows_fma(x, rows, stride, out, true) };
+                return unsafe { dot_rows_fma(x, rows, stride, out, tiny) };
             }
         }
-        dot_rows_any(x, rows, stride, out, true)
+        dot_rows_any(x, rows, stride, out, tiny)
     }
 }
 
@@ -122,7 +117,7 @@ mod tests {
         assert_eq!(vec_dot(&x, &y), want);
         assert_eq!(tinyblas_dot(&x, &y), want);
         let mut out = [0f32; 2];
-        dot_rows(&x[..32], &y, 40, &mut out);
+        dot_rows(&x[..32], &y, 40, &mut out, Order::VecDot);
         assert_eq!(out[0], x[..32].iter().zip(&y[..32]).map(|(a, b)| a * b).sum::<f32>());
     }
 }

@@ -1,6 +1,6 @@
 //! Gated feed-forward activations (f32, as ggml's CPU `swiglu` and `silu`).
 
-pub use super::expf::{silu, Rounding};
+pub use super::expf::Rounding;
 
 /// `gate[i] = silu(gate[i]) * up[i]` (separate gate and up projections, LLM_FFN_PAR).
 pub fn swiglu_inplace(gate: &mut [f32], up: &[f32], r: Rounding) {

@@ -144,7 +144,7 @@ pub fn row_online_f32(q: &[f32], k: &[f32], k_stride: usize, v_t: &[f32], n_ctx:
     let q16 = &mut q16[..q.len()];
     q16.iter_mut().zip(q).for_each(|(d, &x)| *d = round_f16(x));
     let s = &mut s[..n_kv];
-    super::f32dot::dot_rows(q16, k, k_stride, s);
+    super::f32dot::dot_rows(q16, k, k_stride, s, super::f32dot::Order::VecDot);
     online(s, |dv, j| v_t[dv * n_ctx + j], scale, o);
 }
 
