@@ -45,6 +45,8 @@ pub struct Session<'m> {
     n_logit_rows: usize,
     /// attention rounded as llama.cpp's flash attention (f32 cache only)
     flash_attn: bool,
+    /// positions the last `eval` kept from the cache instead of computing them
+    n_reused: usize,
 }
 
 impl<'m> Session<'m> {
@@ -82,6 +84,7 @@ impl<'m> Session<'m> {
             logits: vec![0.0; n_vocab],
             n_logit_rows: 0,
             flash_attn: false,
+            n_reused: 0,
         }
     }
 
@@ -107,6 +110,11 @@ impl<'m> Session<'m> {
     /// The cached tokens.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
+    }
+    /// Positions the last [`Session::eval`] took from the cache rather than computing them (the
+    /// server's `cached_tokens`).
+    pub fn n_reused(&self) -> usize {
+        self.n_reused
     }
     /// Forgets the cache (the buffers stay allocated).
     pub fn clear(&mut self) {
@@ -166,6 +174,7 @@ impl<'m> Session<'m> {
             start -= 1; // everything is cached, but the last token's logits are needed
         }
         self.tokens.truncate(start);
+        self.n_reused = start;
 
         let n_rows = if all_logits { tokens.len() } else { 1 };
         if self.logits.len() < n_rows * n_vocab {
