@@ -1,7 +1,8 @@
 //! Hyperparameters read from GGUF metadata, following llama.cpp's `load_hparams` (generic
-//! keys) and each architecture's `load_arch_hparams` (arch keys). Keys an architecture does
-//! not read in llama.cpp are ignored here too (e.g. `yarn_log_multiplier` outside
-//! mistral3, `attention.sliding_window` for phi3), so a file means the same thing to both.
+//! keys here) and each architecture's `load_arch_hparams` (arch keys: the `hparams` function
+//! of its file in `arch/`). Keys an architecture does not read in llama.cpp are ignored here
+//! too (e.g. `yarn_log_multiplier` outside mistral3, `attention.sliding_window` for phi3), so
+//! a file means the same thing to both.
 
 use super::arch::Arch;
 use super::ModelError;
@@ -53,57 +54,72 @@ pub struct HParams {
     pub yarn_log_mul: f32,
     pub yarn_beta_fast: f32,
     pub yarn_beta_slow: f32,
-    /// Llama-4 style attention temperature: q *= 1 + scale * ln(1 + floor(pos / floor_scale)).
-    pub attn_temp_scale: f32,
-    pub attn_temp_floor_scale: usize,
-    /// Softmax scale override (0 = 1/sqrt(head_dim)).
-    pub attention_scale: f32,
-    /// Granite multipliers (0 = not applied).
-    pub embedding_scale: f32,
-    pub residual_scale: f32,
-    pub logit_scale: f32,
-    /// Every n-th layer (il + 1) % n == 0 skips rope (smollm3); 0 = never.
-    pub no_rope_layer_step: usize,
+    /// Llama-4 style attention temperature (mistral3).
+    pub attn_temp: Option<AttnTemp>,
+    /// Softmax scale (None: 1/sqrt(head_dim)).
+    pub attention_scale: Option<f32>,
+    /// Granite multipliers: of the embeddings, of each block's output before the residual
+    /// add, and the divisor of the logits.
+    pub embedding_scale: Option<f32>,
+    pub residual_scale: Option<f32>,
+    pub logit_scale: Option<f32>,
+    /// Every n-th layer ((il + 1) % n == 0) skips rope (smollm3).
+    pub no_rope_layer_step: Option<usize>,
     /// False: no layer applies rope (granite with rope.scaling.finetuned = false).
     pub rope_everywhere: bool,
 }
 
+/// `q *= 1 + scale * ln(1 + floor(pos / floor))` (llm_graph_input_attn_temp).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttnTemp {
+    pub scale: f32,
+    pub floor: usize,
+}
+
+impl AttnTemp {
+    /// The factor for position `pos`.
+    pub fn at(self, pos: usize) -> f32 {
+        let p = pos as f64;
+        (((p / self.floor as f64).floor() + 1.0).ln() * self.scale as f64 + 1.0) as f32
+    }
+}
+
 /// Typed metadata access scoped to the file's architecture prefix.
-struct Meta<'g, 'a> {
+pub(crate) struct Meta<'g, 'a> {
     f: &'g GgufFile<'a>,
     arch: &'a str,
 }
 
 impl Meta<'_, '_> {
-    fn key(&self, suffix: &str) -> String {
+    pub fn key(&self, suffix: &str) -> String {
         format!("{}{}", self.arch, suffix)
     }
-    fn get(&self, suffix: &str) -> Option<&Value<'_>> {
+    pub fn get(&self, suffix: &str) -> Option<&Value<'_>> {
         self.f.get(&self.key(suffix))
     }
-    fn bad(&self, suffix: &str, reason: &str) -> ModelError {
+    pub fn bad(&self, suffix: &str, reason: &str) -> ModelError {
         ModelError::BadKey { key: self.key(suffix), reason: reason.to_string() }
     }
-    fn u32_opt(&self, suffix: &str) -> Result<Option<u32>, ModelError> {
+    pub fn u32_opt(&self, suffix: &str) -> Result<Option<u32>, ModelError> {
         match self.get(suffix) {
             None => Ok(None),
             Some(v) => v.as_u32().map(Some).ok_or_else(|| self.bad(suffix, "expected an unsigned integer")),
         }
     }
-    fn u32_req(&self, suffix: &str) -> Result<u32, ModelError> {
+    pub fn u32_req(&self, suffix: &str) -> Result<u32, ModelError> {
         self.u32_opt(suffix)?.ok_or_else(|| ModelError::MissingKey(self.key(suffix)))
     }
-    fn f32_opt(&self, suffix: &str) -> Result<Option<f32>, ModelError> {
+    pub fn f32_opt(&self, suffix: &str) -> Result<Option<f32>, ModelError> {
         match self.get(suffix) {
             None => Ok(None),
             Some(v) => v.as_f32().map(Some).ok_or_else(|| self.bad(suffix, "expected a number")),
         }
     }
-    fn f32_req(&self, suffix: &str) -> Result<f32, ModelError> {
+    pub fn f32_req(&self, suffix: &str) -> Result<f32, ModelError> {
         self.f32_opt(suffix)?.ok_or_else(|| ModelError::MissingKey(self.key(suffix)))
     }
     /// llama.cpp `get_key_or_arr`: a scalar for every layer, or one value per layer.
-    fn per_layer(&self, suffix: &str, n_layer: usize) -> Result<Option<Vec<usize>>, ModelError> {
+    pub fn per_layer(&self, suffix: &str, n_layer: usize) -> Result<Option<Vec<usize>>, ModelError> {
         let Some(v) = self.get(suffix) else { return Ok(None) };
         if let Some(a) = v.as_array() {
             if a.len() != n_layer {
@@ -184,7 +200,7 @@ impl HParams {
             head_dim_v,
             n_rot,
             rms_eps: m.f32_req(keys::LAYER_NORM_RMS_EPS)?,
-            rope_kind: rope_kind(arch),
+            rope_kind: arch.def().rope,
             rope_freq_base,
             rope_freq_scale,
             rope_scaling,
@@ -193,58 +209,17 @@ impl HParams {
             yarn_log_mul: 0.0,
             yarn_beta_fast: 32.0,
             yarn_beta_slow: 1.0,
-            attn_temp_scale: 0.0,
-            attn_temp_floor_scale: 0,
-            attention_scale: 0.0,
-            embedding_scale: 0.0,
-            residual_scale: 0.0,
-            logit_scale: 0.0,
-            no_rope_layer_step: 0,
+            attn_temp: None,
+            attention_scale: None,
+            embedding_scale: None,
+            residual_scale: None,
+            logit_scale: None,
+            no_rope_layer_step: None,
             rope_everywhere: true,
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
-        let needs_full_rot = match arch {
-            Arch::Llama => true,
-            // phi3: llama.cpp ignores attention.sliding_window (Phi SWA is disabled there).
-            Arch::Qwen2 | Arch::Qwen3 | Arch::Glm4 | Arch::Phi3 => false,
-            Arch::Olmo2 => {
-                // OLMo-3 style sliding-window layers need a windowed mask: not yet.
-                if m.u32_opt(keys::ATTENTION_SLIDING_WINDOW)?.is_some_and(|w| w > 0) {
-                    return Err(m.bad(keys::ATTENTION_SLIDING_WINDOW, "sliding-window attention is not supported yet"));
-                }
-                false
-            }
-            Arch::Smollm3 => {
-                hp.no_rope_layer_step = 4;
-                false
-            }
-            Arch::Mistral3 => {
-                hp.attn_temp_scale = m.f32_opt(keys::ATTENTION_TEMPERATURE_SCALE)?.unwrap_or(0.0);
-                hp.yarn_beta_fast = m.f32_opt(keys::ROPE_SCALING_YARN_BETA_FAST)?.unwrap_or(hp.yarn_beta_fast);
-                hp.yarn_beta_slow = m.f32_opt(keys::ROPE_SCALING_YARN_BETA_SLOW)?.unwrap_or(hp.yarn_beta_slow);
-                hp.yarn_log_mul = m.f32_opt(keys::ROPE_SCALING_YARN_LOG_MUL)?.unwrap_or(0.0);
-                if hp.attn_temp_scale != 0.0 {
-                    hp.attn_temp_floor_scale = hp.n_ctx_orig_yarn;
-                }
-                false
-            }
-            Arch::Granite => {
-                hp.logit_scale = m.f32_req(keys::LOGIT_SCALE)?;
-                hp.residual_scale = m.f32_opt(keys::RESIDUAL_SCALE)?.unwrap_or(0.0);
-                hp.embedding_scale = m.f32_opt(keys::EMBEDDING_SCALE)?.unwrap_or(0.0);
-                hp.attention_scale = m.f32_opt(keys::ATTENTION_SCALE)?.unwrap_or(0.0);
-                // Granite uses rope.scaling.finetuned as its rope switch (default on).
-                if let Some(v) = m.get(keys::ROPE_SCALING_FINETUNED) {
-                    let on = v.as_bool().ok_or_else(|| m.bad(keys::ROPE_SCALING_FINETUNED, "expected a bool"))?;
-                    hp.rope_everywhere = on;
-                }
-                false
-            }
-        };
-        if needs_full_rot && n_rot != head_dim_k {
-            return Err(m.bad(keys::ROPE_DIMENSION_COUNT, &format!("invalid n_rot {n_rot}, expected {head_dim_k}")));
-        }
+        (arch.def().hparams)(&m, &mut hp)?;
         Ok(hp)
     }
 
@@ -280,7 +255,15 @@ impl HParams {
 
     /// Whether layer `il` applies rope.
     pub fn has_rope(&self, il: usize) -> bool {
-        self.rope_everywhere && (self.no_rope_layer_step == 0 || (il + 1) % self.no_rope_layer_step != 0)
+        self.rope_everywhere && self.no_rope_layer_step.is_none_or(|n| (il + 1) % n != 0)
+    }
+
+    /// llama.cpp's check for architectures whose rope must cover the whole head.
+    pub(crate) fn require_full_rot(&self, m: &Meta) -> Result<(), ModelError> {
+        if self.n_rot != self.head_dim_k {
+            return Err(m.bad(keys::ROPE_DIMENSION_COUNT, &format!("invalid n_rot {}, expected {}", self.n_rot, self.head_dim_k)));
+        }
+        Ok(())
     }
 
     pub fn n_embd_k_gqa(&self, il: usize) -> usize {
@@ -291,13 +274,5 @@ impl HParams {
     }
     pub fn n_embd_q(&self, il: usize) -> usize {
         self.n_head[il] * self.head_dim_k
-    }
-}
-
-/// llama.cpp `llama_model_rope_type` for the supported architectures.
-pub fn rope_kind(arch: Arch) -> RopeKind {
-    match arch {
-        Arch::Llama | Arch::Glm4 | Arch::Mistral3 | Arch::Smollm3 | Arch::Granite => RopeKind::Norm,
-        Arch::Qwen2 | Arch::Qwen3 | Arch::Phi3 | Arch::Olmo2 => RopeKind::Neox,
     }
 }

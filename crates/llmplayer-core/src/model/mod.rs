@@ -1,10 +1,9 @@
 //! Transformer engines over GGUF weights.
 //!
-//! * [`arch`]: the supported `general.architecture` names; [`names`]: every tensor name;
-//!   [`hparams`]: hyperparameters from metadata.
-//! * `standard.rs` binds the tensors of the dense GQA + SwiGLU family (llama, qwen2, qwen3,
-//!   glm4, phi3, mistral3, smollm3, granite, olmo2); `forward.rs` runs a batch of tokens
-//!   through it with the shared [`ops`].
+//! * [`arch`]: the supported `general.architecture` names, one file each that reads its keys
+//!   and composes its layers; [`names`]: every tensor name; [`hparams`]: hyperparameters.
+//! * `blocks/`: the shared blocks layers are made of (GQA attention, gated FFN, norms);
+//!   `forward.rs` runs a batch of tokens through them with the shared [`ops`].
 //! * [`Session`] owns the KV cache (`kv.rs`: f32, f16 or q8_0, [`KvType`]) and all scratch
 //!   (allocated once); `eval` reuses the cached prefix of a token list, prefills the rest in
 //!   batches, and decodes one token with the mat-vec path.
@@ -20,10 +19,10 @@ pub mod names;
 pub mod ops;
 pub mod perplexity;
 
+mod blocks;
 mod forward;
 mod kv;
 mod session;
-mod standard;
 mod weights;
 
 pub use arch::Arch;
@@ -132,16 +131,14 @@ pub struct LoadOptions {
 pub struct Model<'a> {
     bytes: Bytes<'a>,
     pub(crate) hp: HParams,
-    pub(crate) flags: standard::Flags,
-    pub(crate) w: standard::Weights,
+    pub(crate) net: blocks::Net,
     pool: Arc<ThreadPool>,
     pub(crate) rounding: Rounding,
 }
 
 struct Parts {
     hp: HParams,
-    flags: standard::Flags,
-    w: standard::Weights,
+    net: blocks::Net,
 }
 
 fn build(f: &GgufFile<'_>, opts: &LoadOptions) -> Result<Parts, ModelError> {
@@ -152,10 +149,9 @@ fn build(f: &GgufFile<'_>, opts: &LoadOptions) -> Result<Parts, ModelError> {
     let te = f.tensor(&embd).ok_or_else(|| ModelError::MissingTensor(embd.clone()))?;
     let n_vocab = te.ne(1) as usize;
     let hp = HParams::from_gguf(f, arch, n_vocab)?;
-    let flags = standard::flags(arch);
     let loader = Loader { f, dequantize: opts.dequantize_to_f32 };
-    let w = standard::load(&loader, &hp, &flags)?;
-    Ok(Parts { hp, flags, w })
+    let net = (arch.def().load)(&loader, &hp)?;
+    Ok(Parts { hp, net })
 }
 
 fn make_pool(opts: &LoadOptions) -> Arc<ThreadPool> {
@@ -176,7 +172,7 @@ impl<'a> Model<'a> {
 
     pub fn load_with(f: &GgufFile<'a>, opts: &LoadOptions) -> Result<Model<'a>, ModelError> {
         let p = build(f, opts)?;
-        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding })
+        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, net: p.net, pool: make_pool(opts), rounding: opts.rounding })
     }
 
     pub fn arch(&self) -> Arch {
@@ -227,7 +223,7 @@ impl Model<'static> {
             let f = GgufFile::parse((*bytes).as_ref())?;
             build(&f, opts)?
         };
-        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, flags: p.flags, w: p.w, pool: make_pool(opts), rounding: opts.rounding })
+        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, net: p.net, pool: make_pool(opts), rounding: opts.rounding })
     }
 
     /// A session that keeps the model alive (for bindings that hand sessions out), with a

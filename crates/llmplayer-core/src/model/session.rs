@@ -6,6 +6,7 @@
 //! fixture logits by 8e-3 .. 2.3e-2, well beyond their 1e-3 budget), and on the real model f16
 //! did not stay within the 0.05% perplexity bar (bench/README.md, "KV cache types").
 
+use super::blocks::Pass;
 use super::forward::{forward, Scratch};
 use super::kv::{KvCache, KvType};
 use super::ops::rope::Rope;
@@ -62,10 +63,10 @@ impl<'m> Session<'m> {
             // (get_rope_factors), judged on the context llama.cpp allocates: n_ctx padded to
             // a multiple of 256.
             let padded = n_ctx.div_ceil(256) * 256;
-            let factors = m.w.rope_freqs.as_deref().or(if padded > hp.n_ctx_orig_yarn {
-                m.w.rope_long.as_deref()
+            let factors = m.net.rope_freqs.as_deref().or(if padded > hp.n_ctx_orig_yarn {
+                m.net.rope_long.as_deref()
             } else {
-                m.w.rope_short.as_deref()
+                m.net.rope_short.as_deref()
             });
             let rope = Rope::new(hp, factors);
             let s = Scratch::new(m, n_ubatch, n_ctx, pool.n_threads(), kv);
@@ -196,7 +197,8 @@ impl<'m> Session<'m> {
             };
             let n_out = batch.len() - out_from;
             let dst = &mut self.logits[row * n_vocab..(row + n_out) * n_vocab];
-            forward(m, &self.pool, &self.rope, &mut self.kv, &mut self.s, batch, pos, out_from, self.flash_attn, dst);
+            let pass = Pass { file: m.file(), pool: &self.pool, hp: &m.hp, rope: &self.rope, rounding: m.rounding, flash: self.flash_attn };
+            forward(&pass, &m.net, &mut self.kv, &mut self.s, batch, pos, out_from, dst);
             self.tokens.extend_from_slice(batch);
             row += n_out;
             pos = end;

@@ -1,0 +1,136 @@
+//! The architectures this engine runs, and the only place their GGUF names appear
+//! (`general.architecture`). Each has a short file here (llama.cpp's `src/models/<arch>.cpp`
+//! plus its `load_arch_hparams` and `load_tensors` cases) that reads its metadata keys and
+//! composes its layers from the shared blocks (`model::blocks`); [`Arch::def`] is the one
+//! exhaustive `match` that binds a name to its file. Adding an architecture that differs by a
+//! block: one file, one variant, one line there.
+
+mod glm4;
+mod granite;
+mod llama;
+mod mistral3;
+mod olmo2;
+mod phi3;
+mod qwen2;
+mod qwen3;
+mod smollm3;
+
+use super::blocks::Net;
+use super::hparams::{HParams, Meta, RopeKind};
+use super::weights::Loader;
+use super::ModelError;
+
+/// What an architecture's file provides.
+pub(crate) struct ArchDef {
+    /// How its rotary pairs are formed (llama.cpp `llama_model_rope_type`).
+    pub rope: RopeKind,
+    /// Its own metadata keys and checks, after the generic ones (`load_arch_hparams`).
+    pub hparams: fn(&Meta, &mut HParams) -> Result<(), ModelError>,
+    /// Its tensors, composed into layers (`load_tensors`).
+    pub load: fn(&Loader, &HParams) -> Result<Net, ModelError>,
+}
+
+/// The prelude of every architecture file.
+mod prelude {
+    pub(super) use super::ArchDef;
+    pub(super) use crate::model::blocks::attention::{AttnOpts, Attention, QkNorm};
+    pub(super) use crate::model::blocks::ffn::Ffn;
+    pub(super) use crate::model::blocks::{Layer, Mixer, Net, Norms, RopeFactors};
+    pub(super) use crate::model::hparams::{HParams, Meta, RopeKind};
+    pub(super) use crate::model::weights::Loader;
+    pub(super) use crate::model::ModelError;
+
+    /// Metadata an architecture does not read.
+    pub(super) fn no_keys(_: &Meta, _: &mut HParams) -> Result<(), ModelError> {
+        Ok(())
+    }
+}
+
+/// A supported `general.architecture`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    Llama,
+    Qwen2,
+    Qwen3,
+    Glm4,
+    Phi3,
+    Mistral3,
+    Smollm3,
+    Granite,
+    Olmo2,
+}
+
+impl Arch {
+    /// Every supported architecture, in declaration order.
+    pub const ALL: &'static [Arch] = &[
+        Arch::Llama,
+        Arch::Qwen2,
+        Arch::Qwen3,
+        Arch::Glm4,
+        Arch::Phi3,
+        Arch::Mistral3,
+        Arch::Smollm3,
+        Arch::Granite,
+        Arch::Olmo2,
+    ];
+
+    /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Glm4 => "glm4",
+            Arch::Phi3 => "phi3",
+            Arch::Mistral3 => "mistral3",
+            Arch::Smollm3 => "smollm3",
+            Arch::Granite => "granite",
+            Arch::Olmo2 => "olmo2",
+        }
+    }
+
+    /// The file that defines this architecture.
+    pub(crate) fn def(self) -> &'static ArchDef {
+        match self {
+            Arch::Llama => &llama::DEF,
+            Arch::Qwen2 => &qwen2::DEF,
+            Arch::Qwen3 => &qwen3::DEF,
+            Arch::Glm4 => &glm4::DEF,
+            Arch::Phi3 => &phi3::DEF,
+            Arch::Mistral3 => &mistral3::DEF,
+            Arch::Smollm3 => &smollm3::DEF,
+            Arch::Granite => &granite::DEF,
+            Arch::Olmo2 => &olmo2::DEF,
+        }
+    }
+
+    /// Parses a GGUF architecture name; unknown names are [`ModelError::UnsupportedArch`].
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(name: &str) -> Result<Arch, ModelError> {
+        Arch::ALL
+            .iter()
+            .copied()
+            .find(|a| a.as_str() == name)
+            .ok_or_else(|| ModelError::UnsupportedArch(name.to_string()))
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for &a in Arch::ALL {
+            assert_eq!(Arch::from_str(a.as_str()).unwrap(), a);
+        }
+        let e = Arch::from_str("mamba9").unwrap_err();
+        assert_eq!(e.to_string(), "architecture mamba9 is not supported yet");
+    }
+}

@@ -1,0 +1,167 @@
+//! The grouped-query attention mixer (llama.cpp `build_attn` with its q/k/v projections):
+//! projections, optional q/k RMSNorm, rope, the Llama-4 temperature, the cache write and the
+//! attention op. What differs between architectures is [`AttnOpts`] and which tensors the file
+//! carries (fused qkv, biases, scales).
+
+use super::proj::Proj;
+use super::Pass;
+use crate::model::hparams::HParams;
+use crate::model::kv::KvCache;
+use crate::model::names::Layer;
+use crate::model::ops::attention::{attention, AttnDims, AttnScratch};
+use crate::model::ops::norm::rms_norm_rows_inplace;
+use crate::model::weights::Loader;
+use crate::model::ModelError;
+use crate::quant::QuantizedActs;
+
+/// How q and k are normalized before rope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum QkNorm {
+    #[default]
+    None,
+    /// RMSNorm over each head (qwen3): weights of `head_dim`.
+    PerHead,
+    /// RMSNorm over the whole q / k vector (olmo2): weights of `n_head * head_dim`.
+    Full,
+}
+
+/// What an architecture chooses for its attention.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AttnOpts {
+    pub qk_norm: QkNorm,
+    /// q is scaled by 1/sqrt(head_dim) before attention and the softmax scale is 1 (phi3).
+    pub q_prescale: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum Qkv {
+    Separate { q: Proj, k: Proj, v: Proj },
+    /// Rows [q | k | v].
+    Fused(Proj),
+}
+
+#[derive(Debug)]
+pub(crate) struct Attention {
+    pub qkv: Qkv,
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    pub wo: Proj,
+    pub opts: AttnOpts,
+}
+
+/// The mixer's activations for batches of up to `n_ubatch` tokens (widths: the maximum over
+/// layers).
+pub(crate) struct AttnBufs {
+    /// (n_ubatch, n_head * head_dim_k) queries
+    pub q: Vec<f32>,
+    /// (n_ubatch, n_head_kv * head_dim_k) keys of the batch
+    pub k: Vec<f32>,
+    /// (n_ubatch, n_head_kv * head_dim_v) values of the batch
+    pub v: Vec<f32>,
+    /// (n_ubatch, n_q + n_k + n_v) fused qkv projection (empty without one)
+    pub qkv: Vec<f32>,
+    /// (n_ubatch, n_head * head_dim_v) attention output, before `attn_output`
+    pub out: Vec<f32>,
+    /// per attention task: softmax rows and conversions
+    pub s: AttnScratch,
+}
+
+impl AttnBufs {
+    pub fn new(hp: &HParams, fused_qkv: bool, n_ubatch: usize, s: AttnScratch) -> AttnBufs {
+        let max = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).max().unwrap_or(0);
+        let (n_q, n_k, n_v) = (max(&|il| hp.n_embd_q(il)), max(&|il| hp.n_embd_k_gqa(il)), max(&|il| hp.n_embd_v_gqa(il)));
+        AttnBufs {
+            q: vec![0.0; n_ubatch * n_q],
+            k: vec![0.0; n_ubatch * n_k],
+            v: vec![0.0; n_ubatch * n_v],
+            qkv: vec![0.0; if fused_qkv { n_ubatch * (n_q + n_k + n_v) } else { 0 }],
+            out: vec![0.0; n_ubatch * max(&|il| hp.n_head[il] * hp.head_dim_v)],
+            s,
+        }
+    }
+}
+
+impl Attention {
+    /// Layer `il`'s attention tensors: a fused `attn_qkv` or separate q, k, v; q/k norms as
+    /// `opts` says; `attn_output`.
+    pub fn load(l: &Loader, hp: &HParams, il: usize, opts: AttnOpts) -> Result<Attention, ModelError> {
+        let (n_embd, n_q, n_k, n_v) = (hp.n_embd, hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
+        let qkv = match Proj::load(l, Layer::AttnQkv, il, n_embd, n_q + n_k + n_v)? {
+            Some(p) => Qkv::Fused(p),
+            None => Qkv::Separate {
+                q: Proj::req(l, Layer::AttnQ, il, n_embd, n_q)?,
+                k: Proj::req(l, Layer::AttnK, il, n_embd, n_k)?,
+                v: Proj::req(l, Layer::AttnV, il, n_embd, n_v)?,
+            },
+        };
+        let norm = |t: Layer, len: usize| l.vec(&t.name(il, crate::model::names::Suffix::Weight), len);
+        let (q_norm, k_norm) = match opts.qk_norm {
+            QkNorm::None => (None, None),
+            QkNorm::PerHead => (Some(norm(Layer::AttnQNorm, hp.head_dim_k)?), Some(norm(Layer::AttnKNorm, hp.head_dim_k)?)),
+            QkNorm::Full => (Some(norm(Layer::AttnQNorm, n_q)?), Some(norm(Layer::AttnKNorm, n_k)?)),
+        };
+        let wo = Proj::req(l, Layer::AttnOut, il, hp.n_head[il] * hp.head_dim_v, n_embd)?;
+        Ok(Attention { qkv, q_norm, k_norm, wo, opts })
+    }
+
+    /// Attention of the batch's `n` rows of `inp` (n, n_embd), positions `pos0..pos0 + n`
+    /// of one sequence, into `b.out` (n, n_head * head_dim_v); their K/V go into `kv` first.
+    /// `rc`: (n, n_rot) rope cos/sin per row; `temp`: (n,) attention temperature per row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(&self, p: &Pass, il: usize, inp: &[f32], n: usize, pos0: usize, rc: &[f32], temp: &[f32], kv: &mut KvCache, b: &mut AttnBufs, acts: &mut QuantizedActs) {
+        let hp = p.hp;
+        let (n_q, n_k, n_v) = (hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
+        let (hk, hv, eps) = (hp.head_dim_k, hp.head_dim_v, hp.rms_eps);
+        match &self.qkv {
+            Qkv::Separate { q: wq, k: wk, v: wv } => {
+                wq.apply(p.file, p.pool, inp, n, &mut b.q, acts);
+                wk.apply(p.file, p.pool, inp, n, &mut b.k, acts);
+                wv.apply(p.file, p.pool, inp, n, &mut b.v, acts);
+            }
+            Qkv::Fused(w) => {
+                let row = n_q + n_k + n_v;
+                w.apply(p.file, p.pool, inp, n, &mut b.qkv, acts);
+                for t in 0..n {
+                    let r = &b.qkv[t * row..(t + 1) * row];
+                    b.q[t * n_q..(t + 1) * n_q].copy_from_slice(&r[..n_q]);
+                    b.k[t * n_k..(t + 1) * n_k].copy_from_slice(&r[n_q..n_q + n_k]);
+                    b.v[t * n_v..(t + 1) * n_v].copy_from_slice(&r[n_q + n_k..]);
+                }
+            }
+        }
+        let (q, k, v) = (&mut b.q[..n * n_q], &mut b.k[..n * n_k], &b.v[..n * n_v]);
+        let (qw, kw) = (self.q_norm.as_deref(), self.k_norm.as_deref());
+        match self.opts.qk_norm {
+            QkNorm::None => {}
+            QkNorm::PerHead => {
+                rms_norm_rows_inplace(q, qw, eps, hk);
+                rms_norm_rows_inplace(k, kw, eps, hk);
+            }
+            QkNorm::Full => {
+                rms_norm_rows_inplace(q, qw, eps, n_q);
+                rms_norm_rows_inplace(k, kw, eps, n_k);
+            }
+        }
+        if hp.has_rope(il) {
+            let rc = &rc[..n * hp.n_rot];
+            p.rope.apply_rows(rc, q, n_q, hk);
+            p.rope.apply_rows(rc, k, n_k, hk);
+        }
+        if hp.attn_temp.is_some() {
+            for (qr, &tf) in q.chunks_exact_mut(n_q).zip(temp) {
+                qr.iter_mut().for_each(|v| *v *= tf);
+            }
+        }
+        let scale = if self.opts.q_prescale {
+            let s = 1.0 / (hv as f32).sqrt();
+            q.iter_mut().for_each(|v| *v *= s);
+            1.0
+        } else {
+            hp.attention_scale.unwrap_or(1.0 / (hv as f32).sqrt())
+        };
+        kv.store(il, pos0, k, v, n_k, n_v);
+        let dims = AttnDims { n_head: hp.n_head[il], n_head_kv: hp.n_head_kv[il], head_dim_k: hk, head_dim_v: hv, scale, flash: p.flash, rounding: p.rounding };
+        let n_o = dims.n_head * hv;
+        attention(p.pool, &dims, q, n, pos0, kv.view(il), &mut b.s, &mut b.out[..n * n_o]);
+    }
+}

@@ -1,0 +1,81 @@
+//! The dense gated FFN (SwiGLU): `down(silu(gate x) * up x)`, with gate and up as two
+//! tensors or one fused `ffn_up` holding [gate; up] (glm4, phi3). MoE joins as a variant.
+
+use super::proj::Proj;
+use super::Pass;
+use crate::model::hparams::HParams;
+use crate::model::names::Layer;
+use crate::model::ops::ffn::{swiglu_fused_rows, swiglu_inplace};
+use crate::model::weights::Loader;
+use crate::model::ModelError;
+use crate::quant::QuantizedActs;
+
+#[derive(Debug)]
+pub(crate) enum Ffn {
+    Gated { gate: Proj, up: Proj, down: Proj },
+    /// `up` holds [gate; up] (2 * n_ff rows).
+    FusedGated { up: Proj, down: Proj },
+}
+
+/// The FFN's activations for batches of up to `n_ubatch` tokens.
+pub(crate) struct FfnBufs {
+    /// (n_ubatch, n_ff) gate, or (n_ubatch, 2 * n_ff) fused [gate | up]
+    gate: Vec<f32>,
+    /// (n_ubatch, n_ff) up projection / fused swiglu output
+    up: Vec<f32>,
+}
+
+impl FfnBufs {
+    pub fn new(hp: &HParams, fused: bool, n_ubatch: usize) -> FfnBufs {
+        let n_ff = hp.n_ff.iter().copied().max().unwrap_or(0);
+        FfnBufs { gate: vec![0.0; n_ubatch * if fused { 2 * n_ff } else { n_ff }], up: vec![0.0; n_ubatch * n_ff] }
+    }
+}
+
+impl Ffn {
+    /// `ffn_gate`, `ffn_up`, `ffn_down` of layer `il`.
+    pub fn gated(l: &Loader, hp: &HParams, il: usize) -> Result<Ffn, ModelError> {
+        let (d, n_ff) = (hp.n_embd, hp.n_ff[il]);
+        Ok(Ffn::Gated {
+            gate: Proj::req(l, Layer::FfnGate, il, d, n_ff)?,
+            up: Proj::req(l, Layer::FfnUp, il, d, n_ff)?,
+            down: Proj::req(l, Layer::FfnDown, il, n_ff, d)?,
+        })
+    }
+
+    /// A fused `ffn_up` ([gate; up]) and `ffn_down` of layer `il`.
+    pub fn fused_gated(l: &Loader, hp: &HParams, il: usize) -> Result<Ffn, ModelError> {
+        let (d, n_ff) = (hp.n_embd, hp.n_ff[il]);
+        Ok(Ffn::FusedGated { up: Proj::req(l, Layer::FfnUp, il, d, 2 * n_ff)?, down: Proj::req(l, Layer::FfnDown, il, n_ff, d)? })
+    }
+
+    /// The matrices, for sizing the activation buffer.
+    pub fn mats(&self) -> Vec<&Proj> {
+        match self {
+            Ffn::Gated { gate, up, down } => vec![gate, up, down],
+            Ffn::FusedGated { up, down } => vec![up, down],
+        }
+    }
+
+    /// `out (n, n_embd) = ffn(inp (n, n_embd))`.
+    pub fn forward(&self, p: &Pass, inp: &[f32], n: usize, b: &mut FfnBufs, acts: &mut QuantizedActs, out: &mut [f32]) {
+        let FfnBufs { gate, up } = b;
+        let act: &[f32] = match self {
+            Ffn::Gated { gate: wg, up: wu, .. } => {
+                let n_ff = wg.w.rows;
+                wg.apply(p.file, p.pool, inp, n, gate, acts);
+                wu.apply(p.file, p.pool, inp, n, up, acts);
+                swiglu_inplace(&mut gate[..n * n_ff], &up[..n * n_ff], p.rounding);
+                gate
+            }
+            Ffn::FusedGated { up: wu, .. } => {
+                let n_ff = wu.w.rows / 2;
+                wu.apply(p.file, p.pool, inp, n, gate, acts);
+                swiglu_fused_rows(&gate[..n * 2 * n_ff], n_ff, &mut up[..n * n_ff], p.rounding);
+                up
+            }
+        };
+        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. }) = self;
+        down.apply(p.file, p.pool, act, n, out, acts);
+    }
+}
