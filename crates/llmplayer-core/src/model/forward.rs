@@ -6,7 +6,9 @@
 use super::blocks::attention::AttnBufs;
 use super::blocks::ffn::{Ffn, FfnBufs};
 use super::blocks::{Mixer, Pass};
-use super::kv::{KvCache, KvType};
+use super::batch::{Batch, Run};
+use super::kv::KvType;
+use super::memory::Memory;
 use super::ops::attention::AttnScratch;
 use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
 use super::Model;
@@ -96,14 +98,17 @@ fn block_input<'b>(w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32], n: usize,
     }
 }
 
-/// Runs `tokens` (positions `pos0..`) through the model, appending their K/V to the cache,
-/// and writes logits for batch rows `out_from..` into `logits` ((n - out_from, n_vocab)).
+/// Runs the batch's rows `r0..r0 + n` (`runs`: those rows split by sequence, from
+/// [`Batch::runs`]) through the model, appending their K/V to their sequences' caches, and
+/// writes the logits of the rows that want them into `logits` ((n_outputs, n_vocab), in row
+/// order).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn forward(p: &Pass, net: &super::blocks::Net, kv: &mut KvCache, s: &mut Scratch, tokens: &[u32], pos0: usize, out_from: usize, logits: &mut [f32]) {
+pub(crate) fn forward(p: &Pass, net: &super::blocks::Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
     let (hp, file) = (p.hp, p.file);
     let Scratch { x, xn, proj, rope: rc, temp, attn, ffn, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
-    let mut n = tokens.len();
+    let mut n = runs.iter().map(|r| r.len).sum::<usize>();
+    let (tokens, pos, wants) = (&batch.tokens[r0..r0 + n], &batch.pos[r0..r0 + n], &batch.logits[r0..r0 + n]);
 
     for (t, &tok) in tokens.iter().enumerate() {
         net.token_embd.row(file, tok as usize, &mut x[t * d..(t + 1) * d]);
@@ -111,22 +116,28 @@ pub(crate) fn forward(p: &Pass, net: &super::blocks::Net, kv: &mut KvCache, s: &
     if let Some(sc) = hp.embedding_scale {
         x[..n * d].iter_mut().for_each(|v| *v *= sc);
     }
-    for t in 0..n {
-        p.rope.fill(pos0 + t, &mut rc[t * n_rot..(t + 1) * n_rot]);
-        temp[t] = hp.attn_temp.map_or(1.0, |at| at.at(pos0 + t));
+    for (t, &ps) in pos.iter().enumerate() {
+        p.rope.fill(ps, &mut rc[t * n_rot..(t + 1) * n_rot]);
+        temp[t] = hp.attn_temp.map_or(1.0, |at| at.at(ps));
     }
 
     for (il, layer) in net.layers.iter().enumerate() {
         // ---- mixer
         let inp = block_input(layer.attn_norm.as_deref(), x, xn, n, d, eps);
         let Mixer::Attention(a) = &layer.mixer;
-        a.forward(p, il, inp, n, pos0, rc, temp, kv, attn, acts);
+        a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts);
         let n_o = hp.n_head[il] * hp.head_dim_v;
         // Last layer: only the rows that produce logits go on (llama.cpp inp_out_ids).
-        if il + 1 == hp.n_layer && out_from > 0 {
-            attn.out.copy_within(out_from * n_o..n * n_o, 0);
-            x.copy_within(out_from * d..n * d, 0);
-            n -= out_from;
+        if il + 1 == hp.n_layer {
+            let mut kept = 0;
+            for (t, _) in wants.iter().enumerate().filter(|(_, &w)| w) {
+                if t != kept {
+                    attn.out.copy_within(t * n_o..(t + 1) * n_o, kept * n_o);
+                    x.copy_within(t * d..(t + 1) * d, kept * d);
+                }
+                kept += 1;
+            }
+            n = kept;
         }
         if n == 0 {
             return;

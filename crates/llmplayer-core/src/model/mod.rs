@@ -19,15 +19,19 @@ pub mod names;
 pub mod ops;
 pub mod perplexity;
 
+mod batch;
 mod blocks;
 mod forward;
 mod kv;
+mod memory;
 mod session;
 mod weights;
 
 pub use arch::Arch;
 pub use hparams::HParams;
+pub use batch::Batch;
 pub use kv::KvType;
+pub use memory::SeqId;
 pub use ops::expf::Rounding;
 pub use session::Session;
 
@@ -58,6 +62,12 @@ pub enum ModelError {
     KvTypeUnsupported { kv_type: String, reason: String },
     /// A `rounding` name other than `avx2` / `avx512`.
     RoundingUnknown(String),
+    /// A sequence id outside the session's `0..n_seq`.
+    BadSequence { seq: usize, n_seq: usize },
+    /// A batch row whose position does not continue its sequence.
+    BadPosition { seq: usize, pos: usize, expected: usize },
+    /// A sequence cannot be cut at `n`: some layer's memory can only return to `keepable`.
+    CannotTruncate { seq: usize, n: usize, keepable: usize },
 }
 
 impl ModelError {
@@ -77,6 +87,9 @@ impl ModelError {
             ModelError::EmptyInput => "empty_input",
             ModelError::KvTypeUnsupported { .. } => "kv_type_unsupported",
             ModelError::RoundingUnknown(_) => "rounding_unknown",
+            ModelError::BadSequence { .. } => "bad_sequence",
+            ModelError::BadPosition { .. } => "bad_position",
+            ModelError::CannotTruncate { .. } => "cannot_truncate",
         }
     }
 }
@@ -99,6 +112,13 @@ impl std::fmt::Display for ModelError {
             ModelError::EmptyInput => write!(f, "no tokens to evaluate"),
             ModelError::KvTypeUnsupported { kv_type, reason } => write!(f, "KV cache type \"{kv_type}\": {reason}"),
             ModelError::RoundingUnknown(r) => write!(f, "rounding \"{r}\": expected avx2 or avx512"),
+            ModelError::BadSequence { seq, n_seq } => write!(f, "sequence {seq} is outside this session's {n_seq}"),
+            ModelError::BadPosition { seq, pos, expected } => {
+                write!(f, "sequence {seq}: position {pos} does not continue it (next is {expected})")
+            }
+            ModelError::CannotTruncate { seq, n, keepable } => {
+                write!(f, "sequence {seq} cannot be cut at {n} positions: its memory can return to {keepable}")
+            }
         }
     }
 }
@@ -205,14 +225,21 @@ impl<'a> Model<'a> {
 
     /// A session with an f32 KV cache of `n_ctx` positions, borrowing this model.
     pub fn new_session(&self, n_ctx: usize) -> Session<'_> {
-        Session::new(session::ModelRef::Borrowed(self), n_ctx, KvType::F32)
+        Session::new(session::ModelRef::Borrowed(self), n_ctx, 1, KvType::F32)
     }
 
     /// A session with a KV cache of `n_ctx` positions of type `kv`; fails when the model's
     /// head sizes cannot use that type ([`KvType::check`]).
     pub fn new_session_kv(&self, n_ctx: usize, kv: KvType) -> Result<Session<'_>, ModelError> {
         kv.check(&self.hp)?;
-        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, kv))
+        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, 1, kv))
+    }
+
+    /// A session holding `n_seq` sequences of up to `n_ctx` positions each, which
+    /// [`Session::decode`] runs together in one forward pass ([`Batch`]).
+    pub fn new_session_seqs(&self, n_ctx: usize, n_seq: usize, kv: KvType) -> Result<Session<'_>, ModelError> {
+        kv.check(&self.hp)?;
+        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, n_seq, kv))
     }
 }
 
@@ -230,7 +257,7 @@ impl Model<'static> {
     /// KV cache of type `kv` (checked as in [`Model::new_session_kv`]).
     pub fn new_shared_session(model: &Arc<Model<'static>>, n_ctx: usize, kv: KvType) -> Result<Session<'static>, ModelError> {
         kv.check(&model.hp)?;
-        Ok(Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx, kv))
+        Ok(Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx, 1, kv))
     }
 }
 

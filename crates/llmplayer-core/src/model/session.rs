@@ -1,14 +1,16 @@
-//! A session: one sequence's KV cache and every scratch buffer, allocated when the session
-//! is created (llama2.c's `RunState`), so decoding a token allocates nothing.
+//! A session: the memory of one or more sequences and every scratch buffer, allocated when
+//! the session is created (llama2.c's `RunState`), so decoding a token allocates nothing.
 //!
 //! KV cache precision: chosen per session ([`KvType`]: f32, f16, q8_0; see `kv.rs`). f32 is
 //! the default: it is what llama.cpp's fixture references were made with (f16 moves the
 //! fixture logits by 8e-3 .. 2.3e-2, well beyond their 1e-3 budget), and on the real model f16
 //! did not stay within the 0.05% perplexity bar (bench/README.md, "KV cache types").
 
+use super::batch::{Batch, Run};
 use super::blocks::Pass;
 use super::forward::{forward, Scratch};
-use super::kv::{KvCache, KvType};
+use super::kv::KvType;
+use super::memory::{Memory, SeqId};
 use super::ops::rope::Rope;
 use super::{Model, ModelError};
 use crate::parallel::ThreadPool;
@@ -37,14 +39,18 @@ pub struct Session<'m> {
     n_ctx: usize,
     n_ubatch: usize,
     rope: Rope,
-    kv: KvCache,
+    mem: Memory,
     s: Scratch,
-    /// (n_ctx,) the tokens whose K/V are cached, by position.
-    tokens: Vec<u32>,
-    /// (n_rows, n_vocab) logits of the last `eval`.
+    /// the rows `eval` hands to the forward pass (kept to stay allocation-free)
+    batch: Batch,
+    /// (≤ n_ubatch,) a forward pass's runs of one sequence at consecutive positions
+    runs: Vec<Run>,
+    /// (n_seq,) scratch for `decode`'s position check
+    next_pos: Vec<usize>,
+    /// (n_rows, n_vocab) logits of the last `eval` / `decode`
     logits: Vec<f32>,
     n_logit_rows: usize,
-    /// attention rounded as llama.cpp's flash attention (f32 cache only)
+    /// attention rounded as llama.cpp's flash attention
     flash_attn: bool,
     /// positions the last `eval` kept from the cache instead of computing them
     n_reused: usize,
@@ -52,12 +58,12 @@ pub struct Session<'m> {
 
 impl<'m> Session<'m> {
     /// `kv` must have passed [`KvType::check`] for the model.
-    pub(crate) fn new(model: ModelRef<'m>, n_ctx: usize, kv: KvType) -> Session<'m> {
-        let (pool, n_ubatch, n_ctx, rope, kv, s, n_vocab) = {
+    pub(crate) fn new(model: ModelRef<'m>, n_ctx: usize, n_seq: usize, kv: KvType) -> Session<'m> {
+        let (pool, n_ubatch, n_ctx, rope, mem, s, n_vocab) = {
             let m = model.get();
             let hp = &m.hp;
             let n_ctx = n_ctx.max(1);
-            let n_ubatch = DEFAULT_UBATCH.min(n_ctx);
+            let n_ubatch = DEFAULT_UBATCH.min(n_ctx * n_seq.max(1));
             let pool = Arc::clone(m.pool());
             // LongRoPE: long factors once the context exceeds the original one
             // (get_rope_factors), judged on the context llama.cpp allocates: n_ctx padded to
@@ -70,8 +76,7 @@ impl<'m> Session<'m> {
             });
             let rope = Rope::new(hp, factors);
             let s = Scratch::new(m, n_ubatch, n_ctx, pool.n_threads(), kv);
-            let kv = KvCache::new(hp, n_ctx, kv);
-            (pool, n_ubatch, n_ctx, rope, kv, s, hp.n_vocab)
+            (pool, n_ubatch, n_ctx, rope, Memory::new(hp, n_ctx, n_seq, kv), s, hp.n_vocab)
         };
         Session {
             model,
@@ -79,9 +84,11 @@ impl<'m> Session<'m> {
             n_ctx,
             n_ubatch,
             rope,
-            kv,
+            mem,
             s,
-            tokens: Vec::with_capacity(n_ctx),
+            batch: Batch::with_capacity(n_ubatch),
+            runs: Vec::with_capacity(n_ubatch),
+            next_pos: vec![0; n_seq.max(1)],
             logits: vec![0.0; n_vocab],
             n_logit_rows: 0,
             flash_attn: false,
@@ -92,40 +99,55 @@ impl<'m> Session<'m> {
     pub fn model(&self) -> &Model<'m> {
         self.model.get()
     }
+    /// Positions each sequence can hold.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
     }
+    /// Sequences this session holds (ids `0..n_seq`).
+    pub fn n_seq(&self) -> usize {
+        self.mem.n_seq()
+    }
     /// The KV cache's element type.
     pub fn kv_type(&self) -> KvType {
-        self.kv.ty
+        self.mem.kv_type()
     }
     /// Bytes the KV cache takes per position (all layers, K and V); the cache holds
-    /// `n_ctx()` of them.
+    /// `n_ctx()` of them per sequence.
     pub fn kv_bytes_per_token(&self) -> usize {
-        self.kv.ty.bytes_per_token(&self.model.get().hp)
+        self.mem.kv_type().bytes_per_token(&self.model.get().hp)
     }
-    /// Positions currently in the KV cache.
+    /// Positions currently held for sequence 0 (the one `eval` runs).
     pub fn n_past(&self) -> usize {
-        self.tokens.len()
+        self.mem.len(0)
     }
-    /// The cached tokens.
+    /// The tokens held for sequence 0.
     pub fn tokens(&self) -> &[u32] {
-        &self.tokens
+        self.mem.tokens(0)
+    }
+    /// Positions held for `seq`.
+    pub fn seq_len(&self, seq: SeqId) -> usize {
+        self.mem.len(seq.min(self.mem.n_seq() - 1))
     }
     /// Positions the last [`Session::eval`] took from the cache rather than computing them (the
     /// server's `cached_tokens`).
     pub fn n_reused(&self) -> usize {
         self.n_reused
     }
-    /// Forgets the cache (the buffers stay allocated).
+    /// Forgets every sequence (the buffers stay allocated).
     pub fn clear(&mut self) {
-        self.tokens.clear();
+        self.mem.clear();
         self.n_logit_rows = 0;
+    }
+    /// Drops `seq`'s positions from `n` on (llama.cpp `llama_memory_seq_rm`); refused when its
+    /// memory cannot return there (a recurrent state goes back only to a checkpoint).
+    pub fn truncate(&mut self, seq: SeqId, n: usize) -> Result<(), ModelError> {
+        self.check_seq(seq)?;
+        self.mem.truncate(seq, n)
     }
     /// Caps the tokens per forward batch (at most the 512 the scratch was sized for; at
     /// least 1). Smaller batches use less cache-hungry matmuls; results are the same.
     pub fn set_n_ubatch(&mut self, n: usize) {
-        self.n_ubatch = n.clamp(1, DEFAULT_UBATCH.min(self.n_ctx));
+        self.n_ubatch = n.clamp(1, DEFAULT_UBATCH.min(self.n_ctx * self.mem.n_seq()));
     }
     /// Rounds attention as llama.cpp's flash attention does (`-fa on`, its CPU default) instead
     /// of its two-pass softmax (`-fa off`, the default here); see `ops::flash`. llama.cpp's
@@ -134,10 +156,7 @@ impl<'m> Session<'m> {
     /// its own path. The same attention either way, up to rounding.
     pub fn set_flash_attn(&mut self, on: bool) {
         self.flash_attn = on;
-        if self.kv.ty == KvType::F32 && self.kv.round_f16 != on {
-            self.kv.round_f16 = on;
-            self.clear();
-        }
+        self.mem.set_round_f16(on);
     }
     /// Whether attention rounds as llama.cpp's flash attention (see [`Session::set_flash_attn`]).
     pub fn flash_attn(&self) -> bool {
@@ -148,66 +167,172 @@ impl<'m> Session<'m> {
         self.s.resize_slots(pool.n_threads());
         self.pool = pool;
     }
-    /// Logits of the last `eval` (same as its return value).
+    /// Logits of the last `eval` / `decode` (same as its return value).
     pub fn logits(&self) -> &[f32] {
         &self.logits[..self.n_logit_rows * self.model.get().hp.n_vocab]
     }
 
-    /// Evaluates the token list `tokens` (the whole context, position 0 first) and returns
-    /// the logits of its last token, or with `all_logits` one row of `n_vocab` per token.
+    /// Evaluates the token list `tokens` as sequence 0's whole context (position 0 first) and
+    /// returns the logits of its last token, or with `all_logits` one row of `n_vocab` per
+    /// token.
     ///
-    /// The cached prefix that matches `tokens` is reused: only the rest is computed, in
-    /// batches of up to 512 tokens (one token goes through the mat-vec path). With
-    /// `all_logits` every position needs its row, so the cache is recomputed from 0.
+    /// The cached prefix that matches `tokens` is reused, as far as the memory can return to
+    /// it ([`Session::truncate`]): only the rest is computed, in batches of up to 512 tokens
+    /// (one token goes through the mat-vec path). With `all_logits` every position needs its
+    /// row, so the cache is recomputed from 0.
     pub fn eval(&mut self, tokens: &[u32], all_logits: bool) -> Result<&[f32], ModelError> {
-        let n_vocab = self.model.get().hp.n_vocab;
         if tokens.is_empty() {
             return Err(ModelError::EmptyInput);
         }
         if tokens.len() > self.n_ctx {
             return Err(ModelError::ContextFull { n_tokens: tokens.len(), n_ctx: self.n_ctx });
         }
-        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
-            return Err(ModelError::BadToken { token: t, n_vocab });
-        }
-        let mut start = if all_logits { 0 } else { common_prefix(&self.tokens, tokens) };
+        self.check_tokens(tokens)?;
+        let mut start = if all_logits { 0 } else { common_prefix(self.mem.tokens(0), tokens) };
         if start == tokens.len() {
             start -= 1; // everything is cached, but the last token's logits are needed
         }
-        self.tokens.truncate(start);
+        let start = self.mem.keepable(0, start);
+        self.mem.truncate(0, start)?;
         self.n_reused = start;
 
-        let n_rows = if all_logits { tokens.len() } else { 1 };
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        for (i, &t) in tokens.iter().enumerate().skip(start) {
+            batch.push(t, i, 0, all_logits || i + 1 == tokens.len());
+        }
+        self.run(&batch);
+        self.batch = batch;
+        Ok(self.logits())
+    }
+
+    /// Runs `batch` (rows of any of this session's sequences, each continuing where its
+    /// sequence ends) in one forward pass per 512 rows and returns the logits of the rows that
+    /// ask for them, in row order ((n_outputs, n_vocab)).
+    pub fn decode(&mut self, batch: &Batch) -> Result<&[f32], ModelError> {
+        if batch.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        self.check_tokens(&batch.tokens)?;
+        // Each sequence's rows continue it at consecutive positions, within its context.
+        let mut next = std::mem::take(&mut self.next_pos);
+        for (seq, n) in next.iter_mut().enumerate() {
+            *n = self.mem.len(seq);
+        }
+        let r = self.check_positions(batch, &mut next);
+        self.next_pos = next;
+        r?;
+        self.run(batch);
+        Ok(self.logits())
+    }
+
+    fn check_positions(&self, batch: &Batch, next: &mut [usize]) -> Result<(), ModelError> {
+        for (&seq, &pos) in batch.seq.iter().zip(&batch.pos) {
+            self.check_seq(seq)?;
+            if pos != next[seq] {
+                return Err(ModelError::BadPosition { seq, pos, expected: next[seq] });
+            }
+            if pos >= self.n_ctx {
+                return Err(ModelError::ContextFull { n_tokens: pos + 1, n_ctx: self.n_ctx });
+            }
+            next[seq] += 1;
+        }
+        Ok(())
+    }
+
+    fn check_seq(&self, seq: SeqId) -> Result<(), ModelError> {
+        if seq >= self.mem.n_seq() {
+            return Err(ModelError::BadSequence { seq, n_seq: self.mem.n_seq() });
+        }
+        Ok(())
+    }
+
+    fn check_tokens(&self, tokens: &[u32]) -> Result<(), ModelError> {
+        let n_vocab = self.model.get().hp.n_vocab;
+        match tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            Some(&t) => Err(ModelError::BadToken { token: t, n_vocab }),
+            None => Ok(()),
+        }
+    }
+
+    /// The forward passes of a checked batch, `n_ubatch` rows at a time.
+    fn run(&mut self, batch: &Batch) {
+        let n_vocab = self.model.get().hp.n_vocab;
+        let n_rows = batch.n_outputs();
         if self.logits.len() < n_rows * n_vocab {
             self.logits.resize(n_rows * n_vocab, 0.0);
         }
         let m = self.model.get();
+        let pass = Pass { file: m.file(), pool: &self.pool, hp: &m.hp, rope: &self.rope, rounding: m.rounding, flash: self.flash_attn };
         let mut row = 0;
-        let mut pos = start;
-        while pos < tokens.len() {
-            let end = (pos + self.n_ubatch).min(tokens.len());
-            let batch = &tokens[pos..end];
-            // Rows of this batch that need logits: all, the very last token, or none.
-            let out_from = if all_logits {
-                0
-            } else if end == tokens.len() {
-                batch.len() - 1
-            } else {
-                batch.len()
-            };
-            let n_out = batch.len() - out_from;
+        let mut r0 = 0;
+        while r0 < batch.len() {
+            let r1 = (r0 + self.n_ubatch).min(batch.len());
+            batch.runs(r0, r1, &mut self.runs);
+            let n_out = batch.logits[r0..r1].iter().filter(|&&l| l).count();
             let dst = &mut self.logits[row * n_vocab..(row + n_out) * n_vocab];
-            let pass = Pass { file: m.file(), pool: &self.pool, hp: &m.hp, rope: &self.rope, rounding: m.rounding, flash: self.flash_attn };
-            forward(&pass, &m.net, &mut self.kv, &mut self.s, batch, pos, out_from, dst);
-            self.tokens.extend_from_slice(batch);
+            forward(&pass, &m.net, &mut self.mem, &mut self.s, batch, r0, &self.runs, dst);
+            for run in &self.runs {
+                self.mem.commit(run.seq, &batch.tokens[r0 + run.row..r0 + run.row + run.len]);
+            }
             row += n_out;
-            pos = end;
+            r0 = r1;
         }
         self.n_logit_rows = n_rows;
-        Ok(&self.logits[..n_rows * n_vocab])
     }
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GgufFile;
+
+    /// `models/llama.gguf` under `$LLMPLAYER_FIXTURES` (else `<repo>/../shared/fixtures`);
+    /// None (skip) when missing, a panic under `CI=true`.
+    fn fixture() -> Option<Vec<u8>> {
+        let root = std::env::var_os("LLMPLAYER_FIXTURES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+        match std::fs::read(root.join("models/llama.gguf")) {
+            Ok(b) => Some(b),
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{}: {e}", root.display()),
+            Err(_) => None,
+        }
+    }
+
+    #[test]
+    fn recurrent_memory_reuses_a_checkpoint_not_any_prefix() {
+        let Some(bytes) = fixture() else { return };
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load(&f).unwrap();
+        let first: Vec<u32> = (1..=10).collect();
+        let mut second = first[..7].to_vec();
+        second.extend([42, 43]);
+
+        let mut s = model.new_session(32);
+        s.mem.add_recurrent(4);
+        s.eval(&first, false).unwrap();
+        // Position 7 is no checkpoint (0, 4, 8 are): the memory refuses to go back there...
+        assert_eq!(s.truncate(0, 7).unwrap_err(), ModelError::CannotTruncate { seq: 0, n: 7, keepable: 4 });
+        assert_eq!(s.n_past(), 10);
+        // ...so reusing the common prefix of 7 keeps 4 and recomputes from there.
+        let got = s.eval(&second, false).unwrap().to_vec();
+        assert_eq!(s.n_reused(), 4);
+        assert_eq!(s.tokens(), &second[..]);
+
+        // The same cut on plain KV keeps all 7; both give the logits of a fresh session.
+        let mut kv = model.new_session(32);
+        kv.eval(&first, false).unwrap();
+        let kv_got = kv.eval(&second, false).unwrap().to_vec();
+        assert_eq!(kv.n_reused(), 7);
+        let mut fresh = model.new_session(32);
+        let want = fresh.eval(&second, false).unwrap().to_vec();
+        for (g, w) in got.iter().chain(&kv_got).zip(want.iter().cycle()) {
+            assert!((g - w).abs() < 1e-4, "{g} vs {w}");
+        }
+    }
 }

@@ -6,7 +6,8 @@
 use super::proj::Proj;
 use super::Pass;
 use crate::model::hparams::HParams;
-use crate::model::kv::KvCache;
+use crate::model::batch::Run;
+use crate::model::memory::Memory;
 use crate::model::names::Layer;
 use crate::model::ops::attention::{attention, AttnDims, AttnScratch};
 use crate::model::ops::norm::rms_norm_rows_inplace;
@@ -104,11 +105,12 @@ impl Attention {
         Ok(Attention { qkv, q_norm, k_norm, wo, opts })
     }
 
-    /// Attention of the batch's `n` rows of `inp` (n, n_embd), positions `pos0..pos0 + n`
-    /// of one sequence, into `b.out` (n, n_head * head_dim_v); their K/V go into `kv` first.
-    /// `rc`: (n, n_rot) rope cos/sin per row; `temp`: (n,) attention temperature per row.
+    /// Attention of the batch's `n` rows of `inp` (n, n_embd) into `b.out` (n, n_head *
+    /// head_dim_v): each run's K/V go into its sequence's cache, then its queries attend to
+    /// that sequence's cells up to their positions. `rc`: (n, n_rot) rope cos/sin per row;
+    /// `temp`: (n,) attention temperature per row.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, p: &Pass, il: usize, inp: &[f32], n: usize, pos0: usize, rc: &[f32], temp: &[f32], kv: &mut KvCache, b: &mut AttnBufs, acts: &mut QuantizedActs) {
+    pub fn forward(&self, p: &Pass, il: usize, inp: &[f32], n: usize, runs: &[Run], rc: &[f32], temp: &[f32], mem: &mut Memory, b: &mut AttnBufs, acts: &mut QuantizedActs) {
         let hp = p.hp;
         let (n_q, n_k, n_v) = (hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
         let (hk, hv, eps) = (hp.head_dim_k, hp.head_dim_v, hp.rms_eps);
@@ -159,9 +161,14 @@ impl Attention {
         } else {
             hp.attention_scale.unwrap_or(1.0 / (hv as f32).sqrt())
         };
-        kv.store(il, pos0, k, v, n_k, n_v);
         let dims = AttnDims { n_head: hp.n_head[il], n_head_kv: hp.n_head_kv[il], head_dim_k: hk, head_dim_v: hv, scale, flash: p.flash, rounding: p.rounding };
         let n_o = dims.n_head * hv;
-        attention(p.pool, &dims, q, n, pos0, kv.view(il), &mut b.s, &mut b.out[..n * n_o]);
+        for r in runs {
+            let rows = r.row..r.row + r.len;
+            let kv = mem.kv_mut(r.seq);
+            kv.store(il, r.pos0, &k[rows.start * n_k..rows.end * n_k], &v[rows.start * n_v..rows.end * n_v], n_k, n_v);
+            let out = &mut b.out[rows.start * n_o..rows.end * n_o];
+            attention(p.pool, &dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0, kv.view(il), &mut b.s, out);
+        }
     }
 }
