@@ -22,10 +22,17 @@ pub enum RuntimeError {
     NoWeights,
     /// `next()` without `begin()`.
     NotGenerating,
+    /// `begin()` with no prompt tokens.
+    EmptyPrompt,
+    /// `begin()` with a prompt that leaves no room for a generated token.
+    PromptTooLong { n_prompt: usize, n_ctx: usize },
 }
 
+/// What the bindings hand to JavaScript: the error's fields, each its own property (no code
+/// folded into the message for the SDK to parse back out).
 impl RuntimeError {
-    /// A stable code for the JS error (`GGUF_*`, `TOKENIZER_*`, `MODEL_*`, `SAMPLING_*`).
+    /// A stable code for the JS error (`GGUF_*`, `TOKENIZER_*`, `MODEL_*`, `SAMPLING_*`,
+    /// `EMPTY_PROMPT`, `CONTEXT_LENGTH_EXCEEDED`).
     pub fn code(&self) -> String {
         match self {
             RuntimeError::Gguf(e) => format!("GGUF_{}", e.code().to_uppercase()),
@@ -35,6 +42,21 @@ impl RuntimeError {
             RuntimeError::Sampling(e) => format!("SAMPLING_{}", e.param.to_uppercase()),
             RuntimeError::NoWeights => "MODEL_NO_WEIGHTS".into(),
             RuntimeError::NotGenerating => "MODEL_NOT_GENERATING".into(),
+            RuntimeError::EmptyPrompt => "EMPTY_PROMPT".into(),
+            RuntimeError::PromptTooLong { .. } => "CONTEXT_LENGTH_EXCEEDED".into(),
+        }
+    }
+
+    /// The human-readable message (the `Display` text; it never repeats the code).
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+
+    /// The byte of the file a GGUF error was found at (None for every other error).
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            RuntimeError::Gguf(e) | RuntimeError::Model(ModelError::Gguf(e)) => Some(e.offset),
+            _ => None,
         }
     }
 }
@@ -48,6 +70,10 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Sampling(e) => e.fmt(f),
             RuntimeError::NoWeights => write!(f, "this model has no weights (vocab-only): it can tokenize but not generate"),
             RuntimeError::NotGenerating => write!(f, "next() called before begin()"),
+            RuntimeError::EmptyPrompt => write!(f, "the prompt is empty"),
+            RuntimeError::PromptTooLong { n_prompt, n_ctx } => {
+                write!(f, "the prompt has {n_prompt} tokens; the context holds {n_ctx} (room for at least one more is needed)")
+            }
         }
     }
 }
@@ -227,10 +253,12 @@ pub struct RuntimeSession {
 }
 
 /// What `begin` did with the prompt.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PromptStats {
     pub n_prompt: usize,
-    /// Prompt tokens whose KV entries were reused from the previous request.
+    /// Prompt tokens whose KV entries the engine kept from the cache instead of computing them
+    /// ([`Session::n_reused`]: at most `n_prompt - 1`, the last one is always evaluated again
+    /// for its logits). The server's `cached_tokens`.
     pub n_reused: usize,
 }
 
@@ -268,10 +296,17 @@ impl RuntimeSession {
         Ok(logits)
     }
 
-    /// Evaluates the prompt (reusing the cached common prefix) and prepares sampling.
+    /// Evaluates the prompt (reusing the cached common prefix) and prepares sampling. The
+    /// prompt must leave room for at least one generated token.
     pub fn begin(&mut self, prompt: &[u32], params: SamplingParams) -> Result<PromptStats, RuntimeError> {
+        if prompt.is_empty() {
+            return Err(RuntimeError::EmptyPrompt);
+        }
+        let n_ctx = self.session.n_ctx();
+        if prompt.len() >= n_ctx {
+            return Err(RuntimeError::PromptTooLong { n_prompt: prompt.len(), n_ctx });
+        }
         let mut sampler = Sampler::new(params, self.n_vocab)?;
-        let n_reused = self.session.tokens().iter().zip(prompt).take_while(|(a, b)| a == b).count();
         self.pending = None;
         self.history.clear();
         self.session.eval(prompt, false)?;
@@ -280,7 +315,7 @@ impl RuntimeSession {
             sampler.accept(t);
         }
         self.sampler = Some(sampler);
-        Ok(PromptStats { n_prompt: prompt.len(), n_reused: n_reused.min(prompt.len()) })
+        Ok(PromptStats { n_prompt: prompt.len(), n_reused: self.session.n_reused() })
     }
 
     /// Samples the next token (evaluating the previously sampled one first), with its logprobs
