@@ -51,7 +51,7 @@ describe.skipIf(root === null)('generation through the SDK (stories260K)', () =>
       expect(result.tokens).toEqual(r.greedy);
       expect(result.text.trimStart()).toBe(r.greedy_text);
       expect(result.finishReason).toBe('length');
-      expect(result.usage).toEqual({ promptTokens: r.prompt_tokens.length, completionTokens: r.greedy.length, totalTokens: r.prompt_tokens.length + r.greedy.length });
+      expect(result.usage).toEqual({ promptTokens: r.prompt_tokens.length, completionTokens: r.greedy.length, totalTokens: r.prompt_tokens.length + r.greedy.length, cachedTokens: 0 });
     });
 
     it(`${backend}: perplexity of story.txt under both protocols within 0.5%`, async () => {

@@ -37,8 +37,8 @@ export interface RawModel {
  */
 export interface RawSession {
   evaluate(tokens: Uint32Array, allLogits: boolean): Float32Array | Promise<Float32Array>;
-  /** Evaluates the prompt, prepares sampling; returns how many prompt tokens were reused. */
-  begin(tokens: Uint32Array, paramsJson: string): number | Promise<number>;
+  /** Evaluates the prompt, prepares sampling; says how many prompt tokens the cache held. */
+  begin(tokens: Uint32Array, paramsJson: string): PromptStats | Promise<PromptStats>;
   /** Samples the next token (evaluating the previous one first). */
   next(): number | Promise<number>;
   /** `next()` with the logprobs `begin`'s params asked for (`logprob` absent otherwise). */
@@ -49,6 +49,13 @@ export interface RawSession {
   nPast(): number;
   clear(): void;
   free?(): void;
+}
+
+/** What `begin` did with the prompt (`NativePromptStats` / `WasmSession.begin`). */
+export interface PromptStats {
+  nPrompt: number;
+  /** Prompt tokens the engine kept from the cache (at most `nPrompt - 1`). */
+  nReused: number;
 }
 
 /** A sampling step as both bindings return it (`NativeStep` / `WasmSession.nextStep`). */

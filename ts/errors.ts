@@ -21,14 +21,27 @@ export class GgufError extends LlmError {
   }
 }
 
-const CODED = /^\[([A-Z][A-Z0-9_]+)\] (.*)$/s;
+/**
+ * The fields both bindings set on an engine error (`NativeModel` / `WasmModel` alike):
+ * `code` and `offset`, the file's byte for GGUF parse errors and null otherwise.
+ */
+interface BackendErrorFields {
+  code: string;
+  offset: number | null;
+}
 
-/** Turns an error thrown by either backend into a typed error (both prefix `[CODE]`). */
+function isBackendError(err: Error): err is Error & BackendErrorFields {
+  const e = err as Error & Partial<BackendErrorFields>;
+  return typeof e.code === 'string' && (typeof e.offset === 'number' || e.offset === null);
+}
+
+/**
+ * Turns an error thrown by either backend into a typed error, from its `code` and `offset`
+ * properties. Anything else (a file that cannot be read …) passes through unchanged.
+ */
 export function fromBackendError(err: unknown): Error {
   if (!(err instanceof Error)) return new Error(String(err));
-  const m = CODED.exec(err.message);
-  if (!m) return err;
-  if (!m[1]!.startsWith('GGUF_')) return new LlmError(m[2]!, m[1]!);
-  const offset = /at byte (\d+)/.exec(m[2]!);
-  return new GgufError(m[2]!, m[1]!, offset ? Number(offset[1]) : undefined);
+  if (!isBackendError(err)) return err;
+  if (!err.code.startsWith('GGUF_')) return new LlmError(err.message, err.code);
+  return new GgufError(err.message, err.code, err.offset ?? undefined);
 }

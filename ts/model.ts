@@ -19,11 +19,19 @@ const utf8 = new TextDecoder('utf-8');
 /** Sessions default to the training context, capped: a 128k-context KV cache would not fit. */
 const DEFAULT_CONTEXT_CAP = 4096;
 
-function toIds(ids: ArrayLike<number>, nVocab: number): Uint32Array {
+/**
+ * Ids as the bindings take them (a Uint32Array would silently wrap or truncate anything else).
+ * With `nVocab`, also within the vocabulary: for the calls whose engine side renders unknown
+ * ids as nothing (detokenize, tokenPiece); evaluation refuses them itself (`MODEL_BAD_TOKEN`).
+ */
+function toIds(ids: ArrayLike<number>, nVocab?: number): Uint32Array {
   const out = new Uint32Array(ids.length);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
-    if (!Number.isInteger(id) || id < 0 || id >= nVocab) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) {
+      throw new RangeError(`token id ${id} at index ${i} is not a token id (a non-negative 32-bit integer)`);
+    }
+    if (nVocab !== undefined && id >= nVocab) {
       throw new RangeError(`token id ${id} at index ${i} is not in the vocabulary (0..${nVocab - 1})`);
     }
     out[i] = id;
@@ -71,9 +79,9 @@ export class LlmModel implements Model {
     return this.#raw;
   }
 
-  /** Validated ids as the bindings take them. */
+  /** Ids as the bindings take them (the engine checks them against the vocabulary). */
   toIds(ids: ArrayLike<number>): Uint32Array {
-    return toIds(ids, this.nVocab);
+    return toIds(ids);
   }
 
   tokenize(text: string, options: TokenizeOptions = {}): number[] {
@@ -114,7 +122,7 @@ export class LlmModel implements Model {
   }
 
   createSession(options: SessionOptions = {}): Session {
-    if (this.vocabOnly) throw new Error('this model has no weights (vocab-only): it can tokenize but not generate');
+    // A vocab-only model is refused by the engine (MODEL_NO_WEIGHTS).
     const n = options.contextSize ?? this.contextSize;
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`contextSize must be a positive integer, got ${n}`);
     try {
@@ -129,8 +137,7 @@ export class LlmModel implements Model {
    * protocol (`llama-perplexity -c N`: chunks of N starting with BOS, second halves scored).
    */
   async perplexity(tokens: ArrayLike<number>, options: SessionOptions = {}): Promise<PerplexityResult> {
-    if (this.vocabOnly) throw new Error('this model has no weights (vocab-only)');
-    const ids = this.toIds(tokens);
+    const ids = this.toIds(tokens); // vocab-only models and unknown ids: refused by the engine
     try {
       return await this.raw.perplexity(ids, options.contextSize ?? null, options.kvType);
     } catch (err) {

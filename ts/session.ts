@@ -93,11 +93,9 @@ export class LlmSession implements Session {
       typeof prompt === 'string'
         ? Uint32Array.from(this.model.tokenize(prompt, { special: options.special ?? true, addSpecial: options.addSpecial ?? true }))
         : this.model.toIds(prompt);
-    if (ids.length === 0) throw new LlmError('the prompt is empty', 'EMPTY_PROMPT');
-    const nCtx = this.contextSize;
-    if (ids.length >= nCtx) {
-      throw new LlmError(`the prompt has ${ids.length} tokens; the context holds ${nCtx} (room for at least one more is needed)`, 'CONTEXT_LENGTH_EXCEEDED');
-    }
+    // An empty prompt (EMPTY_PROMPT), one that leaves no room in the context
+    // (CONTEXT_LENGTH_EXCEEDED) and out-of-vocabulary ids (MODEL_BAD_TOKEN) are refused by the
+    // engine's `begin`.
     const maxTokens = options.maxTokens ?? Infinity;
     if (!(maxTokens >= 0)) throw new LlmError('maxTokens must be a non-negative number', 'SAMPLING_MAXTOKENS');
     const params = samplingJson(options);
@@ -105,7 +103,8 @@ export class LlmSession implements Session {
     try {
       const t0 = performance.now();
       let finishReason: FinishReason | null = options.signal?.aborted ? 'abort' : null;
-      if (!finishReason) await this.#call(() => this.raw.begin(ids, params));
+      // The engine's count of prompt tokens its cache already held.
+      const cachedTokens = finishReason ? 0 : (await this.#call(() => this.raw.begin(ids, params))).nReused;
       const t1 = performance.now();
       const decoder = new TextDecoder('utf-8');
       const stops = new StopMatcher(options.stop ?? []);
@@ -170,7 +169,7 @@ export class LlmSession implements Session {
         text,
         tokens,
         finishReason,
-        usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length },
+        usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length, cachedTokens },
         timings: {
           promptMs,
           generateMs,

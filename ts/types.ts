@@ -154,6 +154,11 @@ export interface Usage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /**
+   * Prompt tokens the session's KV cache already held, counted by the engine (at most
+   * `promptTokens - 1`: the last one is evaluated again for its logits).
+   */
+  cachedTokens: number;
 }
 
 export interface Timings {

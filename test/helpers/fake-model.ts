@@ -193,7 +193,7 @@ export class FakeSession implements Session {
     m.active++;
     m.maxActive = Math.max(m.maxActive, m.active);
     try {
-      for await (const item of this.run(prompt, options, signal)) {
+      for await (const item of this.run(prompt, reused, options, signal)) {
         if ('finishReason' in item) call.finish = item.finishReason;
         yield item;
       }
@@ -205,7 +205,7 @@ export class FakeSession implements Session {
     }
   }
 
-  private async *run(prompt: number[], options: GenerateOptions, signal: AbortSignal | undefined): AsyncGenerator<GenerateChunk | GenerateResult> {
+  private async *run(prompt: number[], reused: number, options: GenerateOptions, signal: AbortSignal | undefined): AsyncGenerator<GenerateChunk | GenerateResult> {
     const m = this.model;
     const x = subject(m.detokenize(prompt, { special: true }));
     const delay = m.tokenDelayMs + (x.includes('slow') ? 10 : 0);
@@ -268,7 +268,8 @@ export class FakeSession implements Session {
       text,
       tokens,
       finishReason,
-      usage: { promptTokens: prompt.length, completionTokens: tokens.length, totalTokens: prompt.length + tokens.length },
+      // As the engine counts it: the last prompt token is always evaluated again.
+      usage: { promptTokens: prompt.length, completionTokens: tokens.length, totalTokens: prompt.length + tokens.length, cachedTokens: Math.min(reused, prompt.length - 1) },
       timings: { promptMs: 0, generateMs: ms, promptTokensPerSecond: 0, generateTokensPerSecond: (tokens.length * 1000) / ms },
     };
   }

@@ -118,7 +118,8 @@ export async function runGeneration(
       prompt_tokens: prompt.length,
       completion_tokens: completion,
       total_tokens: prompt.length + completion,
-      prompt_tokens_details: { cached_tokens: lease.cachedTokens },
+      // The engine's count of reused cache positions (none when aborted before the prompt ran).
+      prompt_tokens_details: { cached_tokens: result?.usage.cachedTokens ?? 0 },
     },
   };
 }

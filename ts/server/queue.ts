@@ -10,7 +10,8 @@
 // slot whose history shares the longest prefix with its prompt (ties: an untouched slot, then the
 // least recently used), so a conversation's next turn usually lands on the session that already
 // holds its earlier turns and only the new tokens are evaluated. A queued request takes whichever
-// slot frees first (FIFO fairness beats affinity).
+// slot frees first (FIFO fairness beats affinity). The history only steers that choice: how many
+// tokens the cache really reused (`cached_tokens`) is the engine's count, in the session's usage.
 import type { KvType, Model, Session } from '../types.js';
 import { ApiError } from './errors.js';
 
@@ -29,8 +30,6 @@ export interface Lease {
   readonly session: Session;
   /** Index of the slot (stable for the pool's lifetime). */
   readonly slot: number;
-  /** Prompt tokens the session already holds (its common prefix with the prompt). */
-  readonly cachedTokens: number;
   /** Records what the session evaluated and frees the slot. Idempotent. */
   release(evaluated?: ArrayLike<number>, failed?: boolean): void;
 }
@@ -60,6 +59,7 @@ function held(session: Session, max: number): number {
   }
 }
 
+/** Shared leading tokens: how well a slot's history suits a prompt (slot choice only). */
 export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n = Math.min(a.length, b.length);
   let i = 0;
@@ -150,13 +150,10 @@ export class SessionPool {
     const session = slot.session;
     slot.busy = true;
     slot.lastUsed = ++this.clock;
-    // At least the last prompt token is evaluated again to get fresh logits.
-    const cachedTokens = Math.min(commonPrefix(slot.history, prompt), Math.max(0, prompt.length - 1));
     let released = false;
     return {
       session,
       slot: slot.index,
-      cachedTokens,
       release: (evaluated, failed) => {
         if (released) return;
         released = true;

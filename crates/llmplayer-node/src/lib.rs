@@ -2,11 +2,13 @@
 //! everything else to `llmplayer-core`.
 
 mod bytes;
+mod error;
 mod model;
 mod session;
 
 use bytes::map_file;
-use llmplayer_core::gguf::{GgufError, GgufFile};
+use error::throw;
+use llmplayer_core::gguf::GgufFile;
 use llmplayer_core::inspect::{inspect, InspectOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -23,23 +25,17 @@ fn inspect_options(o: Option<NativeInspectOptions>) -> InspectOptions {
     InspectOptions { full_arrays: full_arrays.unwrap_or(false), tensors: tensors.unwrap_or(false) }
 }
 
-/// GGUF errors become JS `Error`s whose message starts with `[GGUF_<KIND>]` (the SDK turns
-/// that prefix into `err.code`), exactly as the WASM adapter does.
-fn gguf_error(e: GgufError) -> Error {
-    Error::new(Status::InvalidArg, format!("[GGUF_{}] {}", e.code().to_uppercase(), e))
-}
-
 /// Summarizes the GGUF file at `path` (memory-mapped, not read) as a JSON string.
 #[napi]
-pub fn inspect_file(path: String, options: Option<NativeInspectOptions>) -> Result<String> {
+pub fn inspect_file(env: Env, path: String, options: Option<NativeInspectOptions>) -> Result<String> {
     let map = map_file(&path)?;
-    let f = GgufFile::parse(map.as_ref()).map_err(gguf_error)?;
+    let f = GgufFile::parse(map.as_ref()).map_err(|e| throw(&env, e))?;
     Ok(inspect(&f, inspect_options(options)).to_string())
 }
 
 /// Summarizes GGUF bytes already in memory as a JSON string.
 #[napi]
-pub fn inspect_bytes(bytes: &[u8], options: Option<NativeInspectOptions>) -> Result<String> {
-    let f = GgufFile::parse(bytes).map_err(gguf_error)?;
+pub fn inspect_bytes(env: Env, bytes: &[u8], options: Option<NativeInspectOptions>) -> Result<String> {
+    let f = GgufFile::parse(bytes).map_err(|e| throw(&env, e))?;
     Ok(inspect(&f, inspect_options(options)).to_string())
 }

@@ -2,15 +2,12 @@
 //! Loading runs on the libuv thread pool so the event loop stays free.
 
 use crate::bytes::{map_file, ModelBytes};
+use crate::error::{keep, reject, throw, Failure};
 use crate::session::NativeSession;
-use llmplayer_core::runtime::{RuntimeError, RuntimeModel, RuntimeOptions};
+use llmplayer_core::runtime::{RuntimeModel, RuntimeOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
-
-pub(crate) fn runtime_error(e: RuntimeError) -> Error {
-    Error::new(Status::InvalidArg, format!("[{}] {}", e.code(), e))
-}
 
 #[napi]
 pub struct NativeModel {
@@ -34,22 +31,28 @@ pub enum Source {
     Bytes(Vec<u8>),
 }
 
-pub struct LoadTask(Option<(Source, RuntimeOptions)>);
+pub struct LoadTask {
+    job: Option<(Source, RuntimeOptions)>,
+    failure: Option<Failure>,
+}
 
 impl Task for LoadTask {
     type Output = NativeModel;
     type JsValue = NativeModel;
     fn compute(&mut self) -> Result<NativeModel> {
-        let (source, opts) = self.0.take().ok_or_else(|| Error::from_reason("model load task ran twice"))?;
+        let (source, opts) = self.job.take().ok_or_else(|| Error::from_reason("model load task ran twice"))?;
         let bytes = match source {
             Source::Path(p) => map_file(&p)?,
             Source::Bytes(b) => ModelBytes::Owned(b),
         };
-        let rt = RuntimeModel::load(Arc::new(bytes), &opts).map_err(runtime_error)?;
+        let rt = RuntimeModel::load(Arc::new(bytes), &opts).map_err(|e| keep(&mut self.failure, e))?;
         Ok(NativeModel { rt: Arc::new(rt) })
     }
     fn resolve(&mut self, _env: Env, model: NativeModel) -> Result<NativeModel> {
         Ok(model)
+    }
+    fn reject(&mut self, env: Env, err: Error) -> Result<NativeModel> {
+        reject(&mut self.failure, &env, err)
     }
 }
 
@@ -70,13 +73,13 @@ fn default_threads() -> usize {
 /// Loads the GGUF at `path` (memory-mapped) off the JS thread.
 #[napi(ts_return_type = "Promise<NativeModel>")]
 pub fn load_model_file(path: String, options: Option<NativeLoadOptions>) -> AsyncTask<LoadTask> {
-    AsyncTask::new(LoadTask(Some((Source::Path(path), runtime_options(options)))))
+    AsyncTask::new(LoadTask { job: Some((Source::Path(path), runtime_options(options))), failure: None })
 }
 
 /// Loads GGUF bytes (copied out of the JS buffer) off the JS thread.
 #[napi(ts_return_type = "Promise<NativeModel>")]
 pub fn load_model_bytes(bytes: &[u8], options: Option<NativeLoadOptions>) -> AsyncTask<LoadTask> {
-    AsyncTask::new(LoadTask(Some((Source::Bytes(bytes.to_vec()), runtime_options(options)))))
+    AsyncTask::new(LoadTask { job: Some((Source::Bytes(bytes.to_vec()), runtime_options(options))), failure: None })
 }
 
 /// The perplexity of a token list (see `RuntimeModel::perplexity`).
@@ -92,6 +95,7 @@ pub struct PerplexityTask {
     tokens: Vec<u32>,
     n_ctx: Option<u32>,
     kv_type: Option<String>,
+    failure: Option<Failure>,
 }
 
 impl Task for PerplexityTask {
@@ -101,11 +105,14 @@ impl Task for PerplexityTask {
         let p = self
             .rt
             .perplexity(&self.tokens, self.n_ctx.map(|n| n as usize), self.kv_type.as_deref())
-            .map_err(runtime_error)?;
+            .map_err(|e| keep(&mut self.failure, e))?;
         Ok(NativePerplexity { ppl: p.ppl, nll: p.nll, n_predictions: p.n_predictions as u32 })
     }
     fn resolve(&mut self, _env: Env, p: NativePerplexity) -> Result<NativePerplexity> {
         Ok(p)
+    }
+    fn reject(&mut self, env: Env, err: Error) -> Result<NativePerplexity> {
+        reject(&mut self.failure, &env, err)
     }
 }
 
@@ -113,12 +120,12 @@ impl Task for PerplexityTask {
 impl NativeModel {
     #[napi(ts_return_type = "Promise<NativePerplexity>")]
     pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>, kv_type: Option<String>) -> AsyncTask<PerplexityTask> {
-        AsyncTask::new(PerplexityTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), n_ctx, kv_type })
+        AsyncTask::new(PerplexityTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), n_ctx, kv_type, failure: None })
     }
 
     #[napi]
-    pub fn create_session(&self, n_ctx: u32, kv_type: Option<String>) -> Result<NativeSession> {
-        let s = self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(runtime_error)?;
+    pub fn create_session(&self, env: Env, n_ctx: u32, kv_type: Option<String>) -> Result<NativeSession> {
+        let s = self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(|e| throw(&env, e))?;
         Ok(NativeSession::new(s))
     }
     #[napi]

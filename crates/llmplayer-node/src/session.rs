@@ -1,8 +1,8 @@
 //! `NativeSession`: evaluation and generation steps run on the libuv thread pool (the engine's
 //! own pool does the math), so the JS event loop stays free while a model computes.
 
-use crate::model::runtime_error;
-use llmplayer_core::runtime::{sampling_params_from_json, RuntimeSession};
+use crate::error::{keep, reject, Failure};
+use llmplayer_core::runtime::{sampling_params_from_json, RuntimeError, RuntimeSession};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,6 +44,15 @@ pub enum Done {
     Logits(Vec<f32>),
     Count(u32),
     Step(NativeStep),
+    Prompt(NativePromptStats),
+}
+
+/// What `begin` did with the prompt (see `llmplayer_core::runtime::PromptStats`).
+#[napi(object)]
+pub struct NativePromptStats {
+    pub n_prompt: u32,
+    /// Prompt tokens the engine kept from the cache (at most `nPrompt - 1`).
+    pub n_reused: u32,
 }
 
 /// A token and its logprob (see `llmplayer_core::sampling::TokenLogprob`).
@@ -66,11 +75,12 @@ pub struct SessionTask {
     inner: Arc<Mutex<RuntimeSession>>,
     n_past: Arc<AtomicU32>,
     op: Option<Op>,
+    failure: Option<Failure>,
 }
 
 impl Task for SessionTask {
     type Output = Done;
-    type JsValue = Either3<Float32Array, u32, NativeStep>;
+    type JsValue = Either4<Float32Array, u32, NativeStep, NativePromptStats>;
 
     fn compute(&mut self) -> Result<Done> {
         let mut s = self
@@ -83,34 +93,33 @@ impl Task for SessionTask {
             .ok_or_else(|| Error::from_reason("session task ran twice"))?;
         let done = run(&mut s, op);
         self.n_past.store(s.n_past() as u32, Ordering::Relaxed);
-        done
+        done.map_err(|e| keep(&mut self.failure, e))
     }
 
     fn resolve(&mut self, _env: Env, done: Done) -> Result<Self::JsValue> {
         Ok(match done {
-            Done::Logits(v) => Either3::A(Float32Array::new(v)),
-            Done::Count(n) => Either3::B(n),
-            Done::Step(step) => Either3::C(step),
+            Done::Logits(v) => Either4::A(Float32Array::new(v)),
+            Done::Count(n) => Either4::B(n),
+            Done::Step(step) => Either4::C(step),
+            Done::Prompt(stats) => Either4::D(stats),
         })
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Self::JsValue> {
+        reject(&mut self.failure, &env, err)
     }
 }
 
-fn run(s: &mut RuntimeSession, op: Op) -> Result<Done> {
+fn run(s: &mut RuntimeSession, op: Op) -> std::result::Result<Done, RuntimeError> {
     match op {
-        Op::Evaluate { tokens, all_logits } => Ok(Done::Logits(
-            s.evaluate(&tokens, all_logits)
-                .map_err(runtime_error)?
-                .to_vec(),
-        )),
+        Op::Evaluate { tokens, all_logits } => Ok(Done::Logits(s.evaluate(&tokens, all_logits)?.to_vec())),
         Op::Begin { tokens, params } => {
-            let params = sampling_params_from_json(&params).map_err(runtime_error)?;
-            Ok(Done::Count(
-                s.begin(&tokens, params).map_err(runtime_error)?.n_reused as u32,
-            ))
+            let stats = s.begin(&tokens, sampling_params_from_json(&params)?)?;
+            Ok(Done::Prompt(NativePromptStats { n_prompt: stats.n_prompt as u32, n_reused: stats.n_reused as u32 }))
         }
-        Op::Next => Ok(Done::Count(s.next().map_err(runtime_error)?.token)),
+        Op::Next => Ok(Done::Count(s.next()?.token)),
         Op::NextStep => {
-            let step = s.next().map_err(runtime_error)?;
+            let step = s.next()?;
             Ok(Done::Step(NativeStep {
                 token: step.token,
                 logprob: step.logprob,
@@ -131,6 +140,7 @@ impl NativeSession {
             inner: Arc::clone(&self.inner),
             n_past: Arc::clone(&self.n_past),
             op: Some(op),
+            failure: None,
         })
     }
 
@@ -144,8 +154,8 @@ impl NativeSession {
     }
 
     /// Evaluates a prompt and prepares sampling (`params`: the SDK's sampling JSON);
-    /// resolves to the number of prompt tokens reused from the cache.
-    #[napi(ts_return_type = "Promise<number>")]
+    /// resolves to what it did with the prompt (how many tokens the cache already held).
+    #[napi(ts_return_type = "Promise<NativePromptStats>")]
     pub fn begin(&self, tokens: &[u32], params: String) -> AsyncTask<SessionTask> {
         self.task(Op::Begin {
             tokens: tokens.to_vec(),

@@ -2,13 +2,10 @@
 //! `NativeSession`, synchronous (one thread). The bytes are copied into linear memory once;
 //! WebAssembly cannot borrow an ArrayBuffer.
 
-use llmplayer_core::runtime::{sampling_params_from_json, RuntimeError, RuntimeModel, RuntimeOptions, RuntimeSession};
+use crate::js_error;
+use llmplayer_core::runtime::{sampling_params_from_json, RuntimeModel, RuntimeOptions, RuntimeSession};
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
-
-fn runtime_error(e: RuntimeError) -> JsValue {
-    js_sys::Error::new(&format!("[{}] {}", e.code(), e)).into()
-}
 
 #[wasm_bindgen]
 pub struct WasmModel {
@@ -20,15 +17,15 @@ impl WasmModel {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: Vec<u8>, vocab_only: bool, kv_type: Option<String>, flash_attn: Option<bool>, rounding: Option<String>) -> Result<WasmModel, JsValue> {
         let opts = RuntimeOptions { n_threads: Some(1), vocab_only, kv_type, flash_attn: flash_attn.unwrap_or(false), rounding };
-        Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(runtime_error)? })
+        Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(js_error)? })
     }
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&self, n_ctx: u32, kv_type: Option<String>) -> Result<WasmSession, JsValue> {
-        Ok(WasmSession { s: self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(runtime_error)? })
+        Ok(WasmSession { s: self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(js_error)? })
     }
     /// `{ ppl, nll, nPredictions }` of a token list (see `RuntimeModel::perplexity`).
     pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>, kv_type: Option<String>) -> Result<js_sys::Object, JsValue> {
-        let p = self.rt.perplexity(tokens, n_ctx.map(|n| n as usize), kv_type.as_deref()).map_err(runtime_error)?;
+        let p = self.rt.perplexity(tokens, n_ctx.map(|n| n as usize), kv_type.as_deref()).map_err(js_error)?;
         let o = js_sys::Object::new();
         js_sys::Reflect::set(&o, &"ppl".into(), &p.ppl.into())?;
         js_sys::Reflect::set(&o, &"nll".into(), &p.nll.into())?;
@@ -85,20 +82,25 @@ pub struct WasmSession {
 #[wasm_bindgen]
 impl WasmSession {
     pub fn evaluate(&mut self, tokens: &[u32], all_logits: bool) -> Result<Vec<f32>, JsValue> {
-        Ok(self.s.evaluate(tokens, all_logits).map_err(runtime_error)?.to_vec())
+        Ok(self.s.evaluate(tokens, all_logits).map_err(js_error)?.to_vec())
     }
-    pub fn begin(&mut self, tokens: &[u32], params: &str) -> Result<u32, JsValue> {
-        let params = sampling_params_from_json(params).map_err(runtime_error)?;
-        Ok(self.s.begin(tokens, params).map_err(runtime_error)?.n_reused as u32)
+    /// `{ nPrompt, nReused }`, the shape of the native `NativePromptStats`.
+    pub fn begin(&mut self, tokens: &[u32], params: &str) -> Result<js_sys::Object, JsValue> {
+        let params = sampling_params_from_json(params).map_err(js_error)?;
+        let stats = self.s.begin(tokens, params).map_err(js_error)?;
+        let o = js_sys::Object::new();
+        js_sys::Reflect::set(&o, &"nPrompt".into(), &(stats.n_prompt as u32).into())?;
+        js_sys::Reflect::set(&o, &"nReused".into(), &(stats.n_reused as u32).into())?;
+        Ok(o)
     }
     pub fn next(&mut self) -> Result<u32, JsValue> {
-        Ok(self.s.next().map_err(runtime_error)?.token)
+        Ok(self.s.next().map_err(js_error)?.token)
     }
     /// `{ token, logprob?, topLogprobs: [{ id, logprob }] }`, the shape of the native
     /// `NativeStep` (`logprob` absent unless `begin` asked for logprobs).
     #[wasm_bindgen(js_name = nextStep)]
     pub fn next_step(&mut self) -> Result<js_sys::Object, JsValue> {
-        let step = self.s.next().map_err(runtime_error)?;
+        let step = self.s.next().map_err(js_error)?;
         let o = js_sys::Object::new();
         js_sys::Reflect::set(&o, &"token".into(), &step.token.into())?;
         if let Some(lp) = step.logprob {
