@@ -135,7 +135,7 @@ fn bench_type(ty: GgmlType, pools: &[ThreadPool; 2], budget: Duration) -> Row {
     }
     Row {
         ty,
-        backend: t.vec_dot_backend.name(),
+        backend: t.vec_dot_isa.name(),
         mm_kernel: t.mat_mat_kernel(),
         bytes_per_weight: rb as f64 / COLS as f64,
         matvec_gbs,
@@ -162,7 +162,7 @@ fn main() {
     let pools = [ThreadPool::new(1), ThreadPool::new(2)];
     // Other processes share this machine: take the best bandwidth seen before and after.
     let mut bw = [read_bandwidth(&pools[0], budget), read_bandwidth(&pools[1], budget)];
-    println!("backend: {}   memory read bandwidth: 1 thread {:.1} GB/s, 2 threads {:.1} GB/s", quant::backend().name(), bw[0], bw[1]);
+    println!("backend: {}   memory read bandwidth: 1 thread {:.1} GB/s, 2 threads {:.1} GB/s", quant::isa().name(), bw[0], bw[1]);
     println!("mat-vec: {COLS} cols, ~{} MiB of weights; mat-mat: {MATMUL_ROWS}x{COLS} weights x batch {BATCH}", MATVEC_BYTES >> 20);
     println!();
     println!("{:<8} {:>7} {:>6} | {:>9} {:>9} {:>7} | {:>6} {:>10} {:>10}", "type", "kernel", "B/w", "mv 1T", "mv 2T", "%bw 2T", "mm by", "mm 1T", "mm 2T");
@@ -201,7 +201,7 @@ fn main() {
     println!("total {:.1} s", t0.elapsed().as_secs_f64());
 
     let mut json = String::from("{\n");
-    json += &format!("  \"backend\": \"{}\",\n", quant::backend().name());
+    json += &format!("  \"backend\": \"{}\",\n", quant::isa().name());
     json += &format!("  \"threads_available\": {},\n", std::thread::available_parallelism().map_or(1, |n| n.get()));
     json += &format!("  \"read_bandwidth_gbs\": {{ \"1\": {:.2}, \"2\": {:.2} }},\n", bw[0], bw[1]);
     json += &format!("  \"matvec\": {{ \"cols\": {COLS}, \"weight_bytes_target\": {MATVEC_BYTES} }},\n");

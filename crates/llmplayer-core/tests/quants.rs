@@ -17,7 +17,7 @@ use llmplayer_core::ggml_type::TYPE_TABLE;
 use llmplayer_core::gguf::GgufFile;
 use llmplayer_core::parallel::ThreadPool;
 use llmplayer_core::quant::check::{check_fixture_with_pool, FixtureReport};
-use llmplayer_core::quant::{self, Backend};
+use llmplayer_core::quant::{self, Isa};
 use llmplayer_core::GgmlType;
 use std::path::{Path, PathBuf};
 
@@ -102,8 +102,8 @@ fn every_fixture_passes_the_shared_checks() {
         let r = reports.iter().find(|r| r.ty == ty).unwrap();
         assert!(r.negative_zeros > 0, "{ty}: no -0.0 in w_deq");
     }
-    if quant::backend() == Backend::Avx2 {
-        assert!(reports.iter().any(|r| r.backend == Backend::Avx2 && r.has_x4));
+    if quant::isa() == Isa::Avx2 {
+        assert!(reports.iter().any(|r| r.backend == Isa::Avx2 && r.has_x4));
     }
 }
 

@@ -25,19 +25,19 @@ use llmplayer_core::gguf::GgufFile;
 use llmplayer_core::quant::check::{
     check_fast_vs_scalar, check_fixture, has_fast_quantizer, FixtureReport, RandomReport,
 };
-use llmplayer_core::quant::{self, Backend};
+use llmplayer_core::quant::{self, Isa};
 use llmplayer_core::GgmlType;
 
 /// Status of a check: 0 passed, 1 failed (see the message).
 pub const OK: u32 = 0;
 pub const FAILED: u32 = 1;
 
-/// [`quant::Backend`] as a number.
-pub fn backend_code(b: Backend) -> u32 {
+/// [`quant::Isa`] as a number.
+pub fn backend_code(b: Isa) -> u32 {
     match b {
-        Backend::Scalar => 0,
-        Backend::Avx2 => 1,
-        Backend::Simd128 => 2,
+        Isa::Scalar => 0,
+        Isa::Avx2 => 1,
+        Isa::Simd128 => 2,
     }
 }
 
@@ -118,7 +118,7 @@ pub fn run_type_info(type_id: u32) -> (u32, String) {
         json_str(ty.name()),
         ty.id(),
         json_str(t.vec_dot_type.name()),
-        json_str(t.vec_dot_backend.name()),
+        json_str(t.vec_dot_isa.name()),
         t.vec_dot_x4.is_some(),
         has_fast_quantizer(t),
     );
@@ -216,7 +216,7 @@ mod exports {
     /// The SIMD backend the quant table selected: 0 scalar, 1 avx2, 2 simd128.
     #[no_mangle]
     pub extern "C" fn backend() -> u32 {
-        backend_code(quant::backend())
+        backend_code(quant::isa())
     }
 
     /// What the quant table selected for ggml type `type_id`: 0 (JSON in `message_*`) or 1.

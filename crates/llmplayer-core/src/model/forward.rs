@@ -5,13 +5,13 @@
 
 use super::blocks::attention::AttnBufs;
 use super::blocks::ffn::{Ffn, FfnBufs};
-use super::blocks::{Mixer, Pass};
+use super::blocks::{Mixer, Net, Pass};
+use super::hparams::HParams;
 use super::batch::{Batch, Run};
 use super::kv::KvType;
 use super::memory::Memory;
 use super::ops::attention::AttnScratch;
 use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
-use super::Model;
 use crate::quant::{row_bytes, traits, QuantizedActs};
 
 /// Score rows per pool thread (attention tasks claim one row each).
@@ -37,12 +37,11 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    pub fn new(m: &Model, n_ubatch: usize, n_ctx: usize, n_threads: usize, kv: KvType) -> Scratch {
-        let hp = &m.hp;
-        let fused_qkv = m.net.layers.iter().any(|l| match &l.mixer {
+    pub fn new(hp: &HParams, net: &Net, n_ubatch: usize, n_ctx: usize, n_threads: usize, kv: KvType) -> Scratch {
+        let fused_qkv = net.layers.iter().any(|l| match &l.mixer {
             Mixer::Attention(a) => matches!(a.qkv, super::blocks::attention::Qkv::Fused(_)),
         });
-        let fused_ffn = m.net.layers.iter().any(|l| matches!(l.ffn, Ffn::FusedGated { .. }));
+        let fused_ffn = net.layers.iter().any(|l| matches!(l.ffn, Ffn::FusedGated { .. }));
         let n_slots = SLOTS_PER_THREAD * n_threads.max(1);
         let attn_s = AttnScratch::new(kv, n_slots, n_ctx, hp.head_dim_k, hp.head_dim_v);
         let mut s = Scratch {
@@ -55,7 +54,7 @@ impl Scratch {
             ffn: FfnBufs::new(hp, fused_ffn, n_ubatch),
             acts: QuantizedActs::new(),
         };
-        s.prewarm_acts(m, n_ubatch);
+        s.prewarm_acts(net, n_ubatch);
         s
     }
 
@@ -65,9 +64,8 @@ impl Scratch {
 
     /// Grows the activation buffer to the largest conversion a batch needs, so that
     /// decoding never allocates.
-    fn prewarm_acts(&mut self, m: &Model, n_ubatch: usize) {
-        let biggest = m
-            .net
+    fn prewarm_acts(&mut self, net: &Net, n_ubatch: usize) {
+        let biggest = net
             .mats()
             .iter()
             .filter_map(|w| traits(w.ty).map(|t| (t.vec_dot_type, w.cols)))
@@ -103,7 +101,7 @@ fn block_input<'b>(w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32], n: usize,
 /// writes the logits of the rows that want them into `logits` ((n_outputs, n_vocab), in row
 /// order).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn forward(p: &Pass, net: &super::blocks::Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
+pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
     let (hp, file) = (p.hp, p.file);
     let Scratch { x, xn, proj, rope: rc, temp, attn, ffn, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);

@@ -75,7 +75,7 @@ impl<'m> Session<'m> {
                 m.net.rope_short.as_deref()
             });
             let rope = Rope::new(hp, factors);
-            let s = Scratch::new(m, n_ubatch, n_ctx, pool.n_threads(), kv);
+            let s = Scratch::new(hp, &m.net, n_ubatch, n_ctx, pool.n_threads(), kv);
             (pool, n_ubatch, n_ctx, rope, Memory::new(hp, n_ctx, n_seq, kv), s, hp.n_vocab)
         };
         Session {

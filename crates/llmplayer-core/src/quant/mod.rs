@@ -39,6 +39,7 @@ pub mod float;
 mod grids;
 mod grids_iq1_iq3;
 mod grids_iq2;
+mod acts;
 mod matmul;
 mod traits;
 
@@ -47,6 +48,9 @@ mod x86;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm;
+/// ggml's AVX2 accumulator emulated exactly on simd128 (attention's f32 dots use it too).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) use wasm::exact::Acc8;
 
 #[cfg(test)]
 mod tests;
@@ -57,9 +61,10 @@ pub use blocks_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 pub use blocks_legacy::{BlockQ1_0, BlockQ2_0, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 pub use blocks_nl4::{BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4};
 pub use blocks_ternary::{BlockTq1_0, BlockTq2_0};
-pub use matmul::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q, QuantizedActs};
+pub use acts::QuantizedActs;
+pub use matmul::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q};
 pub use traits::{
-    backend, quantize_row, traits, Backend, DequantizeRowFn, QuantTraits, QuantizeRowFn, VecDot4x4Fn, VecDotFn, VecDotX4Fn,
+    isa, quantize_row, traits, Isa, DequantizeRowFn, QuantTraits, QuantizeRowFn, VecDot4x4Fn, VecDotFn, VecDotX4Fn,
 };
 
 use crate::GgmlType;

@@ -32,20 +32,20 @@ pub type PanelDotFn = fn(usize, &[u8], &crate::quant::QuantizedActs, usize, usiz
 /// `quantize_row(x, out)`: converts `x.len()` f32 activations into this type.
 pub type QuantizeRowFn = fn(&[f32], &mut [u8]);
 
-/// Which implementation a table entry uses.
+/// Which instruction set a table entry's kernels use (not a device: every one runs on the CPU).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub enum Isa {
     Scalar,
     Avx2,
     Simd128,
 }
 
-impl Backend {
+impl Isa {
     pub fn name(self) -> &'static str {
         match self {
-            Backend::Scalar => "scalar",
-            Backend::Avx2 => "avx2",
-            Backend::Simd128 => "simd128",
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Simd128 => "simd128",
         }
     }
 }
@@ -65,7 +65,7 @@ pub struct QuantTraits {
     /// The scalar dot product: the oracle the SIMD kernels are tested against.
     pub vec_dot_scalar: VecDotFn,
     /// Which implementation `vec_dot` is.
-    pub vec_dot_backend: Backend,
+    pub vec_dot_isa: Isa,
     /// Optional register-blocked kernel for four activation rows; equals four `vec_dot`s.
     pub vec_dot_x4: Option<VecDotX4Fn>,
     /// Optional four-rows-by-four-tokens kernel; equals sixteen `vec_dot`s. Mat-mat prefers it.
@@ -149,7 +149,7 @@ fn scalar_row(ty: GgmlType) -> Option<QuantTraits> {
         dequantize_row,
         vec_dot,
         vec_dot_scalar: vec_dot,
-        vec_dot_backend: Backend::Scalar,
+        vec_dot_isa: Isa::Scalar,
         vec_dot_x4: None,
         vec_dot_4x4: None,
         pack_panel: None,
@@ -182,16 +182,16 @@ pub fn traits(ty: GgmlType) -> Option<&'static QuantTraits> {
     TABLE.get_or_init(build)[ty as usize].as_ref()
 }
 
-/// The SIMD backend this process selected (`Scalar` when none applies).
-pub fn backend() -> Backend {
+/// The instruction set this process selected (`Scalar` when none applies).
+pub fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     if super::x86::available() {
-        return Backend::Avx2;
+        return Isa::Avx2;
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return Backend::Simd128;
+    return Isa::Simd128;
     #[allow(unreachable_code)]
-    Backend::Scalar
+    Isa::Scalar
 }
 
 /// Converts f32 activations into the activation type `ty` (F32, F16, BF16, Q8_0, Q8_1, Q8_K).

@@ -36,7 +36,7 @@ use crate::quant::blocks_nl4::{e8m0_to_f32_half, ue4m3_to_f32_half, BlockIq4Nl, 
 use crate::quant::blocks_ternary::{self as ternary, BlockTq1_0, BlockTq2_0};
 use crate::quant::float::f16_to_f32;
 use crate::quant::grids::{KVALUES_FP4, KVALUES_IQ4NL};
-use crate::quant::{Backend, QuantTraits};
+use crate::quant::{Isa, QuantTraits};
 use crate::GgmlType;
 
 /// The 256-bit register lane that element `e` of a block or super-block lands in.
@@ -280,10 +280,10 @@ pub(super) enum Path {
 /// bit: every simd128 kernel of a type it covers, and the x86 ones listed in [`x86_held`].
 pub(super) fn held_bitwise(t: &QuantTraits, path: Path) -> bool {
     ggml_dot(t.ty, 0, &[], &[], false).is_some()
-        && match t.vec_dot_backend {
-            Backend::Simd128 => true,
-            Backend::Avx2 => x86_held(t.ty, path),
-            Backend::Scalar => false,
+        && match t.vec_dot_isa {
+            Isa::Simd128 => true,
+            Isa::Avx2 => x86_held(t.ty, path),
+            Isa::Scalar => false,
         }
 }
 
@@ -310,7 +310,7 @@ fn x86_held(ty: GgmlType, path: Path) -> bool {
 /// Whether the selected float dot of `t.ty` is held to [`float_dot`] bit for bit: the AVX2
 /// and simd128 ones.
 pub(super) fn float_held(t: &QuantTraits) -> bool {
-    matches!(t.vec_dot_backend, Backend::Simd128 | Backend::Avx2) && float_dot(t.ty, 0, &[], &[]).is_some()
+    matches!(t.vec_dot_isa, Isa::Simd128 | Isa::Avx2) && float_dot(t.ty, 0, &[], &[]).is_some()
 }
 
 /// Which of llama.cpp's paths [`ggml_dot`] expects for output row `j` of a mat-mat over

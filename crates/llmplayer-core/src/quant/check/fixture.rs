@@ -345,7 +345,7 @@ pub fn check_fixture_with_pool(f: &GgufFile, pool: &ThreadPool) -> Result<Fixtur
         rows,
         cols,
         batch,
-        backend: t.vec_dot_backend,
+        backend: t.vec_dot_isa,
         has_x4: t.vec_dot_x4.is_some(),
         fast_quantizer: has_fast_quantizer(vt),
         negative_zeros,

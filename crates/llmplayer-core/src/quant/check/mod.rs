@@ -31,7 +31,7 @@ pub use exact::ggml_dot;
 pub use fixture::{check_fixture, check_fixture_with_pool};
 pub use random::check_fast_vs_scalar;
 
-use super::{traits, Backend, QuantTraits};
+use super::{traits, Isa, QuantTraits};
 use crate::GgmlType;
 
 /// Tolerance of a quantized dot product against ggml's (README section 6.3), relative to
@@ -53,7 +53,7 @@ pub struct FixtureReport {
     pub cols: usize,
     pub batch: usize,
     /// Which implementation the table's `vec_dot` is in this build.
-    pub backend: Backend,
+    pub backend: Isa,
     /// Whether the type has a `vec_dot_x4` kernel in this build (checked when it has).
     pub has_x4: bool,
     /// Whether the activation type's selected quantizer differs from its scalar one.
@@ -70,7 +70,7 @@ pub struct FixtureReport {
 #[derive(Clone, Debug)]
 pub struct RandomReport {
     pub ty: GgmlType,
-    pub backend: Backend,
+    pub backend: Isa,
     pub has_x4: bool,
     /// Whether the selected quantizer differs from the scalar one (activation types only).
     pub fast_quantizer: bool,

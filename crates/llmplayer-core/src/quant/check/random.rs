@@ -183,7 +183,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
     let t = kernels(ty)?;
     let mut rng = Rng::new(seed ^ ((ty.id() as u64) << 40));
     let mut c = RandomChecker { fails: Failures::new(), max_rel_err: 0.0, dots_checked: 0 };
-    let backend = t.vec_dot_backend.name();
+    let backend = t.vec_dot_isa.name();
 
     // Single dot products; 256 is a multiple of every block size. 7 blocks (of the weight or
     // activation type, whichever is larger): an odd count, for the kernels that take blocks in
@@ -320,7 +320,7 @@ pub fn check_fast_vs_scalar(ty: GgmlType, seed: u64) -> Result<RandomReport, Str
 
     let report = RandomReport {
         ty,
-        backend: t.vec_dot_backend,
+        backend: t.vec_dot_isa,
         has_x4: t.vec_dot_x4.is_some(),
         fast_quantizer: has_fast_quantizer(t),
         dots_checked: c.dots_checked,

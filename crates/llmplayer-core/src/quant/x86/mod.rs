@@ -28,7 +28,7 @@ macro_rules! by_tokens {
 /// (so its accumulators fit the 16 ymm registers); evaluates to `out[t][row]`.
 macro_rules! halves_by_tokens {
     ($half:ident::<_ $(, $p:tt)*>, $nb:expr, $panel:expr, $acts:expr, $j0:expr, $nt:expr) => {{
-        let mut out = [[0.0f32; 16]; $crate::quant::matmul::PANEL_TOKENS];
+        let mut out = [[0.0f32; 16]; $crate::quant::acts::PANEL_TOKENS];
         let mut t0 = 0;
         while t0 < $nt {
             let n = ($nt - t0).min(4);
@@ -69,7 +69,7 @@ macro_rules! panel_dot_fn {
             acts: &$crate::quant::QuantizedActs,
             j0: usize,
             nt: usize,
-        ) -> [[f32; 16]; $crate::quant::matmul::PANEL_TOKENS] {
+        ) -> [[f32; 16]; $crate::quant::acts::PANEL_TOKENS] {
             debug_assert!($gate());
             // SAFETY: installed only after `$gate()` returned true; bounds are asserted inside.
             unsafe { $f(cols, panel, acts, j0, nt) }
@@ -95,7 +95,7 @@ mod tile4x4;
 mod vnni;
 mod x4;
 
-use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDot4x4Fn, VecDotFn, VecDotX4Fn};
+use super::traits::{Isa, QuantTraits, QuantizeRowFn, VecDot4x4Fn, VecDotFn, VecDotX4Fn};
 use crate::GgmlType;
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
@@ -203,7 +203,7 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     };
     if let Some(f) = fast {
         t.vec_dot = f;
-        t.vec_dot_backend = Backend::Avx2;
+        t.vec_dot_isa = Isa::Avx2;
     }
     t.vec_dot_x4 = match t.ty {
         Q8_0 => Some(dot_x4!(x4::vec_dot_q8_0_q8_0_x4)),

@@ -15,7 +15,7 @@
 //! give the same floats.
 
 use crate::quant::grids::KVALUES_IQ4NL;
-use crate::quant::matmul::PANEL_TOKENS;
+use crate::quant::acts::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::QuantizedActs;
 use std::arch::x86_64::*;

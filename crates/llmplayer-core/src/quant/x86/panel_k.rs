@@ -41,7 +41,7 @@
 
 use super::vnni;
 use crate::quant::grids::KVALUES_IQ4NL;
-use crate::quant::matmul::PANEL_TOKENS;
+use crate::quant::acts::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::{QuantizedActs, QK_K};
 use std::arch::x86_64::*;

@@ -17,7 +17,7 @@ use super::panel_k::{
     Q8_K_BSUMS, Q8_K_BYTES, SC_AT, Z,
 };
 use crate::quant::grids::KVALUES_IQ4NL;
-use crate::quant::matmul::PANEL_TOKENS;
+use crate::quant::acts::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::{QuantizedActs, QK_K};
 use std::arch::x86_64::*;

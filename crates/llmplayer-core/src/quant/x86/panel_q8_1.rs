@@ -10,7 +10,7 @@
 //! one `vpmaddwd` (at most 30480 / 31496), on each 8-row half.
 
 use super::vnni;
-use crate::quant::matmul::PANEL_TOKENS;
+use crate::quant::acts::PANEL_TOKENS;
 use crate::quant::traits::{PackPanelFn, PanelDotFn};
 use crate::quant::QuantizedActs;
 use std::arch::x86_64::*;
