@@ -20,14 +20,12 @@ interface Ref {
 /** models/README.md: |a - b| <= 1e-3 + 1e-4 |b| (SiLU models). */
 const tol = (b: number) => 1e-3 + 1e-4 * Math.abs(b);
 /**
- * Known gaps, expected to fail until fixed (then the test turns red: remove the entry). The
- * native build now rounds every step of these models as llama.cpp's AVX2 build does (vector
- * exp, rope's fused multiply-add, `ggml_vec_dot_f32` / tinyBLAS order in attention); WASM
- * shares all of it except attention's f32 dot products, which keep the simd128 kernel's order
- * (the exact order emulated per element was several times slower). That flips one 8-bit
- * activation in this prefill (row 13, 0.1).
+ * Known gaps, expected to fail until fixed (then the test turns red: remove the entry). None
+ * now: both builds round every step of these models as llama.cpp's AVX2 build does (vector
+ * exp, rope's fused multiply-add, `ggml_vec_dot_f32` / tinyBLAS order in attention, on simd128
+ * with ggml's accumulator emulated exactly).
  */
-const KNOWN_WASM_GAPS = new Set(['models-seed4321/qwen3.Q4_K_M.gguf']);
+const KNOWN_WASM_GAPS = new Set<string>([]);
 
 /** Every `models*` folder (new seeds and head shapes join by being there). */
 const files =

@@ -64,19 +64,16 @@ pub enum Order {
     TinyBlas,
 }
 
-/// `out[j] = dot(x, rows[j * stride..][..x.len()])` in `order`. On wasm32 the crate's simd128
-/// f32 dot instead, whose order differs: a scalar emulation of these FMA chains (f64 per
-/// step) made WASM attention several times slower; porting them to simd128 (as the quantized
-/// dots are, `quant/wasm/exact.rs`) is left to do.
+/// `out[j] = dot(x, rows[j * stride..][..x.len()])` in `order`, on every target (wasm32 runs
+/// the same FMA chains on simd128 with ggml's accumulator emulated exactly, [`simd128`]).
 pub fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: Order) {
-    #[cfg(target_arch = "wasm32")]
+    let tiny = order == Order::TinyBlas;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        let _ = order;
-        crate::quant::dot_rows_f32(x, rows, stride, out);
+        simd128::dot_rows(x, rows, stride, out, tiny)
     }
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        let tiny = order == Order::TinyBlas;
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("fma") {
@@ -85,6 +82,64 @@ pub fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: 
             }
         }
         dot_rows_any(x, rows, stride, out, tiny)
+    }
+}
+
+/// [`vec_dot`] and [`tinyblas_dot`] on simd128: each `__m256` accumulator is an
+/// [`Acc8`](crate::quant::Acc8), whose FMAs round once, as x86's do.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use crate::quant::Acc8;
+    use core::arch::wasm32::*;
+
+    /// Eight f32 from `x[0..8]` as (lanes 0..4, lanes 4..8).
+    #[inline(always)]
+    fn load8(x: &[f32]) -> (v128, v128) {
+        let x = &x[..8];
+        // SAFETY: eight f32 are in bounds (the slice above); wasm loads need no alignment.
+        unsafe { (v128_load(x.as_ptr().cast()), v128_load(x.as_ptr().add(4).cast())) }
+    }
+
+    fn vec_dot(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len().min(y.len());
+        let np = n & !31;
+        let mut acc = [Acc8::new(); 4];
+        for (xs, ys) in x[..np].chunks_exact(32).zip(y[..np].chunks_exact(32)) {
+            for (j, a) in acc.iter_mut().enumerate() {
+                a.fma_f32(load8(&xs[8 * j..]), load8(&ys[8 * j..]));
+            }
+        }
+        let mut sum = acc[0].add(acc[2]).add(acc[1].add(acc[3])).hsum_hadd();
+        for (&a, &b) in x[np..n].iter().zip(&y[np..n]) {
+            sum = super::fma(a, b, sum);
+        }
+        sum
+    }
+
+    fn tinyblas_dot(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len().min(y.len());
+        let mut acc = Acc8::new();
+        let (xc, yc) = (x[..n].chunks_exact(8), y[..n].chunks_exact(8));
+        let (xr, yr) = (xc.remainder(), yc.remainder());
+        for (xs, ys) in xc.zip(yc) {
+            acc.fma_f32(load8(xs), load8(ys));
+        }
+        if !xr.is_empty() {
+            // Zero-padded, as ggml's masked rows are: fma(0, 0, a) = a.
+            let (mut xp, mut yp) = ([0f32; 8], [0f32; 8]);
+            xp[..xr.len()].copy_from_slice(xr);
+            yp[..yr.len()].copy_from_slice(yr);
+            acc.fma_f32(load8(&xp), load8(&yp));
+        }
+        acc.hsum()
+    }
+
+    pub(super) fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], tiny: bool) {
+        let n = x.len();
+        for (j, o) in out.iter_mut().enumerate() {
+            let r = &rows[j * stride..][..n];
+            *o = if tiny { tinyblas_dot(x, r) } else { vec_dot(x, r) };
+        }
     }
 }
 

@@ -185,7 +185,7 @@ pub fn row_online(q: &[f32], k: &[u8], k_stride: usize, v_t: &[u8], n_ctx: usize
     let key = &mut key[..hk];
     for (j, sj) in s[..n_kv].iter_mut().enumerate() {
         widen(&k[2 * j * k_stride..][..2 * hk], key);
-        *sj = super::f32dot::vec_dot(q16, key);
+        super::f32dot::dot_rows(q16, key, 0, std::slice::from_mut(sj), super::f32dot::Order::VecDot);
     }
     online(&s[..n_kv], |dv, j| h(v_t, dv * n_ctx + j), scale, o);
 }

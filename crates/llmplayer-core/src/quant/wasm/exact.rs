@@ -155,7 +155,7 @@ fn join(p: &[v128; 4]) -> (v128, v128) {
 
 /// An emulated `__m256` accumulator: lanes 2k, 2k+1 in lanes 0-1 of the k-th f32x4.
 #[derive(Clone, Copy)]
-pub(super) struct Acc8([v128; 4]);
+pub(crate) struct Acc8([v128; 4]);
 
 impl Acc8 {
     #[inline(always)]
@@ -211,6 +211,15 @@ impl Acc8 {
     #[inline(always)]
     pub fn add(self, o: Acc8) -> Acc8 {
         Acc8(core::array::from_fn(|k| f32x4_add(self.0[k], o.0[k])))
+    }
+
+    /// `GGML_F32x8_REDUCE`'s last steps (`ggml_vec_dot_f32`): halves added, then
+    /// `(t0 + t1) + (t2 + t3)` (two `hadd`s).
+    #[inline(always)]
+    pub fn hsum_hadd(self) -> f32 {
+        let (lo, hi) = join(&self.0);
+        let t = f32x4_add(lo, hi);
+        (f32x4_extract_lane::<0>(t) + f32x4_extract_lane::<1>(t)) + (f32x4_extract_lane::<2>(t) + f32x4_extract_lane::<3>(t))
     }
 
     /// ggml's `hsum_float_8`: halves added, then `(t0 + t2) + (t1 + t3)`.

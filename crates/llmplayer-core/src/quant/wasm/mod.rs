@@ -47,14 +47,14 @@ macro_rules! unroll8 {
     }};
 }
 
-mod exact;
+pub(super) mod exact;
 mod float;
 mod iquants;
 mod kquants;
 mod legacy;
 mod misc;
 
-use super::traits::{Backend, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
+use super::traits::{Isa, QuantTraits, QuantizeRowFn, VecDotFn, VecDotX4Fn};
 use crate::GgmlType;
 use core::arch::wasm32::*;
 
@@ -94,7 +94,7 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     };
     if let Some(f) = fast {
         t.vec_dot = f;
-        t.vec_dot_backend = Backend::Simd128;
+        t.vec_dot_isa = Isa::Simd128;
     }
     let x4: Option<VecDotX4Fn> = match t.ty {
         Q8_0 => Some(legacy::vec_dot_q8_0_q8_0_x4),
