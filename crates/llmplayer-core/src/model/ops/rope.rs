@@ -4,6 +4,7 @@
 //! A per-position cache holds (cos, sin) pairs shared by every head and layer.
 
 use super::expf::fma;
+use super::trig::{cosf, sinf};
 use crate::model::hparams::{HParams, RopeKind};
 
 /// Rope parameters of one session (LongRoPE factors depend on the session's context).
@@ -61,8 +62,9 @@ impl Rope {
                 th = theta_interp * (1.0 - ramp_mix) + theta_extrap * ramp_mix;
                 mscale *= 1.0 + 0.1 * (1.0 / self.freq_scale).ln();
             }
-            cs[0] = th.cos() * mscale;
-            cs[1] = th.sin() * mscale;
+            // glibc's cosf / sinf, not this platform's (see `trig`).
+            cs[0] = cosf(th) * mscale;
+            cs[1] = sinf(th) * mscale;
             theta *= self.theta_scale;
         }
     }
