@@ -5,6 +5,7 @@
 //! a file means the same thing to both.
 
 use super::arch::Arch;
+use super::ops::glibc::logf;
 use super::ModelError;
 use crate::gguf::{keys, GgufFile, Value};
 
@@ -230,7 +231,7 @@ impl HParams {
         let ext_factor = if self.rope_scaling == RopeScaling::Yarn { 1.0f32 } else { 0.0 };
         let mut attn_factor = 1.0f32;
         if ext_factor != 0.0 {
-            let get_mscale = |scale: f32, mscale: f32| if scale <= 1.0 { 1.0 } else { 0.1 * mscale * scale.ln() + 1.0 };
+            let get_mscale = |scale: f32, mscale: f32| if scale <= 1.0 { 1.0 } else { 0.1 * mscale * logf(scale) + 1.0 };
             let factor = 1.0 / freq_scale;
             attn_factor = if self.yarn_log_mul != 0.0 {
                 let mscale_all_dims = self.yarn_log_mul;
@@ -239,7 +240,7 @@ impl HParams {
                 get_mscale(factor, 1.0)
             };
             // ggml's rope_yarn multiplies this back in.
-            attn_factor *= 1.0 / (1.0 + 0.1 * factor.ln());
+            attn_factor *= 1.0 / (1.0 + 0.1 * logf(factor));
         }
         (ext_factor, attn_factor * self.rope_attn_factor)
     }

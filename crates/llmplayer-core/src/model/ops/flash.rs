@@ -22,6 +22,7 @@
 //! partial sums; that rounding depends on its thread count and is not reproduced.)
 
 use super::expf::{self, fma, Rounding};
+use super::glibc;
 use crate::quant::float::{f16_to_f32, f32_to_f16};
 use crate::quant::traits;
 use crate::GgmlType;
@@ -112,7 +113,7 @@ fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize,
         let tmax = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let m_new = m.max(tmax);
         if m_new > m {
-            let ms = (m - m_new).exp();
+            let ms = glibc::expf(m - m_new);
             o.iter_mut().for_each(|x| *x *= ms);
             sum *= ms;
         }
@@ -157,11 +158,11 @@ fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, scale: f32, o: &mut [f32])
         let sj = sj * scale;
         let (mut ms, mut w) = (1f32, 1f32);
         if sj > m {
-            ms = (m - sj).exp();
+            ms = glibc::expf(m - sj);
             m = sj;
             o.iter_mut().for_each(|x| *x = round_f16(*x * ms));
         } else {
-            w = (sj - m).exp();
+            w = glibc::expf(sj - m);
         }
         for (dv, od) in o.iter_mut().enumerate() {
             *od = round_f16(fma(v(dv, j), w, *od));

@@ -8,4 +8,4 @@ pub mod flash;
 pub mod ffn;
 pub mod norm;
 pub mod rope;
-pub mod trig;
+pub mod glibc;

@@ -4,7 +4,7 @@
 //! A per-position cache holds (cos, sin) pairs shared by every head and layer.
 
 use super::expf::fma;
-use super::trig::{cosf, sinf};
+use super::glibc::{cosf, logf, powf, sinf};
 use crate::model::hparams::{HParams, RopeKind};
 
 /// Rope parameters of one session (LongRoPE factors depend on the session's context).
@@ -24,7 +24,7 @@ pub struct Rope {
 
 /// ggml_rope_yarn_corr_dim: the dimension where `n_rot` rotations fit in `n_ctx_orig`.
 fn corr_dim(n_dims: usize, n_ctx_orig: usize, n_rot: f32, base: f32) -> f32 {
-    n_dims as f32 * (n_ctx_orig as f32 / (n_rot * 2.0 * std::f32::consts::PI)).ln() / (2.0 * base.ln())
+    n_dims as f32 * logf(n_ctx_orig as f32 / (n_rot * 2.0 * std::f32::consts::PI)) / (2.0 * logf(base))
 }
 
 impl Rope {
@@ -37,7 +37,7 @@ impl Rope {
         Rope {
             n_rot,
             kind: hp.rope_kind,
-            theta_scale: base.powf(-2.0 / n_rot as f32),
+            theta_scale: powf(base, -2.0 / n_rot as f32),
             freq_scale: hp.effective_freq_scale(),
             ext_factor,
             mscale,
@@ -60,9 +60,9 @@ impl Rope {
                 let y = (i as f32 - low) / (high - low).max(0.001);
                 let ramp_mix = (1.0 - y.clamp(0.0, 1.0)) * self.ext_factor;
                 th = theta_interp * (1.0 - ramp_mix) + theta_extrap * ramp_mix;
-                mscale *= 1.0 + 0.1 * (1.0 / self.freq_scale).ln();
+                mscale *= 1.0 + 0.1 * logf(1.0 / self.freq_scale);
             }
-            // glibc's cosf / sinf, not this platform's (see `trig`).
+            // glibc's cosf / sinf, not this platform's (see `glibc`).
             cs[0] = cosf(th) * mscale;
             cs[1] = sinf(th) * mscale;
             theta *= self.theta_scale;

@@ -1,4 +1,7 @@
-//! `sinf` / `cosf` as llama.cpp's reference build gets them from glibc (2.28 and later, x86_64
+//! The libm functions llama.cpp's CPU code calls, rounded as its reference build gets them
+//! from glibc, whatever this platform's libm is.
+//!
+//! `sinf` / `cosf` (rope's tables), ported: as llama.cpp's reference build gets them from glibc (2.28 and later, x86_64
 //! with FMA: the ARM optimized-routines algorithm, `sysdeps/ieee754/flt-32/s_sinf.c`, built
 //! with `-mfma` so every `a + b * c` is one fused step). Rope's cos/sin tables come from it,
 //! and glibc's results are not the correctly rounded ones (about 1% of rope's angles differ
@@ -121,6 +124,40 @@ pub fn sinf(y: f32) -> f32 {
 
 pub fn cosf(y: f32) -> f32 {
     sin_cos(y, true)
+}
+
+/// Whether this process's libm is glibc (on x86_64 the reference build's, function for
+/// function).
+const GLIBC: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+
+/// glibc's `powf` (rope's `theta_scale`): glibc's own where it is the libm; elsewhere the
+/// correctly rounded value by way of f64, which glibc's equals for all but 0.07% of (base,
+/// head size) pairs, where musl's (wasm32's libm) differs for 12%.
+pub fn powf(x: f32, y: f32) -> f32 {
+    if GLIBC {
+        x.powf(y)
+    } else {
+        (x as f64).powf(y as f64) as f32
+    }
+}
+
+/// glibc's `expf` (flash attention's rescaling): as [`powf`]; the f64 route differs from
+/// glibc for 0.009% of the inputs from -104 to 0, musl's for 0.9%.
+pub fn expf(x: f32) -> f32 {
+    if GLIBC {
+        x.exp()
+    } else {
+        (x as f64).exp() as f32
+    }
+}
+
+/// glibc's `logf` (YaRN's corrections), as [`powf`].
+pub fn logf(x: f32) -> f32 {
+    if GLIBC {
+        x.ln()
+    } else {
+        (x as f64).ln() as f32
+    }
 }
 
 #[cfg(test)]
