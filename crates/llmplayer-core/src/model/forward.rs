@@ -11,7 +11,6 @@ use super::batch::{Batch, Run};
 use super::kv::KvType;
 use super::memory::Memory;
 use super::ops::attention::AttnScratch;
-use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
 use crate::quant::{row_bytes, traits, QuantizedActs};
 
 /// Score rows per pool thread (attention tasks claim one row each).
@@ -77,19 +76,12 @@ impl Scratch {
     }
 }
 
-/// `x += y * scale` (Granite's residual multiplier) or `x += y`.
-fn add_rows(x: &mut [f32], y: &[f32], scale: Option<f32>) {
-    match scale {
-        Some(s) => x.iter_mut().zip(y).for_each(|(a, &b)| *a += b * s),
-        None => x.iter_mut().zip(y).for_each(|(a, &b)| *a += b),
-    }
-}
-
 /// `w`'s RMSNorm of `x`'s `n` rows into `xn` (and that is the block input), or `x` itself.
-fn block_input<'b>(w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32], n: usize, d: usize, eps: f32) -> &'b [f32] {
+fn block_input<'b>(p: &Pass, w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32], n: usize) -> &'b [f32] {
+    let (d, eps) = (p.hp.n_embd, p.hp.rms_eps);
     match w {
         Some(nw) => {
-            rms_norm_rows(&x[..n * d], Some(nw), eps, d, &mut xn[..n * d]);
+            p.dev.rms_norm(&x[..n * d], Some(nw), eps, d, &mut xn[..n * d]);
             xn
         }
         None => x,
@@ -102,15 +94,13 @@ fn block_input<'b>(w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32], n: usize,
 /// order).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
-    let (hp, file) = (p.hp, p.file);
+    let (hp, dev) = (p.hp, p.dev);
     let Scratch { x, xn, proj, rope: rc, temp, attn, ffn, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
     let mut n = runs.iter().map(|r| r.len).sum::<usize>();
     let (tokens, pos, wants) = (&batch.tokens[r0..r0 + n], &batch.pos[r0..r0 + n], &batch.logits[r0..r0 + n]);
 
-    for (t, &tok) in tokens.iter().enumerate() {
-        net.token_embd.row(file, tok as usize, &mut x[t * d..(t + 1) * d]);
-    }
+    dev.get_rows(&net.token_embd, tokens, &mut x[..n * d]);
     if let Some(sc) = hp.embedding_scale {
         x[..n * d].iter_mut().for_each(|v| *v *= sc);
     }
@@ -121,7 +111,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
 
     for (il, layer) in net.layers.iter().enumerate() {
         // ---- mixer
-        let inp = block_input(layer.attn_norm.as_deref(), x, xn, n, d, eps);
+        let inp = block_input(p, layer.attn_norm.as_deref(), x, xn, n);
         let Mixer::Attention(a) = &layer.mixer;
         a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts);
         let n_o = hp.n_head[il] * hp.head_dim_v;
@@ -140,24 +130,24 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
         if n == 0 {
             return;
         }
-        a.wo.apply(file, p.pool, &attn.out, n, proj, acts);
+        a.wo.apply(dev, &attn.out, n, proj, acts);
         if let Some(pn) = &layer.attn_post_norm {
-            rms_norm_rows_inplace(&mut proj[..n * d], Some(pn), eps, d);
+            dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);
         }
-        add_rows(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
+        dev.add(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
 
         // ---- feed-forward
-        let inp = block_input(layer.ffn_norm.as_deref(), x, xn, n, d, eps);
+        let inp = block_input(p, layer.ffn_norm.as_deref(), x, xn, n);
         layer.ffn.forward(p, inp, n, ffn, acts, proj);
         if let Some(pn) = &layer.ffn_post_norm {
-            rms_norm_rows_inplace(&mut proj[..n * d], Some(pn), eps, d);
+            dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);
         }
-        add_rows(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
+        dev.add(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
     }
 
     // ---- output head on the rows that need logits
-    rms_norm_rows(&x[..n * d], Some(&net.output_norm), eps, d, &mut xn[..n * d]);
-    net.output().matmul(file, p.pool, xn, n, logits, acts);
+    dev.rms_norm(&x[..n * d], Some(&net.output_norm), eps, d, &mut xn[..n * d]);
+    dev.matmul(net.output(), xn, n, logits, acts);
     let n_vocab = hp.n_vocab;
     for r in logits[..n * n_vocab].chunks_exact_mut(n_vocab) {
         if let Some(sc) = net.output_scale {

@@ -21,6 +21,7 @@ pub mod perplexity;
 
 mod batch;
 mod blocks;
+mod device;
 mod forward;
 mod kv;
 mod memory;

@@ -8,6 +8,7 @@
 
 use super::batch::{Batch, Run};
 use super::blocks::Pass;
+use super::device::Cpu;
 use super::forward::{forward, Scratch};
 use super::kv::KvType;
 use super::memory::{Memory, SeqId};
@@ -263,7 +264,8 @@ impl<'m> Session<'m> {
             self.logits.resize(n_rows * n_vocab, 0.0);
         }
         let m = self.model.get();
-        let pass = Pass { file: m.file(), pool: &self.pool, hp: &m.hp, rope: &self.rope, rounding: m.rounding, flash: self.flash_attn };
+        let cpu = Cpu { file: m.file(), pool: &self.pool };
+        let pass = Pass { dev: &cpu, hp: &m.hp, rope: &self.rope, rounding: m.rounding, flash: self.flash_attn };
         let mut row = 0;
         let mut r0 = 0;
         while r0 < batch.len() {

@@ -69,6 +69,13 @@ impl Mat {
         }
     }
 
+    /// An f32 matrix that owns its values (`rows` rows of `cols`).
+    #[cfg(test)]
+    pub fn from_f32(rows: usize, cols: usize, v: &[f32]) -> Mat {
+        let bytes: Vec<u8> = v[..rows * cols].iter().flat_map(|x| x.to_le_bytes()).collect();
+        Mat { ty: GgmlType::F32, rows, cols, data: MatData::Owned(bytes.into_boxed_slice()) }
+    }
+
     /// Dequantizes row `r` into `out` (`cols` floats): ggml get_rows.
     pub fn row(&self, file: &[u8], r: usize, out: &mut [f32]) {
         let rb = row_bytes(self.ty, self.cols);

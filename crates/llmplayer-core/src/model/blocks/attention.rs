@@ -9,8 +9,7 @@ use crate::model::hparams::HParams;
 use crate::model::batch::Run;
 use crate::model::memory::Memory;
 use crate::model::names::Layer;
-use crate::model::ops::attention::{attention, AttnDims, AttnScratch};
-use crate::model::ops::norm::rms_norm_rows_inplace;
+use crate::model::ops::attention::{AttnDims, AttnScratch};
 use crate::model::weights::Loader;
 use crate::model::ModelError;
 use crate::quant::QuantizedActs;
@@ -116,13 +115,13 @@ impl Attention {
         let (hk, hv, eps) = (hp.head_dim_k, hp.head_dim_v, hp.rms_eps);
         match &self.qkv {
             Qkv::Separate { q: wq, k: wk, v: wv } => {
-                wq.apply(p.file, p.pool, inp, n, &mut b.q, acts);
-                wk.apply(p.file, p.pool, inp, n, &mut b.k, acts);
-                wv.apply(p.file, p.pool, inp, n, &mut b.v, acts);
+                wq.apply(p.dev, inp, n, &mut b.q, acts);
+                wk.apply(p.dev, inp, n, &mut b.k, acts);
+                wv.apply(p.dev, inp, n, &mut b.v, acts);
             }
             Qkv::Fused(w) => {
                 let row = n_q + n_k + n_v;
-                w.apply(p.file, p.pool, inp, n, &mut b.qkv, acts);
+                w.apply(p.dev, inp, n, &mut b.qkv, acts);
                 for t in 0..n {
                     let r = &b.qkv[t * row..(t + 1) * row];
                     b.q[t * n_q..(t + 1) * n_q].copy_from_slice(&r[..n_q]);
@@ -136,18 +135,18 @@ impl Attention {
         match self.opts.qk_norm {
             QkNorm::None => {}
             QkNorm::PerHead => {
-                rms_norm_rows_inplace(q, qw, eps, hk);
-                rms_norm_rows_inplace(k, kw, eps, hk);
+                p.dev.rms_norm_inplace(q, qw, eps, hk);
+                p.dev.rms_norm_inplace(k, kw, eps, hk);
             }
             QkNorm::Full => {
-                rms_norm_rows_inplace(q, qw, eps, n_q);
-                rms_norm_rows_inplace(k, kw, eps, n_k);
+                p.dev.rms_norm_inplace(q, qw, eps, n_q);
+                p.dev.rms_norm_inplace(k, kw, eps, n_k);
             }
         }
         if hp.has_rope(il) {
             let rc = &rc[..n * hp.n_rot];
-            p.rope.apply_rows(rc, q, n_q, hk);
-            p.rope.apply_rows(rc, k, n_k, hk);
+            p.dev.rope(p.rope, rc, q, n_q, hk);
+            p.dev.rope(p.rope, rc, k, n_k, hk);
         }
         if hp.attn_temp.is_some() {
             for (qr, &tf) in q.chunks_exact_mut(n_q).zip(temp) {
@@ -168,7 +167,7 @@ impl Attention {
             let kv = mem.kv_mut(r.seq);
             kv.store(il, r.pos0, &k[rows.start * n_k..rows.end * n_k], &v[rows.start * n_v..rows.end * n_v], n_k, n_v);
             let out = &mut b.out[rows.start * n_o..rows.end * n_o];
-            attention(p.pool, &dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0, kv.view(il), &mut b.s, out);
+            p.dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0, kv.view(il), &mut b.s, out);
         }
     }
 }

@@ -5,7 +5,6 @@ use super::proj::Proj;
 use super::Pass;
 use crate::model::hparams::HParams;
 use crate::model::names::Layer;
-use crate::model::ops::ffn::{swiglu_fused_rows, swiglu_inplace};
 use crate::model::weights::Loader;
 use crate::model::ModelError;
 use crate::quant::QuantizedActs;
@@ -63,19 +62,19 @@ impl Ffn {
         let act: &[f32] = match self {
             Ffn::Gated { gate: wg, up: wu, .. } => {
                 let n_ff = wg.w.rows;
-                wg.apply(p.file, p.pool, inp, n, gate, acts);
-                wu.apply(p.file, p.pool, inp, n, up, acts);
-                swiglu_inplace(&mut gate[..n * n_ff], &up[..n * n_ff], p.rounding);
+                wg.apply(p.dev, inp, n, gate, acts);
+                wu.apply(p.dev, inp, n, up, acts);
+                p.dev.swiglu(&mut gate[..n * n_ff], &up[..n * n_ff], p.rounding);
                 gate
             }
             Ffn::FusedGated { up: wu, .. } => {
                 let n_ff = wu.w.rows / 2;
-                wu.apply(p.file, p.pool, inp, n, gate, acts);
-                swiglu_fused_rows(&gate[..n * 2 * n_ff], n_ff, &mut up[..n * n_ff], p.rounding);
+                wu.apply(p.dev, inp, n, gate, acts);
+                p.dev.swiglu_fused(&gate[..n * 2 * n_ff], n_ff, &mut up[..n * n_ff], p.rounding);
                 up
             }
         };
         let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. }) = self;
-        down.apply(p.file, p.pool, act, n, out, acts);
+        down.apply(p.dev, act, n, out, acts);
     }
 }

@@ -13,15 +13,14 @@ use super::names::{Global, Layer as T, Suffix};
 use super::ops::expf::Rounding;
 use super::ops::rope::Rope;
 use super::weights::{Loader, Mat};
+use super::device::Device;
 use super::ModelError;
-use crate::parallel::ThreadPool;
 use attention::Attention;
 use ffn::Ffn;
 
 /// What one forward pass shares with every block.
 pub(crate) struct Pass<'a> {
-    pub file: &'a [u8],
-    pub pool: &'a ThreadPool,
+    pub dev: &'a dyn Device,
     pub hp: &'a HParams,
     pub rope: &'a Rope,
     pub rounding: Rounding,

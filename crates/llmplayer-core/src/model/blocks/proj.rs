@@ -2,8 +2,8 @@
 
 use crate::model::names::{Layer, Suffix};
 use crate::model::weights::{Loader, Mat};
+use crate::model::device::Device;
 use crate::model::ModelError;
-use crate::parallel::ThreadPool;
 use crate::quant::QuantizedActs;
 
 #[derive(Debug)]
@@ -29,8 +29,8 @@ impl Proj {
     }
 
     /// `out (n, rows) = x (n, cols) · Wᵀ * scale + bias`.
-    pub fn apply(&self, file: &[u8], pool: &ThreadPool, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs) {
-        self.w.matmul(file, pool, x, n, out, acts);
+    pub fn apply(&self, dev: &dyn Device, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs) {
+        dev.matmul(&self.w, x, n, out, acts);
         let rows = self.w.rows;
         for r in out[..n * rows].chunks_exact_mut(rows) {
             if let Some(s) = self.scale {

@@ -1,0 +1,154 @@
+//! The device seam: every op a block runs (llama.cpp's ggml ops: `mul_mat`, `mul_mat_id`,
+//! `rms_norm`, `rope`, attention, `swiglu`, `add`, `get_rows`) goes through [`Device`], so
+//! the blocks say *what* runs and a device says *where*. [`Cpu`] is today's engine: the
+//! kernels of `quant/` and `ops/` on host slices, on the session's thread pool.
+//!
+//! What a second device (OpenCL) adds here: its own weight and activation buffers behind
+//! these calls (associated types in place of `Mat` and `&[f32]`), uploaded at load. The
+//! blocks, the batch logic and the memory rules stay as they are.
+
+use super::ops::attention::{attention, AttnDims, AttnScratch, KvView};
+use super::ops::expf::Rounding;
+use super::ops::ffn::{swiglu_fused_rows, swiglu_inplace};
+use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
+use super::ops::rope::Rope;
+use super::weights::Mat;
+use crate::parallel::ThreadPool;
+use crate::quant::QuantizedActs;
+
+/// Reused buffers of [`Device::matmul_id`] (MoE FFNs, the next engines, use it): the rows routed to one expert, gathered.
+#[derive(Default)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct ExpertScratch {
+    /// (m, cols) the rows one expert takes
+    x: Vec<f32>,
+    /// (m, rows) their outputs
+    y: Vec<f32>,
+    /// (m,) where each output goes: `t * k + slot`
+    dst: Vec<usize>,
+}
+
+pub(crate) trait Device: Sync {
+    /// `out (n, w.rows) = x (n, w.cols) · Wᵀ`.
+    fn matmul(&self, w: &Mat, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs);
+    /// Row `t` of `x` (n, cols) through each expert `ids[t * k + j]` of `experts`, into row
+    /// `t * k + j` of `out` (n * k, rows) (ggml `mul_mat_id`).
+    #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(not(test), allow(dead_code))]
+    fn matmul_id(&self, experts: &[Mat], x: &[f32], n: usize, ids: &[u32], k: usize, out: &mut [f32], acts: &mut QuantizedActs, s: &mut ExpertScratch);
+    /// Row `r` of an embedding matrix for each token (ggml `get_rows`), into `out` (n, cols).
+    fn get_rows(&self, w: &Mat, tokens: &[u32], out: &mut [f32]);
+    /// RMSNorm of each `width`-wide row of `x`, times `w`, into `out`.
+    fn rms_norm(&self, x: &[f32], w: Option<&[f32]>, eps: f32, width: usize, out: &mut [f32]);
+    fn rms_norm_inplace(&self, x: &mut [f32], w: Option<&[f32]>, eps: f32, width: usize);
+    /// Rope on every `head_dim` head of each `row`-wide row of `x`, `cs`: (n, n_rot) cos/sin.
+    fn rope(&self, rope: &Rope, cs: &[f32], x: &mut [f32], row: usize, head_dim: usize);
+    /// Attention of `n` queries at positions `pos0..` of one sequence over its cache.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, d: &AttnDims, q: &[f32], n: usize, pos0: usize, kv: KvView<'_>, s: &mut AttnScratch, out: &mut [f32]);
+    /// `gate = silu(gate) * up`.
+    fn swiglu(&self, gate: &mut [f32], up: &[f32], r: Rounding);
+    /// Rows of `[gate | up]` (2 * n_ff wide) to `silu(gate) * up` rows in `out`.
+    fn swiglu_fused(&self, fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding);
+    /// `x += y * scale` (or `x += y`).
+    fn add(&self, x: &mut [f32], y: &[f32], scale: Option<f32>);
+}
+
+/// The CPU: weights read in place from the model file's bytes, work split over `pool`.
+pub(crate) struct Cpu<'a> {
+    pub file: &'a [u8],
+    pub pool: &'a ThreadPool,
+}
+
+impl Device for Cpu<'_> {
+    fn matmul(&self, w: &Mat, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs) {
+        w.matmul(self.file, self.pool, x, n, out, acts);
+    }
+
+    fn matmul_id(&self, experts: &[Mat], x: &[f32], n: usize, ids: &[u32], k: usize, out: &mut [f32], acts: &mut QuantizedActs, s: &mut ExpertScratch) {
+        let Some(first) = experts.first() else { return };
+        let (cols, rows) = (first.cols, first.rows);
+        for (e, w) in experts.iter().enumerate() {
+            s.dst.clear();
+            s.dst.extend(ids[..n * k].iter().enumerate().filter(|(_, &id)| id as usize == e).map(|(i, _)| i));
+            let m = s.dst.len();
+            if m == 0 {
+                continue;
+            }
+            s.x.resize(m * cols, 0.0);
+            s.y.resize(m * rows, 0.0);
+            for (xr, &i) in s.x.chunks_exact_mut(cols).zip(&s.dst) {
+                let t = i / k;
+                xr.copy_from_slice(&x[t * cols..(t + 1) * cols]);
+            }
+            w.matmul(self.file, self.pool, &s.x, m, &mut s.y, acts);
+            for (yr, &i) in s.y.chunks_exact(rows).zip(&s.dst) {
+                out[i * rows..(i + 1) * rows].copy_from_slice(yr);
+            }
+        }
+    }
+
+    fn get_rows(&self, w: &Mat, tokens: &[u32], out: &mut [f32]) {
+        for (o, &t) in out.chunks_exact_mut(w.cols).zip(tokens) {
+            w.row(self.file, t as usize, o);
+        }
+    }
+
+    fn rms_norm(&self, x: &[f32], w: Option<&[f32]>, eps: f32, width: usize, out: &mut [f32]) {
+        rms_norm_rows(x, w, eps, width, out);
+    }
+
+    fn rms_norm_inplace(&self, x: &mut [f32], w: Option<&[f32]>, eps: f32, width: usize) {
+        rms_norm_rows_inplace(x, w, eps, width);
+    }
+
+    fn rope(&self, rope: &Rope, cs: &[f32], x: &mut [f32], row: usize, head_dim: usize) {
+        rope.apply_rows(cs, x, row, head_dim);
+    }
+
+    fn attention(&self, d: &AttnDims, q: &[f32], n: usize, pos0: usize, kv: KvView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+        attention(self.pool, d, q, n, pos0, kv, s, out);
+    }
+
+    fn swiglu(&self, gate: &mut [f32], up: &[f32], r: Rounding) {
+        swiglu_inplace(gate, up, r);
+    }
+
+    fn swiglu_fused(&self, fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding) {
+        swiglu_fused_rows(fused, n_ff, out, r);
+    }
+
+    fn add(&self, x: &mut [f32], y: &[f32], scale: Option<f32>) {
+        match scale {
+            Some(s) => x.iter_mut().zip(y).for_each(|(a, &b)| *a += b * s),
+            None => x.iter_mut().zip(y).for_each(|(a, &b)| *a += b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_id_routes_each_row_through_its_experts() {
+        let (n_exp, rows, cols, n, k) = (4, 5, 8, 6, 2);
+        let val = |i: usize| ((i * 37 % 17) as f32 - 8.0) * 0.25;
+        let experts: Vec<Mat> = (0..n_exp).map(|e| Mat::from_f32(rows, cols, &(0..rows * cols).map(|i| val(i + 100 * e)).collect::<Vec<_>>())).collect();
+        let x: Vec<f32> = (0..n * cols).map(|i| val(i + 7)).collect();
+        // Row t takes experts (t % 4, (t + 1) % 4), expert 3 in only some rows.
+        let ids: Vec<u32> = (0..n).flat_map(|t| [(t % n_exp) as u32, ((t + 2) % 3) as u32]).collect();
+        let pool = ThreadPool::new(1);
+        let cpu = Cpu { file: &[], pool: &pool };
+        let (mut acts, mut s) = (QuantizedActs::new(), ExpertScratch::default());
+        let mut out = vec![f32::NAN; n * k * rows];
+        cpu.matmul_id(&experts, &x, n, &ids, k, &mut out, &mut acts, &mut s);
+        for t in 0..n {
+            for j in 0..k {
+                let mut want = vec![0f32; rows];
+                cpu.matmul(&experts[ids[t * k + j] as usize], &x[t * cols..(t + 1) * cols], 1, &mut want, &mut acts);
+                assert_eq!(&out[(t * k + j) * rows..][..rows], &want[..], "row {t}, slot {j}");
+            }
+        }
+    }
+}
