@@ -233,11 +233,13 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
             _ => {}
         }
     }
-    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones. Each rounds as
-    // what llama.cpp runs for its type in prefill: the Q8_0-activation panels as tinyBLAS,
-    // the K-quant panels (`panel_k*.rs`) as ggml's AVX2 `ggml_vec_dot_*_q8_K` (8 integer
-    // lanes per super-block, one fma per lane, hsum_float_8), bit for bit. Not for Q4_1/Q5_1
-    // (`panel_q8_1.rs`: one f32 product per block, unlike ggml's dot).
+    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones. The K-quant
+    // panels (`panel_k*.rs`) round as ggml's AVX2 `ggml_vec_dot_*_q8_K` (8 integer lanes per
+    // super-block, one fma per lane, hsum_float_8), bit for bit, as do Q4_1/Q5_1's. The
+    // Q8_0-activation panels (Q8_0, Q4_0, Q5_0, IQ4_NL) take one f32 step per block where
+    // tinyBLAS has 8 lanes: an ulp apart from llama.cpp's no-repack prefill. A per-lane version
+    // (branch `exact-tinyblas-panels`) matched it bit for bit at 0.4-0.65x the speed, and
+    // llama.cpp's default repacked kernels round otherwise anyway, so speed won.
     let panel = if vnni::available() {
         panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty))
     } else {
