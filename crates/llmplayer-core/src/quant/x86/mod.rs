@@ -235,7 +235,8 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     }
     // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones. The K-quant
     // panels (`panel_k*.rs`) round as ggml's AVX2 `ggml_vec_dot_*_q8_K` (8 integer lanes per
-    // super-block, one fma per lane, hsum_float_8), bit for bit, as do Q4_1/Q5_1's. The
+    // super-block, one fma per lane, hsum_float_8), bit for bit. Q4_1/Q5_1 take none (their
+    // `panel_q8_1.rs` has one f32 product per block where ggml's dot has 8 lanes). The
     // Q8_0-activation panels (Q8_0, Q4_0, Q5_0, IQ4_NL) take one f32 step per block where
     // tinyBLAS has 8 lanes: an ulp apart from llama.cpp's no-repack prefill. A per-lane version
     // (branch `exact-tinyblas-panels`) matched it bit for bit at 0.4-0.65x the speed, and
