@@ -27,10 +27,11 @@ pub struct QuantizedActs {
     pub(super) row_bytes: usize,
     pub(super) data: Vec<u8>,
     /// After `prepare_block_sums` (the panel kernels' inputs), row-major per activation row:
-    /// Q8_0: per block, `-128 * sum(qs)` and the scale as f32; Q8_1: per block, the scale and
+    /// Q8_0: per block, `-128 * sum(qs)` of each group of 4 quants (8 per block) and the scale
+    /// as f32; Q8_1: per block, the scale and
     /// `s` (scale × sum) as f32; Q8_K: per block, the quant sums of its 8 sub-blocks of 32 then
     /// of its 16 sub-blocks of 16, as f32. Empty otherwise.
-    pub(super) block_bias: Vec<i32>,
+    pub(super) group_bias: Vec<i32>,
     pub(super) block_d: Vec<f32>,
     pub(super) block_s: Vec<f32>,
     pub(super) sub_sums: Vec<f32>,
@@ -45,7 +46,7 @@ impl Default for QuantizedActs {
             batch: 0,
             row_bytes: 0,
             data: Vec::new(),
-            block_bias: Vec::new(),
+            group_bias: Vec::new(),
             block_d: Vec::new(),
             block_s: Vec::new(),
             sub_sums: Vec::new(),
@@ -73,7 +74,7 @@ impl QuantizedActs {
             q(xr, out);
         }
         (self.ty, self.cols, self.batch, self.row_bytes) = (ty, cols, batch, rb);
-        self.block_bias.clear();
+        self.group_bias.clear();
         self.block_d.clear();
         self.block_s.clear();
         self.sub_sums.clear();
@@ -90,7 +91,7 @@ impl QuantizedActs {
         }
     }
 
-    /// Fills the block sums the panel kernels read ([`Self::block_bias`] and
+    /// Fills the block sums the panel kernels read ([`Self::group_bias`] and
     /// [`Self::block_d`] for Q8_0, [`Self::block_d`] and [`Self::block_s`] for Q8_1,
     /// [`Self::sub_sums`] for Q8_K). A no-op for other types.
     pub fn prepare_block_sums(&mut self) {
@@ -101,8 +102,8 @@ impl QuantizedActs {
         match self.ty {
             GgmlType::Q8_0 => {
                 for b in self.data[..n].chunks_exact(34) {
-                    let sum: i32 = b[2..].iter().map(|&q| q as i8 as i32).sum();
-                    self.block_bias.push(-128 * sum);
+                    // Per group of 4 quants (an 8-lane dot's lane): the panels sum each apart.
+                    self.group_bias.extend(b[2..].chunks_exact(4).map(|g| -128 * g.iter().map(|&q| q as i8 as i32).sum::<i32>()));
                     self.block_d.push(super::float::f16_to_f32(u16::from_le_bytes([b[0], b[1]])));
                 }
             }
@@ -134,9 +135,10 @@ impl QuantizedActs {
     pub fn sub_sums(&self) -> &[f32] {
         &self.sub_sums
     }
-    /// `-128 * sum(qs)` per Q8_0 block, row-major; empty before `prepare_block_sums`.
-    pub fn block_bias(&self) -> &[i32] {
-        &self.block_bias
+    /// `-128 * sum(qs)` per group of 4 quants of each Q8_0 block (8 per block: the lanes of
+    /// ggml's 8-lane dot), row-major; empty before `prepare_block_sums`.
+    pub fn group_bias(&self) -> &[i32] {
+        &self.group_bias
     }
     /// The scale of each Q8_0 / Q8_1 block as f32, row-major; empty before `prepare_block_sums`.
     pub fn block_d(&self) -> &[f32] {

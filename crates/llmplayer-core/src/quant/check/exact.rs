@@ -290,9 +290,8 @@ pub(super) fn held_bitwise(t: &QuantTraits, path: Path) -> bool {
 /// The x86 kernels that round as ggml's AVX2 code, on both kernel sets (AVX-512 VNNI where
 /// the CPU has it, and the AVX2 ones, `LLMPLAYER_X86=avx2`); the tests cover both paths only
 /// when run under both settings. Not yet exact: the vec_dot of IQ1_S / IQ1_M / TQ1_0 / TQ2_0
-/// / Q1_0 / Q2_0 (their float steps are not ggml's), and the Q8_0 / Q4_0 / Q5_0 / IQ4_NL
-/// panels (`panel.rs`, `panel_avx2.rs`: one f32 step per block and row where tinyBLAS has 8
-/// lanes), so those mat-mats.
+/// / Q1_0 / Q2_0 (their float steps are not ggml's), and IQ4_NL's mat-mat (its token tails
+/// outside the panels go through its two-accumulator vec_dot, where tinyBLAS has one).
 fn x86_held(ty: GgmlType, path: Path) -> bool {
     use GgmlType::*;
     let k_quant = matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS);
@@ -303,7 +302,7 @@ fn x86_held(ty: GgmlType, path: Path) -> bool {
                 || matches!(ty, IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S)
         }
         Path::X4 | Path::Tile4x4 => k_quant || matches!(ty, Q8_0 | Q4_0 | IQ4_NL),
-        Path::MatMul => k_quant || matches!(ty, Q4_1 | Q5_1 | MXFP4 | NVFP4 | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S),
+        Path::MatMul => k_quant || matches!(ty, Q8_0 | Q4_0 | Q5_0 | Q4_1 | Q5_1 | MXFP4 | NVFP4 | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S),
     }
 }
 

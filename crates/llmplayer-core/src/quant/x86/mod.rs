@@ -233,14 +233,15 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
             _ => {}
         }
     }
-    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones. The K-quant
-    // panels (`panel_k*.rs`) round as ggml's AVX2 `ggml_vec_dot_*_q8_K` (8 integer lanes per
-    // super-block, one fma per lane, hsum_float_8), bit for bit. Q4_1/Q5_1 take none (their
-    // `panel_q8_1.rs` has one f32 product per block where ggml's dot has 8 lanes). The
-    // Q8_0-activation panels (Q8_0, Q4_0, Q5_0, IQ4_NL) take one f32 step per block where
-    // tinyBLAS has 8 lanes: an ulp apart from llama.cpp's no-repack prefill. A per-lane version
-    // (branch `exact-tinyblas-panels`) matched it bit for bit at 0.4-0.65x the speed, and
-    // llama.cpp's default repacked kernels round otherwise anyway, so speed won.
+    // Panels: AVX-512 VNNI ones where the CPU has them, else the AVX2 ones. Each rounds as
+    // what llama.cpp runs for its type in prefill, bit for bit: the Q8_0-activation panels
+    // (Q8_0, Q4_0, Q5_0, IQ4_NL) as tinyBLAS (8 lanes, one accumulator each), the K-quant
+    // panels (`panel_k*.rs`) as ggml's AVX2 `ggml_vec_dot_*_q8_K` (8 integer lanes per
+    // super-block, one fma per lane, hsum_float_8). Exactness costs the first ones about
+    // half their speed (merging the lanes into one f32 step per block was 1.6-2.7x faster),
+    // and it is not optional: an ulp in an attention projection flipped an expert choice of
+    // the qwen3moe Q8_0 fixture. Q4_1/Q5_1 take none (`panel_q8_1.rs` has one f32 product per
+    // block where ggml's dot has 8 lanes).
     let panel = if vnni::available() {
         panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty))
     } else {

@@ -2,17 +2,19 @@
 //! decoded to bytes and interleaved so that one 512-bit `vpdpbusd` advances 16 rows by four
 //! elements against one token's four activation bytes (broadcast from memory).
 //!
-//! Why: in the row-by-token kernels every (row, token) pair ends each 32-element block with
-//! its own i32-to-float conversion and fma over 8 lanes; here a lane is a row, so one
-//! conversion and one fma finish a block for 16 rows, and the integer work (one `vpdpbusd`
-//! per 64 products) dominates as it should. The panel is packed on the fly per row block
-//! (see `matmul.rs`), so the model file is never rewritten and mat-vec keeps the plain layout.
+//! Why: in the row-by-token kernels every (row, token) pair decodes its weights again and
+//! reduces its 8 lanes with shuffles; here a zmm lane is a row, so the weights are decoded
+//! once per row block and one `vpdpbusd` serves 16 rows. The float steps stay tinyBLAS's (what
+//! llama.cpp runs in prefill for these types): each group of 4 elements is one of its 8 lanes,
+//! converted and fused into its own accumulator per block, the 8 summed in `hsum`'s order at
+//! the end. The panel is packed on the fly per row block (see `matmul.rs`), so the model file
+//! is never rewritten and mat-vec keeps the plain layout.
 //!
 //! Panel layout, per 32-element block `i` (`PANEL_BLOCK_BYTES` each): the 16 rows' scales as
 //! f32, then 8 groups of 16 × 4 weight bytes (group `g` holds elements `4g..4g+4` of every
 //! row, row-major), each byte `w + 128` (unsigned for `vpdpbusd`). The activations stay
-//! signed Q8_0; the `+128` is undone by starting each block's sum at `-128 * sum(y)`
-//! ([`QuantizedActs::block_bias`]), so the integer sums are exact.
+//! signed Q8_0; the `+128` is undone by starting each group's sum at `-128 * sum(y)` over its
+//! 4 activations ([`QuantizedActs::group_bias`]), so the integer sums are exact.
 
 use super::vnni;
 use crate::quant::grids::KVALUES_IQ4NL;
@@ -128,7 +130,13 @@ unsafe fn pack_q5_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     }
 }
 
-/// `out[t][r] = panel row r · y[j0 + t]` for `t < T`; `y` is Q8_0 with its block biases.
+/// `out[t][r] = panel row r · y[j0 + t]` for `t < T`; `y` is Q8_0 with its group biases.
+///
+/// Rounds as tinyBLAS (`tinyBLAS_Q0_AVX`, llama.cpp's prefill for these types) does per (row,
+/// token): eight f32 lanes, lane `g` the products of elements `4g..4g + 4` of each block,
+/// `fma(d_w * d_y, lane, acc)` per block, then `hsum` ((g + g+4), (0 + 2) + (1 + 3)). Here a
+/// group is one `vpdpbusd` and a zmm lane a row, so each of a token's 8 accumulators holds
+/// one of those lanes for 16 rows.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 unsafe fn panel_dot<const T: usize>(
     cols: usize,
@@ -138,34 +146,51 @@ unsafe fn panel_dot<const T: usize>(
 ) -> [[f32; 16]; PANEL_TOKENS] {
     let nb = cols / 32;
     assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && j0 + T <= acts.batch());
-    let (bias, dy) = (acts.block_bias(), acts.block_d());
-    assert!(bias.len() >= (j0 + T) * nb && dy.len() >= (j0 + T) * nb);
-    let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
-    let (bias, dy) = (bias.as_ptr().add(j0 * nb), dy.as_ptr().add(j0 * nb));
-    let p = panel.as_ptr();
-    let mut acc = [_mm512_setzero_ps(); T];
-    for i in 0..nb {
-        let blk = p.add(PANEL_BLOCK_BYTES * i);
-        let mut sum: [__m512i; T] =
-            std::array::from_fn(|t| _mm512_set1_epi32(*bias.add(t * nb + i)));
-        for g in 0..8 {
-            let wg = _mm512_loadu_si512(blk.add(64 + 64 * g).cast());
-            for t in 0..T {
-                let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
-                sum[t] = _mm512_dpbusd_epi32(sum[t], wg, _mm512_set1_epi32(y4));
-            }
-        }
-        let dw = _mm512_loadu_ps(blk.cast());
-        for t in 0..T {
-            let scale = _mm512_mul_ps(dw, _mm512_set1_ps(*dy.add(t * nb + i)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), scale, acc[t]);
-        }
-    }
+    let (bias, dy) = (acts.group_bias(), acts.block_d());
+    assert!(bias.len() >= (j0 + T) * nb * 8 && dy.len() >= (j0 + T) * nb);
     let mut out = [[0.0f32; 16]; PANEL_TOKENS];
-    for t in 0..T {
-        _mm512_storeu_ps(out[t].as_mut_ptr(), acc[t]);
+    // Two tokens per pass: 16 accumulators, each panel group loaded once for both.
+    let mut t0 = 0;
+    while t0 < T {
+        let u = (T - t0).min(2);
+        if u == 2 {
+            lanes_dot::<2>(nb, panel, acts, j0 + t0, &mut out[t0..]);
+        } else {
+            lanes_dot::<1>(nb, panel, acts, j0 + t0, &mut out[t0..]);
+        }
+        t0 += u;
     }
     out
+}
+
+/// [`panel_dot`] for activation rows `j..j + U` into `out[..U]`.
+#[inline(always)]
+unsafe fn lanes_dot<const U: usize>(nb: usize, panel: &[u8], acts: &QuantizedActs, j: usize, out: &mut [[f32; 16]]) {
+    let ys: [*const u8; U] = std::array::from_fn(|t| acts.row(j + t).as_ptr());
+    let (bias, dy) = (acts.group_bias().as_ptr().add(j * nb * 8), acts.block_d().as_ptr().add(j * nb));
+    let p = panel.as_ptr();
+    let mut acc = [[_mm512_setzero_ps(); 8]; U];
+    for i in 0..nb {
+        let blk = p.add(PANEL_BLOCK_BYTES * i);
+        let dw = _mm512_loadu_ps(blk.cast());
+        let scale: [__m512; U] = std::array::from_fn(|t| _mm512_mul_ps(dw, _mm512_set1_ps(*dy.add(t * nb + i))));
+        for g in 0..8 {
+            let wg = _mm512_loadu_si512(blk.add(64 + 64 * g).cast());
+            for t in 0..U {
+                let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
+                let s = _mm512_dpbusd_epi32(_mm512_set1_epi32(*bias.add((t * nb + i) * 8 + g)), wg, _mm512_set1_epi32(y4));
+                acc[t][g] = _mm512_fmadd_ps(scale[t], _mm512_cvtepi32_ps(s), acc[t][g]);
+            }
+        }
+    }
+    for t in 0..U {
+        let a = &acc[t];
+        let h = _mm512_add_ps(
+            _mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])),
+            _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])),
+        );
+        _mm512_storeu_ps(out[t].as_mut_ptr(), h);
+    }
 }
 
 unsafe fn panel_dot_any(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {

@@ -5,14 +5,11 @@
 //! `vpmaddubsw` needs an unsigned operand and its i16 pairs must not saturate, so the `+128`
 //! of the VNNI panels (up to 255 × 127 × 2) cannot be used; instead each group's `|w|` goes
 //! against the activations with `w`'s sign applied (`vpsignb`), at most 128 × 127 × 2 per
-//! pair. Per group and token that is one sign, one `vpmaddubsw` and one `vpmaddwd` for 32
-//! products, as in the 4x4 tile, but a lane is a row: one conversion and one fma finish a
-//! block for 8 rows instead of per (row, token). Q4_0 and Q5_0 do better: their quants are
-//! stored unsigned (0..15, 0..31), so `vpmaddubsw` takes them as they are and 8 (Q4_0: at most
-//! 8 × 2 × 15 × 127 = 30480) or 4 (Q5_0: 31496) groups are summed in i16 before one
-//! `vpmaddwd`; the `-8` / `-16` comes back as that times `sum(y)`, from `block_bias`
-//! (`-128 * sum(y)`). The i32 sums are exact and the float steps those of `panel.rs`, so both
-//! give the same floats.
+//! pair. Q4_0 and Q5_0 quants are stored unsigned (0..15, 0..31), so `vpmaddubsw` takes them
+//! as they are, and the `-8` / `-16` comes back as that times the group's `sum(y)`, from
+//! `group_bias` (`-128 * sum(y)` per group of 4). A group is one of tinyBLAS's 8 lanes, with
+//! its own conversion and fma per block (see `panel.rs`), so both kernels give tinyBLAS's
+//! floats.
 
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::acts::PANEL_TOKENS;
@@ -124,57 +121,38 @@ unsafe fn pack_q5_0(w: &[u8], row_bytes: usize, cols: usize, panel: &mut [u8]) {
     })
 }
 
-/// Rows `8 * half..8 * half + 8` against Q8_0 activation rows `j0..j0 + T`, into
-/// `out[t][8 * half..]`; `UBITS` 4 / 5: the Q4_0 / Q5_0 panels' unsigned values (0: signed).
+/// Rows `8 * half..8 * half + 8` against Q8_0 activation row `j`, into `out[8 * half..]`;
+/// `UBITS` 4 / 5: the Q4_0 / Q5_0 panels' unsigned values (0: signed). tinyBLAS's float steps
+/// (see `panel.rs`): group `g` is its lane `g`, one accumulator each, `hsum`'s order at the end.
 #[inline(always)]
-unsafe fn half_dot<const T: usize, const UBITS: u32>(nb: usize, panel: *const u8, half: usize, acts: &QuantizedActs, j0: usize, out: &mut [[f32; 16]]) {
-    let ys: [*const u8; T] = std::array::from_fn(|t| acts.row(j0 + t).as_ptr());
-    let (dy, bias) = (acts.block_d().as_ptr().add(j0 * nb), acts.block_bias().as_ptr().add(j0 * nb));
+unsafe fn half_dot<const UBITS: u32>(nb: usize, panel: *const u8, half: usize, acts: &QuantizedActs, j: usize, out: &mut [f32; 16]) {
+    let y = acts.row(j).as_ptr();
+    let (dy, bias) = (acts.block_d().as_ptr().add(j * nb), acts.group_bias().as_ptr().add(j * nb * 8));
     let p = panel.add(32 * half);
     let ones = _mm256_set1_epi16(1);
-    let mut acc = [_mm256_setzero_ps(); T];
+    let mut acc = [_mm256_setzero_ps(); 8];
     for i in 0..nb {
         let blk = p.add(PANEL_BLOCK_BYTES * i);
-        let mut sum = [_mm256_setzero_si256(); T];
-        if UBITS > 0 {
-            let ch = if UBITS == 4 { 8 } else { 4 }; // groups per i16 sum
-            for c in 0..8 / ch {
-                let mut s16 = [_mm256_setzero_si256(); T];
-                for g in ch * c..ch * (c + 1) {
-                    let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
-                    for t in 0..T {
-                        let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
-                        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(w, _mm256_set1_epi32(y4)));
-                    }
-                }
-                for t in 0..T {
-                    sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(s16[t], ones));
-                }
-            }
-            for t in 0..T {
-                // block_bias = -128 * sum(y): this adds -2^(UBITS-1) * sum(y) exactly.
-                sum[t] = _mm256_add_epi32(sum[t], _mm256_set1_epi32(*bias.add(t * nb + i) >> (8 - UBITS)));
-            }
-        } else {
-            for g in 0..8 {
-                let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
+        let scale = _mm256_mul_ps(_mm256_loadu_ps(blk.cast()), _mm256_set1_ps(*dy.add(i)));
+        for (g, a) in acc.iter_mut().enumerate() {
+            let w = _mm256_loadu_si256(blk.add(64 + 64 * g).cast());
+            let y4 = _mm256_set1_epi32((y.add(34 * i + 2 + 4 * g) as *const i32).read_unaligned());
+            let sum = if UBITS > 0 {
+                // group_bias = -128 * sum(y): this adds -2^(UBITS-1) * sum(y) exactly.
+                let b = _mm256_set1_epi32(*bias.add(8 * i + g) >> (8 - UBITS));
+                _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(w, y4), ones), b)
+            } else {
                 let aw = _mm256_sign_epi8(w, w);
-                for t in 0..T {
-                    let y4 = (ys[t].add(34 * i + 2 + 4 * g) as *const i32).read_unaligned();
-                    let sy = _mm256_sign_epi8(_mm256_set1_epi32(y4), w);
-                    sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones));
-                }
-            }
-        }
-        let dw = _mm256_loadu_ps(blk.cast());
-        for t in 0..T {
-            let scale = _mm256_mul_ps(dw, _mm256_set1_ps(*dy.add(t * nb + i)));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), scale, acc[t]);
+                _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(y4, w)), ones)
+            };
+            *a = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum), *a);
         }
     }
-    for t in 0..T {
-        _mm256_storeu_ps(out[t].as_mut_ptr().add(8 * half), acc[t]);
-    }
+    let h = _mm256_add_ps(
+        _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+        _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])),
+    );
+    _mm256_storeu_ps(out.as_mut_ptr().add(8 * half), h);
 }
 
 /// `out[t][r] = panel row r · y[j0 + t]` for `t < nt`.
@@ -182,8 +160,13 @@ unsafe fn half_dot<const T: usize, const UBITS: u32>(nb: usize, panel: *const u8
 unsafe fn panel_dot_avx2<const UBITS: u32>(cols: usize, panel: &[u8], acts: &QuantizedActs, j0: usize, nt: usize) -> [[f32; 16]; PANEL_TOKENS] {
     let nb = cols / 32;
     assert!(panel.len() >= nb * PANEL_BLOCK_BYTES && nt <= PANEL_TOKENS && j0 + nt <= acts.batch());
-    assert!(acts.block_d().len() >= (j0 + nt) * nb && acts.block_bias().len() >= (j0 + nt) * nb);
-    halves_by_tokens!(half_dot::<_, UBITS>, nb, panel, acts, j0, nt)
+    assert!(acts.block_d().len() >= (j0 + nt) * nb && acts.group_bias().len() >= (j0 + nt) * nb * 8);
+    let mut out = [[0.0f32; 16]; PANEL_TOKENS];
+    for (t, o) in out.iter_mut().enumerate().take(nt) {
+        half_dot::<UBITS>(nb, panel.as_ptr(), 0, acts, j0 + t, o);
+        half_dot::<UBITS>(nb, panel.as_ptr(), 1, acts, j0 + t, o);
+    }
+    out
 }
 
 /// The AVX2 panel kernels for Q8_0, Q4_0, IQ4_NL and Q5_0 weights: (pack, dot, panel bytes per block).
