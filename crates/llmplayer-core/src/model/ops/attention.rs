@@ -246,7 +246,8 @@ fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usi
     f32dot::dot_rows(qv, &k_cache[kvh * hk..], k_row, s, Order::VecDot);
     s.iter_mut().for_each(|v| *v *= d.scale);
     softmax(s, d.rounding);
-    let order = if batched { Order::TinyBlas } else { Order::VecDot };
+    // One token's dot runs over llama.cpp's padded KV length (zeros past n_kv).
+    let order = if batched { Order::TinyBlas } else { Order::VecDotPadded };
     f32dot::dot_rows(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o, order);
 }
 

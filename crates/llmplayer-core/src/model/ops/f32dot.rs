@@ -11,19 +11,35 @@ use super::expf::fma;
 /// `ggml_vec_dot_f32` (AVX2): four 8-lane accumulators over steps of 32, reduced as
 /// `GGML_F32x8_REDUCE` ((0 + 2) + (1 + 3), halves, two `hadd`s), then the leftovers one by
 /// one, fused as the reference build contracts them.
+///
+/// `padded`: the vectors continue with zeros up to a multiple of 32 (llama.cpp's KV length is
+/// a multiple of 256, its masked probabilities 0), so the last partial step goes through the
+/// accumulators and there are no leftovers.
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 #[inline(always)]
-pub fn vec_dot(x: &[f32], y: &[f32]) -> f32 {
+pub fn vec_dot(x: &[f32], y: &[f32], padded: bool) -> f32 {
     let n = x.len().min(y.len());
-    let np = n & !31;
+    let full = n & !31;
     let mut acc = [[0f32; 8]; 4];
-    for (xs, ys) in x[..np].chunks_exact(32).zip(y[..np].chunks_exact(32)) {
+    let mut step = |xs: &[f32], ys: &[f32]| {
         for (j, a) in acc.iter_mut().enumerate() {
             for (l, al) in a.iter_mut().enumerate() {
                 *al = fma(xs[8 * j + l], ys[8 * j + l], *al);
             }
         }
+    };
+    for (xs, ys) in x[..full].chunks_exact(32).zip(y[..full].chunks_exact(32)) {
+        step(xs, ys);
     }
+    let np = if padded && full < n {
+        let (mut xp, mut yp) = ([0f32; 32], [0f32; 32]);
+        xp[..n - full].copy_from_slice(&x[full..n]);
+        yp[..n - full].copy_from_slice(&y[full..n]);
+        step(&xp, &yp);
+        n
+    } else {
+        full
+    };
     let v: [f32; 8] = std::array::from_fn(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]));
     let t: [f32; 4] = std::array::from_fn(|l| v[l] + v[l + 4]);
     let mut sum = (t[0] + t[1]) + (t[2] + t[3]);
@@ -60,6 +76,9 @@ pub fn tinyblas_dot(x: &[f32], y: &[f32]) -> f32 {
 pub enum Order {
     /// `ggml_vec_dot_f32` ([`vec_dot`]).
     VecDot,
+    /// `ggml_vec_dot_f32` over vectors that llama.cpp zero-pads to its KV length (a multiple
+    /// of 256): one token's probabilities times V.
+    VecDotPadded,
     /// `tinyBLAS<8, __m256>` ([`tinyblas_dot`]).
     TinyBlas,
 }
@@ -67,10 +86,9 @@ pub enum Order {
 /// `out[j] = dot(x, rows[j * stride..][..x.len()])` in `order`, on every target (wasm32 runs
 /// the same FMA chains on simd128 with ggml's accumulator emulated exactly, [`simd128`]).
 pub fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: Order) {
-    let tiny = order == Order::TinyBlas;
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        simd128::dot_rows(x, rows, stride, out, tiny)
+        simd128::dot_rows(x, rows, stride, out, order)
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
@@ -78,10 +96,10 @@ pub fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: 
         {
             if std::arch::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has FMA (checked just above).
-                return unsafe { dot_rows_fma(x, rows, stride, out, tiny) };
+                return unsafe { dot_rows_fma(x, rows, stride, out, order) };
             }
         }
-        dot_rows_any(x, rows, stride, out, tiny)
+        dot_rows_any(x, rows, stride, out, order)
     }
 }
 
@@ -100,7 +118,7 @@ mod simd128 {
         unsafe { (v128_load(x.as_ptr().cast()), v128_load(x.as_ptr().add(4).cast())) }
     }
 
-    fn vec_dot(x: &[f32], y: &[f32]) -> f32 {
+    fn vec_dot(x: &[f32], y: &[f32], padded: bool) -> f32 {
         let n = x.len().min(y.len());
         let np = n & !31;
         let mut acc = [Acc8::new(); 4];
@@ -108,6 +126,16 @@ mod simd128 {
             for (j, a) in acc.iter_mut().enumerate() {
                 a.fma_f32(load8(&xs[8 * j..]), load8(&ys[8 * j..]));
             }
+        }
+        if padded && np < n {
+            // The last partial step, zero-padded: fma(0, 0, a) leaves a lane as it is.
+            let (mut xp, mut yp) = ([0f32; 32], [0f32; 32]);
+            xp[..n - np].copy_from_slice(&x[np..n]);
+            yp[..n - np].copy_from_slice(&y[np..n]);
+            for (j, a) in acc.iter_mut().enumerate() {
+                a.fma_f32(load8(&xp[8 * j..]), load8(&yp[8 * j..]));
+            }
+            return acc[0].add(acc[2]).add(acc[1].add(acc[3])).hsum_hadd();
         }
         let mut sum = acc[0].add(acc[2]).add(acc[1].add(acc[3])).hsum_hadd();
         for (&a, &b) in x[np..n].iter().zip(&y[np..n]) {
@@ -134,28 +162,36 @@ mod simd128 {
         acc.hsum()
     }
 
-    pub(super) fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], tiny: bool) {
+    pub(super) fn dot_rows(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: super::Order) {
         let n = x.len();
         for (j, o) in out.iter_mut().enumerate() {
             let r = &rows[j * stride..][..n];
-            *o = if tiny { tinyblas_dot(x, r) } else { vec_dot(x, r) };
+            *o = match order {
+                super::Order::TinyBlas => tinyblas_dot(x, r),
+                super::Order::VecDot => vec_dot(x, r, false),
+                super::Order::VecDotPadded => vec_dot(x, r, true),
+            };
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot_rows_fma(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], tiny: bool) {
-    dot_rows_any(x, rows, stride, out, tiny)
+unsafe fn dot_rows_fma(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: Order) {
+    dot_rows_any(x, rows, stride, out, order)
 }
 
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 #[inline(always)]
-fn dot_rows_any(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], tiny: bool) {
+fn dot_rows_any(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: Order) {
     let n = x.len();
     for (j, o) in out.iter_mut().enumerate() {
         let r = &rows[j * stride..][..n];
-        *o = if tiny { tinyblas_dot(x, r) } else { vec_dot(x, r) };
+        *o = match order {
+            Order::TinyBlas => tinyblas_dot(x, r),
+            Order::VecDot => vec_dot(x, r, false),
+            Order::VecDotPadded => vec_dot(x, r, true),
+        };
     }
 }
 
@@ -169,7 +205,8 @@ mod tests {
         let y: Vec<f32> = (0..77).map(|i| ((i * 53 % 13) as f32 - 6.0) * 0.5).collect();
         let want: f32 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
         // Small integers times powers of two: every order is exact.
-        assert_eq!(vec_dot(&x, &y), want);
+        assert_eq!(vec_dot(&x, &y, false), want);
+        assert_eq!(vec_dot(&x, &y, true), want);
         assert_eq!(tinyblas_dot(&x, &y), want);
         let mut out = [0f32; 2];
         dot_rows(&x[..32], &y, 40, &mut out, Order::VecDot);
