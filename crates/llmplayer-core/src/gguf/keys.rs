@@ -24,6 +24,7 @@ pub const ROPE_DIMENSION_COUNT: &str = ".rope.dimension_count";
 pub const ROPE_FREQ_BASE: &str = ".rope.freq_base";
 pub const EXPERT_COUNT: &str = ".expert_count";
 pub const EXPERT_USED_COUNT: &str = ".expert_used_count";
+pub const EXPERT_FEED_FORWARD_LENGTH: &str = ".expert_feed_forward_length";
 // <arch>.rope.scaling.* and attention scales (llama.cpp LLM_KV_*)
 pub const ROPE_SCALE_LINEAR: &str = ".rope.scale_linear";
 pub const ROPE_SCALING_TYPE: &str = ".rope.scaling.type";

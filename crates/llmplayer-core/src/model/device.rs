@@ -16,9 +16,8 @@ use super::weights::Mat;
 use crate::parallel::ThreadPool;
 use crate::quant::QuantizedActs;
 
-/// Reused buffers of [`Device::matmul_id`] (MoE FFNs, the next engines, use it): the rows routed to one expert, gathered.
+/// Reused buffers of [`Device::matmul_id`]: the rows routed to one expert, gathered.
 #[derive(Default)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct ExpertScratch {
     /// (m, cols) the rows one expert takes
     x: Vec<f32>,
@@ -28,13 +27,19 @@ pub(crate) struct ExpertScratch {
     dst: Vec<usize>,
 }
 
+impl ExpertScratch {
+    /// Room for `rows` routed rows of up to `width` values, so decoding does not allocate.
+    pub fn with_capacity(rows: usize, width: usize) -> ExpertScratch {
+        ExpertScratch { x: Vec::with_capacity(rows * width), y: Vec::with_capacity(rows * width), dst: Vec::with_capacity(rows) }
+    }
+}
+
 pub(crate) trait Device: Sync {
     /// `out (n, w.rows) = x (n, w.cols) · Wᵀ`.
     fn matmul(&self, w: &Mat, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs);
     /// Row `t` of `x` (n, cols) through each expert `ids[t * k + j]` of `experts`, into row
     /// `t * k + j` of `out` (n * k, rows) (ggml `mul_mat_id`).
     #[allow(clippy::too_many_arguments)]
-    #[cfg_attr(not(test), allow(dead_code))]
     fn matmul_id(&self, experts: &[Mat], x: &[f32], n: usize, ids: &[u32], k: usize, out: &mut [f32], acts: &mut QuantizedActs, s: &mut ExpertScratch);
     /// Row `r` of an embedding matrix for each token (ggml `get_rows`), into `out` (n, cols).
     fn get_rows(&self, w: &Mat, tokens: &[u32], out: &mut [f32]);
@@ -81,7 +86,15 @@ impl Device for Cpu<'_> {
                 let t = i / k;
                 xr.copy_from_slice(&x[t * cols..(t + 1) * cols]);
             }
-            w.matmul(self.file, self.pool, &s.x, m, &mut s.y, acts);
+            if crate::quant::batch_rounds_as_vec_dot(w.ty) {
+                w.matmul(self.file, self.pool, &s.x, m, &mut s.y, acts);
+            } else {
+                // llama.cpp's mul_mat_id runs `vec_dot` per row, where this type's batched
+                // kernels round as tinyBLAS (its mul_mat): row by row here too.
+                for (xr, yr) in s.x.chunks_exact(cols).zip(s.y.chunks_exact_mut(rows)) {
+                    w.matmul(self.file, self.pool, xr, 1, yr, acts);
+                }
+            }
             for (yr, &i) in s.y.chunks_exact(rows).zip(&s.dst) {
                 out[i * rows..(i + 1) * rows].copy_from_slice(yr);
             }

@@ -68,6 +68,43 @@ pub struct HParams {
     pub no_rope_layer_step: Option<usize>,
     /// False: no layer applies rope (granite with rope.scaling.finetuned = false).
     pub rope_everywhere: bool,
+    /// Mixture-of-experts FFNs (set by the architectures that have them).
+    pub moe: Option<MoeParams>,
+}
+
+/// How many experts, how many each token uses, and their FFN width (per layer, as GGUF
+/// allows a scalar or an array).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoeParams {
+    pub n_expert: usize,
+    pub n_used: Vec<usize>,
+    pub n_ff: Vec<usize>,
+}
+
+impl MoeParams {
+    /// llama.cpp's bound on experts per layer (`LLAMA_MAX_EXPERTS`).
+    pub const MAX_EXPERTS: usize = 512;
+
+    /// `expert_count`, `expert_used_count` and `expert_feed_forward_length` (else `default_ff`
+    /// of each layer divided by the experts used, as llama.cpp does), checked.
+    pub(crate) fn read(m: &Meta, n_layer: usize, default_ff: &[usize]) -> Result<MoeParams, ModelError> {
+        let n_expert = m.u32_req(keys::EXPERT_COUNT)? as usize;
+        if n_expert == 0 || n_expert > Self::MAX_EXPERTS {
+            return Err(m.bad(keys::EXPERT_COUNT, &format!("must be between 1 and {}", Self::MAX_EXPERTS)));
+        }
+        let n_used = m.per_layer(keys::EXPERT_USED_COUNT, n_layer)?.ok_or_else(|| ModelError::MissingKey(m.key(keys::EXPERT_USED_COUNT)))?;
+        if n_used.iter().any(|&k| k == 0 || k > n_expert) {
+            return Err(m.bad(keys::EXPERT_USED_COUNT, &format!("must be between 1 and expert_count ({n_expert})")));
+        }
+        let n_ff = match m.per_layer(keys::EXPERT_FEED_FORWARD_LENGTH, n_layer)? {
+            Some(v) => v,
+            None => default_ff.iter().zip(&n_used).map(|(&f, &k)| f / k).collect(),
+        };
+        if n_ff.contains(&0) {
+            return Err(m.bad(keys::EXPERT_FEED_FORWARD_LENGTH, "an expert needs a width"));
+        }
+        Ok(MoeParams { n_expert, n_used, n_ff })
+    }
 }
 
 /// `q *= 1 + scale * ln(1 + floor(pos / floor))` (llm_graph_input_attn_temp).
@@ -217,6 +254,7 @@ impl HParams {
             logit_scale: None,
             no_rope_layer_step: None,
             rope_everywhere: true,
+            moe: None,
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).

@@ -71,6 +71,12 @@ pub enum Layer {
     FfnDown,
     /// Norm of the FFN output before the residual add (glm4, olmo2).
     FfnPostNorm,
+    /// MoE router: one row of logits weights per expert.
+    FfnGateInp,
+    /// Expert tensors, 3-D: [cols, rows, n_expert].
+    FfnGateExps,
+    FfnUpExps,
+    FfnDownExps,
 }
 
 impl Layer {
@@ -90,6 +96,10 @@ impl Layer {
             Layer::FfnUp => "ffn_up",
             Layer::FfnDown => "ffn_down",
             Layer::FfnPostNorm => "post_ffw_norm",
+            Layer::FfnGateInp => "ffn_gate_inp",
+            Layer::FfnGateExps => "ffn_gate_exps",
+            Layer::FfnUpExps => "ffn_up_exps",
+            Layer::FfnDownExps => "ffn_down_exps",
         }
     }
 

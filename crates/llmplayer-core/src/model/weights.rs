@@ -3,6 +3,7 @@
 //! [`Model`](super::Model) free of self-references, so it can own its bytes (an mmap, a
 //! `Vec<u8>`) behind an `Arc` or borrow them.
 
+use super::ops::f32dot::{dot_rows, Order};
 use super::ModelError;
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::quant::{matmul_par, matmul_q, row_bytes, traits, QuantizedActs};
@@ -61,6 +62,13 @@ impl Mat {
         let x = &x[..n * self.cols];
         let out = &mut out[..n * self.rows];
         let w = self.bytes(file);
+        if self.ty == GgmlType::F32 {
+            // SAFETY: any bit pattern is an f32; `align_to` only hands out aligned elements.
+            let (head, wf, _) = unsafe { w.align_to::<f32>() };
+            if head.is_empty() && wf.len() >= self.rows * self.cols {
+                return self.matmul_f32(pool, &wf[..self.rows * self.cols], x, n, out);
+            }
+        }
         if pool.n_threads() == 1 || n * self.rows * self.cols < PAR_MIN_MACS {
             acts.quantize_for(self.ty, x, self.cols);
             matmul_q(w, self.ty, self.rows, self.cols, acts, 0..self.rows, out);
@@ -74,6 +82,21 @@ impl Mat {
     pub fn from_f32(rows: usize, cols: usize, v: &[f32]) -> Mat {
         let bytes: Vec<u8> = v[..rows * cols].iter().flat_map(|x| x.to_le_bytes()).collect();
         Mat { ty: GgmlType::F32, rows, cols, data: MatData::Owned(bytes.into_boxed_slice()) }
+    }
+
+    /// An f32 weight matrix times f32 activations in llama.cpp's rounding: one token through
+    /// `ggml_vec_dot_f32` per row, a batch through tinyBLAS (`llamafile_sgemm`, from 2
+    /// tokens), rows split over the pool. (The MoE router is such a matrix: an ulp there
+    /// moves an expert's weight.)
+    fn matmul_f32(&self, pool: &ThreadPool, w: &[f32], x: &[f32], n: usize, out: &mut [f32]) {
+        let (rows, cols) = (self.rows, self.cols);
+        let order = if n > 1 { Order::TinyBlas } else { Order::VecDot };
+        let chunk = if rows * cols * n < PAR_MIN_MACS { rows } else { rows.div_ceil(4 * pool.n_threads()).max(16) };
+        for (xt, ot) in x.chunks_exact(cols).zip(out.chunks_exact_mut(rows)) {
+            pool.for_each_chunk_mut(ot, chunk, |ci, part| {
+                dot_rows(xt, &w[ci * chunk * cols..], cols, part, order);
+            });
+        }
     }
 
     /// Dequantizes row `r` into `out` (`cols` floats): ggml get_rows.
@@ -130,6 +153,41 @@ impl Loader<'_, '_> {
             MatData::File { start, len }
         };
         Ok(Some(Mat { ty: t.ty, rows, cols, data }))
+    }
+
+    /// The `n` experts of a 3-D tensor with ne = [cols, rows, n], each a matrix of its own
+    /// (a byte range of the file, or dequantized like [`Loader::mat_opt`]).
+    pub fn experts(&self, name: &str, cols: usize, rows: usize, n: usize) -> Result<Vec<Mat>, ModelError> {
+        let t = self.info(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))?;
+        if t.dims.len() != 3 || t.ne(0) as usize != cols || t.ne(1) as usize != rows || t.ne(2) as usize != n {
+            return Err(Self::bad(name, format!("shape {:?}, expected [{cols}, {rows}, {n}]", t.dims)));
+        }
+        let Some(tr) = traits(t.ty) else {
+            return Err(ModelError::UnsupportedType { name: name.to_string(), ty: t.ty });
+        };
+        let rb = row_bytes(t.ty, cols);
+        if (t.size as usize) < n * rows * rb {
+            return Err(Self::bad(name, format!("{} bytes for {n} experts of {rows} rows of {rb} bytes", t.size)));
+        }
+        let start = (self.f.data_offset + t.offset) as usize;
+        let src = self.f.tensor_data(t);
+        let mut out = Vec::with_capacity(n);
+        for e in 0..n {
+            let at = e * rows * rb;
+            let m = if self.dequantize && t.ty != GgmlType::F32 {
+                let mut row = vec![0.0f32; cols];
+                let mut bytes = Vec::with_capacity(rows * cols * 4);
+                for r in 0..rows {
+                    (tr.dequantize_row)(&src[at + r * rb..at + (r + 1) * rb], &mut row);
+                    bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+                }
+                Mat { ty: GgmlType::F32, rows, cols, data: MatData::Owned(bytes.into()) }
+            } else {
+                Mat { ty: t.ty, rows, cols, data: MatData::File { start: start + at, len: rows * rb } }
+            };
+            out.push(m);
+        }
+        Ok(out)
     }
 
     pub fn mat(&self, name: &str, cols: usize, rows: Option<usize>) -> Result<Mat, ModelError> {

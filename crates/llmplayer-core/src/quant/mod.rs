@@ -126,6 +126,13 @@ pub fn dot_rows_f32(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
     }
 }
 
+/// Whether a batched [`matmul`] of `ty` rounds every output as that row's `vec_dot` (what
+/// llama.cpp's `mul_mat_id` runs): every type but IQ4_NL, whose batched kernels round as
+/// tinyBLAS (one accumulator) where its `vec_dot` keeps two.
+pub fn batch_rounds_as_vec_dot(ty: GgmlType) -> bool {
+    ty != GgmlType::IQ4_NL
+}
+
 /// Bytes taken by a row of `n` elements of `ty`. Panics if `n` is not a whole number of blocks.
 pub fn row_bytes(ty: GgmlType, n: usize) -> usize {
     let bs = ty.block_size() as usize;

@@ -13,6 +13,7 @@ mod olmo2;
 mod phi3;
 mod qwen2;
 mod qwen3;
+mod qwen3moe;
 mod smollm3;
 
 use super::blocks::Net;
@@ -58,6 +59,7 @@ pub enum Arch {
     Smollm3,
     Granite,
     Olmo2,
+    Qwen3Moe,
 }
 
 impl Arch {
@@ -72,6 +74,7 @@ impl Arch {
         Arch::Smollm3,
         Arch::Granite,
         Arch::Olmo2,
+        Arch::Qwen3Moe,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -86,6 +89,7 @@ impl Arch {
             Arch::Smollm3 => "smollm3",
             Arch::Granite => "granite",
             Arch::Olmo2 => "olmo2",
+            Arch::Qwen3Moe => "qwen3moe",
         }
     }
 
@@ -101,6 +105,7 @@ impl Arch {
             Arch::Smollm3 => &smollm3::DEF,
             Arch::Granite => &granite::DEF,
             Arch::Olmo2 => &olmo2::DEF,
+            Arch::Qwen3Moe => &qwen3moe::DEF,
         }
     }
 

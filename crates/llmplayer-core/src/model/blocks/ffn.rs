@@ -1,11 +1,13 @@
-//! The dense gated FFN (SwiGLU): `down(silu(gate x) * up x)`, with gate and up as two
-//! tensors or one fused `ffn_up` holding [gate; up] (glm4, phi3). MoE joins as a variant.
+//! The FFN block: dense gated (SwiGLU, `down(silu(gate x) * up x)`, with gate and up as two
+//! tensors or one fused `ffn_up` holding [gate; up] (glm4, phi3)), or a mixture of experts
+//! (`moe.rs`).
 
+use super::moe::{Moe, MoeBufs};
 use super::proj::Proj;
 use super::Pass;
 use crate::model::hparams::HParams;
 use crate::model::names::Layer;
-use crate::model::weights::Loader;
+use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
 use crate::quant::QuantizedActs;
 
@@ -14,6 +16,7 @@ pub(crate) enum Ffn {
     Gated { gate: Proj, up: Proj, down: Proj },
     /// `up` holds [gate; up] (2 * n_ff rows).
     FusedGated { up: Proj, down: Proj },
+    Moe(Moe),
 }
 
 /// The FFN's activations for batches of up to `n_ubatch` tokens.
@@ -22,12 +25,18 @@ pub(crate) struct FfnBufs {
     gate: Vec<f32>,
     /// (n_ubatch, n_ff) up projection / fused swiglu output
     up: Vec<f32>,
+    /// the MoE FFN's (models with experts)
+    moe: Option<MoeBufs>,
 }
 
 impl FfnBufs {
     pub fn new(hp: &HParams, fused: bool, n_ubatch: usize) -> FfnBufs {
         let n_ff = hp.n_ff.iter().copied().max().unwrap_or(0);
-        FfnBufs { gate: vec![0.0; n_ubatch * if fused { 2 * n_ff } else { n_ff }], up: vec![0.0; n_ubatch * n_ff] }
+        FfnBufs {
+            gate: vec![0.0; n_ubatch * if fused { 2 * n_ff } else { n_ff }],
+            up: vec![0.0; n_ubatch * n_ff],
+            moe: hp.moe.as_ref().map(|m| MoeBufs::new(hp, m, n_ubatch)),
+        }
     }
 }
 
@@ -49,16 +58,17 @@ impl Ffn {
     }
 
     /// The matrices, for sizing the activation buffer.
-    pub fn mats(&self) -> Vec<&Proj> {
+    pub fn mats(&self) -> Vec<&Mat> {
         match self {
-            Ffn::Gated { gate, up, down } => vec![gate, up, down],
-            Ffn::FusedGated { up, down } => vec![up, down],
+            Ffn::Gated { gate, up, down } => vec![&gate.w, &up.w, &down.w],
+            Ffn::FusedGated { up, down } => vec![&up.w, &down.w],
+            Ffn::Moe(m) => std::iter::once(&m.router).chain(&m.gate).chain(&m.up).chain(&m.down).collect(),
         }
     }
 
     /// `out (n, n_embd) = ffn(inp (n, n_embd))`.
     pub fn forward(&self, p: &Pass, inp: &[f32], n: usize, b: &mut FfnBufs, acts: &mut QuantizedActs, out: &mut [f32]) {
-        let FfnBufs { gate, up } = b;
+        let FfnBufs { gate, up, moe } = b;
         let act: &[f32] = match self {
             Ffn::Gated { gate: wg, up: wu, .. } => {
                 let n_ff = wg.w.rows;
@@ -73,8 +83,12 @@ impl Ffn {
                 p.dev.swiglu_fused(&gate[..n * 2 * n_ff], n_ff, &mut up[..n * n_ff], p.rounding);
                 up
             }
+            Ffn::Moe(m) => {
+                let bufs = moe.as_mut().expect("MoE buffers are made for models with experts");
+                return m.forward(p, inp, n, bufs, acts, out);
+            }
         };
-        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. }) = self;
+        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. }) = self else { unreachable!("MoE returned above") };
         down.apply(p.dev, act, n, out, acts);
     }
 }

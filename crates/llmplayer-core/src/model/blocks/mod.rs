@@ -6,6 +6,7 @@
 
 pub(crate) mod attention;
 pub(crate) mod ffn;
+pub(crate) mod moe;
 pub(crate) mod proj;
 
 use super::hparams::{HParams, RopeScaling};
@@ -161,7 +162,7 @@ impl Net {
                     mats.push(&a.wo.w);
                 }
             }
-            mats.extend(l.ffn.mats().into_iter().map(|p| &p.w));
+            mats.extend(l.ffn.mats());
         }
         mats
     }
