@@ -6,7 +6,7 @@
 //
 //   node bench/gen-models.mjs [NAME ...] [--force]     (default: every model; skips existing)
 //
-// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB, 0.5 GB and 0.4 GB.
+// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB, 0.5 GB, 0.4 GB and 3.3 GB.
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +36,12 @@ const SHAPES = {
     arch: 'qwen2', vocab: 'ggml-vocab-qwen2.gguf', nEmbd: 896, nLayer: 24, nHead: 14, nHeadKv: 2, headDim: 64,
     nFf: 4864, ctxTrain: 32768, ropeBase: 1000000, rmsEps: 1e-6, qkvBias: true,
   },
+  // Qwen3-30B-A3B's layers (48 in the published model; 8 here keep a run within minutes).
+  'qwen3-30b-a3b-8l': {
+    arch: 'qwen3moe', vocab: 'ggml-vocab-qwen2.gguf', nEmbd: 2048, nLayer: 8, nHead: 32, nHeadKv: 4, headDim: 128,
+    nFf: 6144, ctxTrain: 40960, ropeBase: 1000000, rmsEps: 1e-6, qkvBias: false, qkNorm: true,
+    moe: { nExpert: 128, nUsed: 8, nFf: 768 },
+  },
 };
 
 /** The benchmark's models: shape + quantization mix. */
@@ -46,6 +52,7 @@ export const MODELS = {
   // n_embd 896 is not a multiple of 256: llama-quantize falls back to Q5_0 / Q8_0 for the
   // tensors with 896-element rows, so this file is mostly Q5_0 (as the published one).
   'qwen2.5-0.5b-q4_k_m': { shape: 'qwen2.5-0.5b', ftype: 'Q4_K_M' },
+  'qwen3-30b-a3b-8l-q4_k_m': { shape: 'qwen3-30b-a3b-8l', ftype: 'Q4_K_M' },
 };
 
 export function modelPath(name) {
@@ -207,6 +214,18 @@ function useMoreBits(i, n) {
   return i < n / 8 || i >= (7 * n) / 8 || (i - Math.floor(n / 8)) % 3 === 2;
 }
 
+/** `n` f32 values of standard deviation WEIGHT_STD (a sum of uniforms), for f32 matrices. */
+function randomF32(n) {
+  const bytes = Buffer.alloc(4 * n);
+  randomFillSync(bytes);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = (bytes[4 * i] + bytes[4 * i + 1] + bytes[4 * i + 2] - 382.5) / 127.7; // ~unit std
+    out[i] = u * WEIGHT_STD;
+  }
+  return out;
+}
+
 function tensorList(shape, ftype, nVocab) {
   const { nEmbd, nLayer, nHead, nHeadKv, headDim, nFf } = shape;
   const q4km = ftype === 'Q4_K_M';
@@ -231,11 +250,25 @@ function tensorList(shape, ftype, nVocab) {
       add(`${b}attn_k.bias`, 'F32', [nHeadKv * headDim], 0);
       add(`${b}attn_v.bias`, 'F32', [nHeadKv * headDim], 0);
     }
+    if (shape.qkNorm) {
+      add(`${b}attn_q_norm.weight`, 'F32', [headDim], 1);
+      add(`${b}attn_k_norm.weight`, 'F32', [headDim], 1);
+    }
     add(`${b}attn_output.weight`, main, [nHead * headDim, nEmbd]);
     add(`${b}ffn_norm.weight`, 'F32', [nEmbd], 1);
-    add(`${b}ffn_gate.weight`, main, [nEmbd, nFf]);
-    add(`${b}ffn_up.weight`, main, [nEmbd, nFf]);
-    add(`${b}ffn_down.weight`, more(il), [nFf, nEmbd]);
+    if (shape.moe) {
+      // The router stays f32 (as llama-quantize leaves it); its weights are random so that
+      // tokens spread over the experts.
+      const { nExpert, nFf: nFfExp } = shape.moe;
+      add(`${b}ffn_gate_inp.weight`, 'F32', [nEmbd, nExpert], randomF32(nEmbd * nExpert));
+      add(`${b}ffn_gate_exps.weight`, main, [nEmbd, nFfExp, nExpert]);
+      add(`${b}ffn_up_exps.weight`, main, [nEmbd, nFfExp, nExpert]);
+      add(`${b}ffn_down_exps.weight`, more(il), [nFfExp, nEmbd, nExpert]);
+    } else {
+      add(`${b}ffn_gate.weight`, main, [nEmbd, nFf]);
+      add(`${b}ffn_up.weight`, main, [nEmbd, nFf]);
+      add(`${b}ffn_down.weight`, more(il), [nFf, nEmbd]);
+    }
   }
   return list;
 }
@@ -290,6 +323,11 @@ export function generate(name, { force = false, log = console.log } = {}) {
   h.kv(`${a}.rope.dimension_count`, 4, shape.headDim);
   h.kv(`${a}.rope.freq_base`, 6, shape.ropeBase);
   h.kv(`${a}.attention.layer_norm_rms_epsilon`, 6, shape.rmsEps);
+  if (shape.moe) {
+    h.kv(`${a}.expert_count`, 4, shape.moe.nExpert);
+    h.kv(`${a}.expert_used_count`, 4, shape.moe.nUsed);
+    h.kv(`${a}.expert_feed_forward_length`, 4, shape.moe.nFf);
+  }
   for (const [key, kv] of kvs) {
     if (key.startsWith('tokenizer.')) {
       h.raw(kv.raw);
