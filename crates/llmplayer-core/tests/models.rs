@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 mod engine;
-use engine::{allocs_on_this_thread, fixtures_root};
+use engine::{allocs_on_this_thread, argmax, fixtures_root, model_files};
 
 /// One pool for the whole file: concurrent tests find it busy and run inline.
 fn pool() -> Arc<ThreadPool> {
@@ -56,16 +56,6 @@ fn rows(v: &Value) -> Vec<Vec<f32>> {
     v.as_array().unwrap().iter().map(f32s).collect()
 }
 
-/// Lowest index of the maximum (llama.cpp's greedy tie rule).
-fn argmax(l: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in l.iter().enumerate() {
-        if v > l[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
 
 fn tol(b: f32) -> f32 {
     1e-3 + 1e-4 * b.abs()
@@ -173,37 +163,18 @@ struct Fixture {
     quantized: bool,
 }
 
-/// Every `models*/` folder under the fixture root (`models`, `models-seed4321`, …), found by
-/// listing: new seeds and head shapes join without a code change.
-fn model_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("models")))
-        .collect();
-    dirs.sort();
-    dirs
-}
-
 fn my_fixtures(root: &Path) -> Vec<Fixture> {
     let mut out = Vec::new();
-    for dir in model_dirs(root) {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-        entries.sort();
-        for path in entries {
-            if path.extension().is_none_or(|e| e != "gguf") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            let f = GgufFile::parse(&bytes).unwrap();
-            let Some(arch) = f.architecture() else { continue };
-            if Arch::from_str(arch).is_err() {
-                continue;
-            }
-            let refj = read_json(&path.with_extension("gguf.ref.json"));
-            let quantized = refj.get("logits_prefill_dequantized_f32").is_some();
-            out.push(Fixture { path, refj, quantized });
+    for path in model_files(root) {
+        let bytes = std::fs::read(&path).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let Some(arch) = f.architecture() else { continue };
+        if Arch::from_str(arch).is_err() {
+            continue;
         }
+        let refj = read_json(&path.with_extension("gguf.ref.json"));
+        let quantized = refj.get("logits_prefill_dequantized_f32").is_some();
+        out.push(Fixture { path, refj, quantized });
     }
     out
 }

@@ -18,45 +18,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod engine;
-use engine::fixtures_root;
-
-fn files() -> Vec<PathBuf> {
-    let Some(root) = fixtures_root() else { return vec![] };
-    let mut out = vec![];
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("models"))
-        .collect();
-    dirs.sort();
-    for d in dirs {
-        let mut fs: Vec<PathBuf> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
-        fs.sort();
-        out.extend(fs);
-    }
-    out
-}
+use engine::{argmax, fixtures_root, model_files};
 
 fn prompt(path: &PathBuf) -> Vec<u32> {
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(path.with_extension("gguf.ref.json")).unwrap()).unwrap();
     r["prompt_tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
 }
 
-fn argmax(l: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in l.iter().enumerate() {
-        if v > l[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
-
 #[test]
 fn two_sequences_in_one_pass_match_each_alone() {
     let pool = Arc::new(ThreadPool::new(2));
     let mut checked = 0;
-    for path in files() {
+    for path in fixtures_root().map(|r| model_files(&r)).unwrap_or_default() {
         let bytes = std::fs::read(&path).unwrap();
         let f = GgufFile::parse(&bytes).unwrap();
         if f.architecture().is_none_or(|a| Arch::from_str(a).is_err()) {

@@ -51,3 +51,33 @@ pub fn fixtures_root() -> Option<PathBuf> {
     eprintln!("skipping: model fixtures not found at {} (set LLMPLAYER_FIXTURES)", root.display());
     None
 }
+
+/// Every `.gguf` in every `models*/` folder under the fixture root (`models`,
+/// `models-seed4321`, …), sorted; found by listing, so new seeds and head shapes join without
+/// a code change.
+pub fn model_files(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("models")))
+        .collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+/// Lowest index of the maximum (llama.cpp's greedy tie rule).
+pub fn argmax(l: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in l.iter().enumerate() {
+        if v > l[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
