@@ -125,9 +125,13 @@ impl<'m> Session<'m> {
     pub fn tokens(&self) -> &[u32] {
         self.mem.tokens(0)
     }
-    /// Positions held for `seq`.
+    /// Positions held for `seq` (0 for a sequence this session does not have).
     pub fn seq_len(&self, seq: SeqId) -> usize {
-        self.mem.len(seq.min(self.mem.n_seq() - 1))
+        if seq < self.mem.n_seq() {
+            self.mem.len(seq)
+        } else {
+            0
+        }
     }
     /// Positions the last [`Session::eval`] took from the cache rather than computing them (the
     /// server's `cached_tokens`).
