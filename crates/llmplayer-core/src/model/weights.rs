@@ -92,11 +92,21 @@ impl Mat {
         let (rows, cols) = (self.rows, self.cols);
         let order = if n > 1 { Order::TinyBlas } else { Order::VecDot };
         let chunk = if rows * cols * n < PAR_MIN_MACS { rows } else { rows.div_ceil(4 * pool.n_threads()).max(16) };
-        for (xt, ot) in x.chunks_exact(cols).zip(out.chunks_exact_mut(rows)) {
-            pool.for_each_chunk_mut(ot, chunk, |ci, part| {
-                dot_rows(xt, &w[ci * chunk * cols..], cols, part, order);
-            });
-        }
+        // One pool pass over row chunks, each task taking its rows for every token.
+        struct Out(*mut f32);
+        // SAFETY: tasks write disjoint elements (their own rows of each token).
+        unsafe impl Sync for Out {}
+        let o = Out(out.as_mut_ptr());
+        pool.run(rows.div_ceil(chunk), |ci| {
+            let (r0, r1) = (ci * chunk, ((ci + 1) * chunk).min(rows));
+            let o = &o;
+            for (t, xt) in x.chunks_exact(cols).enumerate() {
+                // SAFETY: rows r0..r1 of token t lie inside `out` (n * rows) and belong to this
+                // task alone; `out` stays borrowed until `run` returns.
+                let part = unsafe { std::slice::from_raw_parts_mut(o.0.add(t * rows + r0), r1 - r0) };
+                dot_rows(xt, &w[r0 * cols..], cols, part, order);
+            }
+        });
     }
 
     /// Dequantizes row `r` into `out` (`cols` floats): ggml get_rows.
