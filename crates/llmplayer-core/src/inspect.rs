@@ -2,6 +2,7 @@
 //! tokenizer, metadata). Both bindings return exactly this JSON, so native and WASM agree.
 
 use crate::gguf::{keys, GgufFile, Value};
+use crate::model::{names, Arch, HParams, KvType};
 use crate::GgmlType;
 use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeMap;
@@ -69,6 +70,18 @@ fn file_type_name(id: u64) -> Option<&'static str> {
     })
 }
 
+/// Bytes one position takes in the KV cache, over all layers, per cache type the model accepts
+/// (`{ "f32": .., "f16": .., "q8_0": .. }`; an MLA model's cache holds only its latents);
+/// null when the engine does not run the architecture or its hyperparameters do not load.
+fn kv_bytes_per_token(f: &GgufFile<'_>, arch: Option<&str>) -> Json {
+    let Some(arch) = arch.and_then(|a| Arch::from_str(a).ok()) else { return Json::Null };
+    let n_vocab = f.tensor(names::Global::TokenEmbd.name(names::Suffix::Weight).as_str()).and_then(|t| t.dims.get(1).copied()).unwrap_or(0);
+    let Ok(hp) = HParams::from_gguf(f, arch, n_vocab as usize) else { return Json::Null };
+    let per: Map<String, Json> =
+        KvType::ALL.into_iter().filter(|t| t.check(&hp).is_ok()).map(|t| (t.name().to_string(), json!(t.bytes_per_token(&hp)))).collect();
+    Json::Object(per)
+}
+
 /// Summarizes a parsed file as JSON (camelCase keys, JS-number-safe values).
 pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
     let arch = f.architecture();
@@ -126,6 +139,7 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         "tokenizerPre": f.get_str(keys::TOKENIZER_PRE),
         "hasChatTemplate": f.get(keys::TOKENIZER_CHAT_TEMPLATE).is_some(),
         "specialTokens": special_tokens(f),
+        "kvBytesPerToken": kv_bytes_per_token(f, arch),
         "metadata": metadata,
     });
     if opts.tensors {

@@ -144,6 +144,31 @@ fn bytes_per_token() {
     assert_eq!(per(KvType::Q8_0), 768 / 32 * 34);
 }
 
+/// Multi-head latent attention caches only the latent and the shared rope key per position
+/// and layer (the file's `kv_lora_rank + rope.dimension_count`); the legacy layout of the same
+/// weights caches decompressed per-head K and V. Counts from the files' metadata.
+#[test]
+fn mla_caches_latents() {
+    let Some(root) = fixtures_root() else { return };
+    let meta = |f: &GgufFile, k: &str| f.get_arch(k).and_then(|v| v.as_u64()).unwrap_or_else(|| panic!("{k}")) as usize;
+    let bytes = std::fs::read(root.join("models/deepseek2.gguf")).unwrap();
+    let f = GgufFile::parse(&bytes).unwrap();
+    let per_layer = meta(&f, ".attention.kv_lora_rank") + meta(&f, ".rope.dimension_count");
+    let n_layer = meta(&f, ".block_count");
+    let model = load(&bytes, 1);
+    let per = |kv| model.new_session_kv(16, kv).map(|s| s.kv_bytes_per_token());
+    assert_eq!(per(KvType::F32).unwrap(), per_layer * n_layer * 4);
+    assert_eq!(per(KvType::F16).unwrap(), per_layer * n_layer * 2);
+    assert_eq!(per(KvType::Q8_0).err().unwrap().code(), "MODEL_KV_TYPE_UNSUPPORTED");
+
+    let bytes = std::fs::read(root.join("models/deepseek2-kvb.gguf")).unwrap();
+    let f = GgufFile::parse(&bytes).unwrap();
+    let heads = meta(&f, ".attention.head_count_kv") * (meta(&f, ".attention.key_length") + meta(&f, ".attention.value_length"));
+    let legacy = load(&bytes, 1);
+    assert_eq!(legacy.new_session_kv(16, KvType::F32).unwrap().kv_bytes_per_token(), heads * n_layer * 4);
+    assert!(heads > per_layer, "the latent is the smaller cache");
+}
+
 /// After a prefill, decoding tokens (and a further prefill) allocates nothing with any cache
 /// type: the conversion buffers are part of the session's scratch.
 #[test]

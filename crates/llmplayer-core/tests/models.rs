@@ -230,6 +230,29 @@ fn f32_models_match_llama_cpp() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `deepseek2.gguf` (split `attn_k_b`/`attn_v_b`, absorbed attention over cached latents) and
+/// `deepseek2-kvb.gguf` (the same weights with a combined `attn_kv_b`, plain MHA) give the same
+/// logits: llama.cpp's two agree to 1e-5 (models README); the bound is the F32 tolerance.
+#[test]
+fn deepseek2_layouts_agree() {
+    let Some(root) = fixtures_root() else { return };
+    let run = |file: &str| {
+        let bytes = std::fs::read(root.join("models").join(file)).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load_with(&f, &opts(false)).unwrap();
+        let prompt = u32s(&read_json(&root.join("models").join(format!("{file}.ref.json")))["prompt_tokens"]);
+        let (prefill, decode) = run_prompt(&model, &prompt);
+        (prefill, decode)
+    };
+    let (a, b) = (run("deepseek2.gguf"), run("deepseek2-kvb.gguf"));
+    for (what, x, y) in [("prefill", &a.0, &b.0), ("decode", &a.1, &b.1)] {
+        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs() - tol(*q)).fold(f32::MIN, f32::max);
+        let max_abs = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
+        eprintln!("deepseek2 vs deepseek2-kvb {what}: max abs {max_abs:.2e}");
+        assert!(worst <= 0.0, "{what}: the two layouts differ by {max_abs}");
+    }
+}
+
 #[test]
 fn quantized_models_match_llama_cpp() {
     let Some(root) = fixtures_root() else { return };

@@ -25,6 +25,18 @@ pub const ROPE_FREQ_BASE: &str = ".rope.freq_base";
 pub const EXPERT_COUNT: &str = ".expert_count";
 pub const EXPERT_USED_COUNT: &str = ".expert_used_count";
 pub const EXPERT_FEED_FORWARD_LENGTH: &str = ".expert_feed_forward_length";
+pub const EXPERT_SHARED_COUNT: &str = ".expert_shared_count";
+pub const EXPERT_WEIGHTS_SCALE: &str = ".expert_weights_scale";
+pub const EXPERT_WEIGHTS_NORM: &str = ".expert_weights_norm";
+pub const EXPERT_GATING_FUNC: &str = ".expert_gating_func";
+pub const EXPERT_GROUP_COUNT: &str = ".expert_group_count";
+pub const EXPERT_GROUP_USED_COUNT: &str = ".expert_group_used_count";
+pub const LEADING_DENSE_BLOCK_COUNT: &str = ".leading_dense_block_count";
+// <arch>.attention.* of multi-head latent attention (deepseek2)
+pub const Q_LORA_RANK: &str = ".attention.q_lora_rank";
+pub const KV_LORA_RANK: &str = ".attention.kv_lora_rank";
+pub const KEY_LENGTH_MLA: &str = ".attention.key_length_mla";
+pub const VALUE_LENGTH_MLA: &str = ".attention.value_length_mla";
 // <arch>.rope.scaling.* and attention scales (llama.cpp LLM_KV_*)
 pub const ROPE_SCALE_LINEAR: &str = ".rope.scale_linear";
 pub const ROPE_SCALING_TYPE: &str = ".rope.scaling.type";
@@ -37,6 +49,7 @@ pub const ROPE_SCALING_YARN_BETA_FAST: &str = ".rope.scaling.yarn_beta_fast";
 pub const ROPE_SCALING_YARN_BETA_SLOW: &str = ".rope.scaling.yarn_beta_slow";
 pub const ATTENTION_SCALE: &str = ".attention.scale";
 pub const ATTENTION_TEMPERATURE_SCALE: &str = ".attention.temperature_scale";
+pub const ATTENTION_TEMPERATURE_LENGTH: &str = ".attention.temperature_length";
 pub const EMBEDDING_SCALE: &str = ".embedding_scale";
 pub const RESIDUAL_SCALE: &str = ".residual_scale";
 pub const LOGIT_SCALE: &str = ".logit_scale";

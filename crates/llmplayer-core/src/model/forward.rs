@@ -39,6 +39,7 @@ impl Scratch {
     pub fn new(hp: &HParams, net: &Net, n_ubatch: usize, n_ctx: usize, n_threads: usize, kv: KvType) -> Scratch {
         let fused_qkv = net.layers.iter().any(|l| match &l.mixer {
             Mixer::Attention(a) => matches!(a.qkv, super::blocks::attention::Qkv::Fused(_)),
+            Mixer::Mla(_) => false,
         });
         let fused_ffn = net.layers.iter().any(|l| matches!(l.ffn, Ffn::FusedGated { .. }));
         let n_slots = SLOTS_PER_THREAD * n_threads.max(1);
@@ -112,9 +113,11 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
     for (il, layer) in net.layers.iter().enumerate() {
         // ---- mixer
         let inp = block_input(p, layer.attn_norm.as_deref(), x, xn, n);
-        let Mixer::Attention(a) = &layer.mixer;
-        a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts);
-        let n_o = hp.n_head[il] * hp.head_dim_v;
+        match &layer.mixer {
+            Mixer::Attention(a) => a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
+            Mixer::Mla(m) => m.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
+        }
+        let n_o = hp.n_embd_attn_out(il);
         // Last layer: only the rows that produce logits go on (llama.cpp inp_out_ids).
         if il + 1 == hp.n_layer {
             let mut kept = 0;
@@ -130,7 +133,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
         if n == 0 {
             return;
         }
-        a.wo.apply(dev, &attn.out, n, proj, acts);
+        layer.mixer.wo().apply(dev, &attn.out, n, proj, acts);
         if let Some(pn) = &layer.attn_post_norm {
             dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);
         }

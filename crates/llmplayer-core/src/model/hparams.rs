@@ -70,6 +70,50 @@ pub struct HParams {
     pub rope_everywhere: bool,
     /// Mixture-of-experts FFNs (set by the architectures that have them).
     pub moe: Option<MoeParams>,
+    /// Multi-head latent attention (deepseek2).
+    pub mla: Option<MlaDims>,
+}
+
+/// Multi-head latent attention's sizes (llama.cpp's deepseek2 hparams). Its K and V heads
+/// are what `attention.key_length` / `value_length` say: in the current GGUF layout one KV
+/// head of `kv_lora + n_rot` (the latent and the shared rope key) and `kv_lora` (the latent
+/// again), with the per-head sizes in the `*_mla` keys; in the legacy layout (a combined
+/// `attn_kv_b`) plain MHA heads of the per-head sizes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlaDims {
+    /// Rank of the compressed KV (`kv_lora_rank`).
+    pub kv_lora: usize,
+    /// Rank of the low-rank q (`q_lora_rank`; 0 or absent: a plain `attn_q`).
+    pub q_lora: usize,
+    /// Per-head q/k size (nope + rope) and v size after decompression.
+    pub head_dim_k: usize,
+    pub head_dim_v: usize,
+    /// The cache holds the normalized latent and the roped shared key per position, and
+    /// attention runs in the absorbed form (current layout); false: the legacy layout,
+    /// decompressed K/V cached as MHA.
+    pub latent: bool,
+    /// Softmax scale: YaRN's mscale squared over sqrt(head_dim_k).
+    pub kq_scale: f32,
+}
+
+impl MlaDims {
+    /// Dims of q and k that carry no rope.
+    pub fn nope(&self, n_rot: usize) -> usize {
+        self.head_dim_k - n_rot
+    }
+}
+
+/// How router logits become expert probabilities (llama.cpp
+/// `llama_expert_gating_func_type`, GGUF `expert_gating_func`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Gating {
+    /// 1 (and 0, the default of files that predate the key)
+    #[default]
+    Softmax,
+    /// 2: independent sigmoid scores (DeepSeek-V3)
+    Sigmoid,
+    /// 3: the raw logits select; a softmax over the chosen ones weights them
+    SoftmaxWeight,
 }
 
 /// How many experts, how many each token uses, and their FFN width (per layer, as GGUF
@@ -79,6 +123,17 @@ pub struct MoeParams {
     pub n_expert: usize,
     pub n_used: Vec<usize>,
     pub n_ff: Vec<usize>,
+    pub gating: Gating,
+    /// Renormalize the chosen experts' weights to sum 1.
+    pub norm_w: bool,
+    /// Multiply the weights by this.
+    pub w_scale: Option<f32>,
+    /// Group-limited routing: (groups, groups kept per token).
+    pub groups: Option<(usize, usize)>,
+    /// Shared experts every token runs (one fused gated FFN of n_shared * n_ff).
+    pub n_shared: usize,
+    /// Layers before this one have a dense FFN (`leading_dense_block_count`).
+    pub n_dense_lead: usize,
 }
 
 impl MoeParams {
@@ -103,7 +158,40 @@ impl MoeParams {
         if n_ff.contains(&0) {
             return Err(m.bad(keys::EXPERT_FEED_FORWARD_LENGTH, "an expert needs a width"));
         }
-        Ok(MoeParams { n_expert, n_used, n_ff })
+        Ok(MoeParams { n_expert, n_used, n_ff, gating: Gating::Softmax, norm_w: false, w_scale: None, groups: None, n_shared: 0, n_dense_lead: 0 })
+    }
+
+    /// The routing keys of DeepSeek-style routers: gating function, weight norm and scale,
+    /// expert groups, shared experts (llama.cpp reads them for deepseek2 and its kin).
+    pub(crate) fn read_routing(&mut self, m: &Meta) -> Result<(), ModelError> {
+        self.gating = match m.u32_opt(keys::EXPERT_GATING_FUNC)?.unwrap_or(0) {
+            0 | 1 => Gating::Softmax,
+            2 => Gating::Sigmoid,
+            3 => Gating::SoftmaxWeight,
+            g => return Err(m.bad(keys::EXPERT_GATING_FUNC, &format!("gating function {g} is not supported (1 softmax, 2 sigmoid, 3 softmax of the chosen)"))),
+        };
+        self.norm_w = m.bool_opt(keys::EXPERT_WEIGHTS_NORM)?.unwrap_or(false);
+        self.w_scale = m.f32_opt(keys::EXPERT_WEIGHTS_SCALE)?.filter(|&s| s != 0.0 && s != 1.0);
+        self.n_shared = m.u32_opt(keys::EXPERT_SHARED_COUNT)?.unwrap_or(0) as usize;
+        let n_groups = m.u32_opt(keys::EXPERT_GROUP_COUNT)?.unwrap_or(0) as usize;
+        let n_group_used = m.u32_opt(keys::EXPERT_GROUP_USED_COUNT)?.unwrap_or(0) as usize;
+        if n_groups > 1 {
+            if n_groups > 64 {
+                return Err(m.bad(keys::EXPERT_GROUP_COUNT, "at most 64 expert groups are supported"));
+            }
+            let per_group = self.n_expert / n_groups;
+            if self.n_expert % n_groups != 0 || per_group < 2 {
+                return Err(m.bad(keys::EXPERT_GROUP_COUNT, &format!("{} experts do not split into {n_groups} groups of at least 2", self.n_expert)));
+            }
+            if n_group_used == 0 || n_group_used >= n_groups {
+                return Err(m.bad(keys::EXPERT_GROUP_USED_COUNT, &format!("must be between 1 and {}", n_groups - 1)));
+            }
+            if self.n_used.iter().any(|&k| k > n_group_used * per_group) {
+                return Err(m.bad(keys::EXPERT_USED_COUNT, "more experts per token than the kept groups hold"));
+            }
+            self.groups = Some((n_groups, n_group_used));
+        }
+        Ok(())
     }
 }
 
@@ -151,6 +239,12 @@ impl Meta<'_, '_> {
         match self.get(suffix) {
             None => Ok(None),
             Some(v) => v.as_f32().map(Some).ok_or_else(|| self.bad(suffix, "expected a number")),
+        }
+    }
+    pub fn bool_opt(&self, suffix: &str) -> Result<Option<bool>, ModelError> {
+        match self.get(suffix) {
+            None => Ok(None),
+            Some(v) => v.as_bool().map(Some).ok_or_else(|| self.bad(suffix, "expected a boolean")),
         }
     }
     pub fn f32_req(&self, suffix: &str) -> Result<f32, ModelError> {
@@ -255,6 +349,7 @@ impl HParams {
             no_rope_layer_step: None,
             rope_everywhere: true,
             moe: None,
+            mla: None,
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
@@ -273,7 +368,10 @@ impl HParams {
             let factor = 1.0 / freq_scale;
             attn_factor = if self.yarn_log_mul != 0.0 {
                 let mscale_all_dims = self.yarn_log_mul;
-                get_mscale(factor, 1.0) / get_mscale(factor, mscale_all_dims)
+                // DeepSeek-V2's config has mscale == mscale_all_dim (llama.cpp
+                // TAG_DEEPSEEK2_YARN_LOG_MUL_FIX): the magnitude factor is then 1.
+                let mscale = if self.arch == Arch::Deepseek2 && mscale_all_dims != 1.0 { mscale_all_dims } else { 1.0 };
+                get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dims)
             } else {
                 get_mscale(factor, 1.0)
             };
@@ -313,5 +411,22 @@ impl HParams {
     }
     pub fn n_embd_q(&self, il: usize) -> usize {
         self.n_head[il] * self.head_dim_k
+    }
+    /// Width of the attention output that `attn_output` reads: per head, V's size (after
+    /// MLA's decompression).
+    pub fn n_embd_attn_out(&self, il: usize) -> usize {
+        self.n_head[il] * self.mla.as_ref().map_or(self.head_dim_v, |m| m.head_dim_v)
+    }
+    /// Whether the cache holds MLA latents (V is a prefix of K: no V is stored).
+    pub fn kv_latent(&self) -> bool {
+        self.mla.as_ref().is_some_and(|m| m.latent)
+    }
+    /// Width of the V the cache stores for layer `il` (none for MLA latents).
+    pub fn n_embd_v_cache(&self, il: usize) -> usize {
+        if self.kv_latent() {
+            0
+        } else {
+            self.n_embd_v_gqa(il)
+        }
     }
 }

@@ -62,6 +62,12 @@ impl KvType {
     /// Whether a model's heads can be stored in this type: Q8_0 blocks of 32 must not
     /// straddle two heads (each head's dot products start on a block).
     pub fn check(self, hp: &HParams) -> Result<(), ModelError> {
+        if self == KvType::Q8_0 && hp.kv_latent() {
+            return Err(ModelError::KvTypeUnsupported {
+                kv_type: self.name().into(),
+                reason: "a multi-head latent attention cache is f32 or f16 (its values are read as a prefix of its keys)".into(),
+            });
+        }
         if self == KvType::Q8_0 && (hp.head_dim_k % 32 != 0 || hp.head_dim_v % 32 != 0) {
             return Err(ModelError::KvTypeUnsupported {
                 kv_type: self.name().into(),
@@ -81,7 +87,7 @@ impl KvType {
 
     /// Bytes one position takes in the cache, over all layers (K and V).
     pub fn bytes_per_token(self, hp: &HParams) -> usize {
-        (0..hp.n_layer).map(|il| self.row_bytes(hp.n_embd_k_gqa(il)) + self.row_bytes(hp.n_embd_v_gqa(il))).sum()
+        (0..hp.n_layer).map(|il| self.row_bytes(hp.n_embd_k_gqa(il)) + self.row_bytes(hp.n_embd_v_cache(il))).sum()
     }
 }
 
@@ -107,14 +113,16 @@ pub(crate) struct KvCache {
     /// F32 only: store values rounded to f16 (flash attention, which llama.cpp runs on an f16
     /// copy of an f32 cache; the f32 storage saves widening them at every read).
     pub round_f16: bool,
+    /// MLA latents: K rows only, V is the first `head_dim_v` values of each (no V stored).
+    latent: bool,
 }
 
 impl KvCache {
     /// The type must have passed [`KvType::check`] for `hp`.
     pub fn new(hp: &HParams, n_ctx: usize, ty: KvType) -> KvCache {
         let layers = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).collect::<Vec<usize>>();
-        let (nk, nv) = (layers(&|il| hp.n_embd_k_gqa(il)), layers(&|il| hp.n_embd_v_gqa(il)));
-        let mut c = KvCache { n_ctx, ty, k32: vec![], v32: vec![], kb: vec![], vb: vec![], round_f16: false };
+        let (nk, nv) = (layers(&|il| hp.n_embd_k_gqa(il)), layers(&|il| hp.n_embd_v_cache(il)));
+        let mut c = KvCache { n_ctx, ty, k32: vec![], v32: vec![], kb: vec![], vb: vec![], round_f16: false, latent: hp.kv_latent() };
         if ty == KvType::F32 {
             c.k32 = nk.iter().map(|&n| vec![0.0; n_ctx * n]).collect();
             c.v32 = nv.iter().map(|&n| vec![0.0; n_ctx * n]).collect();
@@ -125,10 +133,14 @@ impl KvCache {
         c
     }
 
-    /// Writes the batch's keys `k` (n, n_k) and values `v` (n, n_v) at positions `pos0..`.
+    /// Writes the batch's keys `k` (n, n_k) and values `v` (n, n_v) at positions `pos0..`
+    /// (a latent cache takes no values: `v` empty).
     pub fn store(&mut self, il: usize, pos0: usize, k: &[f32], v: &[f32], n_k: usize, n_v: usize) {
         let n = k.len() / n_k;
         let n_ctx = self.n_ctx;
+        debug_assert!(!self.latent || v.is_empty());
+        // A latent cache stores nothing for V (no rows to iterate; Q8_0 is refused for it).
+        let n_v = n_v.max(1);
         match self.ty {
             KvType::F32 => {
                 let r = |x: f32| if self.round_f16 { f16_to_f32(f32_to_f16(x)) } else { x };
@@ -162,6 +174,13 @@ impl KvCache {
 
     /// Layer `il` as attention reads it.
     pub fn view(&self, il: usize) -> KvView<'_> {
+        if self.latent {
+            return match self.ty {
+                KvType::F32 => KvView::LatentF32 { k: &self.k32[il] },
+                KvType::F16 => KvView::LatentF16 { k: &self.kb[il] },
+                KvType::Q8_0 => unreachable!("KvType::check refuses Q8_0 for latents"),
+            };
+        }
         match self.ty {
             KvType::F32 => KvView::F32 { k: &self.k32[il], v_t: &self.v32[il] },
             KvType::F16 => KvView::F16 { k: &self.kb[il], v_t: &self.vb[il] },

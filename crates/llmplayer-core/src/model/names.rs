@@ -77,6 +77,24 @@ pub enum Layer {
     FfnGateExps,
     FfnUpExps,
     FfnDownExps,
+    /// Per-expert selection bias (DeepSeek-V3 `noaux_tc`), suffix `bias`.
+    FfnExpProbsB,
+    /// Shared experts, one fused gated FFN (deepseek2).
+    FfnGateShexp,
+    FfnUpShexp,
+    FfnDownShexp,
+    /// Multi-head latent attention (deepseek2): low-rank q (`q_a`, its norm, `q_b`), the
+    /// joint compressed KV with the shared rope key (`kv_a_mqa`) and its norm, and the
+    /// up-projection of the latent: combined `kv_b` (legacy) or split per head, 3-D:
+    /// `k_b` [nope, kv_lora, n_head] and `v_b` [kv_lora, v_head, n_head].
+    AttnQA,
+    AttnQANorm,
+    AttnQB,
+    AttnKvAMqa,
+    AttnKvANorm,
+    AttnKvB,
+    AttnKB,
+    AttnVB,
 }
 
 impl Layer {
@@ -100,6 +118,18 @@ impl Layer {
             Layer::FfnGateExps => "ffn_gate_exps",
             Layer::FfnUpExps => "ffn_up_exps",
             Layer::FfnDownExps => "ffn_down_exps",
+            Layer::FfnExpProbsB => "exp_probs_b",
+            Layer::FfnGateShexp => "ffn_gate_shexp",
+            Layer::FfnUpShexp => "ffn_up_shexp",
+            Layer::FfnDownShexp => "ffn_down_shexp",
+            Layer::AttnQA => "attn_q_a",
+            Layer::AttnQANorm => "attn_q_a_norm",
+            Layer::AttnQB => "attn_q_b",
+            Layer::AttnKvAMqa => "attn_kv_a_mqa",
+            Layer::AttnKvANorm => "attn_kv_a_norm",
+            Layer::AttnKvB => "attn_kv_b",
+            Layer::AttnKB => "attn_k_b",
+            Layer::AttnVB => "attn_v_b",
         }
     }
 

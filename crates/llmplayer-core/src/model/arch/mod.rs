@@ -5,6 +5,7 @@
 //! exhaustive `match` that binds a name to its file. Adding an architecture that differs by a
 //! block: one file, one variant, one line there.
 
+mod deepseek2;
 mod glm4;
 mod granite;
 mod llama;
@@ -60,6 +61,7 @@ pub enum Arch {
     Granite,
     Olmo2,
     Qwen3Moe,
+    Deepseek2,
 }
 
 impl Arch {
@@ -75,6 +77,7 @@ impl Arch {
         Arch::Granite,
         Arch::Olmo2,
         Arch::Qwen3Moe,
+        Arch::Deepseek2,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -90,6 +93,7 @@ impl Arch {
             Arch::Granite => "granite",
             Arch::Olmo2 => "olmo2",
             Arch::Qwen3Moe => "qwen3moe",
+            Arch::Deepseek2 => "deepseek2",
         }
     }
 
@@ -106,6 +110,7 @@ impl Arch {
             Arch::Granite => &granite::DEF,
             Arch::Olmo2 => &olmo2::DEF,
             Arch::Qwen3Moe => &qwen3moe::DEF,
+            Arch::Deepseek2 => &deepseek2::DEF,
         }
     }
 

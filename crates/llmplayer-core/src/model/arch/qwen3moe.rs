@@ -9,7 +9,10 @@ use crate::model::hparams::MoeParams;
 pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
-    hp.moe = Some(MoeParams::read(m, hp.n_layer, &hp.n_ff)?);
+    let mut moe = MoeParams::read(m, hp.n_layer, &hp.n_ff)?;
+    // llama.cpp hard-codes the renormalization for qwen3moe and reads no weight scale.
+    moe.norm_w = true;
+    hp.moe = Some(moe);
     Ok(())
 }
 
@@ -17,8 +20,7 @@ fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
     let moe = hp.moe.as_ref().expect("set by hparams");
     Net::load(l, hp, RopeFactors::None, |il| {
         let attn = Attention::load(l, hp, il, AttnOpts { qk_norm: QkNorm::PerHead, ..AttnOpts::default() })?;
-        // llama.cpp hard-codes the renormalization for qwen3moe and reads no weight scale.
-        let ffn = Ffn::Moe(Moe::load(l, hp, il, moe, true, None)?);
+        let ffn = Ffn::Moe(Moe::load(l, hp, il, moe)?);
         Layer::new(l, hp, il, Norms::PRE, Mixer::Attention(attn), ffn)
     })
 }

@@ -64,6 +64,8 @@ pub(crate) struct AttnBufs {
     pub out: Vec<f32>,
     /// per attention task: softmax rows and conversions
     pub s: AttnScratch,
+    /// multi-head latent attention's own (models with MLA)
+    pub mla: Option<super::mla::MlaBufs>,
 }
 
 impl AttnBufs {
@@ -75,8 +77,9 @@ impl AttnBufs {
             k: vec![0.0; n_ubatch * n_k],
             v: vec![0.0; n_ubatch * n_v],
             qkv: vec![0.0; if fused_qkv { n_ubatch * (n_q + n_k + n_v) } else { 0 }],
-            out: vec![0.0; n_ubatch * max(&|il| hp.n_head[il] * hp.head_dim_v)],
+            out: vec![0.0; n_ubatch * max(&|il| (hp.n_head[il] * hp.head_dim_v).max(hp.n_embd_attn_out(il)))],
             s,
+            mla: hp.mla.as_ref().map(|m| super::mla::MlaBufs::new(hp, m, n_ubatch)),
         }
     }
 }

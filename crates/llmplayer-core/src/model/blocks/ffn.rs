@@ -62,7 +62,10 @@ impl Ffn {
         match self {
             Ffn::Gated { gate, up, down } => vec![&gate.w, &up.w, &down.w],
             Ffn::FusedGated { up, down } => vec![&up.w, &down.w],
-            Ffn::Moe(m) => std::iter::once(&m.router).chain(&m.gate).chain(&m.up).chain(&m.down).collect(),
+            Ffn::Moe(m) => {
+                let shared = m.shared.iter().flat_map(|s| s.iter().map(|p| &p.w));
+                std::iter::once(&m.router).chain(&m.gate).chain(&m.up).chain(&m.down).chain(shared).collect()
+            }
         }
     }
 

@@ -1,11 +1,12 @@
 //! The shared blocks architectures are composed of (llama.cpp's `llm_graph` helpers): a
 //! layer is an optional pre-norm, a mixer, an optional post-norm and the residual add, then
-//! the same around an FFN. Mixers: grouped-query attention (later MLA, sliding window,
-//! DeltaNet, SSM); FFNs: dense gated (later MoE). `arch/*.rs` choose and load them; the
+//! the same around an FFN. Mixers: grouped-query attention, multi-head latent attention
+//! (later sliding window, DeltaNet, SSM); FFNs: dense gated, mixture of experts. `arch/*.rs` choose and load them; the
 //! forward pass (`forward.rs`) runs them.
 
 pub(crate) mod attention;
 pub(crate) mod ffn;
+pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod proj;
 
@@ -33,6 +34,18 @@ pub(crate) struct Pass<'a> {
 #[derive(Debug)]
 pub(crate) enum Mixer {
     Attention(Attention),
+    /// Multi-head latent attention (deepseek2).
+    Mla(mla::Mla),
+}
+
+impl Mixer {
+    /// The output projection (`attn_output`).
+    pub fn wo(&self) -> &proj::Proj {
+        match self {
+            Mixer::Attention(a) => &a.wo,
+            Mixer::Mla(m) => &m.wo,
+        }
+    }
 }
 
 /// One transformer layer: `x += post(mixer(pre(x)))`, then `x += post(ffn(pre(x)))`.
@@ -161,6 +174,7 @@ impl Net {
                     }
                     mats.push(&a.wo.w);
                 }
+                Mixer::Mla(m) => mats.extend(m.mats()),
             }
             mats.extend(l.ffn.mats());
         }

@@ -1,19 +1,26 @@
 //! The mixture-of-experts FFN (llama.cpp `build_moe_ffn`): a router picks `k` of the layer's
-//! experts per token, each a gated FFN of its own, and their outputs are summed by weight.
+//! experts per token, each a gated FFN of its own, and their outputs are summed by weight;
+//! shared experts (deepseek2), one fused gated FFN every token runs, are added to that.
 //!
-//! Per pass: router logits for every row (one mat-mat), their softmax (ggml's), the top `k`,
-//! their probabilities renormalized to sum 1 (sum in f64, clamped below at 2^-14, as llama.cpp
-//! does) and optionally scaled; then `up` and `gate` through [`Device::matmul_id`], which runs
-//! each used expert once over the rows routed to it (activations converted once per expert),
-//! SwiGLU, `down` the same way, and per token `sum_j round(w_j * expert_j)` in slot order.
+//! Per pass: router logits for every row (one mat-mat), then per token (`route`): scores by
+//! the gating function (ggml's softmax, or `1 / (1 + expf(-x))`), selection scores (plus the
+//! `exp_probs_b` bias when the file has one), group-limited routing (the best `n_group_used`
+//! groups by the sum of their two best scores; the others masked), the top `k`, their
+//! unbiased scores as weights, optionally renormalized to sum 1 (sum in f64, clamped below at
+//! 2^-14, as llama.cpp does) and scaled. Then `up` and `gate` through
+//! [`Device::matmul_id`], which runs each used expert once over the rows routed to it
+//! (activations converted once per expert), SwiGLU, `down` the same way, and per token
+//! `sum_j round(w_j * expert_j)` in slot order.
 //!
 //! [`Device::matmul_id`]: crate::model::device::Device::matmul_id
 
 use super::Pass;
 use crate::model::device::ExpertScratch;
-use crate::model::hparams::{HParams, MoeParams};
+use super::proj::Proj;
+use crate::model::hparams::{Gating, HParams, MoeParams};
 use crate::model::names::{Layer, Suffix};
 use crate::model::ops::attention::softmax;
+use crate::model::ops::glibc::expf;
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
 use crate::quant::QuantizedActs;
@@ -28,10 +35,17 @@ pub(crate) struct Moe {
     pub down: Vec<Mat>,
     /// experts per token
     pub k: usize,
+    pub gating: Gating,
     /// renormalize the chosen experts' probabilities to sum 1
     pub norm_w: bool,
     /// multiply the weights by this
     pub w_scale: Option<f32>,
+    /// (groups, groups kept) of group-limited routing
+    pub groups: Option<(usize, usize)>,
+    /// (n_expert,) added to the scores for selection only (`exp_probs_b`)
+    pub select_bias: Option<Vec<f32>>,
+    /// shared experts: (n_shared * n_ff, n_embd) gate and up, (n_embd, n_shared * n_ff) down
+    pub shared: Option<[Proj; 3]>,
 }
 
 /// The MoE FFN's activations for batches of up to `n_ubatch` tokens (widths: the maximum over
@@ -47,9 +61,14 @@ pub(crate) struct MoeBufs {
     up: Vec<f32>,
     /// (n_ubatch * k, n_embd) each chosen expert's output
     down: Vec<f32>,
-    /// (n_expert,) ranking scratch
+    /// (n_expert,) selection scores and ranking scratch
+    select: Vec<f32>,
     order: Vec<u32>,
     es: ExpertScratch,
+    /// (n_ubatch, n_shared * n_ff) the shared experts' gate and up, (n_ubatch, n_embd) output
+    sh_gate: Vec<f32>,
+    sh_up: Vec<f32>,
+    sh_out: Vec<f32>,
 }
 
 impl MoeBufs {
@@ -64,54 +83,112 @@ impl MoeBufs {
             gate: vec![0.0; rows * n_ff],
             up: vec![0.0; rows * n_ff],
             down: vec![0.0; rows * hp.n_embd],
+            select: vec![0.0; moe.n_expert],
             order: Vec::with_capacity(moe.n_expert),
             es: ExpertScratch::with_capacity(rows, hp.n_embd.max(n_ff)),
+            sh_gate: vec![0.0; n_ubatch * moe.n_shared * n_ff],
+            sh_up: vec![0.0; n_ubatch * moe.n_shared * n_ff],
+            sh_out: vec![0.0; if moe.n_shared > 0 { n_ubatch * hp.n_embd } else { 0 }],
         }
     }
 }
 
 impl Moe {
-    /// Layer `il`'s router (`ffn_gate_inp`) and experts (`ffn_{gate,up,down}_exps`).
-    pub fn load(l: &Loader, hp: &HParams, il: usize, moe: &MoeParams, norm_w: bool, w_scale: Option<f32>) -> Result<Moe, ModelError> {
+    /// Layer `il`'s router (`ffn_gate_inp`, and `exp_probs_b` when present), experts
+    /// (`ffn_{gate,up,down}_exps`) and, when `moe.n_shared > 0`, shared experts
+    /// (`ffn_{gate,up,down}_shexp`); routing as `moe` says.
+    pub fn load(l: &Loader, hp: &HParams, il: usize, moe: &MoeParams) -> Result<Moe, ModelError> {
         let (d, n_ff, n) = (hp.n_embd, moe.n_ff[il], moe.n_expert);
         let name = |t: Layer| t.name(il, Suffix::Weight);
+        let shared = match moe.n_shared {
+            0 => None,
+            s => Some([
+                Proj::req(l, Layer::FfnGateShexp, il, d, s * n_ff)?,
+                Proj::req(l, Layer::FfnUpShexp, il, d, s * n_ff)?,
+                Proj::req(l, Layer::FfnDownShexp, il, s * n_ff, d)?,
+            ]),
+        };
         Ok(Moe {
             router: l.mat(&name(Layer::FfnGateInp), d, Some(n))?,
             gate: l.experts(&name(Layer::FfnGateExps), d, n_ff, n)?,
             up: l.experts(&name(Layer::FfnUpExps), d, n_ff, n)?,
             down: l.experts(&name(Layer::FfnDownExps), n_ff, d, n)?,
             k: moe.n_used[il],
-            norm_w,
-            w_scale,
+            gating: moe.gating,
+            norm_w: moe.norm_w,
+            w_scale: moe.w_scale,
+            groups: moe.groups,
+            select_bias: l.vec_opt(&Layer::FfnExpProbsB.name(il, Suffix::Bias), n)?,
+            shared,
         })
+    }
+
+    /// One token's routing: `pr` (n_expert,) router logits, turned into scores in place;
+    /// writes the chosen experts, best first, to `ids` and their weights to `w` (k,).
+    fn route(&self, pr: &mut [f32], select: &mut [f32], order: &mut Vec<u32>, ids: &mut [u32], w: &mut [f32], p: &Pass) {
+        let n_exp = pr.len();
+        match self.gating {
+            Gating::Softmax => softmax(pr, p.rounding),
+            Gating::Sigmoid => pr.iter_mut().for_each(|x| *x = 1.0 / (1.0 + expf(-*x))),
+            Gating::SoftmaxWeight => {}
+        }
+        match &self.select_bias {
+            Some(b) => select.iter_mut().zip(pr.iter().zip(b)).for_each(|(s, (&x, &bx))| *s = x + bx),
+            None => select.copy_from_slice(pr),
+        }
+        // ggml_argsort_top_k: descending; equal scores by index (the fixtures' routers have
+        // no ties).
+        let rank = |order: &mut Vec<u32>, sc: &[f32], n: usize| {
+            order.clear();
+            order.extend(0..n as u32);
+            order.sort_by(|&a, &c| sc[c as usize].total_cmp(&sc[a as usize]).then(a.cmp(&c)));
+        };
+        if let Some((n_groups, n_keep)) = self.groups {
+            // A group's score: the sum of its two best selection scores.
+            let per = n_exp / n_groups;
+            let mut gs = [0f32; MAX_GROUPS];
+            for (g, gsc) in gs[..n_groups].iter_mut().enumerate() {
+                let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+                for &x in &select[g * per..(g + 1) * per] {
+                    if x > a {
+                        (a, b) = (x, a);
+                    } else if x > b {
+                        b = x;
+                    }
+                }
+                *gsc = (a as f64 + b as f64) as f32;
+            }
+            rank(order, &gs[..n_groups], n_groups);
+            for &g in &order[n_keep..] {
+                select[g as usize * per..(g as usize + 1) * per].fill(f32::NEG_INFINITY);
+            }
+        }
+        rank(order, select, n_exp);
+        for (j, &e) in order[..self.k].iter().enumerate() {
+            ids[j] = e;
+            w[j] = pr[e as usize];
+        }
+        if self.gating == Gating::SoftmaxWeight {
+            softmax(w, p.rounding);
+        }
+        if self.norm_w {
+            let sum = (w.iter().map(|&x| x as f64).sum::<f64>() as f32).max(1.0 / 16384.0);
+            w.iter_mut().for_each(|x| *x /= sum);
+        }
+        if let Some(s) = self.w_scale {
+            w.iter_mut().for_each(|x| *x *= s);
+        }
     }
 
     /// `out (n, n_embd) = moe(inp (n, n_embd))`.
     pub fn forward(&self, p: &Pass, inp: &[f32], n: usize, b: &mut MoeBufs, acts: &mut QuantizedActs, out: &mut [f32]) {
         let (d, k, n_exp) = (p.hp.n_embd, self.k, self.router.rows);
         let n_ff = self.up[0].rows;
-        let MoeBufs { probs, ids, w, gate, up, down, order, es } = b;
+        let MoeBufs { probs, ids, w, gate, up, down, select, order, es, sh_gate, sh_up, sh_out } = b;
         p.dev.matmul(&self.router, inp, n, probs, acts);
         for t in 0..n {
             let pr = &mut probs[t * n_exp..(t + 1) * n_exp];
-            softmax(pr, p.rounding);
-            // ggml_argsort_top_k: descending; equal probabilities by index (the fixtures'
-            // routers have no ties).
-            order.clear();
-            order.extend(0..n_exp as u32);
-            order.sort_by(|&a, &c| pr[c as usize].total_cmp(&pr[a as usize]).then(a.cmp(&c)));
-            let (ti, tw) = (&mut ids[t * k..(t + 1) * k], &mut w[t * k..(t + 1) * k]);
-            for (j, &e) in order[..k].iter().enumerate() {
-                ti[j] = e;
-                tw[j] = pr[e as usize];
-            }
-            if self.norm_w {
-                let sum = (tw.iter().map(|&x| x as f64).sum::<f64>() as f32).max(1.0 / 16384.0);
-                tw.iter_mut().for_each(|x| *x /= sum);
-            }
-            if let Some(s) = self.w_scale {
-                tw.iter_mut().for_each(|x| *x *= s);
-            }
+            self.route(pr, select, order, &mut ids[t * k..(t + 1) * k], &mut w[t * k..(t + 1) * k], p);
         }
         let rows = n * k;
         p.dev.matmul_id(&self.up, inp, n, &ids[..rows], k, &mut up[..rows * n_ff], acts, es);
@@ -128,5 +205,16 @@ impl Moe {
                 }
             }
         }
+        if let Some([sg, su, sd]) = &self.shared {
+            let n_sh = sg.w.rows;
+            sg.apply(p.dev, inp, n, sh_gate, acts);
+            su.apply(p.dev, inp, n, sh_up, acts);
+            p.dev.swiglu(&mut sh_gate[..n * n_sh], &sh_up[..n * n_sh], p.rounding);
+            sd.apply(p.dev, &sh_gate[..n * n_sh], n, sh_out, acts);
+            p.dev.add(&mut out[..n * d], &sh_out[..n * d], None);
+        }
     }
 }
+
+/// Expert groups a router may have (DeepSeek-V3 has 8; `MoeParams::read_routing` checks).
+const MAX_GROUPS: usize = 64;

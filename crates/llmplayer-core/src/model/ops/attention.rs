@@ -25,6 +25,7 @@
 use super::expf::Rounding;
 use super::f32dot::{self, Order};
 use super::flash;
+use super::latent;
 use crate::model::kv::KvType;
 use crate::parallel::ThreadPool;
 use crate::quant::float::f16_to_f32;
@@ -58,6 +59,10 @@ pub enum KvView<'a> {
     F16 { k: &'a [u8], v_t: &'a [u8] },
     /// K (n_ctx, n_head_kv * head_dim_k) and V (n_ctx, n_head_kv * head_dim_v) as Q8_0 rows.
     Q8_0 { k: &'a [u8], v: &'a [u8] },
+    /// MLA latents (`ops::latent`): K (n_ctx, head_dim_k), one KV head, V the first
+    /// head_dim_v values of each K row; f32, or f16 bytes.
+    LatentF32 { k: &'a [f32] },
+    LatentF16 { k: &'a [u8] },
 }
 
 /// Per-task scratch, allocated with the session so attention never allocates.
@@ -80,7 +85,8 @@ pub struct AttnScratch {
 impl AttnScratch {
     pub fn new(ty: KvType, n_slots: usize, n_ctx: usize, head_dim_k: usize, head_dim_v: usize) -> AttnScratch {
         let tile_len = match ty {
-            KvType::F32 => head_dim_k,
+            // (MLA latents: p·V accumulators)
+            KvType::F32 => head_dim_k.max(latent::MAX_SLOTS * head_dim_v),
             KvType::F16 => flash::TILE * (head_dim_k + head_dim_v),
             KvType::Q8_0 => 0,
         };
@@ -162,10 +168,14 @@ pub fn attention(
         KvView::F32 { v_t, .. } => v_t.len() / v_rows,
         KvView::F16 { v_t, .. } => v_t.len() / (2 * v_rows),
         KvView::Q8_0 { v, .. } => v.len() / row_bytes(GgmlType::Q8_0, v_rows),
+        KvView::LatentF32 { k } => k.len() / k_row,
+        KvView::LatentF16 { k } => k.len() / (2 * k_row),
     };
+    let latent = matches!(kv, KvView::LatentF32 { .. } | KvView::LatentF16 { .. });
+    assert!(!latent || (d.n_head_kv == 1 && hv <= hk), "a latent cache has one KV head, V a prefix of K");
     let k_len = match kv {
-        KvView::F32 { k, .. } => k.len(),
-        KvView::F16 { k, .. } => k.len() / 2,
+        KvView::F32 { k, .. } | KvView::LatentF32 { k } => k.len(),
+        KvView::F16 { k, .. } | KvView::LatentF16 { k } => k.len() / 2,
         KvView::Q8_0 { k, .. } => k.len() / row_bytes(GgmlType::Q8_0, k_row) * k_row,
     };
     let group = d.n_head / d.n_head_kv;
@@ -179,8 +189,8 @@ pub fn attention(
         (t.quantize_row.expect("activation type"), t.vec_dot)
     };
     let kern = match kv {
-        KvView::F32 { .. } => None,
-        KvView::F16 { .. } => Some(kernels(GgmlType::F16)),
+        KvView::F32 { .. } | KvView::LatentF32 { .. } => None,
+        KvView::F16 { .. } | KvView::LatentF16 { .. } => Some(kernels(GgmlType::F16)),
         KvView::Q8_0 { .. } => Some(kernels(GgmlType::Q8_0)),
     };
 
@@ -229,6 +239,10 @@ pub fn attention(
                 (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, kvh, n_ctx, n_tok > 1, s, o),
                 (KvView::F16 { k, v_t }, Some(kern)) => head_f16(d, qv, k, v_t, kvh, n_ctx, kern, s, conv, o),
                 (KvView::Q8_0 { k, v }, Some(kern)) => head_q8_0(d, qv, k, v, kvh, kern, s, conv, o),
+                // Two-pass whatever `flash` says (llama.cpp's flash path for MLA is not
+                // reproduced).
+                (KvView::LatentF32 { k }, _) => latent::head_f32(d, qv, k, n_tok > 1, s, tile, o),
+                (KvView::LatentF16 { k }, Some(kern)) => latent::head_f16(d, qv, k, kern, s, conv, o),
                 _ => unreachable!("kernels are looked up for every quantized view"),
             }
         }

@@ -9,3 +9,4 @@ pub mod ffn;
 pub mod norm;
 pub mod rope;
 pub mod glibc;
+pub mod latent;

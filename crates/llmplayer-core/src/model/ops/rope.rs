@@ -59,7 +59,8 @@ impl Rope {
                 let [low, high] = self.corr_dims;
                 let y = (i as f32 - low) / (high - low).max(0.001);
                 let ramp_mix = (1.0 - y.clamp(0.0, 1.0)) * self.ext_factor;
-                th = theta_interp * (1.0 - ramp_mix) + theta_extrap * ramp_mix;
+                // Fused as the reference build contracts it (checked on deepseek2's YaRN ramp).
+                th = fma(theta_interp, 1.0 - ramp_mix, theta_extrap * ramp_mix);
                 mscale *= 1.0 + 0.1 * logf(1.0 / self.freq_scale);
             }
             // glibc's cosf / sinf, not this platform's (see `glibc`).
