@@ -6,7 +6,7 @@
 //
 //   node bench/gen-models.mjs [NAME ...] [--force]     (default: every model; skips existing)
 //
-// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB, 0.5 GB, 0.4 GB and 3.3 GB.
+// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB, 0.5 GB, 0.4 GB, 3.3 GB and 1.9 GB.
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +42,17 @@ const SHAPES = {
     nFf: 6144, ctxTrain: 40960, ropeBase: 1000000, rmsEps: 1e-6, qkvBias: false, qkNorm: true,
     moe: { nExpert: 128, nUsed: 8, nFf: 768 },
   },
+  // DeepSeek-V2-Lite's layers (27 in the published model; 6 here): multi-head latent
+  // attention (q without LoRA, kv_lora 512, 128 + 64 rope dims per q/k head, v 128) in the
+  // current split `attn_k_b`/`attn_v_b` layout, one dense lead layer, then 64 routed experts
+  // (6 used) + 2 shared. YaRN as its config (factor 40, mscale_all_dim 0.707).
+  'deepseek-v2-lite-6l': {
+    arch: 'deepseek2', vocab: 'ggml-vocab-deepseek-llm.gguf', nEmbd: 2048, nLayer: 6, nHead: 16, nHeadKv: 16, headDim: 128,
+    nFf: 10944, ctxTrain: 163840, ropeBase: 10000, rmsEps: 1e-6, qkvBias: false,
+    mla: { kvLora: 512, nope: 128, rope: 64, v: 128 },
+    moe: { nExpert: 64, nUsed: 6, nFf: 1408, nShared: 2, denseLead: 1 },
+    yarn: { factor: 40, origCtx: 4096, logMul: 0.0707 },
+  },
 };
 
 /** The benchmark's models: shape + quantization mix. */
@@ -53,6 +64,7 @@ export const MODELS = {
   // tensors with 896-element rows, so this file is mostly Q5_0 (as the published one).
   'qwen2.5-0.5b-q4_k_m': { shape: 'qwen2.5-0.5b', ftype: 'Q4_K_M' },
   'qwen3-30b-a3b-8l-q4_k_m': { shape: 'qwen3-30b-a3b-8l', ftype: 'Q4_K_M' },
+  'deepseek-v2-lite-6l-q4_k_m': { shape: 'deepseek-v2-lite-6l', ftype: 'Q4_K_M' },
 };
 
 export function modelPath(name) {
@@ -242,6 +254,31 @@ function tensorList(shape, ftype, nVocab) {
   for (let il = 0; il < nLayer; il++) {
     const b = `blk.${il}.`;
     add(`${b}attn_norm.weight`, 'F32', [nEmbd], 1);
+    if (shape.mla) {
+      const { kvLora, nope, rope, v } = shape.mla;
+      add(`${b}attn_q.weight`, main, [nEmbd, nHead * (nope + rope)]);
+      add(`${b}attn_kv_a_mqa.weight`, main, [nEmbd, kvLora + rope]);
+      add(`${b}attn_kv_a_norm.weight`, 'F32', [kvLora], 1);
+      add(`${b}attn_k_b.weight`, main, [nope, kvLora, nHead]);
+      add(`${b}attn_v_b.weight`, more(il), [kvLora, v, nHead]);
+      add(`${b}attn_output.weight`, main, [nHead * v, nEmbd]);
+      add(`${b}ffn_norm.weight`, 'F32', [nEmbd], 1);
+      if (il < shape.moe.denseLead) {
+        add(`${b}ffn_gate.weight`, main, [nEmbd, nFf]);
+        add(`${b}ffn_up.weight`, main, [nEmbd, nFf]);
+        add(`${b}ffn_down.weight`, more(il), [nFf, nEmbd]);
+      } else {
+        const { nExpert, nFf: nFfExp, nShared } = shape.moe;
+        add(`${b}ffn_gate_inp.weight`, 'F32', [nEmbd, nExpert], randomF32(nEmbd * nExpert));
+        add(`${b}ffn_gate_exps.weight`, main, [nEmbd, nFfExp, nExpert]);
+        add(`${b}ffn_up_exps.weight`, main, [nEmbd, nFfExp, nExpert]);
+        add(`${b}ffn_down_exps.weight`, more(il), [nFfExp, nEmbd, nExpert]);
+        add(`${b}ffn_gate_shexp.weight`, main, [nEmbd, nFfExp * nShared]);
+        add(`${b}ffn_up_shexp.weight`, main, [nEmbd, nFfExp * nShared]);
+        add(`${b}ffn_down_shexp.weight`, more(il), [nFfExp * nShared, nEmbd]);
+      }
+      continue;
+    }
     add(`${b}attn_q.weight`, main, [nEmbd, nHead * headDim]);
     add(`${b}attn_k.weight`, main, [nEmbd, nHeadKv * headDim]);
     add(`${b}attn_v.weight`, more(il), [nEmbd, nHeadKv * headDim]);
@@ -317,10 +354,34 @@ export function generate(name, { force = false, log = console.log } = {}) {
   h.kv(`${a}.block_count`, 4, shape.nLayer);
   h.kv(`${a}.feed_forward_length`, 4, shape.nFf);
   h.kv(`${a}.attention.head_count`, 4, shape.nHead);
-  h.kv(`${a}.attention.head_count_kv`, 4, shape.nHeadKv);
-  h.kv(`${a}.attention.key_length`, 4, shape.headDim);
-  h.kv(`${a}.attention.value_length`, 4, shape.headDim);
-  h.kv(`${a}.rope.dimension_count`, 4, shape.headDim);
+  if (shape.mla) {
+    // The split layout's MQA view: one KV head of [latent | rope key], V the latent.
+    const { kvLora, nope, rope, v } = shape.mla;
+    h.kv(`${a}.attention.head_count_kv`, 4, 1);
+    h.kv(`${a}.attention.key_length`, 4, kvLora + rope);
+    h.kv(`${a}.attention.value_length`, 4, kvLora);
+    h.kv(`${a}.attention.key_length_mla`, 4, nope + rope);
+    h.kv(`${a}.attention.value_length_mla`, 4, v);
+    h.kv(`${a}.attention.kv_lora_rank`, 4, kvLora);
+    // llama.cpp lets only 26/27-layer files omit it.
+    h.kv(`${a}.attention.q_lora_rank`, 4, 0);
+    h.kv(`${a}.rope.dimension_count`, 4, rope);
+    h.kv(`${a}.leading_dense_block_count`, 4, shape.moe.denseLead);
+    h.kv(`${a}.expert_shared_count`, 4, shape.moe.nShared);
+    h.kv(`${a}.expert_weights_scale`, 6, 1.0);
+    h.kv(`${a}.expert_gating_func`, 4, 1);
+  } else {
+    h.kv(`${a}.attention.head_count_kv`, 4, shape.nHeadKv);
+    h.kv(`${a}.attention.key_length`, 4, shape.headDim);
+    h.kv(`${a}.attention.value_length`, 4, shape.headDim);
+    h.kv(`${a}.rope.dimension_count`, 4, shape.headDim);
+  }
+  if (shape.yarn) {
+    h.kv(`${a}.rope.scaling.type`, 8, 'yarn');
+    h.kv(`${a}.rope.scaling.factor`, 6, shape.yarn.factor);
+    h.kv(`${a}.rope.scaling.original_context_length`, 4, shape.yarn.origCtx);
+    h.kv(`${a}.rope.scaling.yarn_log_multiplier`, 6, shape.yarn.logMul);
+  }
   h.kv(`${a}.rope.freq_base`, 6, shape.ropeBase);
   h.kv(`${a}.attention.layer_norm_rms_epsilon`, 6, shape.rmsEps);
   if (shape.moe) {

@@ -101,6 +101,21 @@ describe.skipIf(root === null)('inspect on every fixture', () => {
     });
     expect(got.tensors!.find((t) => t.name === 'token_embd.weight')!.shape).toEqual([64, 512]);
   });
+
+  it('KV bytes per token: heads for GQA, latents for MLA', async () => {
+    const meta = (i: Inspection, k: string) => i.metadata[`${i.architecture}.${k}`] as number;
+    for (const backend of ['native', 'wasm'] as const) {
+      const s = await inspect(join(root!, 'real', 'stories260K.gguf'), { backend });
+      const gqa = s.layers! * meta(s, 'attention.head_count_kv') * 2 * (s.embeddingLength! / meta(s, 'attention.head_count'));
+      // Q8_0 needs heads of a multiple of 32; stories260K's are 8 wide.
+      expect(s.kvBytesPerToken, backend).toEqual({ f32: 4 * gqa, f16: 2 * gqa });
+      const d = await inspect(join(root!, 'models', 'deepseek2.gguf'), { backend });
+      const latent = d.layers! * (meta(d, 'attention.kv_lora_rank') + meta(d, 'rope.dimension_count'));
+      expect(d.kvBytesPerToken, backend).toEqual({ f32: 4 * latent, f16: 2 * latent });
+      const u = await inspect(join(root!, 'models', 'mamba2.gguf'), { backend });
+      expect(u.kvBytesPerToken, backend).toBeNull();
+    }
+  });
 });
 
 describe('errors', () => {

@@ -29,6 +29,9 @@ export function formatInspection(file: string, info: Inspection, withTensors: bo
   field('feed-forward', info.feedForwardLength);
   if (info.expertCount) field('experts', `${info.expertUsedCount ?? '?'} of ${info.expertCount} used`);
   field('vocabulary', info.vocabSize);
+  if (info.kvBytesPerToken) {
+    field('kv cache', Object.entries(info.kvBytesPerToken).map(([t, b]) => `${t} ${formatBytes(b)}`).join(', ') + ' per token');
+  }
   field('tokenizer', info.tokenizerModel ? `${info.tokenizerModel}${info.tokenizerPre ? ` (pre: ${info.tokenizerPre})` : ''}` : null);
   field('chat template', info.chatTemplate.fallback ? `none in file; fallback: ${info.chatTemplate.name}` : 'yes (from the file)');
   if (info.quantMix.length) {

@@ -66,6 +66,12 @@ export interface Inspection {
   chatTemplate: { name: string; fallback: boolean };
   /** Texts of CONTROL and USER_DEFINED tokens (at most 1024). */
   specialTokens: string[];
+  /**
+   * KV-cache bytes per position over all layers, per cache type the model accepts (a
+   * multi-head latent attention model caches only its latents); null when the engine does not
+   * run the architecture.
+   */
+  kvBytesPerToken: Partial<Record<'f32' | 'f16' | 'q8_0', number>> | null;
   /** JSON-safe metadata: integers beyond 2^53 and non-finite floats become strings. */
   metadata: Record<string, MetadataValue>;
   tensors?: TensorSummary[];
