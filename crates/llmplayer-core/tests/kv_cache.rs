@@ -159,7 +159,7 @@ fn mla_caches_latents() {
     let per = |kv| model.new_session_kv(16, kv).map(|s| s.kv_bytes_per_token());
     assert_eq!(per(KvType::F32).unwrap(), per_layer * n_layer * 4);
     assert_eq!(per(KvType::F16).unwrap(), per_layer * n_layer * 2);
-    assert_eq!(per(KvType::Q8_0).err().unwrap().code(), "MODEL_KV_TYPE_UNSUPPORTED");
+    assert!(matches!(per(KvType::Q8_0), Err(ModelError::KvTypeUnsupported { .. })));
 
     let bytes = std::fs::read(root.join("models/deepseek2-kvb.gguf")).unwrap();
     let f = GgufFile::parse(&bytes).unwrap();
