@@ -14,7 +14,8 @@ use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
 use super::ops::rope::Rope;
 use super::weights::Mat;
 use crate::parallel::ThreadPool;
-use crate::quant::QuantizedActs;
+use crate::quant::{matvecs_par, Matvec, OutPtr, QuantizedActs};
+use crate::GgmlType;
 
 /// Reused buffers of [`Device::matmul_id`]: the rows routed to one expert, gathered.
 #[derive(Default)]
@@ -59,6 +60,14 @@ pub(crate) trait Device: Sync {
     fn add(&self, x: &mut [f32], y: &[f32], scale: Option<f32>);
 }
 
+/// Routed rows up to which [`Device::matmul_id`] runs one mat-vec per row in one parallel
+/// region (when every expert takes at most one row).
+const MATVECS_MAX_ROWS: usize = 256;
+
+fn all_distinct(ids: &[u32]) -> bool {
+    ids.iter().enumerate().all(|(i, a)| !ids[..i].contains(a))
+}
+
 /// The CPU: weights read in place from the model file's bytes, work split over `pool`.
 pub(crate) struct Cpu<'a> {
     pub file: &'a [u8],
@@ -73,6 +82,22 @@ impl Device for Cpu<'_> {
     fn matmul_id(&self, experts: &[Mat], x: &[f32], n: usize, ids: &[u32], k: usize, out: &mut [f32], acts: &mut QuantizedActs, s: &mut ExpertScratch) {
         let Some(first) = experts.first() else { return };
         let (cols, rows) = (first.cols, first.rows);
+        let n_rows = n * k;
+        let vdt = crate::quant::traits(first.ty).map(|t| t.vec_dot_type);
+        let quantized = vdt.is_some_and(|t| t != GgmlType::F32) && experts.iter().all(|w| w.ty == first.ty);
+        if quantized && n_rows <= MATVECS_MAX_ROWS && all_distinct(&ids[..n_rows]) {
+            // Every expert takes one row (decode): each is a plain mat-vec, rounded as
+            // llama.cpp's vec_dot, and all of them run in one parallel region.
+            acts.quantize(vdt.expect("checked"), &x[..n * cols], cols);
+            let (acts, out) = (&*acts, OutPtr::new(&mut out[..n_rows * rows]));
+            let job = |i: usize| {
+                let w = &experts[ids[i] as usize];
+                Matvec { w: w.bytes(self.file), ty: w.ty, rows, cols, act: acts.row(i / k), out: out.at(i * rows) }
+            };
+            // SAFETY: routed row i writes out[i * rows..(i + 1) * rows] only.
+            unsafe { matvecs_par(self.pool, n_rows, job) };
+            return;
+        }
         for (e, w) in experts.iter().enumerate() {
             s.dst.clear();
             s.dst.extend(ids[..n * k].iter().enumerate().filter(|(_, &id)| id as usize == e).map(|(i, _)| i));
@@ -161,6 +186,36 @@ mod tests {
                 let mut want = vec![0f32; rows];
                 cpu.matmul(&experts[ids[t * k + j] as usize], &x[t * cols..(t + 1) * cols], 1, &mut want, &mut acts);
                 assert_eq!(&out[(t * k + j) * rows..][..rows], &want[..], "row {t}, slot {j}");
+            }
+        }
+    }
+
+    /// One row per expert (decode, and one token's heads) takes the one-region mat-vec path:
+    /// the same values, bit for bit, as each row through its expert alone, on one thread or two.
+    #[test]
+    fn matmul_id_one_row_per_expert_matches_each_matvec() {
+        let (n_exp, rows, cols) = (4, 512, 256);
+        let ty = GgmlType::Q8_0;
+        let rb = crate::quant::row_bytes(ty, cols);
+        let val = |i: usize| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 0.1;
+        let mut file = vec![0u8; n_exp * rows * rb];
+        let w: Vec<f32> = (0..n_exp * rows * cols).map(val).collect();
+        crate::quant::quantize_row(ty, &w, &mut file);
+        let experts: Vec<Mat> = (0..n_exp).map(|e| Mat::in_file(ty, rows, cols, e * rows * rb)).collect();
+        for threads in [1, 2] {
+            let pool = ThreadPool::new(threads);
+            let cpu = Cpu { file: &file, pool: &pool };
+            let (mut acts, mut s) = (QuantizedActs::new(), ExpertScratch::default());
+            // (n, k, ids): one token through 3 experts; 3 rows each through its own expert.
+            for (n, k, ids) in [(1, 3, vec![2u32, 0, 3]), (3, 1, vec![1u32, 3, 0])] {
+                let x: Vec<f32> = (0..n * cols).map(|i| val(i + 5)).collect();
+                let mut out = vec![f32::NAN; n * k * rows];
+                cpu.matmul_id(&experts, &x, n, &ids, k, &mut out, &mut acts, &mut s);
+                for (i, &e) in ids.iter().enumerate() {
+                    let mut want = vec![0f32; rows];
+                    cpu.matmul(&experts[e as usize], &x[i / k * cols..(i / k + 1) * cols], 1, &mut want, &mut acts);
+                    assert_eq!(&out[i * rows..(i + 1) * rows], &want[..], "{threads} threads, n {n}, row {i}");
+                }
             }
         }
     }

@@ -77,6 +77,12 @@ impl Mat {
         }
     }
 
+    /// A matrix of type `ty` at byte `start` of the file.
+    #[cfg(test)]
+    pub fn in_file(ty: GgmlType, rows: usize, cols: usize, start: usize) -> Mat {
+        Mat { ty, rows, cols, data: MatData::File { start, len: rows * crate::quant::row_bytes(ty, cols) } }
+    }
+
     /// An f32 matrix that owns its values (`rows` rows of `cols`).
     #[cfg(test)]
     pub fn from_f32(rows: usize, cols: usize, v: &[f32]) -> Mat {

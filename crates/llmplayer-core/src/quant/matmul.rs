@@ -37,10 +37,20 @@ fn check(t: &QuantTraits, w: &[u8], rows: usize, cols: usize, acts: &QuantizedAc
 
 /// Shared output pointer for tasks that write disjoint rows.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub struct OutPtr(*mut f32);
 // SAFETY: only used to write disjoint elements from different tasks.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    pub fn new(out: &mut [f32]) -> OutPtr {
+        OutPtr(out.as_mut_ptr())
+    }
+    /// The element `i` places on (the caller keeps within the slice it was made from).
+    pub fn at(self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
+    }
+}
 
 /// Computes rows `range` of `out` (`batch × rows`, see the module docs).
 ///
@@ -266,6 +276,66 @@ pub fn matmul_par(
         unsafe { matmul_rows_raw(t, w, wrb, rows, cols, acts, range, out) }
     });
 }
+
+/// One mat-vec of [`matvecs_par`]: `out[r] = W[r] · act` for the `rows` rows of `w` (type `ty`,
+/// `cols` wide), `act` one activation row already in the type's `vec_dot_type`.
+pub struct Matvec<'a> {
+    pub w: &'a [u8],
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub act: &'a [u8],
+    pub out: *mut f32,
+}
+
+/// Runs the mat-vecs `job(0..n)` in one parallel region: every job's weight rows cut into
+/// chunks, and all chunks of all jobs spread over the pool, so that several small products (a
+/// mixture-of-experts layer's chosen experts, attention's per-head matrices) wake the pool
+/// once instead of once each, and keep both threads busy. Each output is the same
+/// `vec_dot` a single mat-vec computes.
+///
+/// # Safety
+/// Every job's `out` must be valid for `rows` writes, disjoint from every other job's, and
+/// untouched by anyone else during the call.
+pub unsafe fn matvecs_par<'a>(pool: &ThreadPool, n: usize, job: impl Fn(usize) -> Matvec<'a> + Sync) {
+    let (mut rows_all, mut macs) = (0, 0);
+    for i in 0..n {
+        let j = job(i);
+        rows_all += j.rows;
+        macs += j.rows * j.cols;
+    }
+    let n_threads = if macs < PAR_MIN_MACS { 1 } else { pool.n_threads() };
+    let chunk = rows_all.div_ceil(4 * n_threads).next_multiple_of(16).max(16);
+    let n_tasks: usize = (0..n).map(|i| job(i).rows.div_ceil(chunk)).sum();
+    let run = |task: usize| {
+        // The job and chunk of this task (jobs are few: a scan is cheap).
+        let mut left = task;
+        for i in 0..n {
+            let j = job(i);
+            let c = j.rows.div_ceil(chunk);
+            if left >= c {
+                left -= c;
+                continue;
+            }
+            let t = weight_traits(j.ty);
+            let wrb = row_bytes(j.ty, j.cols);
+            assert!(j.w.len() >= j.rows * wrb && j.act.len() >= row_bytes(t.vec_dot_type, j.cols));
+            for r in left * chunk..((left + 1) * chunk).min(j.rows) {
+                // SAFETY: the caller's contract; this task owns rows of this chunk only.
+                unsafe { *j.out.add(r) = (t.vec_dot)(j.cols, &j.w[r * wrb..(r + 1) * wrb], j.act) };
+            }
+            return;
+        }
+    };
+    if n_threads == 1 {
+        (0..n_tasks).for_each(run);
+    } else {
+        pool.run(n_tasks, run);
+    }
+}
+
+/// Multiply-accumulates below which [`matvecs_par`] stays on the calling thread.
+const PAR_MIN_MACS: usize = 1 << 18;
 
 /// `out = W · x` for one activation vector on a thread pool.
 #[allow(clippy::too_many_arguments)]

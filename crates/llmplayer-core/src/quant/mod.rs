@@ -62,7 +62,7 @@ pub use blocks_legacy::{BlockQ1_0, BlockQ2_0, BlockQ4_0, BlockQ4_1, BlockQ5_0, B
 pub use blocks_nl4::{BlockIq4Nl, BlockIq4Xs, BlockMxfp4, BlockNvfp4};
 pub use blocks_ternary::{BlockTq1_0, BlockTq2_0};
 pub use acts::QuantizedActs;
-pub use matmul::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q};
+pub use matmul::{matmul, matmul_par, matmul_q, matvec, matvec_par, matvec_q, matvecs_par, Matvec, OutPtr};
 pub use traits::{
     isa, quantize_row, traits, Isa, DequantizeRowFn, QuantTraits, QuantizeRowFn, VecDot4x4Fn, VecDotFn, VecDotX4Fn,
 };

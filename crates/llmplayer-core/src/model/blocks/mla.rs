@@ -19,6 +19,7 @@
 use super::proj::Proj;
 use super::Pass;
 use crate::model::batch::Run;
+use crate::model::device::ExpertScratch;
 use crate::model::hparams::{HParams, MlaDims};
 use crate::model::memory::Memory;
 use crate::model::names::{Layer, Suffix};
@@ -74,12 +75,15 @@ pub(crate) struct MlaBufs {
     k_pe: Vec<f32>,
     /// (n_ubatch, n_head * (nope + head_dim_v)) legacy decompressed kv
     kv: Vec<f32>,
-    /// (n_ubatch, max(nope, kv_lora)) one head's rows gathered, (n_ubatch, max(kv_lora,
-    /// head_dim_v)) their product
+    /// (max(n_ubatch, n_head), max(nope, kv_lora)) one head's rows gathered (or one token's
+    /// heads), (max(n_ubatch, n_head), max(kv_lora, head_dim_v)) their product
     head_in: Vec<f32>,
     head_out: Vec<f32>,
     /// (n_ubatch, n_head * kv_lora) attention output in latent space
     lat_out: Vec<f32>,
+    /// (n_head,) 0..n_head: one token's heads as rows routed to their own matrices
+    head_ids: Vec<u32>,
+    es: ExpertScratch,
 }
 
 impl MlaBufs {
@@ -95,9 +99,12 @@ impl MlaBufs {
             q_pe: z(nh * n_rot),
             k_pe: z(n_rot),
             kv: z(if m.latent { 0 } else { nh * (nope + m.head_dim_v) }),
-            head_in: z(nope.max(m.kv_lora)),
-            head_out: z(m.kv_lora.max(m.head_dim_v)),
+            // (one token's heads, or a batch's rows of one head)
+            head_in: vec![0.0; n_ubatch.max(nh) * nope.max(m.kv_lora)],
+            head_out: vec![0.0; n_ubatch.max(nh) * m.kv_lora.max(m.head_dim_v)],
             lat_out: z(if m.latent { nh * m.kv_lora } else { 0 }),
+            head_ids: (0..nh as u32).collect(),
+            es: ExpertScratch::default(),
         }
     }
 }
@@ -206,14 +213,26 @@ impl Mla {
                     k[t * n_k..t * n_k + kvl].copy_from_slice(&mb.latent[t * kvl..(t + 1) * kvl]);
                     k[t * n_k + kvl..(t + 1) * n_k].copy_from_slice(&mb.k_pe[t * n_rot..(t + 1) * n_rot]);
                 }
-                for (h, kb) in k_b.iter().enumerate() {
-                    for t in 0..n {
-                        mb.head_in[t * nope..(t + 1) * nope].copy_from_slice(&mb.q[(t * nh + h) * dk..][..nope]);
+                if n == 1 {
+                    // One token: its heads are rows each routed to its own k_b, all in one
+                    // parallel region (the same mat-vecs).
+                    for h in 0..nh {
+                        mb.head_in[h * nope..(h + 1) * nope].copy_from_slice(&mb.q[h * dk..][..nope]);
                     }
-                    dev.matmul(kb, &mb.head_in[..n * nope], n, &mut mb.head_out, acts);
+                    dev.matmul_id(k_b, &mb.head_in[..nh * nope], nh, &mb.head_ids, 1, &mut mb.head_out, acts, &mut mb.es);
+                }
+                for (h, kb) in k_b.iter().enumerate() {
+                    if n > 1 {
+                        for t in 0..n {
+                            mb.head_in[t * nope..(t + 1) * nope].copy_from_slice(&mb.q[(t * nh + h) * dk..][..nope]);
+                        }
+                        dev.matmul(kb, &mb.head_in[..n * nope], n, &mut mb.head_out, acts);
+                    }
                     for t in 0..n {
                         let qh = &mut q[(t * nh + h) * (kvl + n_rot)..][..kvl + n_rot];
-                        qh[..kvl].copy_from_slice(&mb.head_out[t * kvl..(t + 1) * kvl]);
+                        // One token: head h's row of the routed product.
+                        let src = if n == 1 { h } else { t };
+                        qh[..kvl].copy_from_slice(&mb.head_out[src * kvl..(src + 1) * kvl]);
                         qh[kvl..].copy_from_slice(&mb.q_pe[(t * nh + h) * n_rot..][..n_rot]);
                     }
                 }
@@ -263,7 +282,12 @@ impl Mla {
             dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0, kv.view(il), &mut b.s, out);
         }
         if let KvUp::Split { v_b, .. } = &self.up {
-            // Each head's attended latent (n, kvl) through its v_b into out (n, nh, dv).
+            // Each head's attended latent (n, kvl) through its v_b into out (n, nh, dv); one
+            // token's heads as rows routed to their own v_b, in one parallel region.
+            if n == 1 {
+                dev.matmul_id(v_b, &mb.lat_out[..nh * kvl], nh, &mb.head_ids, 1, &mut b.out[..nh * dv], acts, &mut mb.es);
+                return;
+            }
             for (h, vb) in v_b.iter().enumerate() {
                 for t in 0..n {
                     mb.head_in[t * kvl..(t + 1) * kvl].copy_from_slice(&mb.lat_out[(t * nh + h) * kvl..][..kvl]);
