@@ -180,7 +180,95 @@ mod simd128 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_rows_fma(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: Order) {
-    dot_rows_any(x, rows, stride, out, order)
+    let n = x.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let r = &rows[j * stride..][..n];
+        // SAFETY: this function's target features are the kernels'.
+        *o = unsafe {
+            match order {
+                Order::TinyBlas => avx2::tinyblas_dot(x, r),
+                Order::VecDot => avx2::vec_dot(x, r, false),
+                Order::VecDotPadded => avx2::vec_dot(x, r, true),
+            }
+        };
+    }
+}
+
+/// [`vec_dot`] and [`tinyblas_dot`] as AVX2 intrinsics, the same operations in the same order
+/// (the portable versions are their oracle: `avx2_kernels_match_the_portable_order`); the
+/// compiler does not turn the portable lane arrays into this.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// Eight f32 of `x` from `i`, zero-filled past its end.
+    #[inline(always)]
+    unsafe fn load(x: &[f32], i: usize) -> __m256 {
+        if i + 8 <= x.len() {
+            // SAFETY: eight values in bounds.
+            unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) }
+        } else {
+            let mut b = [0f32; 8];
+            let tail = &x[i.min(x.len())..];
+            b[..tail.len()].copy_from_slice(tail);
+            // SAFETY: a local array of eight.
+            unsafe { _mm256_loadu_ps(b.as_ptr()) }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn vec_dot(x: &[f32], y: &[f32], padded: bool) -> f32 {
+        let n = x.len().min(y.len());
+        let (x, y) = (&x[..n], &y[..n]);
+        let full = n & !31;
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY (loads): `load` checks bounds; the steps below stay within n or pad.
+        unsafe {
+            while i < full {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(x.as_ptr().add(i + 8 * k)), _mm256_loadu_ps(y.as_ptr().add(i + 8 * k)), *a);
+                }
+                i += 32;
+            }
+            let np = if padded && full < n {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(load(x, full + 8 * k), load(y, full + 8 * k), *a);
+                }
+                n
+            } else {
+                full
+            };
+            let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            let t0 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let t1 = _mm_hadd_ps(t0, t0);
+            let mut sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+            for (&a, &b) in x[np..].iter().zip(&y[np..]) {
+                sum += a * b;
+            }
+            sum
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tinyblas_dot(x: &[f32], y: &[f32]) -> f32 {
+        let n = x.len().min(y.len());
+        let (x, y) = (&x[..n], &y[..n]);
+        // SAFETY: `load` checks bounds.
+        unsafe {
+            let mut acc = _mm256_setzero_ps();
+            let mut i = 0;
+            while i < n {
+                acc = _mm256_fmadd_ps(load(x, i), load(y, i), acc);
+                i += 8;
+            }
+            // hsum: (hi + lo), then (0 + 2) + (1 + 3)
+            let t = _mm_add_ps(_mm256_extractf128_ps(acc, 1), _mm256_castps256_ps128(acc));
+            let mut l = [0f32; 4];
+            _mm_storeu_ps(l.as_mut_ptr(), t);
+            (l[0] + l[2]) + (l[1] + l[3])
+        }
+    }
 }
 
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
@@ -200,6 +288,29 @@ fn dot_rows_any(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32], order: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The intrinsic kernels sum in exactly the portable versions' order.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_match_the_portable_order() {
+        if !std::arch::is_x86_feature_detected!("fma") {
+            return;
+        }
+        let mut seed = 11u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for n in [1, 7, 8, 31, 32, 33, 64, 100, 144, 576, 1000] {
+            let (x, y): (Vec<f32>, Vec<f32>) = (0..n).map(|_| (rnd(), rnd() * 3.0)).unzip();
+            for order in [Order::VecDot, Order::VecDotPadded, Order::TinyBlas] {
+                let (mut a, mut b) = ([0f32], [0f32]);
+                dot_rows(&x, &y, n, &mut a, order);
+                dot_rows_any(&x, &y, n, &mut b, order);
+                assert_eq!(a[0].to_bits(), b[0].to_bits(), "n {n}, {order:?}");
+            }
+        }
+    }
 
     #[test]
     fn both_orders_are_dot_products() {

@@ -50,26 +50,71 @@ unsafe fn pv_fma(s: &[f32], k: &[f32], hk: usize, slots: usize, acc: &mut [f32],
 
 /// `o[c] = sum_j s[j] * k[j * hk + c]`: position j FMA'd into slot `j % slots` of each
 /// output, then the slots reduced as tinyBLAS's `hsum` (8) or `GGML_F32x8_REDUCE` (32).
+/// Slot by slot and in tiles of outputs, so each tile's accumulators stay in registers over
+/// the slot's positions (every K element is read once) and the reduction runs across outputs.
 #[inline(always)]
 fn pv_any(s: &[f32], k: &[f32], hk: usize, slots: usize, acc: &mut [f32], o: &mut [f32]) {
     let hv = o.len();
     let acc = &mut acc[..slots * hv];
-    acc.fill(0.0);
-    for (j, &p) in s.iter().enumerate() {
-        let a = &mut acc[(j % slots) * hv..][..hv];
-        a.iter_mut().zip(&k[j * hk..][..hv]).for_each(|(x, &v)| *x = fma(p, v, *x));
+    for sl in 0..slots {
+        let a_sl = &mut acc[sl * hv..(sl + 1) * hv];
+        let mut c0 = 0;
+        while c0 + PV_TILE <= hv {
+            pv_tile::<PV_TILE>(s, k, hk, sl, slots, c0, &mut a_sl[c0..c0 + PV_TILE]);
+            c0 += PV_TILE;
+        }
+        while c0 + 8 <= hv {
+            pv_tile::<8>(s, k, hk, sl, slots, c0, &mut a_sl[c0..c0 + 8]);
+            c0 += 8;
+        }
+        while c0 < hv {
+            pv_tile::<1>(s, k, hk, sl, slots, c0, &mut a_sl[c0..c0 + 1]);
+            c0 += 1;
+        }
     }
-    for (c, oc) in o.iter_mut().enumerate() {
-        let l = |i: usize| acc[i * hv + c];
-        *oc = if slots == 8 {
-            let t: [f32; 4] = std::array::from_fn(|i| l(i + 4) + l(i));
-            (t[0] + t[2]) + (t[1] + t[3])
-        } else {
-            let v: [f32; 8] = std::array::from_fn(|i| (l(i) + l(16 + i)) + (l(8 + i) + l(24 + i)));
-            let t: [f32; 4] = std::array::from_fn(|i| v[i] + v[i + 4]);
-            (t[0] + t[1]) + (t[2] + t[3])
-        };
+    let mut c0 = 0;
+    while c0 + 8 <= hv {
+        reduce::<8>(acc, hv, slots, c0, &mut o[c0..c0 + 8]);
+        c0 += 8;
     }
+    while c0 < hv {
+        reduce::<1>(acc, hv, slots, c0, &mut o[c0..c0 + 1]);
+        c0 += 1;
+    }
+}
+
+/// Outputs `c0..c0 + W` from their slots (`acc`: (slots, hv)), elementwise across outputs.
+#[inline(always)]
+fn reduce<const W: usize>(acc: &[f32], hv: usize, slots: usize, c0: usize, o: &mut [f32]) {
+    let l = |i: usize| -> [f32; W] { acc[i * hv + c0..][..W].try_into().expect("W values") };
+    let add = |a: [f32; W], b: [f32; W]| -> [f32; W] { std::array::from_fn(|c| a[c] + b[c]) };
+    let r = if slots == 8 {
+        let t: [[f32; W]; 4] = std::array::from_fn(|i| add(l(i + 4), l(i)));
+        add(add(t[0], t[2]), add(t[1], t[3]))
+    } else {
+        let v: [[f32; W]; 8] = std::array::from_fn(|i| add(add(l(i), l(16 + i)), add(l(8 + i), l(24 + i))));
+        let t: [[f32; W]; 4] = std::array::from_fn(|i| add(v[i], v[i + 4]));
+        add(add(t[0], t[1]), add(t[2], t[3]))
+    };
+    o.copy_from_slice(&r);
+}
+
+/// Outputs per register tile of [`pv_any`] (eight AVX2 registers).
+const PV_TILE: usize = 64;
+
+/// Slot `sl`'s sums for outputs `c0..c0 + W`: positions sl, sl + slots, ... in order.
+#[inline(always)]
+fn pv_tile<const W: usize>(s: &[f32], k: &[f32], hk: usize, sl: usize, slots: usize, c0: usize, out: &mut [f32]) {
+    let mut a = [0f32; W];
+    let mut j = sl;
+    while j < s.len() {
+        let (p, kr) = (s[j], &k[j * hk + c0..][..W]);
+        for (x, &v) in a.iter_mut().zip(kr) {
+            *x = fma(p, v, *x);
+        }
+        j += slots;
+    }
+    out.copy_from_slice(&a);
 }
 
 /// [`head_f32`] over an f16 latent cache (bytes): q rounded to f16 in `conv`
