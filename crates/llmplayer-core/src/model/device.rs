@@ -9,7 +9,7 @@
 
 use super::ops::attention::{attention, AttnDims, AttnScratch, KvView};
 use super::ops::expf::Rounding;
-use super::ops::ffn::{swiglu_fused_rows, swiglu_inplace};
+use super::ops::ffn::{geglu_inplace, swiglu_fused_rows, swiglu_inplace};
 use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
 use super::ops::rope::Rope;
 use super::weights::Mat;
@@ -54,6 +54,8 @@ pub(crate) trait Device: Sync {
     fn attention(&self, d: &AttnDims, q: &[f32], n: usize, pos0: usize, kv: KvView<'_>, s: &mut AttnScratch, out: &mut [f32]);
     /// `gate = silu(gate) * up`.
     fn swiglu(&self, gate: &mut [f32], up: &[f32], r: Rounding);
+    /// `gate = gelu(gate) * up` (ggml's table GELU).
+    fn geglu(&self, gate: &mut [f32], up: &[f32]);
     /// Rows of `[gate | up]` (2 * n_ff wide) to `silu(gate) * up` rows in `out`.
     fn swiglu_fused(&self, fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding);
     /// `x += y * scale` (or `x += y`).
@@ -150,6 +152,10 @@ impl Device for Cpu<'_> {
 
     fn swiglu(&self, gate: &mut [f32], up: &[f32], r: Rounding) {
         swiglu_inplace(gate, up, r);
+    }
+
+    fn geglu(&self, gate: &mut [f32], up: &[f32]) {
+        geglu_inplace(gate, up);
     }
 
     fn swiglu_fused(&self, fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding) {

@@ -6,6 +6,7 @@
 //! block: one file, one variant, one line there.
 
 mod deepseek2;
+mod gemma;
 mod glm4;
 mod granite;
 mod llama;
@@ -62,6 +63,7 @@ pub enum Arch {
     Olmo2,
     Qwen3Moe,
     Deepseek2,
+    Gemma,
 }
 
 impl Arch {
@@ -78,6 +80,7 @@ impl Arch {
         Arch::Olmo2,
         Arch::Qwen3Moe,
         Arch::Deepseek2,
+        Arch::Gemma,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -94,6 +97,7 @@ impl Arch {
             Arch::Olmo2 => "olmo2",
             Arch::Qwen3Moe => "qwen3moe",
             Arch::Deepseek2 => "deepseek2",
+            Arch::Gemma => "gemma",
         }
     }
 
@@ -111,6 +115,7 @@ impl Arch {
             Arch::Olmo2 => &olmo2::DEF,
             Arch::Qwen3Moe => &qwen3moe::DEF,
             Arch::Deepseek2 => &deepseek2::DEF,
+            Arch::Gemma => &gemma::DEF,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The FFN block: dense gated (SwiGLU, `down(silu(gate x) * up x)`, with gate and up as two
+//! The FFN block: dense gated (SwiGLU, `down(silu(gate x) * up x)`, or GeGLU with GELU, with gate and up as two
 //! tensors or one fused `ffn_up` holding [gate; up] (glm4, phi3)), or a mixture of experts
 //! (`moe.rs`).
 
@@ -11,9 +11,18 @@ use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
 use crate::quant::QuantizedActs;
 
+/// The gate's activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Act {
+    #[default]
+    Silu,
+    /// tanh-GELU through ggml's f16 table (gemma).
+    Gelu,
+}
+
 #[derive(Debug)]
 pub(crate) enum Ffn {
-    Gated { gate: Proj, up: Proj, down: Proj },
+    Gated { gate: Proj, up: Proj, down: Proj, act: Act },
     /// `up` holds [gate; up] (2 * n_ff rows).
     FusedGated { up: Proj, down: Proj },
     Moe(Moe),
@@ -41,13 +50,19 @@ impl FfnBufs {
 }
 
 impl Ffn {
-    /// `ffn_gate`, `ffn_up`, `ffn_down` of layer `il`.
+    /// `ffn_gate`, `ffn_up`, `ffn_down` of layer `il`, SwiGLU.
     pub fn gated(l: &Loader, hp: &HParams, il: usize) -> Result<Ffn, ModelError> {
+        Ffn::gated_act(l, hp, il, Act::Silu)
+    }
+
+    /// `ffn_gate`, `ffn_up`, `ffn_down` of layer `il` with the gate through `act`.
+    pub fn gated_act(l: &Loader, hp: &HParams, il: usize, act: Act) -> Result<Ffn, ModelError> {
         let (d, n_ff) = (hp.n_embd, hp.n_ff[il]);
         Ok(Ffn::Gated {
             gate: Proj::req(l, Layer::FfnGate, il, d, n_ff)?,
             up: Proj::req(l, Layer::FfnUp, il, d, n_ff)?,
             down: Proj::req(l, Layer::FfnDown, il, n_ff, d)?,
+            act,
         })
     }
 
@@ -60,7 +75,7 @@ impl Ffn {
     /// The matrices, for sizing the activation buffer.
     pub fn mats(&self) -> Vec<&Mat> {
         match self {
-            Ffn::Gated { gate, up, down } => vec![&gate.w, &up.w, &down.w],
+            Ffn::Gated { gate, up, down, .. } => vec![&gate.w, &up.w, &down.w],
             Ffn::FusedGated { up, down } => vec![&up.w, &down.w],
             Ffn::Moe(m) => {
                 let shared = m.shared.iter().flat_map(|s| s.iter().map(|p| &p.w));
@@ -73,11 +88,14 @@ impl Ffn {
     pub fn forward(&self, p: &Pass, inp: &[f32], n: usize, b: &mut FfnBufs, acts: &mut QuantizedActs, out: &mut [f32]) {
         let FfnBufs { gate, up, moe } = b;
         let act: &[f32] = match self {
-            Ffn::Gated { gate: wg, up: wu, .. } => {
+            Ffn::Gated { gate: wg, up: wu, act, .. } => {
                 let n_ff = wg.w.rows;
                 wg.apply(p.dev, inp, n, gate, acts);
                 wu.apply(p.dev, inp, n, up, acts);
-                p.dev.swiglu(&mut gate[..n * n_ff], &up[..n * n_ff], p.rounding);
+                match act {
+                    Act::Silu => p.dev.swiglu(&mut gate[..n * n_ff], &up[..n * n_ff], p.rounding),
+                    Act::Gelu => p.dev.geglu(&mut gate[..n * n_ff], &up[..n * n_ff]),
+                }
                 gate
             }
             Ffn::FusedGated { up: wu, .. } => {

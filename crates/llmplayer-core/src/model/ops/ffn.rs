@@ -1,6 +1,48 @@
-//! Gated feed-forward activations (f32, as ggml's CPU `swiglu` and `silu`).
+//! Gated feed-forward activations (f32, as ggml's CPU `swiglu` and `silu`, and `geglu` with
+//! its tanh-GELU looked up in a table of f16 values).
 
 pub use super::expf::Rounding;
+use crate::quant::float::{f16_to_f32, f32_to_f16};
+use std::sync::OnceLock;
+
+/// ggml's `ggml_table_gelu_f16`: for every f16 `h`, `gelu(f16_to_f32(h))` rounded to f16, with
+/// `gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2)))` in f32 as the reference
+/// build computes it (`1 + a x x` fused, glibc's `tanhf`): all 65,536 entries equal the table
+/// of llama.cpp's CPU library on linux-gnu.
+fn gelu_table() -> &'static [u16] {
+    static TABLE: OnceLock<Box<[u16]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        const A: f32 = 0.044715;
+        #[allow(clippy::excessive_precision)]
+        const SQRT_2_OVER_PI: f32 = 0.79788456080286535587989211986876;
+        (0..=u16::MAX)
+            .map(|h| {
+                let x = f16_to_f32(h);
+                let inner = SQRT_2_OVER_PI * x * super::expf::fma(A * x, x, 1.0);
+                f32_to_f16(0.5 * x * (1.0 + inner.tanh()))
+            })
+            .collect()
+    })
+}
+
+/// ggml's CPU GELU (`GGML_GELU_FP16`): 0 at or below -10, the identity at or above 10, else
+/// the table entry of `x` rounded to f16.
+#[inline]
+pub fn gelu(x: f32, table: &[u16]) -> f32 {
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        f16_to_f32(table[f32_to_f16(x) as usize])
+    }
+}
+
+/// `gate[i] = gelu(gate[i]) * up[i]` (ggml `geglu`, LLM_FFN_GELU + LLM_FFN_PAR).
+pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) {
+    let t = gelu_table();
+    gate.iter_mut().zip(up).for_each(|(g, &u)| *g = gelu(*g, t) * u);
+}
 
 /// `gate[i] = silu(gate[i]) * up[i]` (separate gate and up projections, LLM_FFN_PAR).
 pub fn swiglu_inplace(gate: &mut [f32], up: &[f32], r: Rounding) {
@@ -14,5 +56,23 @@ pub fn swiglu_fused_rows(fused: &[f32], n_ff: usize, out: &mut [f32], r: Roundin
         let (g, u) = f.split_at(n_ff);
         o.copy_from_slice(g);
         super::expf::swiglu(o, u, r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gelu_follows_ggml() {
+        let t = gelu_table();
+        assert_eq!((gelu(-10.0, t), gelu(12.5, t), gelu(0.0, t)), (0.0, 12.5, 0.0));
+        // Spot values of llama.cpp's table (f16 bits of gelu at 1.0 and -1.0).
+        assert_eq!((t[0x3c00], t[0xbc00]), (15035, 45333));
+        // Close to the exact tanh-GELU within f16 rounding.
+        for x in [-3.0f32, -0.5, 0.1, 0.7, 2.0, 5.0] {
+            let exact = 0.5 * x as f64 * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * x as f64 * (1.0 + 0.044715 * (x * x) as f64)).tanh());
+            assert!((gelu(x, t) as f64 - exact).abs() <= 2e-3 * exact.abs().max(1e-2), "{x}");
+        }
     }
 }
