@@ -54,6 +54,10 @@ pub const EMBEDDING_SCALE: &str = ".embedding_scale";
 pub const RESIDUAL_SCALE: &str = ".residual_scale";
 pub const LOGIT_SCALE: &str = ".logit_scale";
 pub const ATTENTION_SLIDING_WINDOW: &str = ".attention.sliding_window";
+pub const ATTENTION_SLIDING_WINDOW_PATTERN: &str = ".attention.sliding_window_pattern";
+pub const ATTN_LOGIT_SOFTCAPPING: &str = ".attn_logit_softcapping";
+pub const FINAL_LOGIT_SOFTCAPPING: &str = ".final_logit_softcapping";
+pub const ROPE_FREQ_BASE_SWA: &str = ".rope.freq_base_swa";
 
 // tokenizer.*
 pub const TOKENIZER_MODEL: &str = "tokenizer.ggml.model";

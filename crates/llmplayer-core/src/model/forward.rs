@@ -163,5 +163,9 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
             let inv = 1.0 / ls;
             r.iter_mut().for_each(|v| *v *= inv);
         }
+        if let Some(cap) = hp.final_softcap {
+            let inv = 1.0 / cap;
+            r.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
+        }
     }
 }

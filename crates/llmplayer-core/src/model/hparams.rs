@@ -72,6 +72,11 @@ pub struct HParams {
     pub moe: Option<MoeParams>,
     /// Multi-head latent attention (deepseek2).
     pub mla: Option<MlaDims>,
+    /// Sliding-window attention: the window, and which layers use it.
+    pub swa: Option<(usize, Vec<bool>)>,
+    /// Soft-capping of attention scores and of the final logits (gemma2).
+    pub attn_softcap: Option<f32>,
+    pub final_softcap: Option<f32>,
 }
 
 /// Multi-head latent attention's sizes (llama.cpp's deepseek2 hparams). Its K and V heads
@@ -350,6 +355,9 @@ impl HParams {
             rope_everywhere: true,
             moe: None,
             mla: None,
+            swa: None,
+            attn_softcap: None,
+            final_softcap: None,
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
@@ -388,6 +396,17 @@ impl HParams {
         } else {
             self.rope_freq_scale
         }
+    }
+
+    /// The sliding window of layer `il` (None: it attends to every position).
+    pub fn window(&self, il: usize) -> Option<usize> {
+        self.swa.as_ref().filter(|(_, layers)| layers[il]).map(|(w, _)| *w)
+    }
+
+    /// llama.cpp `set_swa_pattern(period)`: layer `il` is windowed unless it is the last of each
+    /// `period` (0: every layer).
+    pub(crate) fn swa_pattern(&self, period: usize) -> Vec<bool> {
+        (0..self.n_layer).map(|il| period == 0 || il % period < period - 1).collect()
     }
 
     /// Whether layer `il` applies rope.

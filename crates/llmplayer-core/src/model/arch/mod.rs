@@ -7,6 +7,7 @@
 
 mod deepseek2;
 mod gemma;
+mod gemma2;
 mod glm4;
 mod granite;
 mod llama;
@@ -64,6 +65,7 @@ pub enum Arch {
     Qwen3Moe,
     Deepseek2,
     Gemma,
+    Gemma2,
 }
 
 impl Arch {
@@ -81,6 +83,7 @@ impl Arch {
         Arch::Qwen3Moe,
         Arch::Deepseek2,
         Arch::Gemma,
+        Arch::Gemma2,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -98,6 +101,7 @@ impl Arch {
             Arch::Qwen3Moe => "qwen3moe",
             Arch::Deepseek2 => "deepseek2",
             Arch::Gemma => "gemma",
+            Arch::Gemma2 => "gemma2",
         }
     }
 
@@ -116,6 +120,7 @@ impl Arch {
             Arch::Qwen3Moe => &qwen3moe::DEF,
             Arch::Deepseek2 => &deepseek2::DEF,
             Arch::Gemma => &gemma::DEF,
+            Arch::Gemma2 => &gemma2::DEF,
         }
     }
 

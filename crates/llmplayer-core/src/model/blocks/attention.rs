@@ -157,13 +157,23 @@ impl Attention {
             }
         }
         let scale = if self.opts.q_prescale {
-            let s = 1.0 / (hv as f32).sqrt();
+            let s = hp.attention_scale.unwrap_or(1.0 / (hv as f32).sqrt());
             q.iter_mut().for_each(|v| *v *= s);
             1.0
         } else {
             hp.attention_scale.unwrap_or(1.0 / (hv as f32).sqrt())
         };
-        let dims = AttnDims { n_head: hp.n_head[il], n_head_kv: hp.n_head_kv[il], head_dim_k: hk, head_dim_v: hv, scale, flash: p.flash, rounding: p.rounding };
+        let dims = AttnDims {
+            n_head: hp.n_head[il],
+            n_head_kv: hp.n_head_kv[il],
+            head_dim_k: hk,
+            head_dim_v: hv,
+            scale,
+            flash: p.flash,
+            rounding: p.rounding,
+            window: hp.window(il),
+            softcap: hp.attn_softcap,
+        };
         let n_o = dims.n_head * hv;
         for r in runs {
             let rows = r.row..r.row + r.len;

@@ -270,6 +270,8 @@ impl Mla {
             scale: m.kq_scale,
             flash: p.flash,
             rounding: p.rounding,
+            window: None,
+            softcap: None,
         };
         let n_v = hp.n_embd_v_cache(il);
         let n_o = nh * hv;

@@ -48,6 +48,28 @@ pub struct AttnDims {
     pub flash: bool,
     /// Which llama.cpp build's vector exp and sums the softmax reproduces.
     pub rounding: Rounding,
+    /// Sliding window: a query at position p sees keys p - window < p0 <= p (llama.cpp's
+    /// standard SWA mask).
+    pub window: Option<usize>,
+    /// Logit soft-capping (gemma2): scores become `tanh(s / cap) * cap` before the softmax.
+    pub softcap: Option<f32>,
+}
+
+impl AttnDims {
+    /// Soft-caps and masks one row of scaled scores (`s`: positions 0..n_kv, the query at
+    /// n_kv - 1) as llama.cpp does: `scale(tanh(scale(kq, 1/cap)), cap)`, then the window's
+    /// -inf (exp gives 0 for it, so the sums are the visible keys').
+    #[inline]
+    fn cap_and_mask(&self, s: &mut [f32]) {
+        if let Some(cap) = self.softcap {
+            let inv = 1.0 / cap;
+            s.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
+        }
+        if let Some(w) = self.window {
+            let hidden = s.len().saturating_sub(w);
+            s[..hidden].fill(f32::NEG_INFINITY);
+        }
+    }
 }
 
 /// One layer of the KV cache, positions `0..n_ctx` (see `model::kv`).
@@ -194,6 +216,9 @@ pub fn attention(
         KvView::Q8_0 { .. } => Some(kernels(GgmlType::Q8_0)),
     };
 
+    // Windows and soft-caps take the two-pass path (llama.cpp's flash kernel masks and caps
+    // inside its online softmax; not reproduced).
+    let flash = d.flash && d.window.is_none() && d.softcap.is_none();
     let n_pairs = d.n_head * n_tok;
     // Small jobs (short contexts of tiny models) stay on the calling thread.
     let work = n_pairs * (pos0 + n_tok) * (hk + hv);
@@ -218,7 +243,7 @@ pub fn attention(
             // disjoint from every other pair's.
             let o = unsafe { outp.slice(t * o_row + h * hv, hv) };
             match (kv, kern) {
-                (KvView::F32 { k, v_t }, _) if d.flash => {
+                (KvView::F32 { k, v_t }, _) if flash => {
                     let (k, v_t) = (&k[kvh * hk..], &v_t[kvh * hv * n_ctx..]);
                     if n_tok >= flash::TILE {
                         let c = flash::Cache::F32 { k, v_t };
@@ -227,7 +252,7 @@ pub fn attention(
                         flash::row_online_f32(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, tile, s, o)
                     }
                 }
-                (KvView::F16 { k, v_t }, _) if d.flash => {
+                (KvView::F16 { k, v_t }, _) if flash => {
                     let (k, v_t) = (&k[2 * kvh * hk..], &v_t[2 * kvh * hv * n_ctx..]);
                     if n_tok >= flash::TILE {
                         let c = flash::Cache::F16 { k, v_t, tile: &mut *tile };
@@ -259,6 +284,7 @@ fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usi
     let k_row = d.n_head_kv * hk;
     f32dot::dot_rows(qv, &k_cache[kvh * hk..], k_row, s, Order::VecDot);
     s.iter_mut().for_each(|v| *v *= d.scale);
+    d.cap_and_mask(s);
     softmax(s, d.rounding);
     // One token's dot runs over llama.cpp's padded KV length (zeros past n_kv).
     let order = if batched { Order::TinyBlas } else { Order::VecDotPadded };
@@ -289,6 +315,7 @@ fn head_f16(
     for (j, sj) in s.iter_mut().enumerate() {
         *sj = dot(hk, &k[j * k_row + 2 * kvh * hk..], qh) * d.scale;
     }
+    d.cap_and_mask(s);
     softmax(s, d.rounding);
     to_f16(s, &mut ph[..2 * n_kv]);
     for (dv, od) in o.iter_mut().enumerate() {
@@ -319,6 +346,7 @@ fn head_q8_0(
     for (j, sj) in s.iter_mut().enumerate() {
         *sj = dot(hk, &k[j * k_row + kvh * kh_bytes..], conv) * d.scale;
     }
+    d.cap_and_mask(s);
     softmax(s, d.rounding);
     o.fill(0.0);
     for (j, &p) in s.iter().enumerate() {
@@ -342,7 +370,7 @@ mod tests {
     #[test]
     fn single_position_returns_its_value() {
         let pool = ThreadPool::new(1);
-        let d = AttnDims { n_head: 2, n_head_kv: 1, head_dim_k: 2, head_dim_v: 2, scale: 1.0, flash: false, rounding: Rounding::Avx2 };
+        let d = AttnDims { n_head: 2, n_head_kv: 1, head_dim_k: 2, head_dim_v: 2, scale: 1.0, flash: false, rounding: Rounding::Avx2, window: None, softcap: None };
         let q = [1.0, 0.0, 0.0, 1.0];
         let k = [0.5, 0.5];
         let v = [3.0, -1.0]; // transposed (2 dims, n_ctx 1)
@@ -420,7 +448,7 @@ mod tests {
     fn quantized_caches_follow_their_rounding() {
         use crate::quant::quantize_row;
         let pool = ThreadPool::new(1);
-        let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: false, rounding: Rounding::Avx2 };
+        let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: false, rounding: Rounding::Avx2, window: None, softcap: None };
         let (n_ctx, n_tok, pos0) = (40, 3, 37);
         let (q, k, v) = random_case(n_ctx, n_tok, &d);
         let vr = d.n_head_kv * d.head_dim_v;
@@ -482,7 +510,7 @@ mod tests {
         let same = |x: &[f32]| x.to_vec();
         for (n_tok, pos0, tol) in [(70, 10, 2e-5f32), (3, 150, 1e-2)] {
             let n_ctx = pos0 + n_tok;
-            let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: true, rounding: Rounding::Avx2 };
+            let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: true, rounding: Rounding::Avx2, window: None, softcap: None };
             let (q, k, v) = random_case(n_ctx, n_tok, &d);
             let vr = d.n_head_kv * d.head_dim_v;
             let v_t: Vec<f32> = (0..vr * n_ctx).map(|i| v[(i % n_ctx) * vr + i / n_ctx]).collect();
