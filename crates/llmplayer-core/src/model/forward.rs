@@ -25,8 +25,10 @@ pub(crate) struct Scratch {
     xn: Vec<f32>,
     /// (n_ubatch, n_embd) block output (attn_output, ffn_down)
     proj: Vec<f32>,
-    /// (n_ubatch, n_rot) cos/sin pairs per position
+    /// (n_ubatch, n_rot) cos/sin pairs per position, and those of the windowed layers' rope
+    /// (empty without one)
     rope: Vec<f32>,
+    rope_swa: Vec<f32>,
     /// (n_ubatch,) attention temperature per position
     temp: Vec<f32>,
     attn: AttnBufs,
@@ -49,6 +51,7 @@ impl Scratch {
             xn: vec![0.0; n_ubatch * hp.n_embd],
             proj: vec![0.0; n_ubatch * hp.n_embd],
             rope: vec![0.0; n_ubatch * hp.n_rot],
+            rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot } else { 0 }],
             temp: vec![1.0; n_ubatch],
             attn: AttnBufs::new(hp, fused_qkv, n_ubatch, attn_s),
             ffn: FfnBufs::new(hp, fused_ffn, n_ubatch),
@@ -96,7 +99,7 @@ fn block_input<'b>(p: &Pass, w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32],
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
     let (hp, dev) = (p.hp, p.dev);
-    let Scratch { x, xn, proj, rope: rc, temp, attn, ffn, acts } = s;
+    let Scratch { x, xn, proj, rope: rc, rope_swa: rc_swa, temp, attn, ffn, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
     let mut n = runs.iter().map(|r| r.len).sum::<usize>();
     let (tokens, pos, wants) = (&batch.tokens[r0..r0 + n], &batch.pos[r0..r0 + n], &batch.logits[r0..r0 + n]);
@@ -107,12 +110,16 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
     }
     for (t, &ps) in pos.iter().enumerate() {
         p.rope.fill(ps, &mut rc[t * n_rot..(t + 1) * n_rot]);
+        if let Some(r) = p.rope_swa {
+            r.fill(ps, &mut rc_swa[t * n_rot..(t + 1) * n_rot]);
+        }
         temp[t] = hp.attn_temp.map_or(1.0, |at| at.at(ps));
     }
 
     for (il, layer) in net.layers.iter().enumerate() {
         // ---- mixer
         let inp = block_input(p, layer.attn_norm.as_deref(), x, xn, n);
+        let rc: &[f32] = if p.rope_swa.is_some() && hp.window(il).is_some() { rc_swa } else { rc };
         match &layer.mixer {
             Mixer::Attention(a) => a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
             Mixer::Mla(m) => m.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),

@@ -74,6 +74,8 @@ pub struct HParams {
     pub mla: Option<MlaDims>,
     /// Sliding-window attention: the window, and which layers use it.
     pub swa: Option<(usize, Vec<bool>)>,
+    /// The windowed layers' own rope (base, frequency scale) (gemma3).
+    pub rope_swa: Option<(f32, f32)>,
     /// Soft-capping of attention scores and of the final logits (gemma2).
     pub attn_softcap: Option<f32>,
     pub final_softcap: Option<f32>,
@@ -356,6 +358,7 @@ impl HParams {
             moe: None,
             mla: None,
             swa: None,
+            rope_swa: None,
             attn_softcap: None,
             final_softcap: None,
         };

@@ -39,7 +39,8 @@ pub struct Session<'m> {
     pool: Arc<ThreadPool>,
     n_ctx: usize,
     n_ubatch: usize,
-    rope: Rope,
+    /// every layer's rope, and the windowed layers' where it differs
+    rope: (Rope, Option<Rope>),
     mem: Memory,
     s: Scratch,
     /// the rows `eval` hands to the forward pass (kept to stay allocation-free)
@@ -75,7 +76,7 @@ impl<'m> Session<'m> {
             } else {
                 m.net.rope_short.as_deref()
             });
-            let rope = Rope::new(hp, factors);
+            let rope = (Rope::new(hp, factors), Rope::for_windows(hp, factors));
             let s = Scratch::new(hp, &m.net, n_ubatch, n_ctx, pool.n_threads(), kv);
             (pool, n_ubatch, n_ctx, rope, Memory::new(hp, n_ctx, n_seq, kv), s, hp.n_vocab)
         };
@@ -269,7 +270,7 @@ impl<'m> Session<'m> {
         }
         let m = self.model.get();
         let cpu = Cpu { file: m.file(), pool: &self.pool };
-        let pass = Pass { dev: &cpu, hp: &m.hp, rope: &self.rope, rounding: m.rounding, flash: self.flash_attn };
+        let pass = Pass { dev: &cpu, hp: &m.hp, rope: &self.rope.0, rope_swa: self.rope.1.as_ref(), rounding: m.rounding, flash: self.flash_attn };
         let mut row = 0;
         let mut r0 = 0;
         while r0 < batch.len() {

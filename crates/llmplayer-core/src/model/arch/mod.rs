@@ -8,6 +8,7 @@
 mod deepseek2;
 mod gemma;
 mod gemma2;
+mod gemma3;
 mod glm4;
 mod granite;
 mod llama;
@@ -66,6 +67,7 @@ pub enum Arch {
     Deepseek2,
     Gemma,
     Gemma2,
+    Gemma3,
 }
 
 impl Arch {
@@ -84,6 +86,7 @@ impl Arch {
         Arch::Deepseek2,
         Arch::Gemma,
         Arch::Gemma2,
+        Arch::Gemma3,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -102,6 +105,7 @@ impl Arch {
             Arch::Deepseek2 => "deepseek2",
             Arch::Gemma => "gemma",
             Arch::Gemma2 => "gemma2",
+            Arch::Gemma3 => "gemma3",
         }
     }
 
@@ -121,6 +125,7 @@ impl Arch {
             Arch::Deepseek2 => &deepseek2::DEF,
             Arch::Gemma => &gemma::DEF,
             Arch::Gemma2 => &gemma2::DEF,
+            Arch::Gemma3 => &gemma3::DEF,
         }
     }
 

@@ -25,6 +25,8 @@ pub(crate) struct Pass<'a> {
     pub dev: &'a dyn Device,
     pub hp: &'a HParams,
     pub rope: &'a Rope,
+    /// The windowed layers' rope, where it differs.
+    pub rope_swa: Option<&'a Rope>,
     pub rounding: Rounding,
     /// Round attention as llama.cpp's flash attention.
     pub flash: bool,

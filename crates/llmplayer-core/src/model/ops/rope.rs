@@ -29,8 +29,17 @@ fn corr_dim(n_dims: usize, n_ctx_orig: usize, n_rot: f32, base: f32) -> f32 {
 
 impl Rope {
     pub fn new(hp: &HParams, factors: Option<&[f32]>) -> Rope {
+        Rope::with_base(hp, factors, hp.rope_freq_base, hp.effective_freq_scale())
+    }
+
+    /// The rope of the windowed layers where they have their own base and scale
+    /// (`HParams::rope_swa`, llama.cpp `get_rope_freq_base/scale`), else None.
+    pub fn for_windows(hp: &HParams, factors: Option<&[f32]>) -> Option<Rope> {
+        hp.rope_swa.map(|(base, scale)| Rope::with_base(hp, factors, base, scale))
+    }
+
+    fn with_base(hp: &HParams, factors: Option<&[f32]>, base: f32, freq_scale: f32) -> Rope {
         let n_rot = hp.n_rot;
-        let base = hp.rope_freq_base;
         let (ext_factor, mscale) = hp.rope_ext_and_attn_factor();
         let start = corr_dim(n_rot, hp.n_ctx_orig_yarn, hp.yarn_beta_fast, base).floor();
         let end = corr_dim(n_rot, hp.n_ctx_orig_yarn, hp.yarn_beta_slow, base).ceil();
@@ -38,7 +47,7 @@ impl Rope {
             n_rot,
             kind: hp.rope_kind,
             theta_scale: powf(base, -2.0 / n_rot as f32),
-            freq_scale: hp.effective_freq_scale(),
+            freq_scale,
             ext_factor,
             mscale,
             corr_dims: [start.max(0.0), end.min(n_rot as f32 - 1.0)],
