@@ -18,6 +18,15 @@ pub enum RopeKind {
     Neox,
 }
 
+/// The rope of windowed layers where it differs from the other layers'.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RopeSwa {
+    pub base: f32,
+    pub freq_scale: f32,
+    /// Without YaRN's extrapolation and magnitude (olmo2/OLMo-3's windowed layers).
+    pub no_yarn: bool,
+}
+
 /// `rope.scaling.type` (llama.cpp `llama_rope_scaling_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RopeScaling {
@@ -74,8 +83,8 @@ pub struct HParams {
     pub mla: Option<MlaDims>,
     /// Sliding-window attention: the window, and which layers use it.
     pub swa: Option<(usize, Vec<bool>)>,
-    /// The windowed layers' own rope (base, frequency scale) (gemma3).
-    pub rope_swa: Option<(f32, f32)>,
+    /// The windowed layers' own rope (gemma3, olmo2 with windows).
+    pub rope_swa: Option<RopeSwa>,
     /// Soft-capping of attention scores and of the final logits (gemma2).
     pub attn_softcap: Option<f32>,
     pub final_softcap: Option<f32>,

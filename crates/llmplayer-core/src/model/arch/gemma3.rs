@@ -7,6 +7,7 @@
 use super::prelude::*;
 use crate::gguf::keys;
 use crate::model::blocks::ffn::Act;
+use crate::model::hparams::RopeSwa;
 
 pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
 
@@ -15,7 +16,8 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     if let Some(n_swa) = m.u32_opt(keys::ATTENTION_SLIDING_WINDOW)?.filter(|&w| w > 0) {
         let period = m.u32_opt(keys::ATTENTION_SLIDING_WINDOW_PATTERN)?.unwrap_or(6) as usize;
         hp.swa = Some((n_swa as usize, hp.swa_pattern(period)));
-        hp.rope_swa = Some((m.f32_opt(keys::ROPE_FREQ_BASE_SWA)?.unwrap_or(10000.0), 1.0));
+        let base = m.f32_opt(keys::ROPE_FREQ_BASE_SWA)?.unwrap_or(10000.0);
+        hp.rope_swa = Some(RopeSwa { base, freq_scale: 1.0, no_yarn: false });
     }
     hp.final_softcap = m.f32_opt(keys::FINAL_LOGIT_SOFTCAPPING)?.filter(|&c| c != 0.0);
     let head = if hp.n_layer == 62 { hp.n_embd / hp.n_head[0] } else { hp.head_dim_k };
