@@ -9,8 +9,8 @@
 
 use super::ops::attention::{attention, AttnDims, AttnScratch, KvView};
 use super::ops::expf::Rounding;
-use super::ops::ffn::{geglu_inplace, swiglu_fused_rows, swiglu_inplace};
-use super::ops::norm::{rms_norm_rows, rms_norm_rows_inplace};
+use super::ops::ffn::{geglu_inplace, gelu_inplace, swiglu_fused_rows, swiglu_inplace};
+use super::ops::norm::{layer_norm_rows, rms_norm_rows, rms_norm_rows_inplace};
 use super::ops::rope::Rope;
 use super::weights::Mat;
 use crate::parallel::ThreadPool;
@@ -47,6 +47,8 @@ pub(crate) trait Device: Sync {
     /// RMSNorm of each `width`-wide row of `x`, times `w`, into `out`.
     fn rms_norm(&self, x: &[f32], w: Option<&[f32]>, eps: f32, width: usize, out: &mut [f32]);
     fn rms_norm_inplace(&self, x: &mut [f32], w: Option<&[f32]>, eps: f32, width: usize);
+    /// LayerNorm of each `width`-wide row of `x`, times `w`, into `out`.
+    fn layer_norm(&self, x: &[f32], w: Option<&[f32]>, eps: f32, width: usize, out: &mut [f32]);
     /// Rope on every `head_dim` head of each `row`-wide row of `x`, `cs`: (n, n_rot) cos/sin.
     fn rope(&self, rope: &Rope, cs: &[f32], x: &mut [f32], row: usize, head_dim: usize);
     /// Attention of `n` queries at positions `pos0..` of one sequence over its cache.
@@ -56,6 +58,8 @@ pub(crate) trait Device: Sync {
     fn swiglu(&self, gate: &mut [f32], up: &[f32], r: Rounding);
     /// `gate = gelu(gate) * up` (ggml's table GELU).
     fn geglu(&self, gate: &mut [f32], up: &[f32]);
+    /// `x = gelu(x)`.
+    fn gelu(&self, x: &mut [f32]);
     /// Rows of `[gate | up]` (2 * n_ff wide) to `silu(gate) * up` rows in `out`.
     fn swiglu_fused(&self, fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding);
     /// `x += y * scale` (or `x += y`).
@@ -142,6 +146,10 @@ impl Device for Cpu<'_> {
         rms_norm_rows_inplace(x, w, eps, width);
     }
 
+    fn layer_norm(&self, x: &[f32], w: Option<&[f32]>, eps: f32, width: usize, out: &mut [f32]) {
+        layer_norm_rows(x, w, eps, width, out);
+    }
+
     fn rope(&self, rope: &Rope, cs: &[f32], x: &mut [f32], row: usize, head_dim: usize) {
         rope.apply_rows(cs, x, row, head_dim);
     }
@@ -156,6 +164,10 @@ impl Device for Cpu<'_> {
 
     fn geglu(&self, gate: &mut [f32], up: &[f32]) {
         geglu_inplace(gate, up);
+    }
+
+    fn gelu(&self, x: &mut [f32]) {
+        gelu_inplace(x);
     }
 
     fn swiglu_fused(&self, fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding) {

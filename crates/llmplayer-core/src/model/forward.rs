@@ -25,6 +25,8 @@ pub(crate) struct Scratch {
     xn: Vec<f32>,
     /// (n_ubatch, n_embd) block output (attn_output, ffn_down)
     proj: Vec<f32>,
+    /// (n_ubatch, n_embd) the FFN's output beside the attention's (parallel layers; else empty)
+    proj2: Vec<f32>,
     /// (n_ubatch, n_rot) cos/sin pairs per position, and those of the windowed layers' rope
     /// (empty without one)
     rope: Vec<f32>,
@@ -50,6 +52,7 @@ impl Scratch {
             x: vec![0.0; n_ubatch * hp.n_embd],
             xn: vec![0.0; n_ubatch * hp.n_embd],
             proj: vec![0.0; n_ubatch * hp.n_embd],
+            proj2: vec![0.0; if net.layers.iter().any(|l| l.parallel) { n_ubatch * hp.n_embd } else { 0 }],
             rope: vec![0.0; n_ubatch * hp.n_rot],
             rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot } else { 0 }],
             temp: vec![1.0; n_ubatch],
@@ -80,12 +83,28 @@ impl Scratch {
     }
 }
 
-/// `w`'s RMSNorm of `x`'s `n` rows into `xn` (and that is the block input), or `x` itself.
-fn block_input<'b>(p: &Pass, w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32], n: usize) -> &'b [f32] {
+/// `w`'s norm (RMSNorm, or LayerNorm where the model has them) of `x`'s `n` rows into `xn`,
+/// plus the bias `b` where there is one.
+fn norm_rows(p: &Pass, w: &[f32], b: Option<&[f32]>, x: &[f32], xn: &mut [f32], n: usize) {
     let (d, eps) = (p.hp.n_embd, p.hp.rms_eps);
+    if p.hp.layer_norm {
+        p.dev.layer_norm(&x[..n * d], Some(w), eps, d, &mut xn[..n * d]);
+    } else {
+        p.dev.rms_norm(&x[..n * d], Some(w), eps, d, &mut xn[..n * d]);
+    }
+    if let Some(b) = b {
+        for r in xn[..n * d].chunks_exact_mut(d) {
+            p.dev.add(r, b, None);
+        }
+    }
+}
+
+/// `w`'s norm (and bias `b`) of `x`'s `n` rows into `xn` (and that is the block input), or `x`
+/// itself.
+fn block_input<'b>(p: &Pass, w: Option<&[f32]>, b: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32], n: usize) -> &'b [f32] {
     match w {
         Some(nw) => {
-            p.dev.rms_norm(&x[..n * d], Some(nw), eps, d, &mut xn[..n * d]);
+            norm_rows(p, nw, b, x, xn, n);
             xn
         }
         None => x,
@@ -99,7 +118,7 @@ fn block_input<'b>(p: &Pass, w: Option<&[f32]>, x: &'b [f32], xn: &'b mut [f32],
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
     let (hp, dev) = (p.hp, p.dev);
-    let Scratch { x, xn, proj, rope: rc, rope_swa: rc_swa, temp, attn, ffn, acts } = s;
+    let Scratch { x, xn, proj, proj2, rope: rc, rope_swa: rc_swa, temp, attn, ffn, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
     let mut n = runs.iter().map(|r| r.len).sum::<usize>();
     let (tokens, pos, wants) = (&batch.tokens[r0..r0 + n], &batch.pos[r0..r0 + n], &batch.logits[r0..r0 + n]);
@@ -118,7 +137,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
 
     for (il, layer) in net.layers.iter().enumerate() {
         // ---- mixer
-        let inp = block_input(p, layer.attn_norm.as_deref(), x, xn, n);
+        let inp = block_input(p, layer.attn_norm.as_deref(), layer.attn_norm_b.as_deref(), x, xn, n);
         let rc: &[f32] = if p.rope_swa.is_some() && hp.window(il).is_some() { rc_swa } else { rc };
         match &layer.mixer {
             Mixer::Attention(a) => a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
@@ -132,6 +151,9 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
                 if t != kept {
                     attn.out.copy_within(t * n_o..(t + 1) * n_o, kept * n_o);
                     x.copy_within(t * d..(t + 1) * d, kept * d);
+                    if layer.parallel {
+                        xn.copy_within(t * d..(t + 1) * d, kept * d);
+                    }
                 }
                 kept += 1;
             }
@@ -141,13 +163,21 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
             return;
         }
         layer.mixer.wo().apply(dev, &attn.out, n, proj, acts);
+        if layer.parallel {
+            // The FFN reads the same normed input; llama.cpp adds (ffn + x) + attn.
+            layer.ffn.forward(p, &xn[..n * d], n, ffn, acts, proj2);
+            for ((xv, &f), &a) in x[..n * d].iter_mut().zip(&proj2[..n * d]).zip(&proj[..n * d]) {
+                *xv = (f + *xv) + a;
+            }
+            continue;
+        }
         if let Some(pn) = &layer.attn_post_norm {
             dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);
         }
         dev.add(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
 
         // ---- feed-forward
-        let inp = block_input(p, layer.ffn_norm.as_deref(), x, xn, n);
+        let inp = block_input(p, layer.ffn_norm.as_deref(), layer.ffn_norm_b.as_deref(), x, xn, n);
         layer.ffn.forward(p, inp, n, ffn, acts, proj);
         if let Some(pn) = &layer.ffn_post_norm {
             dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);
@@ -156,7 +186,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
     }
 
     // ---- output head on the rows that need logits
-    dev.rms_norm(&x[..n * d], Some(&net.output_norm), eps, d, &mut xn[..n * d]);
+    norm_rows(p, &net.output_norm, net.output_norm_b.as_deref(), x, xn, n);
     dev.matmul(net.output(), xn, n, logits, acts);
     let n_vocab = hp.n_vocab;
     for r in logits[..n * n_vocab].chunks_exact_mut(n_vocab) {
@@ -169,6 +199,9 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
         if let Some(ls) = hp.logit_scale {
             let inv = 1.0 / ls;
             r.iter_mut().for_each(|v| *v *= inv);
+        }
+        if let Some(m) = hp.logit_mul {
+            r.iter_mut().for_each(|v| *v *= m);
         }
         if let Some(cap) = hp.final_softcap {
             let inv = 1.0 / cap;

@@ -52,7 +52,12 @@ pub struct HParams {
     pub head_dim_v: usize,
     /// Rotated dimensions per head (partial rotary when < head_dim_k).
     pub n_rot: usize,
+    /// The blocks' norm epsilon (RMSNorm's, or LayerNorm's where `layer_norm`).
     pub rms_eps: f32,
+    /// The block and output norms are LayerNorms (command-r, cohere2), not RMSNorms.
+    pub layer_norm: bool,
+    /// Multiplies the logits (command-r `logit_scale`).
+    pub logit_mul: Option<f32>,
     pub rope_kind: RopeKind,
     pub rope_freq_base: f32,
     /// 1 / rope.scaling.factor (1 when unscaled).
@@ -77,6 +82,8 @@ pub struct HParams {
     pub no_rope_layer_step: Option<usize>,
     /// False: no layer applies rope (granite with rope.scaling.finetuned = false).
     pub rope_everywhere: bool,
+    /// Only sliding-window layers apply rope (cohere2).
+    pub rope_windowed_only: bool,
     /// Mixture-of-experts FFNs (set by the architectures that have them).
     pub moe: Option<MoeParams>,
     /// Multi-head latent attention (deepseek2).
@@ -347,7 +354,9 @@ impl HParams {
             head_dim_k,
             head_dim_v,
             n_rot,
-            rms_eps: m.f32_req(keys::LAYER_NORM_RMS_EPS)?,
+            rms_eps: m.f32_opt(keys::LAYER_NORM_RMS_EPS)?.unwrap_or(f32::NAN),
+            layer_norm: false,
+            logit_mul: None,
             rope_kind: arch.def().rope,
             rope_freq_base,
             rope_freq_scale,
@@ -364,6 +373,7 @@ impl HParams {
             logit_scale: None,
             no_rope_layer_step: None,
             rope_everywhere: true,
+            rope_windowed_only: false,
             moe: None,
             mla: None,
             swa: None,
@@ -374,6 +384,10 @@ impl HParams {
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
         (arch.def().hparams)(&m, &mut hp)?;
+        // Every architecture reads its norm epsilon (RMSNorm's unless it set LayerNorm's).
+        if hp.rms_eps.is_nan() {
+            return Err(ModelError::MissingKey(m.key(keys::LAYER_NORM_RMS_EPS)));
+        }
         Ok(hp)
     }
 
@@ -423,7 +437,9 @@ impl HParams {
 
     /// Whether layer `il` applies rope.
     pub fn has_rope(&self, il: usize) -> bool {
-        self.rope_everywhere && self.no_rope_layer_step.is_none_or(|n| (il + 1) % n != 0)
+        self.rope_everywhere
+            && self.no_rope_layer_step.is_none_or(|n| (il + 1) % n != 0)
+            && (!self.rope_windowed_only || self.window(il).is_some())
     }
 
     /// llama.cpp's check for architectures whose rope must cover the whole head.

@@ -5,6 +5,8 @@
 //! exhaustive `match` that binds a name to its file. Adding an architecture that differs by a
 //! block: one file, one variant, one line there.
 
+mod cohere2;
+mod command_r;
 mod deepseek2;
 mod gemma;
 mod gemma2;
@@ -19,6 +21,7 @@ mod qwen2;
 mod qwen3;
 mod qwen3moe;
 mod smollm3;
+mod starcoder2;
 
 use super::blocks::Net;
 use super::hparams::{HParams, Meta, RopeKind};
@@ -68,6 +71,9 @@ pub enum Arch {
     Gemma,
     Gemma2,
     Gemma3,
+    CommandR,
+    Cohere2,
+    Starcoder2,
 }
 
 impl Arch {
@@ -87,6 +93,9 @@ impl Arch {
         Arch::Gemma,
         Arch::Gemma2,
         Arch::Gemma3,
+        Arch::CommandR,
+        Arch::Cohere2,
+        Arch::Starcoder2,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -106,6 +115,9 @@ impl Arch {
             Arch::Gemma => "gemma",
             Arch::Gemma2 => "gemma2",
             Arch::Gemma3 => "gemma3",
+            Arch::CommandR => "command-r",
+            Arch::Cohere2 => "cohere2",
+            Arch::Starcoder2 => "starcoder2",
         }
     }
 
@@ -126,6 +138,9 @@ impl Arch {
             Arch::Gemma => &gemma::DEF,
             Arch::Gemma2 => &gemma2::DEF,
             Arch::Gemma3 => &gemma3::DEF,
+            Arch::CommandR => &command_r::DEF,
+            Arch::Cohere2 => &cohere2::DEF,
+            Arch::Starcoder2 => &starcoder2::DEF,
         }
     }
 

@@ -25,6 +25,8 @@ pub(crate) enum Ffn {
     Gated { gate: Proj, up: Proj, down: Proj, act: Act },
     /// `up` holds [gate; up] (2 * n_ff rows).
     FusedGated { up: Proj, down: Proj },
+    /// Not gated: `down(gelu(up x))` (starcoder2).
+    Seq { up: Proj, down: Proj },
     Moe(Moe),
 }
 
@@ -72,11 +74,17 @@ impl Ffn {
         Ok(Ffn::FusedGated { up: Proj::req(l, Layer::FfnUp, il, d, 2 * n_ff)?, down: Proj::req(l, Layer::FfnDown, il, n_ff, d)? })
     }
 
+    /// `ffn_up`, `ffn_down` of layer `il` with GELU between them.
+    pub fn seq_gelu(l: &Loader, hp: &HParams, il: usize) -> Result<Ffn, ModelError> {
+        let (d, n_ff) = (hp.n_embd, hp.n_ff[il]);
+        Ok(Ffn::Seq { up: Proj::req(l, Layer::FfnUp, il, d, n_ff)?, down: Proj::req(l, Layer::FfnDown, il, n_ff, d)? })
+    }
+
     /// The matrices, for sizing the activation buffer.
     pub fn mats(&self) -> Vec<&Mat> {
         match self {
             Ffn::Gated { gate, up, down, .. } => vec![&gate.w, &up.w, &down.w],
-            Ffn::FusedGated { up, down } => vec![&up.w, &down.w],
+            Ffn::FusedGated { up, down } | Ffn::Seq { up, down, .. } => vec![&up.w, &down.w],
             Ffn::Moe(m) => {
                 let shared = m.shared.iter().flat_map(|s| s.iter().map(|p| &p.w));
                 std::iter::once(&m.router).chain(&m.gate).chain(&m.up).chain(&m.down).chain(shared).collect()
@@ -104,12 +112,18 @@ impl Ffn {
                 p.dev.swiglu_fused(&gate[..n * 2 * n_ff], n_ff, &mut up[..n * n_ff], p.rounding);
                 up
             }
+            Ffn::Seq { up: wu, .. } => {
+                let n_ff = wu.w.rows;
+                wu.apply(p.dev, inp, n, up, acts);
+                p.dev.gelu(&mut up[..n * n_ff]);
+                up
+            }
             Ffn::Moe(m) => {
                 let bufs = moe.as_mut().expect("MoE buffers are made for models with experts");
                 return m.forward(p, inp, n, bufs, acts, out);
             }
         };
-        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. }) = self else { unreachable!("MoE returned above") };
+        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. } | Ffn::Seq { down, .. }) = self else { unreachable!("MoE returned above") };
         down.apply(p.dev, act, n, out, acts);
     }
 }

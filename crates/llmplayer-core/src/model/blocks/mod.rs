@@ -54,6 +54,9 @@ impl Mixer {
 #[derive(Debug)]
 pub(crate) struct Layer {
     pub attn_norm: Option<Vec<f32>>,
+    /// LayerNorm biases of the two pre-norms (starcoder2).
+    pub attn_norm_b: Option<Vec<f32>>,
+    pub ffn_norm_b: Option<Vec<f32>>,
     pub mixer: Mixer,
     /// Norm of the mixer's output before the residual add (glm4, olmo2).
     pub attn_post_norm: Option<Vec<f32>>,
@@ -61,6 +64,9 @@ pub(crate) struct Layer {
     pub ffn: Ffn,
     /// Norm of the FFN's output before the residual add (glm4, olmo2).
     pub ffn_post_norm: Option<Vec<f32>>,
+    /// Attention and FFN both read the normed input and add to the residual together
+    /// (command-r): `x = (ffn(n) + x) + attn(n)`.
+    pub parallel: bool,
 }
 
 /// Where a layer's RMSNorms sit.
@@ -90,11 +96,14 @@ impl Layer {
         };
         Ok(Layer {
             attn_norm: norm(norms.pre, T::AttnNorm)?,
+            attn_norm_b: None,
+            ffn_norm_b: None,
             mixer,
             attn_post_norm: norm(norms.post, T::AttnPostNorm)?,
             ffn_norm: norm(norms.pre, T::FfnNorm)?,
             ffn,
             ffn_post_norm: norm(norms.post, T::FfnPostNorm)?,
+            parallel: false,
         })
     }
 }
@@ -116,6 +125,8 @@ pub(crate) struct Net {
     /// None: tied to `token_embd`.
     pub output: Option<Mat>,
     pub output_norm: Vec<f32>,
+    /// The output LayerNorm's bias (starcoder2; read where the file has one).
+    pub output_norm_b: Option<Vec<f32>>,
     pub output_bias: Option<Vec<f32>>,
     pub output_scale: Option<f32>,
     pub rope_freqs: Option<Vec<f32>>,
@@ -132,6 +143,7 @@ impl Net {
         let token_embd = l.mat(&g(Global::TokenEmbd), n_embd, Some(n_vocab))?;
         let output = l.mat_opt(&g(Global::Output), n_embd, Some(n_vocab))?;
         let output_norm = l.vec(&g(Global::OutputNorm), n_embd)?;
+        let output_norm_b = l.vec_opt(&Global::OutputNorm.name(Suffix::Bias), n_embd)?;
         let output_bias = l.vec_opt(&Global::Output.name(Suffix::Bias), n_vocab)?;
         let output_scale = l.scale_opt(&Global::Output.name(Suffix::Scale))?;
         let half_rot = hp.n_rot / 2;
@@ -151,6 +163,7 @@ impl Net {
             token_embd,
             output,
             output_norm,
+            output_norm_b,
             output_bias,
             output_scale,
             rope_freqs,

@@ -38,6 +38,12 @@ pub fn gelu(x: f32, table: &[u16]) -> f32 {
     }
 }
 
+/// `x[i] = gelu(x[i])` (ggml `gelu`, LLM_FFN_GELU + LLM_FFN_SEQ).
+pub fn gelu_inplace(x: &mut [f32]) {
+    let t = gelu_table();
+    x.iter_mut().for_each(|v| *v = gelu(*v, t));
+}
+
 /// `gate[i] = gelu(gate[i]) * up[i]` (ggml `geglu`, LLM_FFN_GELU + LLM_FFN_PAR).
 pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) {
     let t = gelu_table();
