@@ -126,6 +126,24 @@ impl MlaDims {
     }
 }
 
+/// How a router turns its logits into chosen experts and their weights (shared by every MoE
+/// layer of a model; `blocks::moe` applies it).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Routing {
+    pub gating: Gating,
+    /// Renormalize the chosen experts' weights to sum 1.
+    pub norm_w: bool,
+    /// Multiply the weights by this.
+    pub w_scale: Option<f32>,
+    /// Group-limited routing: (groups, groups kept per token).
+    pub groups: Option<(usize, usize)>,
+}
+
+impl Routing {
+    /// Expert groups a router may have (DeepSeek-V3 has 8).
+    pub const MAX_GROUPS: usize = 64;
+}
+
 /// How router logits become expert probabilities (llama.cpp
 /// `llama_expert_gating_func_type`, GGUF `expert_gating_func`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -146,13 +164,7 @@ pub struct MoeParams {
     pub n_expert: usize,
     pub n_used: Vec<usize>,
     pub n_ff: Vec<usize>,
-    pub gating: Gating,
-    /// Renormalize the chosen experts' weights to sum 1.
-    pub norm_w: bool,
-    /// Multiply the weights by this.
-    pub w_scale: Option<f32>,
-    /// Group-limited routing: (groups, groups kept per token).
-    pub groups: Option<(usize, usize)>,
+    pub routing: Routing,
     /// Shared experts every token runs (one fused gated FFN of n_shared * n_ff).
     pub n_shared: usize,
     /// Layers before this one have a dense FFN (`leading_dense_block_count`).
@@ -181,26 +193,26 @@ impl MoeParams {
         if n_ff.contains(&0) {
             return Err(m.bad(keys::EXPERT_FEED_FORWARD_LENGTH, "an expert needs a width"));
         }
-        Ok(MoeParams { n_expert, n_used, n_ff, gating: Gating::Softmax, norm_w: false, w_scale: None, groups: None, n_shared: 0, n_dense_lead: 0 })
+        Ok(MoeParams { n_expert, n_used, n_ff, routing: Routing::default(), n_shared: 0, n_dense_lead: 0 })
     }
 
     /// The routing keys of DeepSeek-style routers: gating function, weight norm and scale,
     /// expert groups, shared experts (llama.cpp reads them for deepseek2 and its kin).
     pub(crate) fn read_routing(&mut self, m: &Meta) -> Result<(), ModelError> {
-        self.gating = match m.u32_opt(keys::EXPERT_GATING_FUNC)?.unwrap_or(0) {
+        self.routing.gating = match m.u32_opt(keys::EXPERT_GATING_FUNC)?.unwrap_or(0) {
             0 | 1 => Gating::Softmax,
             2 => Gating::Sigmoid,
             3 => Gating::SoftmaxWeight,
             g => return Err(m.bad(keys::EXPERT_GATING_FUNC, &format!("gating function {g} is not supported (1 softmax, 2 sigmoid, 3 softmax of the chosen)"))),
         };
-        self.norm_w = m.bool_opt(keys::EXPERT_WEIGHTS_NORM)?.unwrap_or(false);
-        self.w_scale = m.f32_opt(keys::EXPERT_WEIGHTS_SCALE)?.filter(|&s| s != 0.0 && s != 1.0);
+        self.routing.norm_w = m.bool_opt(keys::EXPERT_WEIGHTS_NORM)?.unwrap_or(false);
+        self.routing.w_scale = m.f32_opt(keys::EXPERT_WEIGHTS_SCALE)?.filter(|&s| s != 0.0 && s != 1.0);
         self.n_shared = m.u32_opt(keys::EXPERT_SHARED_COUNT)?.unwrap_or(0) as usize;
         let n_groups = m.u32_opt(keys::EXPERT_GROUP_COUNT)?.unwrap_or(0) as usize;
         let n_group_used = m.u32_opt(keys::EXPERT_GROUP_USED_COUNT)?.unwrap_or(0) as usize;
         if n_groups > 1 {
-            if n_groups > 64 {
-                return Err(m.bad(keys::EXPERT_GROUP_COUNT, "at most 64 expert groups are supported"));
+            if n_groups > Routing::MAX_GROUPS {
+                return Err(m.bad(keys::EXPERT_GROUP_COUNT, &format!("at most {} expert groups are supported", Routing::MAX_GROUPS)));
             }
             let per_group = self.n_expert / n_groups;
             if self.n_expert % n_groups != 0 || per_group < 2 {
@@ -212,7 +224,7 @@ impl MoeParams {
             if self.n_used.iter().any(|&k| k > n_group_used * per_group) {
                 return Err(m.bad(keys::EXPERT_USED_COUNT, "more experts per token than the kept groups hold"));
             }
-            self.groups = Some((n_groups, n_group_used));
+            self.routing.groups = Some((n_groups, n_group_used));
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     let mut moe = MoeParams::read(m, hp.n_layer, &hp.n_ff)?;
     // llama.cpp hard-codes the renormalization for qwen3moe and reads no weight scale.
-    moe.norm_w = true;
+    moe.routing.norm_w = true;
     hp.moe = Some(moe);
     Ok(())
 }

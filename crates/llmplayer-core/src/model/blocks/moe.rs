@@ -17,7 +17,7 @@
 use super::Pass;
 use crate::model::device::ExpertScratch;
 use super::proj::Proj;
-use crate::model::hparams::{Gating, HParams, MoeParams};
+use crate::model::hparams::{Gating, HParams, MoeParams, Routing};
 use crate::model::names::{Layer, Suffix};
 use crate::model::ops::attention::softmax;
 use crate::model::ops::glibc::expf;
@@ -35,13 +35,7 @@ pub(crate) struct Moe {
     pub down: Vec<Mat>,
     /// experts per token
     pub k: usize,
-    pub gating: Gating,
-    /// renormalize the chosen experts' probabilities to sum 1
-    pub norm_w: bool,
-    /// multiply the weights by this
-    pub w_scale: Option<f32>,
-    /// (groups, groups kept) of group-limited routing
-    pub groups: Option<(usize, usize)>,
+    pub routing: Routing,
     /// (n_expert,) added to the scores for selection only (`exp_probs_b`)
     pub select_bias: Option<Vec<f32>>,
     /// shared experts: (n_shared * n_ff, n_embd) gate and up, (n_embd, n_shared * n_ff) down
@@ -114,10 +108,7 @@ impl Moe {
             up: l.experts(&name(Layer::FfnUpExps), d, n_ff, n)?,
             down: l.experts(&name(Layer::FfnDownExps), n_ff, d, n)?,
             k: moe.n_used[il],
-            gating: moe.gating,
-            norm_w: moe.norm_w,
-            w_scale: moe.w_scale,
-            groups: moe.groups,
+            routing: moe.routing,
             select_bias: l.vec_opt(&Layer::FfnExpProbsB.name(il, Suffix::Bias), n)?,
             shared,
         })
@@ -127,7 +118,8 @@ impl Moe {
     /// writes the chosen experts, best first, to `ids` and their weights to `w` (k,).
     fn route(&self, pr: &mut [f32], select: &mut [f32], order: &mut Vec<u32>, ids: &mut [u32], w: &mut [f32], p: &Pass) {
         let n_exp = pr.len();
-        match self.gating {
+        let r = self.routing;
+        match r.gating {
             Gating::Softmax => softmax(pr, p.rounding),
             Gating::Sigmoid => pr.iter_mut().for_each(|x| *x = 1.0 / (1.0 + expf(-*x))),
             Gating::SoftmaxWeight => {}
@@ -143,10 +135,10 @@ impl Moe {
             order.extend(0..n as u32);
             order.sort_by(|&a, &c| sc[c as usize].total_cmp(&sc[a as usize]).then(a.cmp(&c)));
         };
-        if let Some((n_groups, n_keep)) = self.groups {
+        if let Some((n_groups, n_keep)) = r.groups {
             // A group's score: the sum of its two best selection scores.
             let per = n_exp / n_groups;
-            let mut gs = [0f32; MAX_GROUPS];
+            let mut gs = [0f32; Routing::MAX_GROUPS];
             for (g, gsc) in gs[..n_groups].iter_mut().enumerate() {
                 let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
                 for &x in &select[g * per..(g + 1) * per] {
@@ -168,14 +160,14 @@ impl Moe {
             ids[j] = e;
             w[j] = pr[e as usize];
         }
-        if self.gating == Gating::SoftmaxWeight {
+        if r.gating == Gating::SoftmaxWeight {
             softmax(w, p.rounding);
         }
-        if self.norm_w {
+        if r.norm_w {
             let sum = (w.iter().map(|&x| x as f64).sum::<f64>() as f32).max(1.0 / 16384.0);
             w.iter_mut().for_each(|x| *x /= sum);
         }
-        if let Some(s) = self.w_scale {
+        if let Some(s) = r.w_scale {
             w.iter_mut().for_each(|x| *x *= s);
         }
     }
@@ -215,6 +207,3 @@ impl Moe {
         }
     }
 }
-
-/// Expert groups a router may have (DeepSeek-V3 has 8; `MoeParams::read_routing` checks).
-const MAX_GROUPS: usize = 64;

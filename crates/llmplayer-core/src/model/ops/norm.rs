@@ -11,19 +11,20 @@ pub fn rms_norm(x: &[f32], w: Option<&[f32]>, eps: f32, out: &mut [f32]) {
         sum += (v * v) as f64;
     }
     let mean = (sum / n as f64) as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
+    out.copy_from_slice(x);
+    scale_then_weight(out, 1.0 / (mean + eps).sqrt(), w);
+}
+
+/// `x[i] = (x[i] * scale) * w[i]` (or `x[i] * scale`): ggml's norm scale, then the weight as
+/// a separate multiply.
+#[inline]
+fn scale_then_weight(x: &mut [f32], scale: f32, w: Option<&[f32]>) {
     match w {
         Some(w) => {
-            debug_assert_eq!(w.len(), n);
-            for ((o, &v), &g) in out.iter_mut().zip(x).zip(w) {
-                *o = (v * scale) * g;
-            }
+            debug_assert_eq!(w.len(), x.len());
+            x.iter_mut().zip(w).for_each(|(v, &g)| *v = (*v * scale) * g);
         }
-        None => {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = v * scale;
-            }
-        }
+        None => x.iter_mut().for_each(|v| *v *= scale),
     }
 }
 
@@ -34,11 +35,7 @@ pub fn rms_norm_inplace(x: &mut [f32], w: Option<&[f32]>, eps: f32) {
         sum += (v * v) as f64;
     }
     let mean = (sum / x.len() as f64) as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
-    match w {
-        Some(w) => x.iter_mut().zip(w).for_each(|(v, &g)| *v = (*v * scale) * g),
-        None => x.iter_mut().for_each(|v| *v *= scale),
-    }
+    scale_then_weight(x, 1.0 / (mean + eps).sqrt(), w);
 }
 
 /// [`rms_norm`] over each `n`-wide row of `x` (`x.len() == out.len()`, a multiple of `n`).
@@ -80,11 +77,7 @@ pub fn layer_norm(x: &[f32], w: Option<&[f32]>, eps: f32, out: &mut [f32]) {
         sum += (*o * *o) as f64;
     }
     let var = (sum / n as f64) as f32;
-    let scale = 1.0 / (var + eps).sqrt();
-    match w {
-        Some(w) => out.iter_mut().zip(w).for_each(|(o, &g)| *o = (*o * scale) * g),
-        None => out.iter_mut().for_each(|o| *o *= scale),
-    }
+    scale_then_weight(out, 1.0 / (var + eps).sqrt(), w);
 }
 
 /// [`layer_norm`] over each `n`-wide row of `x` into `out`.
