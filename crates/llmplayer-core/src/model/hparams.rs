@@ -27,6 +27,15 @@ pub struct RopeSwa {
     pub no_yarn: bool,
 }
 
+/// Which norm an architecture's blocks use (llama.cpp `LLM_NORM_RMS` / `LLM_NORM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormKind {
+    /// RMSNorm; epsilon from `attention.layer_norm_rms_epsilon`.
+    Rms,
+    /// LayerNorm (command-r, cohere2, starcoder2); epsilon from `attention.layer_norm_epsilon`.
+    Layer,
+}
+
 /// `rope.scaling.type` (llama.cpp `llama_rope_scaling_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RopeScaling {
@@ -54,7 +63,7 @@ pub struct HParams {
     pub n_rot: usize,
     /// The blocks' norm epsilon (RMSNorm's, or LayerNorm's where `layer_norm`).
     pub rms_eps: f32,
-    /// The block and output norms are LayerNorms (command-r, cohere2), not RMSNorms.
+    /// The block and output norms are LayerNorms (`ArchDef::norm`), not RMSNorms.
     pub layer_norm: bool,
     /// Multiplies the logits (command-r `logit_scale`).
     pub logit_mul: Option<f32>,
@@ -366,8 +375,11 @@ impl HParams {
             head_dim_k,
             head_dim_v,
             n_rot,
-            rms_eps: m.f32_opt(keys::LAYER_NORM_RMS_EPS)?.unwrap_or(f32::NAN),
-            layer_norm: false,
+            rms_eps: m.f32_req(match arch.def().norm {
+                NormKind::Rms => keys::LAYER_NORM_RMS_EPS,
+                NormKind::Layer => keys::LAYER_NORM_EPS,
+            })?,
+            layer_norm: arch.def().norm == NormKind::Layer,
             logit_mul: None,
             rope_kind: arch.def().rope,
             rope_freq_base,
@@ -396,10 +408,6 @@ impl HParams {
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
         (arch.def().hparams)(&m, &mut hp)?;
-        // Every architecture reads its norm epsilon (RMSNorm's unless it set LayerNorm's).
-        if hp.rms_eps.is_nan() {
-            return Err(ModelError::MissingKey(m.key(keys::LAYER_NORM_RMS_EPS)));
-        }
         Ok(hp)
     }
 

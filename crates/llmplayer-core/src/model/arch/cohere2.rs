@@ -5,11 +5,9 @@
 use super::prelude::*;
 use crate::gguf::keys;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams, load: super::command_r::DEF.load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Layer, hparams, load: super::command_r::DEF.load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
-    hp.layer_norm = true;
-    hp.rms_eps = m.f32_req(keys::LAYER_NORM_EPS)?;
     hp.logit_mul = Some(m.f32_req(keys::LOGIT_SCALE)?).filter(|&s| s != 0.0);
     let n_swa = m.u32_req(keys::ATTENTION_SLIDING_WINDOW)? as usize;
     if n_swa == 0 {

@@ -6,11 +6,9 @@ use super::prelude::*;
 use crate::gguf::keys;
 use crate::model::names::{Layer as T, Suffix};
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Layer, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
-    hp.layer_norm = true;
-    hp.rms_eps = m.f32_req(keys::LAYER_NORM_EPS)?;
     hp.logit_mul = m.f32_opt(keys::LOGIT_SCALE)?.filter(|&s| s != 0.0);
     // llama.cpp gives the 64-layer and larger models (Command R+) a per-head q/k LayerNorm.
     if hp.n_layer >= 64 {

@@ -11,7 +11,7 @@ use crate::model::blocks::moe::Moe;
 use crate::model::hparams::{AttnTemp, MlaDims, MoeParams};
 use crate::model::ops::glibc::logf;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     let mut moe = MoeParams::read(m, hp.n_layer, &hp.n_ff)?;

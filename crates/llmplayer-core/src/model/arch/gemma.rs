@@ -5,7 +5,7 @@
 use super::prelude::*;
 use crate::model::blocks::ffn::Act;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, norm: NormKind::Rms, hparams, load };
 
 fn hparams(_: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     hp.embedding_scale = Some((hp.n_embd as f32).sqrt());

@@ -11,7 +11,7 @@ use super::prelude::*;
 use crate::gguf::keys;
 use crate::model::blocks::ffn::Act;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     hp.embedding_scale = Some((hp.n_embd as f32).sqrt());

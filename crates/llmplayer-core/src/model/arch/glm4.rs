@@ -3,7 +3,7 @@
 
 use super::prelude::*;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams: no_keys, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams: no_keys, load };
 
 fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
     Net::load(l, hp, RopeFactors::None, |il| {

@@ -5,7 +5,7 @@
 use super::prelude::*;
 use crate::gguf::keys;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams, load: super::llama::DEF.load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams, load: super::llama::DEF.load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     // A multiplier of 0 means "not set", as in llama.cpp (`if (hparams.f_logit_scale)`...).

@@ -3,7 +3,7 @@
 
 use super::prelude::*;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     hp.require_full_rot(m)

@@ -5,7 +5,7 @@ use super::prelude::*;
 use crate::gguf::keys;
 use crate::model::hparams::AttnTemp;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams, load: super::llama::DEF.load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams, load: super::llama::DEF.load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     let temp_scale = m.f32_opt(keys::ATTENTION_TEMPERATURE_SCALE)?.unwrap_or(0.0);

@@ -23,7 +23,7 @@ mod smollm3;
 mod starcoder2;
 
 use super::blocks::Net;
-use super::hparams::{HParams, Meta, RopeKind};
+use super::hparams::{HParams, Meta, NormKind, RopeKind};
 use super::weights::Loader;
 use super::ModelError;
 
@@ -31,6 +31,8 @@ use super::ModelError;
 pub(crate) struct ArchDef {
     /// How its rotary pairs are formed (llama.cpp `llama_model_rope_type`).
     pub rope: RopeKind,
+    /// Its block and output norms (and so which epsilon key it reads).
+    pub norm: NormKind,
     /// Its own metadata keys and checks, after the generic ones (`load_arch_hparams`).
     pub hparams: fn(&Meta, &mut HParams) -> Result<(), ModelError>,
     /// Its tensors, composed into layers (`load_tensors`).
@@ -43,7 +45,7 @@ mod prelude {
     pub(super) use crate::model::blocks::attention::{AttnOpts, Attention, QkNorm};
     pub(super) use crate::model::blocks::ffn::Ffn;
     pub(super) use crate::model::blocks::{Layer, Mixer, Net, Norms, RopeFactors};
-    pub(super) use crate::model::hparams::{HParams, Meta, RopeKind};
+    pub(super) use crate::model::hparams::{HParams, Meta, NormKind, RopeKind};
     pub(super) use crate::model::weights::Loader;
     pub(super) use crate::model::ModelError;
 

@@ -7,7 +7,7 @@ use super::prelude::*;
 use crate::gguf::keys;
 use crate::model::hparams::RopeSwa;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     if let Some(n_swa) = m.u32_opt(keys::ATTENTION_SLIDING_WINDOW)?.filter(|&w| w > 0) {

@@ -3,7 +3,7 @@
 
 use super::prelude::*;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams: no_keys, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, norm: NormKind::Rms, hparams: no_keys, load };
 
 pub(super) fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
     Net::load(l, hp, RopeFactors::None, |il| {

@@ -6,7 +6,7 @@ use super::prelude::*;
 use crate::model::blocks::moe::Moe;
 use crate::model::hparams::MoeParams;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     let mut moe = MoeParams::read(m, hp.n_layer, &hp.n_ff)?;

@@ -3,7 +3,7 @@
 
 use super::prelude::*;
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, hparams, load: super::qwen2::load };
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams, load: super::qwen2::load };
 
 fn hparams(_: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     hp.no_rope_layer_step = Some(4);

@@ -2,16 +2,9 @@
 //! projection, NeoX rope, a non-gated GELU FFN (`down(gelu(up x))`, ggml's table GELU).
 
 use super::prelude::*;
-use crate::gguf::keys;
 use crate::model::names::{Layer as T, Suffix};
 
-pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, hparams, load };
-
-fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
-    hp.layer_norm = true;
-    hp.rms_eps = m.f32_req(keys::LAYER_NORM_EPS)?;
-    Ok(())
-}
+pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, norm: NormKind::Layer, hparams: no_keys, load };
 
 fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
     Net::load(l, hp, RopeFactors::None, |il| {
