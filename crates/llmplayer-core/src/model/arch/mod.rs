@@ -10,6 +10,7 @@ mod command_r;
 mod deepseek2;
 mod gemma;
 mod gemma2;
+mod gemma3;
 mod glm4;
 mod granite;
 mod llama;
@@ -71,6 +72,7 @@ pub enum Arch {
     Deepseek2,
     Gemma,
     Gemma2,
+    Gemma3,
     CommandR,
     Cohere2,
     Starcoder2,
@@ -92,6 +94,7 @@ impl Arch {
         Arch::Deepseek2,
         Arch::Gemma,
         Arch::Gemma2,
+        Arch::Gemma3,
         Arch::CommandR,
         Arch::Cohere2,
         Arch::Starcoder2,
@@ -113,6 +116,7 @@ impl Arch {
             Arch::Deepseek2 => "deepseek2",
             Arch::Gemma => "gemma",
             Arch::Gemma2 => "gemma2",
+            Arch::Gemma3 => "gemma3",
             Arch::CommandR => "command-r",
             Arch::Cohere2 => "cohere2",
             Arch::Starcoder2 => "starcoder2",
@@ -135,6 +139,7 @@ impl Arch {
             Arch::Deepseek2 => &deepseek2::DEF,
             Arch::Gemma => &gemma::DEF,
             Arch::Gemma2 => &gemma2::DEF,
+            Arch::Gemma3 => &gemma3::DEF,
             Arch::CommandR => &command_r::DEF,
             Arch::Cohere2 => &cohere2::DEF,
             Arch::Starcoder2 => &starcoder2::DEF,

@@ -216,9 +216,7 @@ pub fn attention(
         KvView::Q8_0 { .. } => Some(kernels(GgmlType::Q8_0)),
     };
 
-    // Windows and soft-caps take the two-pass path (llama.cpp's flash kernel masks and caps
-    // inside its online softmax; not reproduced).
-    let flash = d.flash && d.window.is_none() && d.softcap.is_none();
+    let flash = d.flash;
     let n_pairs = d.n_head * n_tok;
     // Small jobs (short contexts of tiny models) stay on the calling thread.
     let work = n_pairs * (pos0 + n_tok) * (hk + hv);
@@ -245,20 +243,22 @@ pub fn attention(
             match (kv, kern) {
                 (KvView::F32 { k, v_t }, _) if flash => {
                     let (k, v_t) = (&k[kvh * hk..], &v_t[kvh * hv * n_ctx..]);
+                    let lg = flash::Logits::new(d.scale, d.softcap, d.window, n_kv);
                     if n_tok >= flash::TILE {
                         let c = flash::Cache::F32 { k, v_t };
-                        flash::row_tiled(qv, c, k_row, n_ctx, n_kv, d.scale, d.rounding, s, o)
+                        flash::row_tiled(qv, c, k_row, n_ctx, n_kv, lg, d.rounding, s, o)
                     } else {
-                        flash::row_online_f32(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, tile, s, o)
+                        flash::row_online_f32(qv, k, k_row, v_t, n_ctx, n_kv, lg, tile, s, o)
                     }
                 }
                 (KvView::F16 { k, v_t }, _) if flash => {
                     let (k, v_t) = (&k[2 * kvh * hk..], &v_t[2 * kvh * hv * n_ctx..]);
+                    let lg = flash::Logits::new(d.scale, d.softcap, d.window, n_kv);
                     if n_tok >= flash::TILE {
                         let c = flash::Cache::F16 { k, v_t, tile: &mut *tile };
-                        flash::row_tiled(qv, c, k_row, n_ctx, n_kv, d.scale, d.rounding, s, o)
+                        flash::row_tiled(qv, c, k_row, n_ctx, n_kv, lg, d.rounding, s, o)
                     } else {
-                        flash::row_online(qv, k, k_row, v_t, n_ctx, n_kv, d.scale, tile, s, o)
+                        flash::row_online(qv, k, k_row, v_t, n_ctx, n_kv, lg, tile, s, o)
                     }
                 }
                 (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, kvh, n_ctx, n_tok > 1, s, o),
@@ -421,8 +421,12 @@ mod tests {
                 let kvh = h / (d.n_head / d.n_head_kv);
                 let qv = round_q(&q[(t * d.n_head + h) * hk..][..hk]);
                 let n_kv = pos0 + t + 1;
+                let first = d.window.map_or(0, |w| n_kv.saturating_sub(w));
                 let s: Vec<f64> = (0..n_kv)
                     .map(|j| qv.iter().zip(&k[j * kr + kvh * hk..][..hk]).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() * d.scale as f64)
+                    .map(|x| d.softcap.map_or(x, |c| (x / c as f64).tanh() * c as f64))
+                    .enumerate()
+                    .map(|(j, x)| if j < first { f64::NEG_INFINITY } else { x })
                     .collect();
                 let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
@@ -508,9 +512,11 @@ mod tests {
             b.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
         };
         let same = |x: &[f32]| x.to_vec();
-        for (n_tok, pos0, tol) in [(70, 10, 2e-5f32), (3, 150, 1e-2)] {
+        // The last two with a sliding window (the tiled case skips a whole tile and masks part
+        // of the next) and soft-capping.
+        for (n_tok, pos0, tol, window, softcap) in [(70, 10, 2e-5f32, None, None), (3, 150, 1e-2, None, None), (70, 100, 2e-5, Some(90), Some(0.5)), (3, 150, 1e-2, Some(40), Some(0.5))] {
             let n_ctx = pos0 + n_tok;
-            let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: true, rounding: Rounding::Avx2, window: None, softcap: None };
+            let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: true, rounding: Rounding::Avx2, window, softcap };
             let (q, k, v) = random_case(n_ctx, n_tok, &d);
             let vr = d.n_head_kv * d.head_dim_v;
             let v_t: Vec<f32> = (0..vr * n_ctx).map(|i| v[(i % n_ctx) * vr + i / n_ctx]).collect();

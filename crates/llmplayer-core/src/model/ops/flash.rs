@@ -18,6 +18,11 @@
 //!   `ggml_vec_scale_f16`: rounded after every step); `sum = fma(sum, ms, w)` (the reference
 //!   build contracts it).
 //!
+//! Soft-capping and sliding windows ([`Logits`]) as both kernels apply them: the scale is
+//! divided by the cap beforehand, the scaled score becomes `cap * tanhf(s)`, and keys outside
+//! the window are skipped (one-row kernel) or get -inf, so exp gives them 0 (tiled kernel,
+//! which skips a tile with no visible key).
+//!
 //! (llama.cpp splits a single query over 512 or more keys across threads and merges the
 //! partial sums; that rounding depends on its thread count and is not reproduced.)
 
@@ -41,6 +46,32 @@ fn round_f16(x: f32) -> f32 {
     f16_to_f32(f32_to_f16(x))
 }
 
+/// How one query's raw q·k dots become softmax logits, and which keys it sees: `first..n_kv`.
+#[derive(Clone, Copy, Debug)]
+pub struct Logits {
+    /// The attention scale, divided by the soft-cap when there is one (as llama.cpp does).
+    scale: f32,
+    softcap: Option<f32>,
+    /// The first visible key (0 without a window).
+    pub first: usize,
+}
+
+impl Logits {
+    pub fn new(scale: f32, softcap: Option<f32>, window: Option<usize>, n_kv: usize) -> Logits {
+        let scale = softcap.map_or(scale, |c| scale / c);
+        Logits { scale, softcap, first: window.map_or(0, |w| n_kv.saturating_sub(w)) }
+    }
+
+    #[inline(always)]
+    fn apply(&self, dot: f32) -> f32 {
+        let s = dot * self.scale;
+        match self.softcap {
+            Some(cap) => cap * s.tanh(),
+            None => s,
+        }
+    }
+}
+
 /// Where the tiled kernel reads K and V: an f32 cache whose values are f16-rounded (read in
 /// place), or an f16 cache (each tile widened to f32 in a scratch buffer first).
 pub enum Cache<'a> {
@@ -53,34 +84,36 @@ pub enum Cache<'a> {
 /// One query row over keys `0..n_kv`, tiled kernel.
 ///
 /// * `q`: (head_dim_k,) f32; `k_stride`: elements between keys; `n_ctx`: V's row length
+/// * `lg`: scale, soft-cap, first visible key
 /// * `r`: whose vector exp; `p`: (TILE,) scratch; `o`: (head_dim_v,) output
 #[allow(clippy::too_many_arguments)]
-pub fn row_tiled(q: &[f32], cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, scale: f32, r: Rounding, p: &mut [f32], o: &mut [f32]) {
+pub fn row_tiled(q: &[f32], cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, lg: Logits, r: Rounding, p: &mut [f32], o: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has FMA (checked just above).
-            return unsafe { row_tiled_fma(q, cache, k_stride, n_ctx, n_kv, scale, r, p, o) };
+            return unsafe { row_tiled_fma(q, cache, k_stride, n_ctx, n_kv, lg, r, p, o) };
         }
     }
-    row_tiled_any(q, cache, k_stride, n_ctx, n_kv, scale, r, p, o)
+    row_tiled_any(q, cache, k_stride, n_ctx, n_kv, lg, r, p, o)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn row_tiled_fma(q: &[f32], cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, scale: f32, r: Rounding, p: &mut [f32], o: &mut [f32]) {
-    row_tiled_any(q, cache, k_stride, n_ctx, n_kv, scale, r, p, o)
+unsafe fn row_tiled_fma(q: &[f32], cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, lg: Logits, r: Rounding, p: &mut [f32], o: &mut [f32]) {
+    row_tiled_any(q, cache, k_stride, n_ctx, n_kv, lg, r, p, o)
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, scale: f32, r: Rounding, p: &mut [f32], o: &mut [f32]) {
+fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize, n_kv: usize, lg: Logits, r: Rounding, p: &mut [f32], o: &mut [f32]) {
     let (hk, hv) = (q.len(), o.len());
     let widen = traits(GgmlType::F16).expect("f16 kernels").dequantize_row;
     let (mut m, mut sum) = (f32::NEG_INFINITY, 0f32);
     o.fill(0.0);
-    for t0 in (0..n_kv).step_by(TILE) {
+    // Tiles wholly before the window are skipped, as llama.cpp skips all-masked tiles.
+    for t0 in (lg.first / TILE * TILE..n_kv).step_by(TILE) {
         let len = TILE.min(n_kv - t0);
         let p = &mut p[..len];
         // The tile's keys (rows `ks` apart) and values (rows `vs` apart).
@@ -107,8 +140,11 @@ fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize,
                 }
             }
             for (pv, a) in pc.iter_mut().zip(acc) {
-                *pv = a * scale;
+                *pv = lg.apply(a);
             }
+        }
+        if lg.first > t0 {
+            p[..lg.first - t0].fill(f32::NEG_INFINITY);
         }
         let tmax = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let m_new = m.max(tmax);
@@ -141,21 +177,22 @@ fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize,
 /// its result.
 /// `q16`: (head_dim_k,) scratch, `s`: (n_kv,) scratch for the scores.
 #[allow(clippy::too_many_arguments)]
-pub fn row_online_f32(q: &[f32], k: &[f32], k_stride: usize, v_t: &[f32], n_ctx: usize, n_kv: usize, scale: f32, q16: &mut [f32], s: &mut [f32], o: &mut [f32]) {
+pub fn row_online_f32(q: &[f32], k: &[f32], k_stride: usize, v_t: &[f32], n_ctx: usize, n_kv: usize, lg: Logits, q16: &mut [f32], s: &mut [f32], o: &mut [f32]) {
     let q16 = &mut q16[..q.len()];
     q16.iter_mut().zip(q).for_each(|(d, &x)| *d = round_f16(x));
-    let s = &mut s[..n_kv];
-    super::f32dot::dot_rows(q16, k, k_stride, s, super::f32dot::Order::VecDot);
-    online(s, |dv, j| v_t[dv * n_ctx + j], scale, o);
+    let s = &mut s[lg.first..n_kv];
+    super::f32dot::dot_rows(q16, &k[lg.first * k_stride..], k_stride, s, super::f32dot::Order::VecDot);
+    online(s, |dv, j| v_t[dv * n_ctx + lg.first + j], lg, o);
 }
 
-/// The online softmax of the one-row kernel over raw scores `s`, V read by `v(dim, key)`.
+/// The online softmax of the one-row kernel over the visible keys' raw scores `s`, V read by
+/// `v(dim, j)` (j indexes `s`).
 #[inline(always)]
-fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, scale: f32, o: &mut [f32]) {
+fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, lg: Logits, o: &mut [f32]) {
     let (mut m, mut sum) = (f32::NEG_INFINITY, 0f32);
     o.fill(0.0);
     for (j, &sj) in s.iter().enumerate() {
-        let sj = sj * scale;
+        let sj = lg.apply(sj);
         let (mut ms, mut w) = (1f32, 1f32);
         if sj > m {
             ms = glibc::expf(m - sj);
@@ -178,15 +215,16 @@ fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, scale: f32, o: &mut [f32])
 /// `s`: (n_kv,) scratch for the scores). `ggml_vec_dot_f16` sums the exact f16 products in
 /// `ggml_vec_dot_f32`'s order, so that is what runs on the widened values.
 #[allow(clippy::too_many_arguments)]
-pub fn row_online(q: &[f32], k: &[u8], k_stride: usize, v_t: &[u8], n_ctx: usize, n_kv: usize, scale: f32, tile: &mut [f32], s: &mut [f32], o: &mut [f32]) {
+pub fn row_online(q: &[f32], k: &[u8], k_stride: usize, v_t: &[u8], n_ctx: usize, n_kv: usize, lg: Logits, tile: &mut [f32], s: &mut [f32], o: &mut [f32]) {
     let hk = q.len();
     let widen = traits(GgmlType::F16).expect("f16 kernels").dequantize_row;
     let (q16, key) = tile.split_at_mut(hk);
     q16.iter_mut().zip(q).for_each(|(d, &x)| *d = round_f16(x));
     let key = &mut key[..hk];
-    for (j, sj) in s[..n_kv].iter_mut().enumerate() {
-        widen(&k[2 * j * k_stride..][..2 * hk], key);
+    let s = &mut s[lg.first..n_kv];
+    for (j, sj) in s.iter_mut().enumerate() {
+        widen(&k[2 * (lg.first + j) * k_stride..][..2 * hk], key);
         super::f32dot::dot_rows(q16, key, 0, std::slice::from_mut(sj), super::f32dot::Order::VecDot);
     }
-    online(&s[..n_kv], |dv, j| h(v_t, dv * n_ctx + j), scale, o);
+    online(s, |dv, j| h(v_t, dv * n_ctx + lg.first + j), lg, o);
 }
