@@ -154,6 +154,18 @@ describe.skipIf(root === null)('real models against llama.cpp', () => {
             expect(addsBos).toBe(ref.add_bos);
           });
 
+          it('a rendered chat prompt holds BOS at most once', () => {
+            // Gemma's fallback template writes bos_token and the vocabulary adds BOS too: the
+            // prompt generation takes (run --chat, the server) must start with one, as
+            // llama.cpp's.
+            const text = model.applyChatTemplate([{ role: 'user', content: 'Hi' }], { addGenerationPrompt: true });
+            // (Counting BOS ids would not do: SmolLM2's BOS is <|im_start|>, written per turn.)
+            const tokens = model.tokenizePrompt(text);
+            const written = model.bos !== null && text.startsWith(model.tokenPiece(model.bos));
+            if (ref.add_bos || written) expect(tokens[0]).toBe(model.bos);
+            expect(tokens[1]).not.toBe(model.bos);
+          });
+
           ref.cases.forEach((c, i) => {
             it(`case ${i} ${label(c)}: rendered prompt and its tokens`, () => {
               if (c.messages) {

@@ -8,7 +8,6 @@ import OpenAI from 'openai';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../ts/index.js';
-import { tokenizeChatPrompt } from '../ts/server/chat.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
 import type { SessionPool } from '../ts/server/queue.js';
 import { fixturesRoot } from './helpers/fixtures.js';
@@ -76,7 +75,7 @@ for (const backend of ['native', 'wasm'] as const) {
     };
     /** Greedy reference straight from the SDK: the chat prompt as the server builds it. */
     const reference = async (messages: ChatMsg[], maxTokens: number) => {
-      const prompt = tokenizeChatPrompt(model, model.applyChatTemplate(messages as never, { addGenerationPrompt: true }));
+      const prompt = model.tokenizePrompt(model.applyChatTemplate(messages as never, { addGenerationPrompt: true }));
       const session = model.createSession({ contextSize: 512 });
       try {
         return { prompt, result: await session.complete(prompt, { temperature: 0, maxTokens }) };

@@ -39,6 +39,12 @@ function toIds(ids: ArrayLike<number>, nVocab?: number): Uint32Array {
   return out;
 }
 
+/** `tokens` without the BOS the vocabulary added when the text itself began with BOS. */
+export function dropDoubleBos(tokens: number[], bos: number | null): number[] {
+  if (bos !== null && tokens.length >= 2 && tokens[0] === bos && tokens[1] === bos) tokens.shift();
+  return tokens;
+}
+
 export class LlmModel implements Model {
   readonly info: Inspection;
   readonly vocabOnly: boolean;
@@ -90,6 +96,10 @@ export class LlmModel implements Model {
     const out = new Array<number>(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = ids[i]!;
     return out;
+  }
+
+  tokenizePrompt(text: string, special = true): number[] {
+    return dropDoubleBos(this.tokenize(text, { special, addSpecial: true }), this.bos);
   }
 
   detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {

@@ -91,7 +91,11 @@ export class LlmSession implements Session {
   async *generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk | GenerateResult> {
     const ids =
       typeof prompt === 'string'
-        ? Uint32Array.from(this.model.tokenize(prompt, { special: options.special ?? true, addSpecial: options.addSpecial ?? true }))
+        ? Uint32Array.from(
+            (options.addSpecial ?? true)
+              ? this.model.tokenizePrompt(prompt, options.special ?? true)
+              : this.model.tokenize(prompt, { special: options.special ?? true, addSpecial: false }),
+          )
         : this.model.toIds(prompt);
     // An empty prompt (EMPTY_PROMPT), one that leaves no room in the context
     // (CONTEXT_LENGTH_EXCEEDED) and out-of-vocabulary ids (MODEL_BAD_TOKEN) are refused by the

@@ -120,7 +120,10 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** For string prompts: parse special tokens written in the prompt. Default true. */
   special?: boolean;
-  /** For string prompts: add BOS as the vocabulary asks. Default true. */
+  /**
+   * For string prompts: add BOS as the vocabulary asks (when the prompt does not already start
+   * with it, as a rendered chat template does; see `Model.tokenizePrompt`). Default true.
+   */
   addSpecial?: boolean;
 }
 
@@ -218,6 +221,12 @@ export interface Model {
   readonly eos: number | null;
   readonly chatTemplate: ChatTemplateInfo;
   tokenize(text: string, options?: TokenizeOptions): number[];
+  /**
+   * A prompt's tokens as generation takes them: special tokens parsed (unless `special` is
+   * false), BOS added as the vocabulary asks unless the text already starts with one (a chat
+   * template that writes `bos_token`), so never two BOS.
+   */
+  tokenizePrompt(text: string, special?: boolean): number[];
   detokenize(ids: ArrayLike<number>, options?: DetokenizeOptions): string;
   /** The text of one token (special tokens shown). */
   tokenPiece(id: number): string;

@@ -13,6 +13,7 @@
 import type { ChatMessage } from '../../ts/chat-template.js';
 import { ChatTemplateError } from '../../ts/chat-template.js';
 import type { Inspection } from '../../ts/inspect.js';
+import { dropDoubleBos } from '../../ts/model.js';
 import type {
   ApplyChatTemplateOptions,
   ChatTemplateInfo,
@@ -103,6 +104,10 @@ export class FakeModel implements Model {
     return out;
   }
 
+  tokenizePrompt(text: string, special = true): number[] {
+    return dropDoubleBos(this.tokenize(text, { special, addSpecial: true }), BOS);
+  }
+
   detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {
     let s = '';
     for (let i = 0; i < ids.length; i++) s += ids[i]! < CHAR0 ? (options.special ? SPECIALS[ids[i]!]! : '') : String.fromCharCode(ids[i]! - CHAR0);
@@ -181,7 +186,9 @@ export class FakeSession implements Session {
     if (this.busy) throw new Error(`fake session ${this.index} is already generating`);
     if (this.disposed) throw new Error(`fake session ${this.index} is disposed`);
     const m = this.model;
-    const prompt = typeof input === 'string' ? m.tokenize(input, { special: options.special ?? true, addSpecial: options.addSpecial ?? true }) : Array.from(input);
+    const special = options.special ?? true;
+    const prompt =
+      typeof input !== 'string' ? Array.from(input) : (options.addSpecial ?? true) ? m.tokenizePrompt(input, special) : m.tokenize(input, { special, addSpecial: false });
     if (prompt.length >= this.contextSize) throw new Error('prompt does not fit the context');
     let reused = 0;
     while (reused < Math.min(prompt.length, this.history.length) && prompt[reused] === this.history[reused]) reused++;

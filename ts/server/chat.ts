@@ -6,16 +6,6 @@ import { planGeneration, requestAbort, respond, responseMeta, type ResponseForma
 import type { ChatCompletion, ChatCompletionChunk, FinishReason } from './openai-types.js';
 import { validateChatRequest } from './validate.js';
 
-/**
- * Tokenizes a rendered chat prompt: special tokens written by the template are parsed, and BOS is
- * added as the vocabulary asks, unless the template already wrote one (no double BOS).
- */
-export function tokenizeChatPrompt(model: Model, text: string): number[] {
-  const tokens = model.tokenize(text, { special: true, addSpecial: true });
-  if (model.bos !== null && tokens.length >= 2 && tokens[0] === model.bos && tokens[1] === model.bos) tokens.shift();
-  return tokens;
-}
-
 function chatFormat(meta: ResponseMeta): ResponseFormat {
   const chunk = (delta: ChatCompletionChunk.Choice['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
     id: meta.id,
@@ -51,7 +41,8 @@ export function chatRoutes(ctx: ServerContext): Hono {
     let handedOver = false;
     try {
       const text = handle.model.applyChatTemplate(req.messages, { addGenerationPrompt: true, extra: req.templateKwargs });
-      const prompt = tokenizeChatPrompt(handle.model, text);
+      // Special tokens written by the template parsed; BOS as the vocabulary asks, once.
+      const prompt = handle.model.tokenizePrompt(text);
       const options = planGeneration(handle, req, prompt, 'messages');
       handedOver = true;
       return await respond(c, { handle, req, prompt, options, format: chatFormat(responseMeta('chatcmpl', handle)), abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs });
