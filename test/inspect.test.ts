@@ -112,8 +112,22 @@ describe.skipIf(root === null)('inspect on every fixture', () => {
       const d = await inspect(join(root!, 'models', 'deepseek2.gguf'), { backend });
       const latent = d.layers! * (meta(d, 'attention.kv_lora_rank') + meta(d, 'rope.dimension_count'));
       expect(d.kvBytesPerToken, backend).toEqual({ f32: 4 * latent, f16: 2 * latent });
+      expect(d.kvLayers, backend).toEqual([{ kind: 'latent', layers: d.layers, bytesPerToken: d.kvBytesPerToken }]);
       const u = await inspect(join(root!, 'models', 'mamba2.gguf'), { backend });
       expect(u.kvBytesPerToken, backend).toBeNull();
+      expect(u.kvLayers, backend).toBeNull();
+      // Gemma 3: five windowed layers to one global (the file gives the window, llama.cpp the
+      // period of 6); the windowed ones hold the window, one 512-token batch and 63 positions
+      // of alignment, rounded up to 64.
+      const g = await inspect(join(root!, 'models', 'gemma3.gguf'), { backend });
+      const w = meta(g, 'attention.sliding_window');
+      const nWindowed = g.layers! - Math.floor(g.layers! / 6);
+      const kinds = Object.fromEntries(g.kvLayers!.map((k) => [k.kind, k]));
+      expect(kinds.window, backend).toMatchObject({ layers: nWindowed, window: w, maxPositions: Math.ceil((w + 512 + 63) / 64) * 64 });
+      expect(kinds.full, backend).toMatchObject({ layers: g.layers! - nWindowed });
+      // Every layer has the same heads: the windowed ones' share of the bytes is theirs.
+      expect(kinds.window!.bytesPerToken.f32, backend).toBe((g.kvBytesPerToken!.f32! * nWindowed) / g.layers!);
+      expect(kinds.full!.bytesPerToken.f32! + kinds.window!.bytesPerToken.f32!, backend).toBe(g.kvBytesPerToken!.f32);
     }
   });
 });

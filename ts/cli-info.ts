@@ -32,6 +32,12 @@ export function formatInspection(file: string, info: Inspection, withTensors: bo
   if (info.kvBytesPerToken) {
     field('kv cache', Object.entries(info.kvBytesPerToken).map(([t, b]) => `${t} ${formatBytes(b)}`).join(', ') + ' per token');
   }
+  for (const k of info.kvLayers ?? []) {
+    if (k.kind !== 'window' || info.kvLayers!.length < 2) continue;
+    // Windowed layers stop growing: say which share of the per-token figure does.
+    const f32 = k.bytesPerToken.f32 ?? k.bytesPerToken.f16 ?? 0;
+    field('  of which', `${formatBytes(f32)} (f32) in ${k.layers} sliding-window layers (window ${k.window}), held for at most ${k.maxPositions} positions`);
+  }
   field('tokenizer', info.tokenizerModel ? `${info.tokenizerModel}${info.tokenizerPre ? ` (pre: ${info.tokenizerPre})` : ''}` : null);
   field('chat template', info.chatTemplate.fallback ? `none in file; fallback: ${info.chatTemplate.name}` : 'yes (from the file)');
   if (info.quantMix.length) {

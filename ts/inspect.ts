@@ -72,9 +72,25 @@ export interface Inspection {
    * run the architecture.
    */
   kvBytesPerToken: Partial<Record<'f32' | 'f16' | 'q8_0', number>> | null;
+  /**
+   * The same per layer kind: `full` layers cache every position, `window` (sliding-window)
+   * layers at most `maxPositions` (their window and one batch) whatever the context, `latent`
+   * layers (multi-head latent attention) their latents. null as `kvBytesPerToken`.
+   */
+  kvLayers: KvLayerKind[] | null;
   /** JSON-safe metadata: integers beyond 2^53 and non-finite floats become strings. */
   metadata: Record<string, MetadataValue>;
   tensors?: TensorSummary[];
+}
+
+export interface KvLayerKind {
+  kind: 'full' | 'window' | 'latent';
+  layers: number;
+  bytesPerToken: Partial<Record<'f32' | 'f16' | 'q8_0', number>>;
+  /** Sliding window (positions a query sees), for `window`. */
+  window?: number;
+  /** Positions a `window` layer's cache holds at most. */
+  maxPositions?: number;
 }
 
 /** Reads a GGUF file's header (a path, or the bytes) and summarizes the model. */

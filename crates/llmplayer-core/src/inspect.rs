@@ -2,7 +2,7 @@
 //! tokenizer, metadata). Both bindings return exactly this JSON, so native and WASM agree.
 
 use crate::gguf::{keys, GgufFile, Value};
-use crate::model::{names, Arch, HParams, KvType};
+use crate::model::{names, window_cells, Arch, HParams, KvType};
 use crate::GgmlType;
 use serde_json::{json, Map, Value as Json};
 use std::collections::BTreeMap;
@@ -70,16 +70,45 @@ fn file_type_name(id: u64) -> Option<&'static str> {
     })
 }
 
-/// Bytes one position takes in the KV cache, over all layers, per cache type the model accepts
-/// (`{ "f32": .., "f16": .., "q8_0": .. }`; an MLA model's cache holds only its latents);
-/// null when the engine does not run the architecture or its hyperparameters do not load.
-fn kv_bytes_per_token(f: &GgufFile<'_>, arch: Option<&str>) -> Json {
-    let Some(arch) = arch.and_then(|a| Arch::from_str(a).ok()) else { return Json::Null };
+/// The KV cache's size, `(kvBytesPerToken, kvLayers)`: bytes one position takes over all
+/// layers per cache type the model accepts (`{ "f32": .., "f16": .., "q8_0": .. }`), and the
+/// same per layer kind: `full` (every position), `window` (sliding-window layers, which hold
+/// at most `maxPositions` of them whatever the context) and `latent` (multi-head latent
+/// attention: latents only). Both null when the engine does not run the architecture or its
+/// hyperparameters do not load.
+fn kv_cache_size(f: &GgufFile<'_>, arch: Option<&str>) -> (Json, Json) {
+    let Some(arch) = arch.and_then(|a| Arch::from_str(a).ok()) else { return (Json::Null, Json::Null) };
     let n_vocab = f.tensor(names::Global::TokenEmbd.name(names::Suffix::Weight).as_str()).and_then(|t| t.dims.get(1).copied()).unwrap_or(0);
-    let Ok(hp) = HParams::from_gguf(f, arch, n_vocab as usize) else { return Json::Null };
-    let per: Map<String, Json> =
-        KvType::ALL.into_iter().filter(|t| t.check(&hp).is_ok()).map(|t| (t.name().to_string(), json!(t.bytes_per_token(&hp)))).collect();
-    Json::Object(per)
+    let Ok(hp) = HParams::from_gguf(f, arch, n_vocab as usize) else { return (Json::Null, Json::Null) };
+    let types: Vec<KvType> = KvType::ALL.into_iter().filter(|t| t.check(&hp).is_ok()).collect();
+    let bytes = |layers: &[usize]| -> Json {
+        types.iter().map(|t| (t.name().to_string(), json!(layers.iter().map(|&il| t.layer_bytes_per_token(&hp, il)).sum::<usize>()))).collect::<Map<_, _>>().into()
+    };
+    // (kind, window) -> its layers, kinds in order of first appearance
+    let mut groups: Vec<((&str, Option<usize>), Vec<usize>)> = vec![];
+    for il in 0..hp.n_layer {
+        let key = match hp.window(il) {
+            _ if hp.kv_latent() => ("latent", None),
+            Some(w) => ("window", Some(w)),
+            None => ("full", None),
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, layers)) => layers.push(il),
+            None => groups.push((key, vec![il])),
+        }
+    }
+    let kinds = groups
+        .iter()
+        .map(|((kind, window), layers)| {
+            let mut e = json!({ "kind": kind, "layers": layers.len(), "bytesPerToken": bytes(layers) });
+            if let Some(w) = *window {
+                e["window"] = json!(w);
+                e["maxPositions"] = json!(window_cells(w, usize::MAX));
+            }
+            e
+        })
+        .collect();
+    (bytes(&(0..hp.n_layer).collect::<Vec<_>>()), Json::Array(kinds))
 }
 
 /// Summarizes a parsed file as JSON (camelCase keys, JS-number-safe values).
@@ -114,6 +143,7 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         metadata.insert(k.to_string(), value_json(v, opts.full_arrays));
     }
 
+    let (kv_bytes, kv_layers) = kv_cache_size(f, arch);
     let mut out = json!({
         "ggufVersion": f.version,
         "alignment": f.alignment,
@@ -139,7 +169,8 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         "tokenizerPre": f.get_str(keys::TOKENIZER_PRE),
         "hasChatTemplate": f.get(keys::TOKENIZER_CHAT_TEMPLATE).is_some(),
         "specialTokens": special_tokens(f),
-        "kvBytesPerToken": kv_bytes_per_token(f, arch),
+        "kvBytesPerToken": kv_bytes,
+        "kvLayers": kv_layers,
         "metadata": metadata,
     });
     if opts.tensors {

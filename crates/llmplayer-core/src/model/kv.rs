@@ -9,9 +9,17 @@
 //!   32 along each head, so both head sizes must be multiples of 32. See
 //!   [`attention`](super::ops::attention) for how this relates to llama.cpp, which only
 //!   accepts a quantized V cache with flash attention.
+//!
+//! A sliding-window layer (`HParams::window`) holds only the positions its queries can still
+//! see: a run `base..` of at most [`window_cells`] rows, whose oldest rows are dropped by
+//! moving the needed ones to the front when a batch would not fit (every ~512 positions; a
+//! ring would split the keys in two runs and change the order of every sum). `base` stays a
+//! multiple of 64, so attention's sums see their lanes and flash tiles where a full cache
+//! puts them and the results are the full cache's bit for bit (masked keys add exact zeros).
 
 use super::hparams::HParams;
 use super::ops::attention::KvView;
+use super::session::DEFAULT_UBATCH;
 use super::ModelError;
 use crate::quant::float::{f16_to_f32, f32_to_f16};
 use crate::quant::{quantize_row, row_bytes};
@@ -85,9 +93,15 @@ impl KvType {
         row_bytes(self.ggml(), n)
     }
 
-    /// Bytes one position takes in the cache, over all layers (K and V).
+    /// Bytes one position takes in layer `il`'s cache (K and V).
+    pub fn layer_bytes_per_token(self, hp: &HParams, il: usize) -> usize {
+        self.row_bytes(hp.n_embd_k_gqa(il)) + self.row_bytes(hp.n_embd_v_cache(il))
+    }
+
+    /// Bytes one position takes in the cache, over all layers (K and V); windowed layers hold
+    /// at most [`window_cells`] positions of theirs.
     pub fn bytes_per_token(self, hp: &HParams) -> usize {
-        (0..hp.n_layer).map(|il| self.row_bytes(hp.n_embd_k_gqa(il)) + self.row_bytes(hp.n_embd_v_cache(il))).sum()
+        (0..hp.n_layer).map(|il| self.layer_bytes_per_token(hp, il)).sum()
     }
 }
 
@@ -97,16 +111,32 @@ impl std::fmt::Display for KvType {
     }
 }
 
-/// Per-layer K and V of one sequence, allocated once for `n_ctx` positions.
+/// Alignment of a windowed layer's first held position (flash attention's tile, a multiple
+/// of every sum's lane count).
+const BASE_ALIGN: usize = 64;
+
+/// Rows a layer with sliding window `window` keeps in a context of `n_ctx` positions: the
+/// window before a batch's first query, up to 63 more for alignment, and the batch.
+pub fn window_cells(window: usize, n_ctx: usize) -> usize {
+    (window + DEFAULT_UBATCH + BASE_ALIGN - 1).next_multiple_of(BASE_ALIGN).min(n_ctx)
+}
+
+/// Per-layer K and V of one sequence, allocated once: `cells[il]` rows per layer (n_ctx, or
+/// fewer for a windowed layer) holding positions `base[il]..`.
 pub(crate) struct KvCache {
-    pub n_ctx: usize,
     pub ty: KvType,
-    /// F32 only, per layer: K (n_ctx, n_head_kv * head_dim_k) and V transposed
-    /// (n_head_kv * head_dim_v, n_ctx).
+    /// (n_layer,) rows allocated per layer
+    cells: Vec<usize>,
+    /// (n_layer,) the position in row 0 (0 but for windowed layers), a multiple of 64
+    base: Vec<usize>,
+    /// (n_layer,) each layer's sliding window
+    window: Vec<Option<usize>>,
+    /// F32 only, per layer: K (cells, n_head_kv * head_dim_k) and V transposed
+    /// (n_head_kv * head_dim_v, cells).
     k32: Vec<Vec<f32>>,
     v32: Vec<Vec<f32>>,
-    /// F16 and Q8_0, per layer, as bytes: K (n_ctx, row_bytes(n_head_kv * head_dim_k)); V
-    /// transposed (n_head_kv * head_dim_v, n_ctx) f16, or (n_ctx, row_bytes(n_head_kv *
+    /// F16 and Q8_0, per layer, as bytes: K (cells, row_bytes(n_head_kv * head_dim_k)); V
+    /// transposed (n_head_kv * head_dim_v, cells) f16, or (cells, row_bytes(n_head_kv *
     /// head_dim_v)) Q8_0 rows.
     kb: Vec<Vec<u8>>,
     vb: Vec<Vec<u8>>,
@@ -118,29 +148,92 @@ pub(crate) struct KvCache {
 }
 
 impl KvCache {
-    /// The type must have passed [`KvType::check`] for `hp`.
-    pub fn new(hp: &HParams, n_ctx: usize, ty: KvType) -> KvCache {
+    /// The type must have passed [`KvType::check`] for `hp`. `swa_full` keeps every position
+    /// in windowed layers too (llama.cpp's `--swa-full`).
+    pub fn new(hp: &HParams, n_ctx: usize, ty: KvType, swa_full: bool) -> KvCache {
         let layers = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).collect::<Vec<usize>>();
         let (nk, nv) = (layers(&|il| hp.n_embd_k_gqa(il)), layers(&|il| hp.n_embd_v_cache(il)));
-        let mut c = KvCache { n_ctx, ty, k32: vec![], v32: vec![], kb: vec![], vb: vec![], round_f16: false, latent: hp.kv_latent() };
+        let window: Vec<Option<usize>> = (0..hp.n_layer).map(|il| hp.window(il).filter(|_| !swa_full)).collect();
+        let cells: Vec<usize> = window.iter().map(|w| w.map_or(n_ctx, |w| window_cells(w, n_ctx))).collect();
+        let base = vec![0; hp.n_layer];
+        let mut c = KvCache { ty, cells, base, window, k32: vec![], v32: vec![], kb: vec![], vb: vec![], round_f16: false, latent: hp.kv_latent() };
+        // (n_layer,) buffers of `cells` rows of `width` values each
+        let f32s = |width: &[usize]| width.iter().zip(&c.cells).map(|(&n, &cells)| vec![0.0; cells * n]).collect();
+        let bytes = |width: &[usize]| width.iter().zip(&c.cells).map(|(&n, &cells)| vec![0; cells * ty.row_bytes(n)]).collect();
         if ty == KvType::F32 {
-            c.k32 = nk.iter().map(|&n| vec![0.0; n_ctx * n]).collect();
-            c.v32 = nv.iter().map(|&n| vec![0.0; n_ctx * n]).collect();
+            (c.k32, c.v32) = (f32s(&nk), f32s(&nv));
         } else {
-            c.kb = nk.iter().map(|&n| vec![0; n_ctx * ty.row_bytes(n)]).collect();
-            c.vb = nv.iter().map(|&n| vec![0; n_ctx * ty.row_bytes(n)]).collect();
+            (c.kb, c.vb) = (bytes(&nk), bytes(&nv));
         }
         c
+    }
+
+    /// The position layer `il`'s row 0 holds (attention indexes the view from there).
+    pub fn base(&self, il: usize) -> usize {
+        self.base[il]
+    }
+
+    /// The longest prefix of at most `n` positions every layer can continue from: all of it,
+    /// unless a windowed layer has dropped keys that position `n`'s query would see; then
+    /// only the empty one.
+    pub fn keepable(&self, n: usize) -> usize {
+        let ok = self.window.iter().zip(&self.base).all(|(w, &b)| b == 0 || w.is_some_and(|w| (n + 1).saturating_sub(w) >= b));
+        if ok { n } else { 0 }
+    }
+
+    /// Forgets every position (a windowed layer starts again from row 0).
+    pub fn clear(&mut self) {
+        self.base.fill(0);
+    }
+
+    /// Makes room in layer `il` for positions `pos0..pos0 + n`: when they would run past its
+    /// rows, the rows still visible from position `pos0` on (aligned down) move to the front.
+    fn make_room(&mut self, il: usize, pos0: usize, n: usize, n_k: usize, n_v: usize) {
+        let cells = self.cells[il];
+        if pos0 == 0 {
+            self.base[il] = 0;
+        }
+        let base = self.base[il];
+        debug_assert!(pos0 >= base);
+        if pos0 + n - base <= cells {
+            return;
+        }
+        let w = self.window[il].expect("only a windowed layer runs out of rows");
+        let new_base = (pos0 + 1).saturating_sub(w) / BASE_ALIGN * BASE_ALIGN;
+        assert!(new_base >= base && pos0 + n - new_base <= cells, "window cache: keepable() allows no such position");
+        let (from, len) = (new_base - base, pos0 - new_base);
+        match self.ty {
+            KvType::F32 => {
+                self.k32[il].copy_within(from * n_k..(from + len) * n_k, 0);
+                for row in self.v32[il].chunks_exact_mut(cells) {
+                    row.copy_within(from..from + len, 0);
+                }
+            }
+            KvType::F16 => {
+                self.kb[il].copy_within(2 * from * n_k..2 * (from + len) * n_k, 0);
+                for row in self.vb[il].chunks_exact_mut(2 * cells) {
+                    row.copy_within(2 * from..2 * (from + len), 0);
+                }
+            }
+            KvType::Q8_0 => {
+                let (rk, rv) = (self.ty.row_bytes(n_k), self.ty.row_bytes(n_v));
+                self.kb[il].copy_within(from * rk..(from + len) * rk, 0);
+                self.vb[il].copy_within(from * rv..(from + len) * rv, 0);
+            }
+        }
+        self.base[il] = new_base;
     }
 
     /// Writes the batch's keys `k` (n, n_k) and values `v` (n, n_v) at positions `pos0..`
     /// (a latent cache takes no values: `v` empty).
     pub fn store(&mut self, il: usize, pos0: usize, k: &[f32], v: &[f32], n_k: usize, n_v: usize) {
         let n = k.len() / n_k;
-        let n_ctx = self.n_ctx;
         debug_assert!(!self.latent || v.is_empty());
         // A latent cache stores nothing for V (no rows to iterate; Q8_0 is refused for it).
         let n_v = n_v.max(1);
+        self.make_room(il, pos0, n, n_k, n_v);
+        // Row indices from here on: `n_ctx` is the layer's row count.
+        let (pos0, n_ctx) = (pos0 - self.base[il], self.cells[il]);
         match self.ty {
             KvType::F32 => {
                 let r = |x: f32| if self.round_f16 { f16_to_f32(f32_to_f16(x)) } else { x };

@@ -9,7 +9,10 @@
 //!   saved. No architecture uses it yet; the rule and its effect on prefix reuse are in place
 //!   (a session reuses the longest prefix every layer can return to) and tested with it.
 //!
-//! Windowed and latent KV join as further kinds with their own rules.
+//! * Windowed KV (sliding-window layers, inside [`KvCache`]): only the positions still
+//!   visible are held, so a prefix can be kept only while the keys its next query sees are
+//!   (else the sequence starts again from 0, as llama.cpp's SWA cache does).
+//! * Latent KV (multi-head latent attention, [`KvCache`] with K rows only): as full KV.
 
 use super::hparams::HParams;
 use super::kv::{KvCache, KvType};
@@ -61,10 +64,10 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    /// The kind must have passed [`KvType::check`] for `hp`.
-    pub fn new(hp: &HParams, n_ctx: usize, n_seq: usize, ty: KvType) -> Memory {
+    /// The kind must have passed [`KvType::check`] for `hp`; `swa_full`: see [`KvCache::new`].
+    pub fn new(hp: &HParams, n_ctx: usize, n_seq: usize, ty: KvType, swa_full: bool) -> Memory {
         let seqs = (0..n_seq.max(1))
-            .map(|_| SeqCells { kv: KvCache::new(hp, n_ctx, ty), tokens: Vec::with_capacity(n_ctx), recurrent: None })
+            .map(|_| SeqCells { kv: KvCache::new(hp, n_ctx, ty, swa_full), tokens: Vec::with_capacity(n_ctx), recurrent: None })
             .collect();
         Memory { seqs }
     }
@@ -97,7 +100,7 @@ impl Memory {
     /// The longest prefix of at most `n` of `seq`'s positions that every layer can keep.
     pub fn keepable(&self, seq: SeqId, n: usize) -> usize {
         let c = &self.seqs[seq];
-        let n = n.min(c.tokens.len());
+        let n = c.kv.keepable(n.min(c.tokens.len()));
         c.recurrent.as_ref().map_or(n, |r| r.keepable(n))
     }
 
@@ -110,6 +113,9 @@ impl Memory {
             return Err(ModelError::CannotTruncate { seq, n, keepable: keep });
         }
         c.tokens.truncate(n);
+        if n == 0 {
+            c.kv.clear();
+        }
         if let Some(r) = &mut c.recurrent {
             r.truncate(n);
         }
@@ -130,6 +136,7 @@ impl Memory {
     pub fn clear(&mut self) {
         for c in &mut self.seqs {
             c.tokens.clear();
+            c.kv.clear();
             if let Some(r) = &mut c.recurrent {
                 r.truncate(0);
             }

@@ -31,7 +31,7 @@ mod weights;
 pub use arch::Arch;
 pub use hparams::HParams;
 pub use batch::Batch;
-pub use kv::KvType;
+pub use kv::{window_cells, KvType};
 pub use memory::SeqId;
 pub use ops::expf::Rounding;
 pub use session::Session;

@@ -78,7 +78,7 @@ impl<'m> Session<'m> {
             });
             let rope = (Rope::new(hp, factors), Rope::for_windows(hp, factors));
             let s = Scratch::new(hp, &m.net, n_ubatch, n_ctx, pool.n_threads(), kv);
-            (pool, n_ubatch, n_ctx, rope, Memory::new(hp, n_ctx, n_seq, kv), s, hp.n_vocab)
+            (pool, n_ubatch, n_ctx, rope, Memory::new(hp, n_ctx, n_seq, kv, false), s, hp.n_vocab)
         };
         Session {
             model,
@@ -298,16 +298,72 @@ mod tests {
     use super::*;
     use crate::GgufFile;
 
-    /// `models/llama.gguf` under `$LLMPLAYER_FIXTURES` (else `<repo>/../shared/fixtures`);
+    /// `models/<name>.gguf` under `$LLMPLAYER_FIXTURES` (else `<repo>/../shared/fixtures`);
     /// None (skip) when missing, a panic under `CI=true`.
-    fn fixture() -> Option<Vec<u8>> {
+    fn fixture_named(name: &str) -> Option<Vec<u8>> {
         let root = std::env::var_os("LLMPLAYER_FIXTURES")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
-        match std::fs::read(root.join("models/llama.gguf")) {
+        match std::fs::read(root.join("models").join(format!("{name}.gguf"))) {
             Ok(b) => Some(b),
             Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{}: {e}", root.display()),
             Err(_) => None,
+        }
+    }
+
+    fn fixture() -> Option<Vec<u8>> {
+        fixture_named("llama")
+    }
+
+    /// A windowed layer's cache holds only its window (plus a batch), dropping older rows as
+    /// the sequence grows, and gives the same logits as a cache of every position, bit for
+    /// bit: prefill in 512-token batches, then one token at a time past several drops, for
+    /// each cache type and both attention paths. A prefix is reused only while the keys its
+    /// next query sees are still held.
+    #[test]
+    fn windowed_cache_drops_old_rows_and_changes_nothing() {
+        let Some(bytes) = fixture_named("gemma3") else { return };
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load(&f).unwrap();
+        let w = model.hp.window(0).expect("gemma3's first layer is windowed");
+        let n_ctx = 2048;
+        let cells = super::super::kv::window_cells(w, n_ctx);
+        assert!(cells < 1024, "{cells} rows for a window of {w}");
+        let nv = model.hp.n_vocab;
+        let tokens: Vec<u32> = (0..1400u32).map(|i| (i * 7919 + 13) % nv as u32).collect();
+        for kv in KvType::ALL.into_iter().filter(|t| t.check(&model.hp).is_ok()) {
+            for flash in [false, true] {
+                let mut windowed = model.new_session_kv(n_ctx, kv).unwrap();
+                let mut full = model.new_session_kv(n_ctx, kv).unwrap();
+                full.mem = Memory::new(&model.hp, n_ctx, 1, kv, true);
+                for s in [&mut windowed, &mut full] {
+                    s.set_flash_attn(flash);
+                }
+                let mut logits = [vec![], vec![]];
+                for (s, out) in [&mut windowed, &mut full].into_iter().zip(&mut logits) {
+                    out.extend_from_slice(s.eval(&tokens[..1100], true).unwrap());
+                    for n in 1101..=tokens.len() {
+                        out.extend_from_slice(s.eval(&tokens[..n], false).unwrap());
+                    }
+                }
+                let same = logits[0].iter().zip(&logits[1]).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{kv} flash {flash}: windowed and full caches differ");
+                assert!(windowed.mem.kv_mut(0).base(0) > 0, "the window never moved");
+                // Cutting back to 1300 keeps it (its query sees 1285.. which are held); to 700
+                // would need keys long dropped, so everything is computed again.
+                assert_eq!(windowed.mem.keepable(0, 1300), 1300);
+                assert_eq!(windowed.mem.keepable(0, 700), 0);
+                let mut other = tokens[..700].to_vec();
+                other.push(1);
+                let a = windowed.eval(&other, false).unwrap().to_vec();
+                assert_eq!(windowed.n_reused(), 0);
+                full.eval(&other, false).unwrap();
+                assert_eq!(full.n_reused(), 700);
+                let mut fresh = model.new_session_kv(n_ctx, kv).unwrap();
+                fresh.set_flash_attn(flash);
+                let b = fresh.eval(&other, false).unwrap();
+                assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()), "{kv} flash {flash}: recomputed prefix");
+            }
         }
     }
 

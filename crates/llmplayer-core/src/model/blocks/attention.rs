@@ -180,7 +180,7 @@ impl Attention {
             let kv = mem.kv_mut(r.seq);
             kv.store(il, r.pos0, &k[rows.start * n_k..rows.end * n_k], &v[rows.start * n_v..rows.end * n_v], n_k, n_v);
             let out = &mut b.out[rows.start * n_o..rows.end * n_o];
-            p.dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0, kv.view(il), &mut b.s, out);
+            p.dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0 - kv.base(il), kv.view(il), &mut b.s, out);
         }
     }
 }

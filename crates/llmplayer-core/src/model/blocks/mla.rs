@@ -281,7 +281,7 @@ impl Mla {
             let kv = mem.kv_mut(r.seq);
             kv.store(il, r.pos0, &k[rows.start * n_k..rows.end * n_k], &b.v[rows.start * n_v..rows.end * n_v], n_k, n_v);
             let out = &mut att_out[rows.start * n_o..rows.end * n_o];
-            dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0, kv.view(il), &mut b.s, out);
+            dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0 - kv.base(il), kv.view(il), &mut b.s, out);
         }
         if let KvUp::Split { v_b, .. } = &self.up {
             // Each head's attended latent (n, kvl) through its v_b into out (n, nh, dv); one
