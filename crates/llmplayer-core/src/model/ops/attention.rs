@@ -25,6 +25,7 @@
 use super::expf::Rounding;
 use super::f32dot::{self, Order};
 use super::flash;
+use super::grouped;
 use super::latent;
 use crate::model::kv::KvType;
 use crate::parallel::ThreadPool;
@@ -34,6 +35,9 @@ use crate::GgmlType;
 
 /// Multiply-accumulates below which attention stays on the calling thread.
 const PAR_MIN_MACS: usize = 1 << 18;
+/// Tokens from which a batch over an f32 cache runs grouped (`grouped.rs`); fewer keep one
+/// task per (token, head) pair, the parallelism a decode step needs.
+const GROUPED_MIN_TOKENS: usize = 16;
 
 /// Head layout of one layer.
 #[derive(Clone, Copy, Debug)]
@@ -56,11 +60,21 @@ pub struct AttnDims {
 }
 
 impl AttnDims {
+    /// The first key a query over `n_kv` keys sees (0 without a window), and where the
+    /// products with V may start: that key rounded down to 32, so the skipped terms are the
+    /// masked keys' exact zeros and every later term keeps its lane (32: `ggml_vec_dot_f32`'s
+    /// step; tinyBLAS's 8 divides it).
+    #[inline]
+    pub(super) fn visible_from(&self, n_kv: usize) -> (usize, usize) {
+        let first = self.window.map_or(0, |w| n_kv.saturating_sub(w));
+        (first, first / 32 * 32)
+    }
+
     /// Soft-caps and masks one row of scaled scores (`s`: positions 0..n_kv, the query at
     /// n_kv - 1) as llama.cpp does: `scale(tanh(scale(kq, 1/cap)), cap)`, then the window's
     /// -inf (exp gives 0 for it, so the sums are the visible keys').
     #[inline]
-    fn cap_and_mask(&self, s: &mut [f32]) {
+    pub(super) fn cap_and_mask(&self, s: &mut [f32]) {
         if let Some(cap) = self.softcap {
             let inv = 1.0 / cap;
             s.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
@@ -138,19 +152,19 @@ impl AttnScratch {
 
 /// A pointer tasks use to write disjoint ranges of one buffer.
 #[derive(Clone, Copy)]
-struct Shared<T>(*mut T, usize);
+pub(super) struct Shared<T>(*mut T, usize);
 // SAFETY: tasks only materialize disjoint sub-slices (see `slice`).
 unsafe impl<T> Send for Shared<T> {}
 unsafe impl<T> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
-    fn new(v: &mut [T]) -> Self {
+    pub(super) fn new(v: &mut [T]) -> Self {
         Shared(v.as_mut_ptr(), v.len())
     }
     /// # Safety
     /// No two live slices obtained from this pointer may overlap.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
+    pub(super) unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
         assert!(start + len <= self.1);
         unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
@@ -217,6 +231,13 @@ pub fn attention(
     };
 
     let flash = d.flash;
+    // A batch over an f32 cache: groups of query rows share each read of K and V.
+    if let (KvView::F32 { k, v_t }, false, true) = (kv, flash, n_tok >= GROUPED_MIN_TOKENS) {
+        let rows = n_slots / pool.n_threads().max(1);
+        if rows >= 2 {
+            return grouped::attention_f32(pool, d, q, n_tok, pos0, k, v_t, n_ctx, rows, &mut scratch.scores, slot, out);
+        }
+    }
     let n_pairs = d.n_head * n_tok;
     // Small jobs (short contexts of tiny models) stay on the calling thread.
     let work = n_pairs * (pos0 + n_tok) * (hk + hv);
@@ -282,13 +303,15 @@ pub fn attention(
 fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usize, n_ctx: usize, batched: bool, s: &mut [f32], o: &mut [f32]) {
     let (hk, hv) = (d.head_dim_k, d.head_dim_v);
     let k_row = d.n_head_kv * hk;
-    f32dot::dot_rows(qv, &k_cache[kvh * hk..], k_row, s, Order::VecDot);
+    // Keys outside the window are not scored (the mask makes them -inf whatever they are).
+    let (first, from) = d.visible_from(s.len());
+    f32dot::dot_rows(qv, &k_cache[kvh * hk + first * k_row..], k_row, &mut s[first..], Order::VecDot);
     s.iter_mut().for_each(|v| *v *= d.scale);
     d.cap_and_mask(s);
     softmax(s, d.rounding);
     // One token's dot runs over llama.cpp's padded KV length (zeros past n_kv).
     let order = if batched { Order::TinyBlas } else { Order::VecDotPadded };
-    f32dot::dot_rows(s, &v_cache[kvh * hv * n_ctx..], n_ctx, o, order);
+    f32dot::dot_rows(&s[from..], &v_cache[kvh * hv * n_ctx + from..], n_ctx, o, order);
 }
 
 /// [`head_f32`] over an f16 cache (bytes): q and the probabilities are rounded to f16 in

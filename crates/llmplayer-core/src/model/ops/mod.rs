@@ -9,4 +9,5 @@ pub mod ffn;
 pub mod norm;
 pub mod rope;
 pub mod glibc;
+mod grouped;
 pub mod latent;
