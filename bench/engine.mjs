@@ -1,7 +1,8 @@
 // Engine benchmark: prefill of 512 tokens and greedy decode of 128 tokens on random-weight
 // GGUFs with real model shapes (bench/gen-models.mjs), for llmplayer native (2 threads),
 // llmplayer WASM (1 thread) and node-llama-cpp (2 threads, CPU), on the same file, same
-// prompt (token ids 1000..1511, no BOS), same context size (1024), in the same run.
+// prompt (token ids 1000..1511, no BOS; --prompt N: 1000..999+N), same context size (1024, or
+// more for a longer prompt), in the same run.
 //
 //   npm run bench [-- --quick] [-- --model NAME] [-- --runs=N] [-- --no-wasm] [-- --threads=N] [-- --out=FILE]
 //
@@ -22,7 +23,8 @@ const runs = Number(values.runs ?? (quick ? 1 : 3));
 const threads = Number(values.threads ?? 2);
 const N_PROMPT = Number(values.prompt ?? 512);
 const N_GEN = Number(values.gen ?? (quick ? 32 : 128));
-const CTX = 1024;
+// 1024, or the prompt and generation rounded up to 256 when they need more (--prompt 4096).
+const CTX = Math.max(1024, Math.ceil((N_PROMPT + N_GEN) / 256) * 256);
 const prompt = Array.from({ length: N_PROMPT }, (_, i) => 1000 + i);
 const names = values.model ? values.model.split(',') : Object.keys(MODELS);
 for (const n of names) if (!MODELS[n]) throw new Error(`unknown model ${n}; known: ${Object.keys(MODELS).join(', ')}`);

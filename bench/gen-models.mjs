@@ -9,7 +9,8 @@
 // Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB, 0.5 GB, 0.4 GB, 3.3 GB and 1.9 GB.
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtures, modelsDir } from './lib.mjs';
 
@@ -53,6 +54,15 @@ const SHAPES = {
     moe: { nExpert: 64, nUsed: 6, nFf: 1408, nShared: 2, denseLead: 1 },
     yarn: { factor: 40, origCtx: 4096, logMul: 0.0707 },
   },
+  // Gemma 3 1B: 5 sliding-window layers (window 512, rope base 10k) to 1 global (1M), q/k
+  // norms, norms after attention and FFN, GeGLU, tied 262k-token embeddings (the tokenizer of
+  // the real Gemma 3 270M, fetched by scripts/fetch-models.sh). 1152-wide rows are no
+  // multiple of 256, so Q4_K_M falls back to Q5_0 / Q8_0 for them, as llama-quantize does.
+  'gemma-3-1b': {
+    arch: 'gemma3', vocabModel: 'gemma-3-270m-q4_k_m.gguf', nEmbd: 1152, nLayer: 26, nHead: 4, nHeadKv: 1, headDim: 256,
+    nFf: 6912, ctxTrain: 32768, ropeBase: 1000000, rmsEps: 1e-6, qkvBias: false, qkNorm: true,
+    gemma: { window: 512, pattern: 6, ropeBaseSwa: 10000 },
+  },
 };
 
 /** The benchmark's models: shape + quantization mix. */
@@ -65,9 +75,21 @@ export const MODELS = {
   'qwen2.5-0.5b-q4_k_m': { shape: 'qwen2.5-0.5b', ftype: 'Q4_K_M' },
   'qwen3-30b-a3b-8l-q4_k_m': { shape: 'qwen3-30b-a3b-8l', ftype: 'Q4_K_M' },
   'deepseek-v2-lite-6l-q4_k_m': { shape: 'deepseek-v2-lite-6l', ftype: 'Q4_K_M' },
+  'gemma-3-1b-q4_k_m': { shape: 'gemma-3-1b', ftype: 'Q4_K_M' },
+  // A real model (trained weights), not generated: the file scripts/fetch-models.sh caches.
+  'gemma-3-270m-q4_k_m': { real: 'gemma-3-270m-q4_k_m.gguf' },
 };
 
+/** Where scripts/fetch-models.sh caches the real models (same variable, same default). */
+function realModelPath(file) {
+  const dir = process.env.LLMPLAYER_MODELS ? resolve(process.env.LLMPLAYER_MODELS) : join(homedir(), '.cache', 'llmplayer', 'models');
+  const path = join(dir, file);
+  if (!existsSync(path)) throw new Error(`${path} not found: run scripts/fetch-models.sh`);
+  return path;
+}
+
 export function modelPath(name) {
+  if (MODELS[name]?.real) return realModelPath(MODELS[name].real);
   return join(modelsDir, `${name}.gguf`);
 }
 
@@ -292,7 +314,9 @@ function tensorList(shape, ftype, nVocab) {
       add(`${b}attn_k_norm.weight`, 'F32', [headDim], 1);
     }
     add(`${b}attn_output.weight`, main, [nHead * headDim, nEmbd]);
+    if (shape.gemma) add(`${b}post_attention_norm.weight`, 'F32', [nEmbd], 1);
     add(`${b}ffn_norm.weight`, 'F32', [nEmbd], 1);
+    if (shape.gemma) add(`${b}post_ffw_norm.weight`, 'F32', [nEmbd], 1);
     if (shape.moe) {
       // The router stays f32 (as llama-quantize leaves it); its weights are random so that
       // tokens spread over the experts.
@@ -321,12 +345,12 @@ const ALIGN = 32;
 const pad = (n) => (ALIGN - (n % ALIGN)) % ALIGN;
 
 export function generate(name, { force = false, log = console.log } = {}) {
-  const path = modelPath(name);
-  if (existsSync(path) && !force) return path;
   const spec = MODELS[name];
   if (!spec) throw new Error(`unknown model ${name}; known: ${Object.keys(MODELS).join(', ')}`);
+  const path = modelPath(name);
+  if (spec.real || (existsSync(path) && !force)) return path;
   const shape = SHAPES[spec.shape];
-  const vocabBuf = readFileSync(join(fixtures, 'vocab', shape.vocab));
+  const vocabBuf = readFileSync(shape.vocabModel ? realModelPath(shape.vocabModel) : join(fixtures, 'vocab', shape.vocab));
   const { kvs } = readKvs(vocabBuf);
   const tokens = kvs.get('tokenizer.ggml.tokens');
   if (!tokens) throw new Error(`${shape.vocab} has no tokenizer.ggml.tokens`);
@@ -384,6 +408,11 @@ export function generate(name, { force = false, log = console.log } = {}) {
   }
   h.kv(`${a}.rope.freq_base`, 6, shape.ropeBase);
   h.kv(`${a}.attention.layer_norm_rms_epsilon`, 6, shape.rmsEps);
+  if (shape.gemma) {
+    h.kv(`${a}.attention.sliding_window`, 4, shape.gemma.window);
+    h.kv(`${a}.attention.sliding_window_pattern`, 4, shape.gemma.pattern);
+    h.kv(`${a}.rope.freq_base_swa`, 6, shape.gemma.ropeBaseSwa);
+  }
   if (shape.moe) {
     h.kv(`${a}.expert_count`, 4, shape.moe.nExpert);
     h.kv(`${a}.expert_used_count`, 4, shape.moe.nUsed);
