@@ -85,7 +85,8 @@ unsafe fn matmul_rows_raw(
         while j0 < acts.batch {
             let j1 = (j0 + TOKEN_TILE).min(acts.batch);
             let mut r = r0;
-            if let Some(k44) = t.vec_dot_4x4 {
+            // (A mat-vec skips it: the per-row loop below prefetches its weights.)
+            if let (Some(k44), true) = (t.vec_dot_4x4, j1 - j0 >= 4) {
                 while r + 4 <= r1 {
                     let wr = |k: usize| &w[(r + k) * wrb..(r + k + 1) * wrb];
                     let ws = [wr(0), wr(1), wr(2), wr(3)];
