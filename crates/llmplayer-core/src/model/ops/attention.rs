@@ -70,11 +70,22 @@ impl AttnDims {
         (first, first / 32 * 32)
     }
 
+    /// Turns one row of raw q·k scores into probabilities, as the two-pass path does: scale,
+    /// soft-cap and window mask ([`AttnDims::cap_and_mask`]), softmax. `s[..first]` (keys
+    /// outside the window, never scored: see [`AttnDims::visible_from`]) only become -inf.
+    #[inline]
+    pub(super) fn probabilities(&self, s: &mut [f32], first: usize) {
+        s[first..].iter_mut().for_each(|v| *v *= self.scale);
+        self.cap_and_mask(&mut s[first..]);
+        s[..first].fill(f32::NEG_INFINITY);
+        softmax(s, self.rounding);
+    }
+
     /// Soft-caps and masks one row of scaled scores (`s`: positions 0..n_kv, the query at
     /// n_kv - 1) as llama.cpp does: `scale(tanh(scale(kq, 1/cap)), cap)`, then the window's
     /// -inf (exp gives 0 for it, so the sums are the visible keys').
     #[inline]
-    pub(super) fn cap_and_mask(&self, s: &mut [f32]) {
+    fn cap_and_mask(&self, s: &mut [f32]) {
         if let Some(cap) = self.softcap {
             let inv = 1.0 / cap;
             s.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
@@ -230,9 +241,8 @@ pub fn attention(
         KvView::Q8_0 { .. } => Some(kernels(GgmlType::Q8_0)),
     };
 
-    let flash = d.flash;
     // A batch over an f32 cache: groups of query rows share each read of K and V.
-    if let (KvView::F32 { k, v_t }, false, true) = (kv, flash, n_tok >= GROUPED_MIN_TOKENS) {
+    if let (KvView::F32 { k, v_t }, false, true) = (kv, d.flash, n_tok >= GROUPED_MIN_TOKENS) {
         let rows = n_slots / pool.n_threads().max(1);
         if rows >= 2 {
             return grouped::attention_f32(pool, d, q, n_tok, pos0, k, v_t, n_ctx, rows, &mut scratch.scores, slot, out);
@@ -262,7 +272,7 @@ pub fn attention(
             // disjoint from every other pair's.
             let o = unsafe { outp.slice(t * o_row + h * hv, hv) };
             match (kv, kern) {
-                (KvView::F32 { k, v_t }, _) if flash => {
+                (KvView::F32 { k, v_t }, _) if d.flash => {
                     let (k, v_t) = (&k[kvh * hk..], &v_t[kvh * hv * n_ctx..]);
                     let lg = flash::Logits::new(d.scale, d.softcap, d.window, n_kv);
                     if n_tok >= flash::TILE {
@@ -272,7 +282,7 @@ pub fn attention(
                         flash::row_online_f32(qv, k, k_row, v_t, n_ctx, n_kv, lg, tile, s, o)
                     }
                 }
-                (KvView::F16 { k, v_t }, _) if flash => {
+                (KvView::F16 { k, v_t }, _) if d.flash => {
                     let (k, v_t) = (&k[2 * kvh * hk..], &v_t[2 * kvh * hv * n_ctx..]);
                     let lg = flash::Logits::new(d.scale, d.softcap, d.window, n_kv);
                     if n_tok >= flash::TILE {
@@ -306,9 +316,7 @@ fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usi
     // Keys outside the window are not scored (the mask makes them -inf whatever they are).
     let (first, from) = d.visible_from(s.len());
     f32dot::dot_rows(qv, &k_cache[kvh * hk + first * k_row..], k_row, &mut s[first..], Order::VecDot);
-    s.iter_mut().for_each(|v| *v *= d.scale);
-    d.cap_and_mask(s);
-    softmax(s, d.rounding);
+    d.probabilities(s, first);
     // One token's dot runs over llama.cpp's padded KV length (zeros past n_kv).
     let order = if batched { Order::TinyBlas } else { Order::VecDotPadded };
     f32dot::dot_rows(&s[from..], &v_cache[kvh * hv * n_ctx + from..], n_ctx, o, order);

@@ -5,7 +5,7 @@
 //! attention three quarters of prefill). Every product is `head_f32`'s, in its order, so the
 //! results are the same bits.
 
-use super::attention::{softmax, AttnDims, Shared};
+use super::attention::{AttnDims, Shared};
 use super::f32dot::{self, Order};
 use crate::parallel::ThreadPool;
 
@@ -69,10 +69,8 @@ pub(super) fn attention_f32(
                 }
             }
             for (r, i) in members.clone().enumerate() {
-                let s = &mut s_all[r * slot..r * slot + row(i).2];
-                s.iter_mut().for_each(|v| *v *= d.scale);
-                d.cap_and_mask(s);
-                softmax(s, d.rounding);
+                let n_kv = row(i).2;
+                d.probabilities(&mut s_all[r * slot..r * slot + n_kv], d.visible_from(n_kv).0);
             }
             let vh = &v_t[kvh * hv * n_ctx..];
             for d0 in (0..hv).step_by(VALUE_CHUNK) {
