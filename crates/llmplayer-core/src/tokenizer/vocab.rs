@@ -348,11 +348,14 @@ impl Vocab {
         eog.sort_unstable();
         eog.dedup();
         let has = |vocab: &Vocab, eog: &[u32], t: &str| vocab.token_id(t.as_bytes()).filter(|id| eog.contains(id));
-        // o200k_harmony / solar-open: `<|end|>` ends a message, not the generation.
+        // o200k_harmony / solar-open: `<|end|>` ends a message, not the generation (harmony
+        // writes `analysis ... <|end|><|start|>assistant<|channel|>final ...` in one turn).
+        // llama.cpp counts `<|call|>` and `<|calls|>` alike, so `<|return|>` with `<|calls|>`
+        // also qualifies.
         if let Some(end) = has(self, &eog, "<|end|>") {
-            let harmony = has(self, &eog, "<|return|>").is_some() && has(self, &eog, "<|call|>").is_some();
-            let solar = (has(self, &eog, "<|call|>").is_some() || has(self, &eog, "<|calls|>").is_some())
-                && has(self, &eog, "<|flush|>").is_some();
+            let call = has(self, &eog, "<|call|>").is_some() || has(self, &eog, "<|calls|>").is_some();
+            let harmony = call && has(self, &eog, "<|return|>").is_some();
+            let solar = call && has(self, &eog, "<|flush|>").is_some();
             if harmony || solar {
                 eog.retain(|&id| id != end);
                 self.attrs[end as usize] = attr::USER_DEFINED;
