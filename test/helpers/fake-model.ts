@@ -5,7 +5,8 @@
 // Generation looks at the last user turn (or, for a raw prompt, the whole text after BOS), X:
 //   - X contains "count"   → "1 2 3 4 …" forever (until max tokens, context, stop or abort);
 //   - X contains "explode" → two tokens, then the backend throws;
-//   - otherwise            → "echo: X", then `<|im_end|>`.
+//   - otherwise            → "echo: X" (or `reply(X)` when given), then `<|im_end|>`.
+// `extraSpecials` adds special tokens after the characters (e.g. harmony's `<|channel|>`).
 // X containing "slow" adds 10 ms per token (on top of `tokenDelayMs`). Temperature 0 (the fake's
 // default) is greedy; above 0, characters are replaced by seeded random letters. A logit bias of
 // -Infinity on the greedy token emits `_` instead. Sessions throw if used by two generations at
@@ -33,6 +34,7 @@ export const BOS = 0;
 export const EOS = 1;
 export const IM_END = 3;
 const CHAR0 = 4;
+const EXTRA0 = CHAR0 + 0x10000;
 
 export interface FakeCall {
   session: number;
@@ -51,6 +53,10 @@ export interface FakeModelOptions {
   tokenDelayMs?: number;
   /** Tokenizer only: createSession throws, as the real SDK's does for vocab-only GGUFs. */
   vocabOnly?: boolean;
+  /** More special tokens, ids from `4 + 0x10000` on (one token each when `special` is set). */
+  extraSpecials?: string[];
+  /** What the model answers to X instead of `echo: X` (one token per UTF-16 code unit). */
+  reply?: (x: string) => string;
 }
 
 function mulberry32(seed: number): () => number {
@@ -69,13 +75,15 @@ const sleep = (ms: number) => new Promise<void>((r) => (ms > 0 ? setTimeout(r, m
 export class FakeModel implements Model {
   readonly backend = 'native' as const;
   readonly vocabOnly: boolean;
-  readonly nVocab = CHAR0 + 0x10000;
+  readonly nVocab: number;
   readonly contextSize: number;
   readonly bos = BOS;
   readonly eos = EOS;
   readonly chatTemplate: ChatTemplateInfo = { source: '(fake chatml)', name: 'chatml', fallback: true };
   readonly info: Inspection;
   readonly tokenDelayMs: number;
+  readonly extraSpecials: string[];
+  readonly reply?: (x: string) => string;
   readonly sessions: FakeSession[] = [];
   readonly calls: FakeCall[] = [];
   active = 0;
@@ -86,6 +94,9 @@ export class FakeModel implements Model {
     this.contextSize = options.contextSize ?? 256;
     this.tokenDelayMs = options.tokenDelayMs ?? 0;
     this.vocabOnly = options.vocabOnly ?? false;
+    this.extraSpecials = options.extraSpecials ?? [];
+    this.nVocab = EXTRA0 + this.extraSpecials.length;
+    this.reply = options.reply;
     this.info = { name: options.name ?? 'Fake Echo', architecture: 'fake', contextLength: this.contextSize } as Inspection;
   }
 
@@ -93,9 +104,13 @@ export class FakeModel implements Model {
     const out: number[] = options.addSpecial ?? true ? [BOS] : [];
     for (let i = 0; i < text.length; ) {
       const sp = options.special ? SPECIALS.findIndex((s) => text.startsWith(s, i)) : -1;
+      const extra = options.special ? this.extraSpecials.findIndex((s) => text.startsWith(s, i)) : -1;
       if (sp >= 0) {
         out.push(sp);
         i += SPECIALS[sp]!.length;
+      } else if (extra >= 0) {
+        out.push(EXTRA0 + extra);
+        i += this.extraSpecials[extra]!.length;
       } else {
         out.push(CHAR0 + text.charCodeAt(i));
         i++;
@@ -110,11 +125,15 @@ export class FakeModel implements Model {
 
   detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {
     let s = '';
-    for (let i = 0; i < ids.length; i++) s += ids[i]! < CHAR0 ? (options.special ? SPECIALS[ids[i]!]! : '') : String.fromCharCode(ids[i]! - CHAR0);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      s += id < CHAR0 || id >= EXTRA0 ? (options.special ? this.tokenPiece(id) : '') : String.fromCharCode(id - CHAR0);
+    }
     return s;
   }
 
   tokenPiece(id: number): string {
+    if (id >= EXTRA0) return this.extraSpecials[id - EXTRA0]!;
     return id < CHAR0 ? SPECIALS[id]! : String.fromCharCode(id - CHAR0);
   }
 
@@ -218,7 +237,7 @@ export class FakeSession implements Session {
     const delay = m.tokenDelayMs + (x.includes('slow') ? 10 : 0);
     const temperature = options.temperature ?? 0;
     const rng = mulberry32(options.seed ?? Math.floor(Math.random() * 2 ** 32));
-    const reply = x.includes('count') ? null : `echo: ${x}`;
+    const reply = x.includes('count') ? null : (m.reply?.(x) ?? `echo: ${x}`);
     let counter = '';
     let n = 0;
     const greedy = (i: number): number => {

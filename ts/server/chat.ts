@@ -1,6 +1,6 @@
 // POST /v1/chat/completions: messages → the model's chat template → tokens → generation.
 import { Hono } from 'hono';
-import type { Model } from '../types.js';
+import { HarmonyContent, isHarmonyModel } from '../harmony.js';
 import { readJson, type ServerContext } from './context.js';
 import { planGeneration, requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './generate.js';
 import type { ChatCompletion, ChatCompletionChunk, FinishReason } from './openai-types.js';
@@ -44,8 +44,11 @@ export function chatRoutes(ctx: ServerContext): Hono {
       // Special tokens written by the template parsed; BOS as the vocabulary asks, once.
       const prompt = handle.model.tokenizePrompt(text);
       const options = planGeneration(handle, req, prompt, 'messages');
+      // A harmony model (gpt-oss) answers on channels: the content is its final channel only.
+      const view = isHarmonyModel(handle.model) ? () => new HarmonyContent() : undefined;
       handedOver = true;
-      return await respond(c, { handle, req, prompt, options, format: chatFormat(responseMeta('chatcmpl', handle)), abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs });
+      const format = chatFormat(responseMeta('chatcmpl', handle));
+      return await respond(c, { handle, req, prompt, options, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs });
     } finally {
       if (!handedOver) handle.release();
     }

@@ -133,12 +133,23 @@ export function requestAbort(c: Context): AbortController {
   return abort;
 }
 
+/**
+ * What the response carries of the generated text, fed in pieces: `push` returns what can be sent
+ * now, `flush` the rest once generation ended (chat on a harmony model: the final channel).
+ */
+export interface TextView {
+  push(text: string): string;
+  flush(): string;
+}
+
 export interface Job {
   handle: ModelHandle;
   req: CommonRequest;
   prompt: number[];
   options: GenerateOptions;
   format: ResponseFormat;
+  /** One per response; none: the generated text as it is. */
+  view?: () => TextView;
   abort: AbortController;
   log: ErrorLog;
   /** SSE comment interval while a stream waits (queue, prefill); 0: none. */
@@ -162,7 +173,9 @@ export async function respond(c: Context, job: Job): Promise<Response> {
       lease = await pending;
       const outcome = await runGeneration(lease, prompt, options, abort.signal);
       const finishReason = outcome.finishReason === 'abort' ? 'stop' : outcome.finishReason;
-      return c.json(format.object({ ...outcome, finishReason }));
+      const view = job.view?.();
+      const text = view ? view.push(outcome.text) + view.flush() : outcome.text;
+      return c.json(format.object({ ...outcome, text, finishReason }));
     }
     streaming = true;
     const withUsage = (chunk: unknown) => (req.includeUsage ? { ...(chunk as object), usage: null } : chunk);
@@ -174,8 +187,15 @@ export async function respond(c: Context, job: Job): Promise<Response> {
       try {
         if (format.first) await send(withUsage(format.first()));
         held = await pending;
-        const outcome = await runGeneration(held, prompt, options, abort.signal, (text) => send(withUsage(format.delta(text))));
+        // Stop strings were matched on the whole generated text (as llama.cpp does) before the
+        // view; a view may hold text back or send none of a piece (no empty deltas then).
+        const view = job.view?.();
+        const sendText = async (text: string) => {
+          if (text) await send(withUsage(format.delta(text)));
+        };
+        const outcome = await runGeneration(held, prompt, options, abort.signal, (text) => sendText(view ? view.push(text) : text));
         if (outcome.finishReason === 'abort') return;
+        if (view) await sendText(view.flush());
         await send(withUsage(format.finish(outcome.finishReason)));
         if (req.includeUsage) await send(format.usage(outcome.usage));
         await stream.writeSSE({ data: '[DONE]' });
