@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { HarmonyContent, isHarmonyModel } from './harmony.js';
 import { loadModel } from './model.js';
 import { isGenerateResult, type Model } from './types.js';
 import {
@@ -51,15 +52,19 @@ export async function runCommand(args: string[]): Promise<number> {
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   if (!v.chat) process.stdout.write(v.prompt);
+  // A chat with a harmony model (gpt-oss) prints its final channel, not its reasoning, as the
+  // server's chat route does; a plain completion prints the text as generated.
+  const view = v.chat && isHarmonyModel(model) ? new HarmonyContent() : undefined;
   for await (const item of session.generate(prompt, {
     ...samplingFromFlags(v),
     maxTokens: parseIntOption('n-predict', v['n-predict']) ?? 128,
     signal: ac.signal,
   })) {
     if (!isGenerateResult(item)) {
-      process.stdout.write(item.text);
+      process.stdout.write(view ? view.push(item.text) : item.text);
       continue;
     }
+    if (view) process.stdout.write(view.flush());
     const t = item.timings;
     process.stderr.write(
       `\n\n[${model.backend}] prompt: ${item.usage.promptTokens} tokens, ${t.promptTokensPerSecond.toFixed(1)} tok/s | ` +

@@ -20,7 +20,8 @@ Usage:
   llmplayer run [-m FILE] -p "prompt" [-n 128] [--chat] [--temp 0.8] [--top-k 40]
                 [--top-p 0.95] [--min-p 0.05] [--repeat-penalty 1] [--seed N] [--ctx N]
       Stream a completion; ends with prompt and generation tokens/s. --chat wraps the
-      prompt in the model's chat template.
+      prompt in the model's chat template (a harmony model, gpt-oss: prints the final
+      channel only).
   llmplayer eval -m FILE --tokens 1,2,3 [--decode] [--json] [--top 5]
       Logits per position (one prefill batch; --decode: one token at a time).
   llmplayer perplexity -m FILE -f text.txt [--ctx N] [--kv-type T] [--flash-attn on|off]
