@@ -32,6 +32,8 @@ pub const EXPERT_GATING_FUNC: &str = ".expert_gating_func";
 pub const EXPERT_GROUP_COUNT: &str = ".expert_group_count";
 pub const EXPERT_GROUP_USED_COUNT: &str = ".expert_group_used_count";
 pub const LEADING_DENSE_BLOCK_COUNT: &str = ".leading_dense_block_count";
+pub const INTERLEAVE_MOE_LAYER_STEP: &str = ".interleave_moe_layer_step";
+pub const NEXTN_PREDICT_LAYERS: &str = ".nextn_predict_layers";
 // <arch>.attention.* of multi-head latent attention (deepseek2)
 pub const Q_LORA_RANK: &str = ".attention.q_lora_rank";
 pub const KV_LORA_RANK: &str = ".attention.kv_lora_rank";

@@ -9,7 +9,7 @@
 
 use super::ops::attention::{attention, AttnDims, AttnScratch, KvView};
 use super::ops::expf::Rounding;
-use super::ops::ffn::{geglu_inplace, gelu_inplace, swiglu_fused_rows, swiglu_inplace};
+use super::ops::ffn::{geglu_inplace, gelu_inplace, swiglu_fused_rows, swiglu_inplace, swiglu_oai_inplace};
 use super::ops::norm::{layer_norm_rows, rms_norm_rows, rms_norm_rows_inplace};
 use super::ops::rope::Rope;
 use super::weights::Mat;
@@ -56,6 +56,9 @@ pub(crate) trait Device: Sync {
     fn attention(&self, d: &AttnDims, q: &[f32], n: usize, pos0: usize, kv: KvView<'_>, s: &mut AttnScratch, out: &mut [f32]);
     /// `gate = silu(gate) * up`.
     fn swiglu(&self, gate: &mut [f32], up: &[f32], r: Rounding);
+    /// gpt-oss's clamped SwiGLU (ggml `swiglu_oai`): `g = min(gate, limit)`,
+    /// `u = clamp(up, -limit, limit)`, `gate = g / (1 + expf(-alpha g)) * (u + 1)`.
+    fn swiglu_oai(&self, gate: &mut [f32], up: &[f32], alpha: f32, limit: f32);
     /// `gate = gelu(gate) * up` (ggml's table GELU).
     fn geglu(&self, gate: &mut [f32], up: &[f32]);
     /// `x = gelu(x)`.
@@ -160,6 +163,10 @@ impl Device for Cpu<'_> {
 
     fn swiglu(&self, gate: &mut [f32], up: &[f32], r: Rounding) {
         swiglu_inplace(gate, up, r);
+    }
+
+    fn swiglu_oai(&self, gate: &mut [f32], up: &[f32], alpha: f32, limit: f32) {
+        swiglu_oai_inplace(gate, up, alpha, limit);
     }
 
     fn geglu(&self, gate: &mut [f32], up: &[f32]) {

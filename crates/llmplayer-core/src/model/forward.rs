@@ -138,7 +138,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
     for (il, layer) in net.layers.iter().enumerate() {
         // ---- mixer
         let inp = block_input(p, layer.attn_norm.as_deref(), layer.attn_norm_b.as_deref(), x, xn, n);
-        let rc: &[f32] = if p.rope_swa.is_some() && hp.window(il).is_some() { rc_swa } else { rc };
+        let rc: &[f32] = if p.rope_swa.is_some() && hp.is_swa(il) { rc_swa } else { rc };
         match &layer.mixer {
             Mixer::Attention(a) => a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
             Mixer::Mla(m) => m.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),

@@ -99,6 +99,9 @@ pub struct HParams {
     pub mla: Option<MlaDims>,
     /// Sliding-window attention: the window, and which layers use it.
     pub swa: Option<(usize, Vec<bool>)>,
+    /// Chunked attention (llama4): a query sees the keys of its own chunk of this many
+    /// positions; and which layers use it.
+    pub chunked: Option<(usize, Vec<bool>)>,
     /// The windowed layers' own rope (gemma3, olmo2 with windows).
     pub rope_swa: Option<RopeSwa>,
     /// Soft-capping of attention scores and of the final logits (gemma2).
@@ -146,6 +149,11 @@ pub struct Routing {
     pub w_scale: Option<f32>,
     /// Group-limited routing: (groups, groups kept per token).
     pub groups: Option<(usize, usize)>,
+    /// Experts are selected by the raw router logits, not by the gated scores (llama4).
+    pub select_logits: bool,
+    /// Each chosen expert's input is multiplied by its weight, and its output is summed
+    /// unweighted (llama4's `weight_before_ffn`).
+    pub weight_before_ffn: bool,
 }
 
 impl Routing {
@@ -166,6 +174,17 @@ pub enum Gating {
     SoftmaxWeight,
 }
 
+/// An expert's gated activation (llama.cpp `llm_ffn_op_type` of `build_moe_ffn`).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum ExpertAct {
+    /// `silu(gate) * up`
+    #[default]
+    Swiglu,
+    /// gpt-oss's `swiglu_oai`: gate clamped above, up clamped both ways at `limit`, then
+    /// `g * sigmoid(alpha * g) * (u + 1)`.
+    SwigluOai { alpha: f32, limit: f32 },
+}
+
 /// How many experts, how many each token uses, and their FFN width (per layer, as GGUF
 /// allows a scalar or an array).
 #[derive(Clone, Debug, PartialEq)]
@@ -174,10 +193,14 @@ pub struct MoeParams {
     pub n_used: Vec<usize>,
     pub n_ff: Vec<usize>,
     pub routing: Routing,
+    pub act: ExpertAct,
     /// Shared experts every token runs (one fused gated FFN of n_shared * n_ff).
     pub n_shared: usize,
     /// Layers before this one have a dense FFN (`leading_dense_block_count`).
     pub n_dense_lead: usize,
+    /// Only every n-th layer ((il + 1) % n == 0) has experts, the others a dense FFN
+    /// (llama4's `interleave_moe_layer_step`; 0: none has).
+    pub interleave: Option<usize>,
 }
 
 impl MoeParams {
@@ -202,18 +225,30 @@ impl MoeParams {
         if n_ff.contains(&0) {
             return Err(m.bad(keys::EXPERT_FEED_FORWARD_LENGTH, "an expert needs a width"));
         }
-        Ok(MoeParams { n_expert, n_used, n_ff, routing: Routing::default(), n_shared: 0, n_dense_lead: 0 })
+        Ok(MoeParams { n_expert, n_used, n_ff, routing: Routing::default(), act: ExpertAct::Swiglu, n_shared: 0, n_dense_lead: 0, interleave: None })
     }
 
-    /// The routing keys of DeepSeek-style routers: gating function, weight norm and scale,
-    /// expert groups, shared experts (llama.cpp reads them for deepseek2 and its kin).
-    pub(crate) fn read_routing(&mut self, m: &Meta) -> Result<(), ModelError> {
+    /// Whether layer `il` has experts (else a dense FFN).
+    pub fn is_moe_layer(&self, il: usize) -> bool {
+        il >= self.n_dense_lead && self.interleave.is_none_or(|n| n > 0 && (il + 1) % n == 0)
+    }
+
+    /// `expert_gating_func` (absent or 0: `default`).
+    pub(crate) fn read_gating(&mut self, m: &Meta, default: Gating) -> Result<(), ModelError> {
         self.routing.gating = match m.u32_opt(keys::EXPERT_GATING_FUNC)?.unwrap_or(0) {
-            0 | 1 => Gating::Softmax,
+            0 => default,
+            1 => Gating::Softmax,
             2 => Gating::Sigmoid,
             3 => Gating::SoftmaxWeight,
             g => return Err(m.bad(keys::EXPERT_GATING_FUNC, &format!("gating function {g} is not supported (1 softmax, 2 sigmoid, 3 softmax of the chosen)"))),
         };
+        Ok(())
+    }
+
+    /// The routing keys of DeepSeek-style routers: gating function, weight norm and scale,
+    /// expert groups, shared experts (llama.cpp reads them for deepseek2 and its kin).
+    pub(crate) fn read_routing(&mut self, m: &Meta, default_gating: Gating) -> Result<(), ModelError> {
+        self.read_gating(m, default_gating)?;
         self.routing.norm_w = m.bool_opt(keys::EXPERT_WEIGHTS_NORM)?.unwrap_or(false);
         self.routing.w_scale = m.f32_opt(keys::EXPERT_WEIGHTS_SCALE)?.filter(|&s| s != 0.0 && s != 1.0);
         self.n_shared = m.u32_opt(keys::EXPERT_SHARED_COUNT)?.unwrap_or(0) as usize;
@@ -239,18 +274,28 @@ impl MoeParams {
     }
 }
 
-/// `q *= 1 + scale * ln(1 + floor(pos / floor))` (llm_graph_input_attn_temp).
+/// `q *= 1 + scale * ln(1 + floor((pos + offset) / floor))` (llm_graph_input_attn_temp).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AttnTemp {
     pub scale: f32,
     pub floor: usize,
+    /// Added to the position first (llama4: 1).
+    pub offset: f32,
+    /// Only layers without rope scale their queries (llama4); else every layer does.
+    pub nope_layers_only: bool,
 }
 
 impl AttnTemp {
+    /// mistral3's and deepseek2's: every layer, no offset.
+    pub fn every_layer(scale: f32, floor: usize) -> AttnTemp {
+        AttnTemp { scale, floor, offset: 0.0, nope_layers_only: false }
+    }
+
     /// The factor for position `pos`.
     pub fn at(self, pos: usize) -> f32 {
-        let p = pos as f64;
-        (((p / self.floor as f64).floor() + 1.0).ln() * self.scale as f64 + 1.0) as f32
+        // llama.cpp: float position plus offset over the floor, the rest in double.
+        let p = ((pos as f32 + self.offset) / self.floor as f32) as f64;
+        ((p.floor() + 1.0).ln() * self.scale as f64 + 1.0) as f32
     }
 }
 
@@ -401,6 +446,7 @@ impl HParams {
             moe: None,
             mla: None,
             swa: None,
+            chunked: None,
             rope_swa: None,
             attn_softcap: None,
             final_softcap: None,
@@ -408,6 +454,13 @@ impl HParams {
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
         (arch.def().hparams)(&m, &mut hp)?;
+        // llama.cpp counts next-token-prediction blocks in block_count; generation never runs
+        // them (its n_layer() excludes them), so neither does this engine.
+        let nextn = m.u32_opt(keys::NEXTN_PREDICT_LAYERS)?.unwrap_or(0) as usize;
+        if nextn >= hp.n_layer {
+            return Err(m.bad(keys::NEXTN_PREDICT_LAYERS, &format!("{nextn} of the {} layers leaves no layer to run", hp.n_layer)));
+        }
+        hp.drop_trailing_layers(nextn);
         Ok(hp)
     }
 
@@ -447,6 +500,39 @@ impl HParams {
     /// The sliding window of layer `il` (None: it attends to every position).
     pub fn window(&self, il: usize) -> Option<usize> {
         self.swa.as_ref().filter(|(_, layers)| layers[il]).map(|(w, _)| *w)
+    }
+
+    /// The attention chunk of layer `il` (None: not chunked).
+    pub fn chunk(&self, il: usize) -> Option<usize> {
+        self.chunked.as_ref().filter(|(_, layers)| layers[il]).map(|(c, _)| *c)
+    }
+
+    /// Whether layer `il` scales its queries by the attention temperature.
+    pub fn has_attn_temp(&self, il: usize) -> bool {
+        self.attn_temp.is_some_and(|t| !t.nope_layers_only || !self.has_rope(il))
+    }
+
+    /// Whether layer `il` attends to a limited span (a sliding window or a chunk), and so
+    /// takes the windowed layers' rope where that differs.
+    pub fn is_swa(&self, il: usize) -> bool {
+        self.window(il).is_some() || self.chunk(il).is_some()
+    }
+
+    /// Drops the last `n` layers (next-token-prediction blocks llama.cpp counts in
+    /// `block_count` but never runs for generation) from every per-layer list.
+    fn drop_trailing_layers(&mut self, n: usize) {
+        let n_layer = self.n_layer - n;
+        self.n_layer = n_layer;
+        for v in [&mut self.n_head, &mut self.n_head_kv, &mut self.n_ff] {
+            v.truncate(n_layer);
+        }
+        if let Some(moe) = &mut self.moe {
+            moe.n_used.truncate(n_layer);
+            moe.n_ff.truncate(n_layer);
+        }
+        for (_, layers) in self.swa.iter_mut().chain(self.chunked.iter_mut()) {
+            layers.truncate(n_layer);
+        }
     }
 
     /// llama.cpp `set_swa_pattern(period)`: layer `il` is windowed unless it is the last of each

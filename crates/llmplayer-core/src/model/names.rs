@@ -62,6 +62,8 @@ pub enum Layer {
     AttnOut,
     AttnQNorm,
     AttnKNorm,
+    /// Per-head attention sink logits (gpt-oss).
+    AttnSinks,
     /// Norm of the attention output before the residual add (glm4, olmo2).
     AttnPostNorm,
     FfnNorm,
@@ -108,6 +110,7 @@ impl Layer {
             Layer::AttnOut => "attn_output",
             Layer::AttnQNorm => "attn_q_norm",
             Layer::AttnKNorm => "attn_k_norm",
+            Layer::AttnSinks => "attn_sinks",
             Layer::AttnPostNorm => "post_attention_norm",
             Layer::FfnNorm => "ffn_norm",
             Layer::FfnGate => "ffn_gate",

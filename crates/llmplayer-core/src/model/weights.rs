@@ -227,6 +227,24 @@ impl Loader<'_, '_> {
         Ok(Some(out))
     }
 
+    /// An optional 2-D table of `n` rows of `width` values (ne `[width, n]`: per-expert
+    /// biases), as f32.
+    pub fn rows_opt(&self, name: &str, width: usize, n: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let Some(t) = self.info(name) else { return Ok(None) };
+        if t.dims.first() != Some(&(width as u64)) || t.n_elements() as usize != width * n || t.dims.iter().skip(2).any(|&d| d != 1) {
+            return Err(Self::bad(name, format!("shape {:?}, expected [{width}, {n}]", t.dims)));
+        }
+        let Some(tr) = traits(t.ty) else {
+            return Err(ModelError::UnsupportedType { name: name.to_string(), ty: t.ty });
+        };
+        if width % tr.block_size != 0 {
+            return Err(Self::bad(name, format!("rows of {width} values are not whole {} blocks", t.ty)));
+        }
+        let mut out = vec![0.0f32; width * n];
+        (tr.dequantize_row)(self.f.tensor_data(t), &mut out);
+        Ok(Some(out))
+    }
+
     pub fn vec(&self, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
         self.vec_opt(name, len)?.ok_or_else(|| ModelError::MissingTensor(name.to_string()))
     }

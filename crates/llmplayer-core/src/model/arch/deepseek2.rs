@@ -8,14 +8,14 @@ use super::prelude::*;
 use crate::gguf::keys;
 use crate::model::blocks::mla::Mla;
 use crate::model::blocks::moe::Moe;
-use crate::model::hparams::{AttnTemp, MlaDims, MoeParams};
+use crate::model::hparams::{AttnTemp, Gating, MlaDims, MoeParams};
 use crate::model::ops::glibc::logf;
 
 pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     let mut moe = MoeParams::read(m, hp.n_layer, &hp.n_ff)?;
-    moe.read_routing(m)?;
+    moe.read_routing(m, Gating::Softmax)?;
     moe.n_dense_lead = m.u32_opt(keys::LEADING_DENSE_BLOCK_COUNT)?.unwrap_or(0) as usize;
     if moe.n_dense_lead > hp.n_layer {
         return Err(m.bad(keys::LEADING_DENSE_BLOCK_COUNT, &format!("more dense layers than the {} layers", hp.n_layer)));
@@ -35,7 +35,7 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
         if floor == 0 {
             return Err(m.bad(keys::ATTENTION_TEMPERATURE_LENGTH, "must be positive"));
         }
-        hp.attn_temp = Some(AttnTemp { scale: temp_scale, floor });
+        hp.attn_temp = Some(AttnTemp::every_layer(temp_scale, floor));
     }
 
     let kv_lora = m.u32_req(keys::KV_LORA_RANK)? as usize;
@@ -74,7 +74,7 @@ fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
     let (moe, mla) = (hp.moe.as_ref().expect("set by hparams"), hp.mla.as_ref().expect("set by hparams"));
     Net::load(l, hp, RopeFactors::None, |il| {
         let mixer = Mixer::Mla(Mla::load(l, hp, il, mla)?);
-        let ffn = if il < moe.n_dense_lead { Ffn::gated(l, hp, il)? } else { Ffn::Moe(Moe::load(l, hp, il, moe)?) };
+        let ffn = if moe.is_moe_layer(il) { Ffn::Moe(Moe::load(l, hp, il, moe)?) } else { Ffn::gated(l, hp, il)? };
         Layer::new(l, hp, il, Norms::PRE, mixer, ffn)
     })
 }

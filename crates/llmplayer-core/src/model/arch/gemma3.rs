@@ -27,7 +27,7 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
 
 fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
     Net::load(l, hp, RopeFactors::None, |il| {
-        let opts = AttnOpts { qk_norm: QkNorm::PerHead, q_prescale: true };
+        let opts = AttnOpts { qk_norm: QkNorm::PerHead, q_prescale: true, ..AttnOpts::default() };
         let attn = Attention::load(l, hp, il, opts)?;
         Layer::new(l, hp, il, Norms::BOTH, Mixer::Attention(attn), Ffn::gated_act(l, hp, il, Act::Gelu)?)
     })

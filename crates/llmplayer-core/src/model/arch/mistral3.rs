@@ -13,7 +13,7 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     hp.yarn_beta_slow = m.f32_opt(keys::ROPE_SCALING_YARN_BETA_SLOW)?.unwrap_or(hp.yarn_beta_slow);
     hp.yarn_log_mul = m.f32_opt(keys::ROPE_SCALING_YARN_LOG_MUL)?.unwrap_or(0.0);
     if temp_scale != 0.0 {
-        hp.attn_temp = Some(AttnTemp { scale: temp_scale, floor: hp.n_ctx_orig_yarn });
+        hp.attn_temp = Some(AttnTemp::every_layer(temp_scale, hp.n_ctx_orig_yarn));
     }
     Ok(())
 }

@@ -12,8 +12,12 @@ mod gemma;
 mod gemma2;
 mod gemma3;
 mod glm4;
+mod glm4moe;
+mod gpt_oss;
 mod granite;
 mod llama;
+mod llama4;
+mod minimax_m2;
 mod mistral3;
 mod olmo2;
 mod phi3;
@@ -76,6 +80,10 @@ pub enum Arch {
     CommandR,
     Cohere2,
     Starcoder2,
+    GptOss,
+    Glm4Moe,
+    Llama4,
+    MinimaxM2,
 }
 
 impl Arch {
@@ -98,6 +106,10 @@ impl Arch {
         Arch::CommandR,
         Arch::Cohere2,
         Arch::Starcoder2,
+        Arch::GptOss,
+        Arch::Glm4Moe,
+        Arch::Llama4,
+        Arch::MinimaxM2,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -120,6 +132,10 @@ impl Arch {
             Arch::CommandR => "command-r",
             Arch::Cohere2 => "cohere2",
             Arch::Starcoder2 => "starcoder2",
+            Arch::GptOss => "gpt-oss",
+            Arch::Glm4Moe => "glm4moe",
+            Arch::Llama4 => "llama4",
+            Arch::MinimaxM2 => "minimax-m2",
         }
     }
 
@@ -143,6 +159,10 @@ impl Arch {
             Arch::CommandR => &command_r::DEF,
             Arch::Cohere2 => &cohere2::DEF,
             Arch::Starcoder2 => &starcoder2::DEF,
+            Arch::GptOss => &gpt_oss::DEF,
+            Arch::Glm4Moe => &glm4moe::DEF,
+            Arch::Llama4 => &llama4::DEF,
+            Arch::MinimaxM2 => &minimax_m2::DEF,
         }
     }
 

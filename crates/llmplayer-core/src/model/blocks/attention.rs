@@ -8,7 +8,7 @@ use super::Pass;
 use crate::model::hparams::HParams;
 use crate::model::batch::Run;
 use crate::model::memory::Memory;
-use crate::model::names::Layer;
+use crate::model::names::{Layer, Suffix};
 use crate::model::ops::attention::{AttnDims, AttnScratch};
 use crate::model::weights::Loader;
 use crate::model::ModelError;
@@ -21,8 +21,14 @@ pub(crate) enum QkNorm {
     None,
     /// RMSNorm over each head (qwen3): weights of `head_dim`.
     PerHead,
-    /// RMSNorm over the whole q / k vector (olmo2): weights of `n_head * head_dim`.
+    /// RMSNorm over the whole q / k vector (olmo2, minimax-m2): weights of `n_head * head_dim`.
     Full,
+    /// [`QkNorm::PerHead`] where the file has the weights, else none (glm4moe: only some
+    /// GLM-4.5 files carry them).
+    PerHeadIfPresent,
+    /// RMSNorm without weights over each head after rope, in the layers with rope (llama4's
+    /// `use_kq_norm`).
+    UnweightedAfterRope,
 }
 
 /// What an architecture chooses for its attention.
@@ -31,6 +37,8 @@ pub(crate) struct AttnOpts {
     pub qk_norm: QkNorm,
     /// q is scaled by 1/sqrt(head_dim) before attention and the softmax scale is 1 (phi3).
     pub q_prescale: bool,
+    /// Learned per-head attention sinks (`attn_sinks`, gpt-oss).
+    pub sinks: bool,
 }
 
 #[derive(Debug)]
@@ -46,6 +54,8 @@ pub(crate) struct Attention {
     pub q_norm: Option<Vec<f32>>,
     pub k_norm: Option<Vec<f32>>,
     pub wo: Proj,
+    /// (n_head,) attention sink logits
+    pub sinks: Option<Vec<f32>>,
     pub opts: AttnOpts,
 }
 
@@ -87,7 +97,7 @@ impl AttnBufs {
 impl Attention {
     /// Layer `il`'s attention tensors: a fused `attn_qkv` or separate q, k, v; q/k norms as
     /// `opts` says; `attn_output`.
-    pub fn load(l: &Loader, hp: &HParams, il: usize, opts: AttnOpts) -> Result<Attention, ModelError> {
+    pub fn load(l: &Loader, hp: &HParams, il: usize, mut opts: AttnOpts) -> Result<Attention, ModelError> {
         let (n_embd, n_q, n_k, n_v) = (hp.n_embd, hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
         let qkv = match Proj::load(l, Layer::AttnQkv, il, n_embd, n_q + n_k + n_v)? {
             Some(p) => Qkv::Fused(p),
@@ -97,14 +107,31 @@ impl Attention {
                 v: Proj::req(l, Layer::AttnV, il, n_embd, n_v)?,
             },
         };
-        let norm = |t: Layer, len: usize| l.vec(&t.name(il, crate::model::names::Suffix::Weight), len);
+        let w = |t: Layer| t.name(il, Suffix::Weight);
+        let norm = |t: Layer, len: usize| l.vec(&w(t), len);
         let (q_norm, k_norm) = match opts.qk_norm {
-            QkNorm::None => (None, None),
+            QkNorm::None | QkNorm::UnweightedAfterRope => (None, None),
             QkNorm::PerHead => (Some(norm(Layer::AttnQNorm, hp.head_dim_k)?), Some(norm(Layer::AttnKNorm, hp.head_dim_k)?)),
             QkNorm::Full => (Some(norm(Layer::AttnQNorm, n_q)?), Some(norm(Layer::AttnKNorm, n_k)?)),
+            QkNorm::PerHeadIfPresent => {
+                let (q, k) = (l.vec_opt(&w(Layer::AttnQNorm), hp.head_dim_k)?, l.vec_opt(&w(Layer::AttnKNorm), hp.head_dim_k)?);
+                match (q, k) {
+                    (Some(q), Some(k)) => {
+                        opts.qk_norm = QkNorm::PerHead;
+                        (Some(q), Some(k))
+                    }
+                    (None, None) => {
+                        opts.qk_norm = QkNorm::None;
+                        (None, None)
+                    }
+                    (None, _) => return Err(ModelError::MissingTensor(w(Layer::AttnQNorm))),
+                    (_, None) => return Err(ModelError::MissingTensor(w(Layer::AttnKNorm))),
+                }
+            }
         };
+        let sinks = if opts.sinks { Some(l.vec(&w(Layer::AttnSinks), hp.n_head[il])?) } else { None };
         let wo = Proj::req(l, Layer::AttnOut, il, hp.n_head[il] * hp.head_dim_v, n_embd)?;
-        Ok(Attention { qkv, q_norm, k_norm, wo, opts })
+        Ok(Attention { qkv, q_norm, k_norm, wo, sinks, opts })
     }
 
     /// Attention of the batch's `n` rows of `inp` (n, n_embd) into `b.out` (n, n_head *
@@ -136,7 +163,8 @@ impl Attention {
         let (q, k, v) = (&mut b.q[..n * n_q], &mut b.k[..n * n_k], &b.v[..n * n_v]);
         let (qw, kw) = (self.q_norm.as_deref(), self.k_norm.as_deref());
         match self.opts.qk_norm {
-            QkNorm::None => {}
+            QkNorm::None | QkNorm::UnweightedAfterRope => {}
+            QkNorm::PerHeadIfPresent => unreachable!("resolved when loading"),
             QkNorm::PerHead => {
                 p.dev.rms_norm_inplace(q, qw, eps, hk);
                 p.dev.rms_norm_inplace(k, kw, eps, hk);
@@ -150,8 +178,12 @@ impl Attention {
             let rc = &rc[..n * hp.n_rot];
             p.dev.rope(p.rope, rc, q, n_q, hk);
             p.dev.rope(p.rope, rc, k, n_k, hk);
+            if self.opts.qk_norm == QkNorm::UnweightedAfterRope {
+                p.dev.rms_norm_inplace(q, None, eps, hk);
+                p.dev.rms_norm_inplace(k, None, eps, hk);
+            }
         }
-        if hp.attn_temp.is_some() {
+        if hp.has_attn_temp(il) {
             for (qr, &tf) in q.chunks_exact_mut(n_q).zip(temp) {
                 qr.iter_mut().for_each(|v| *v *= tf);
             }
@@ -172,7 +204,9 @@ impl Attention {
             flash: p.flash,
             rounding: p.rounding,
             window: hp.window(il),
+            chunk: hp.chunk(il),
             softcap: hp.attn_softcap,
+            sinks: self.sinks.as_deref(),
         };
         let n_o = dims.n_head * hv;
         for r in runs {

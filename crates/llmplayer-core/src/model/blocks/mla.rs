@@ -255,7 +255,7 @@ impl Mla {
                 }
             }
         }
-        if hp.attn_temp.is_some() {
+        if hp.has_attn_temp(il) {
             for (qr, &tf) in q.chunks_exact_mut(n_q).zip(temp) {
                 qr.iter_mut().for_each(|v| *v *= tf);
             }
@@ -271,7 +271,9 @@ impl Mla {
             flash: p.flash,
             rounding: p.rounding,
             window: None,
+            chunk: None,
             softcap: None,
+            sinks: None,
         };
         let n_v = hp.n_embd_v_cache(il);
         let n_o = nh * hv;

@@ -76,12 +76,17 @@ pub(crate) struct Norms {
     pub pre: bool,
     /// `post_attention_norm` / `post_ffw_norm` on each block's output.
     pub post: bool,
+    /// The FFN's input norm is stored as `post_attention_norm` (gpt-oss, glm4moe: the norm
+    /// after attention, which is the FFN's pre-norm).
+    pub ffn_pre_named_post_attn: bool,
 }
 
 impl Norms {
-    pub const PRE: Norms = Norms { pre: true, post: false };
-    pub const POST: Norms = Norms { pre: false, post: true };
-    pub const BOTH: Norms = Norms { pre: true, post: true };
+    pub const PRE: Norms = Norms { pre: true, post: false, ffn_pre_named_post_attn: false };
+    pub const POST: Norms = Norms { pre: false, post: true, ffn_pre_named_post_attn: false };
+    pub const BOTH: Norms = Norms { pre: true, post: true, ffn_pre_named_post_attn: false };
+    /// Pre-norms only, the FFN's named `post_attention_norm`.
+    pub const PRE_FFN_AS_POST_ATTN: Norms = Norms { pre: true, post: false, ffn_pre_named_post_attn: true };
 }
 
 impl Layer {
@@ -100,7 +105,7 @@ impl Layer {
             ffn_norm_b: None,
             mixer,
             attn_post_norm: norm(norms.post, T::AttnPostNorm)?,
-            ffn_norm: norm(norms.pre, T::FfnNorm)?,
+            ffn_norm: norm(norms.pre, if norms.ffn_pre_named_post_attn { T::AttnPostNorm } else { T::FfnNorm })?,
             ffn,
             ffn_post_norm: norm(norms.post, T::FfnPostNorm)?,
             parallel: false,

@@ -1,23 +1,27 @@
 //! The mixture-of-experts FFN (llama.cpp `build_moe_ffn`): a router picks `k` of the layer's
 //! experts per token, each a gated FFN of its own, and their outputs are summed by weight;
-//! shared experts (deepseek2), one fused gated FFN every token runs, are added to that.
+//! shared experts (deepseek2, glm4moe, llama4), one fused gated FFN every token runs, are
+//! added to that.
 //!
-//! Per pass: router logits for every row (one mat-mat), then per token (`route`): scores by
-//! the gating function (ggml's softmax, or `1 / (1 + expf(-x))`), selection scores (plus the
-//! `exp_probs_b` bias when the file has one), group-limited routing (the best `n_group_used`
-//! groups by the sum of their two best scores; the others masked), the top `k`, their
-//! unbiased scores as weights, optionally renormalized to sum 1 (sum in f64, clamped below at
-//! 2^-14, as llama.cpp does) and scaled. Then `up` and `gate` through
-//! [`Device::matmul_id`], which runs each used expert once over the rows routed to it
-//! (activations converted once per expert), SwiGLU, `down` the same way, and per token
-//! `sum_j round(w_j * expert_j)` in slot order.
+//! Per pass: router logits for every row (one mat-mat, plus the router bias where the file
+//! has one: gpt-oss), then per token (`route`): scores by the gating function (ggml's
+//! softmax, `1 / (1 + expf(-x))`, or the raw logits with a softmax over the chosen ones),
+//! selection scores (plus the `exp_probs_b` bias when the file has one; the raw logits for
+//! llama4), group-limited routing (the best `n_group_used` groups by the sum of their two
+//! best scores; the others masked), the top `k`, their unbiased scores as weights, optionally
+//! renormalized to sum 1 (sum in f64, clamped below at 2^-14, as llama.cpp does) and scaled.
+//! Then `up` and `gate` through [`Device::matmul_id`], which runs each used expert once over
+//! the rows routed to it (activations converted once per expert), per-expert biases where
+//! the file has them, the activation (SwiGLU, or gpt-oss's clamped one), `down` the same way,
+//! and per token `sum_j round(w_j * expert_j)` in slot order. llama4 instead scales each
+//! chosen expert's input by its weight and sums the outputs as they are.
 //!
 //! [`Device::matmul_id`]: crate::model::device::Device::matmul_id
 
 use super::Pass;
 use crate::model::device::ExpertScratch;
 use super::proj::Proj;
-use crate::model::hparams::{Gating, HParams, MoeParams, Routing};
+use crate::model::hparams::{ExpertAct, Gating, HParams, MoeParams, Routing};
 use crate::model::names::{Layer, Suffix};
 use crate::model::ops::attention::softmax;
 use crate::model::ops::glibc::expf;
@@ -27,15 +31,21 @@ use crate::quant::QuantizedActs;
 
 #[derive(Debug)]
 pub(crate) struct Moe {
-    /// (n_expert, n_embd) router
+    /// (n_expert, n_embd) router, and (n_expert,) its bias
     pub router: Mat,
+    pub router_b: Option<Vec<f32>>,
     /// per expert: (n_ff, n_embd), (n_ff, n_embd), (n_embd, n_ff)
     pub gate: Vec<Mat>,
     pub up: Vec<Mat>,
     pub down: Vec<Mat>,
+    /// per-expert biases: (n_expert, n_ff), (n_expert, n_ff), (n_expert, n_embd)
+    pub gate_b: Option<Vec<f32>>,
+    pub up_b: Option<Vec<f32>>,
+    pub down_b: Option<Vec<f32>>,
     /// experts per token
     pub k: usize,
     pub routing: Routing,
+    pub act: ExpertAct,
     /// (n_expert,) added to the scores for selection only (`exp_probs_b`)
     pub select_bias: Option<Vec<f32>>,
     /// shared experts: (n_shared * n_ff, n_embd) gate and up, (n_embd, n_shared * n_ff) down
@@ -63,6 +73,8 @@ pub(crate) struct MoeBufs {
     sh_gate: Vec<f32>,
     sh_up: Vec<f32>,
     sh_out: Vec<f32>,
+    /// (n_ubatch * k, n_embd) each chosen expert's input times its weight (llama4)
+    x_weighted: Vec<f32>,
 }
 
 impl MoeBufs {
@@ -83,14 +95,15 @@ impl MoeBufs {
             sh_gate: vec![0.0; n_ubatch * moe.n_shared * n_ff],
             sh_up: vec![0.0; n_ubatch * moe.n_shared * n_ff],
             sh_out: vec![0.0; if moe.n_shared > 0 { n_ubatch * hp.n_embd } else { 0 }],
+            x_weighted: vec![0.0; if moe.routing.weight_before_ffn { rows * hp.n_embd } else { 0 }],
         }
     }
 }
 
 impl Moe {
-    /// Layer `il`'s router (`ffn_gate_inp`, and `exp_probs_b` when present), experts
-    /// (`ffn_{gate,up,down}_exps`) and, when `moe.n_shared > 0`, shared experts
-    /// (`ffn_{gate,up,down}_shexp`); routing as `moe` says.
+    /// Layer `il`'s router (`ffn_gate_inp`, its bias and `exp_probs_b` when present), experts
+    /// (`ffn_{gate,up,down}_exps`, their biases when present) and, when `moe.n_shared > 0`,
+    /// shared experts (`ffn_{gate,up,down}_shexp`); routing as `moe` says.
     pub fn load(l: &Loader, hp: &HParams, il: usize, moe: &MoeParams) -> Result<Moe, ModelError> {
         let (d, n_ff, n) = (hp.n_embd, moe.n_ff[il], moe.n_expert);
         let name = |t: Layer| t.name(il, Suffix::Weight);
@@ -102,13 +115,19 @@ impl Moe {
                 Proj::req(l, Layer::FfnDownShexp, il, s * n_ff, d)?,
             ]),
         };
+        let bias = |t: Layer, width: usize| l.rows_opt(&t.name(il, Suffix::Bias), width, n);
         Ok(Moe {
             router: l.mat(&name(Layer::FfnGateInp), d, Some(n))?,
+            router_b: l.vec_opt(&Layer::FfnGateInp.name(il, Suffix::Bias), n)?,
             gate: l.experts(&name(Layer::FfnGateExps), d, n_ff, n)?,
             up: l.experts(&name(Layer::FfnUpExps), d, n_ff, n)?,
             down: l.experts(&name(Layer::FfnDownExps), n_ff, d, n)?,
+            gate_b: bias(Layer::FfnGateExps, n_ff)?,
+            up_b: bias(Layer::FfnUpExps, n_ff)?,
+            down_b: bias(Layer::FfnDownExps, d)?,
             k: moe.n_used[il],
             routing: moe.routing,
+            act: moe.act,
             select_bias: l.vec_opt(&Layer::FfnExpProbsB.name(il, Suffix::Bias), n)?,
             shared,
         })
@@ -119,12 +138,16 @@ impl Moe {
     fn route(&self, pr: &mut [f32], select: &mut [f32], order: &mut Vec<u32>, ids: &mut [u32], w: &mut [f32], p: &Pass) {
         let n_exp = pr.len();
         let r = self.routing;
+        if r.select_logits {
+            select.copy_from_slice(pr);
+        }
         match r.gating {
             Gating::Softmax => softmax(pr, p.rounding),
             Gating::Sigmoid => pr.iter_mut().for_each(|x| *x = 1.0 / (1.0 + expf(-*x))),
             Gating::SoftmaxWeight => {}
         }
         match &self.select_bias {
+            _ if r.select_logits => {}
             Some(b) => select.iter_mut().zip(pr.iter().zip(b)).for_each(|(s, (&x, &bx))| *s = x + bx),
             None => select.copy_from_slice(pr),
         }
@@ -176,24 +199,50 @@ impl Moe {
     pub fn forward(&self, p: &Pass, inp: &[f32], n: usize, b: &mut MoeBufs, acts: &mut QuantizedActs, out: &mut [f32]) {
         let (d, k, n_exp) = (p.hp.n_embd, self.k, self.router.rows);
         let n_ff = self.up[0].rows;
-        let MoeBufs { probs, ids, w, gate, up, down, select, order, es, sh_gate, sh_up, sh_out } = b;
+        let MoeBufs { probs, ids, w, gate, up, down, select, order, es, sh_gate, sh_up, sh_out, x_weighted } = b;
         p.dev.matmul(&self.router, inp, n, probs, acts);
+        if let Some(rb) = &self.router_b {
+            for row in probs[..n * n_exp].chunks_exact_mut(n_exp) {
+                row.iter_mut().zip(rb).for_each(|(a, &b)| *a += b);
+            }
+        }
         for t in 0..n {
             let pr = &mut probs[t * n_exp..(t + 1) * n_exp];
             self.route(pr, select, order, &mut ids[t * k..(t + 1) * k], &mut w[t * k..(t + 1) * k], p);
         }
         let rows = n * k;
-        p.dev.matmul_id(&self.up, inp, n, &ids[..rows], k, &mut up[..rows * n_ff], acts, es);
-        p.dev.matmul_id(&self.gate, inp, n, &ids[..rows], k, &mut gate[..rows * n_ff], acts, es);
-        p.dev.swiglu(&mut gate[..rows * n_ff], &up[..rows * n_ff], p.rounding);
-        p.dev.matmul_id(&self.down, &gate[..rows * n_ff], rows, &ids[..rows], 1, &mut down[..rows * d], acts, es);
+        let ids = &ids[..rows];
+        // The experts' input rows: the token's row for each of its k slots, or (llama4) one
+        // row per slot already times the slot's weight.
+        let (x, n_x, k_x): (&[f32], usize, usize) = if self.routing.weight_before_ffn {
+            for (r, xw) in x_weighted[..rows * d].chunks_exact_mut(d).enumerate() {
+                let (xt, wr) = (&inp[r / k * d..][..d], w[r]);
+                xw.iter_mut().zip(xt).for_each(|(a, &x)| *a = x * wr);
+            }
+            (&x_weighted[..rows * d], rows, 1)
+        } else {
+            (inp, n, k)
+        };
+        let (gate, up, down) = (&mut gate[..rows * n_ff], &mut up[..rows * n_ff], &mut down[..rows * d]);
+        p.dev.matmul_id(&self.up, x, n_x, ids, k_x, up, acts, es);
+        add_expert_bias(up, self.up_b.as_deref(), ids);
+        p.dev.matmul_id(&self.gate, x, n_x, ids, k_x, gate, acts, es);
+        add_expert_bias(gate, self.gate_b.as_deref(), ids);
+        match self.act {
+            ExpertAct::Swiglu => p.dev.swiglu(gate, up, p.rounding),
+            ExpertAct::SwigluOai { alpha, limit } => p.dev.swiglu_oai(gate, up, alpha, limit),
+        }
+        p.dev.matmul_id(&self.down, gate, rows, ids, 1, down, acts, es);
+        add_expert_bias(down, self.down_b.as_deref(), ids);
+        let weighted = !self.routing.weight_before_ffn;
         for (t, o) in out[..n * d].chunks_exact_mut(d).enumerate() {
             for j in 0..k {
                 let (e, wj) = (&down[(t * k + j) * d..(t * k + j + 1) * d], w[t * k + j]);
-                if j == 0 {
-                    o.iter_mut().zip(e).for_each(|(a, &x)| *a = x * wj);
-                } else {
-                    o.iter_mut().zip(e).for_each(|(a, &x)| *a += x * wj);
+                match (j, weighted) {
+                    (0, true) => o.iter_mut().zip(e).for_each(|(a, &x)| *a = x * wj),
+                    (_, true) => o.iter_mut().zip(e).for_each(|(a, &x)| *a += x * wj),
+                    (0, false) => o.copy_from_slice(e),
+                    (_, false) => o.iter_mut().zip(e).for_each(|(a, &x)| *a += x),
                 }
             }
         }
@@ -205,5 +254,15 @@ impl Moe {
             sd.apply(p.dev, &sh_gate[..n * n_sh], n, sh_out, acts);
             p.dev.add(&mut out[..n * d], &sh_out[..n * d], None);
         }
+    }
+}
+
+/// Adds each routed row's expert bias (ggml `add_id`): row `r` of `x` (rows, width) gets row
+/// `ids[r]` of `bias` (n_expert, width).
+fn add_expert_bias(x: &mut [f32], bias: Option<&[f32]>, ids: &[u32]) {
+    let Some(bias) = bias else { return };
+    let width = x.len() / ids.len();
+    for (row, &e) in x.chunks_exact_mut(width).zip(ids) {
+        row.iter_mut().zip(&bias[e as usize * width..][..width]).for_each(|(a, &b)| *a += b);
     }
 }

@@ -41,7 +41,7 @@ const GROUPED_MIN_TOKENS: usize = 16;
 
 /// Head layout of one layer.
 #[derive(Clone, Copy, Debug)]
-pub struct AttnDims {
+pub struct AttnDims<'a> {
     pub n_head: usize,
     pub n_head_kv: usize,
     pub head_dim_k: usize,
@@ -55,45 +55,66 @@ pub struct AttnDims {
     /// Sliding window: a query at position p sees keys p - window < p0 <= p (llama.cpp's
     /// standard SWA mask).
     pub window: Option<usize>,
+    /// Chunked attention (llama4): a query at position p sees keys from p rounded down to a
+    /// multiple of the chunk (llama.cpp's chunked SWA mask). Positions are the cache's rows,
+    /// so a chunked layer's cache starts at position 0.
+    pub chunk: Option<usize>,
     /// Logit soft-capping (gemma2): scores become `tanh(s / cap) * cap` before the softmax.
     pub softcap: Option<f32>,
+    /// (n_head,) learned attention sinks (gpt-oss): one more logit per head in the softmax's
+    /// denominator, with no value.
+    pub sinks: Option<&'a [f32]>,
 }
 
-impl AttnDims {
-    /// The first key a query over `n_kv` keys sees (0 without a window), and where the
-    /// products with V may start: that key rounded down to 32, so the skipped terms are the
-    /// masked keys' exact zeros and every later term keeps its lane (32: `ggml_vec_dot_f32`'s
-    /// step; tinyBLAS's 8 divides it).
+impl AttnDims<'_> {
+    /// The first key a query over `n_kv` keys (the query at n_kv - 1) sees: 0 unless a window
+    /// or a chunk hides the older ones.
+    #[inline]
+    pub(super) fn first_visible(&self, n_kv: usize) -> usize {
+        let w = self.window.map_or(0, |w| n_kv.saturating_sub(w));
+        let c = self.chunk.map_or(0, |c| n_kv.saturating_sub(1) / c * c);
+        w.max(c)
+    }
+
+    /// The first key a query over `n_kv` keys sees, and where the products with V may start:
+    /// that key rounded down to 32, so the skipped terms are the masked keys' exact zeros and
+    /// every later term keeps its lane (32: `ggml_vec_dot_f32`'s step; tinyBLAS's 8 divides
+    /// it).
     #[inline]
     pub(super) fn visible_from(&self, n_kv: usize) -> (usize, usize) {
-        let first = self.window.map_or(0, |w| n_kv.saturating_sub(w));
+        let first = self.first_visible(n_kv);
         (first, first / 32 * 32)
     }
 
-    /// Turns one row of raw q·k scores into probabilities, as the two-pass path does: scale,
-    /// soft-cap and window mask ([`AttnDims::cap_and_mask`]), softmax. `s[..first]` (keys
-    /// outside the window, never scored: see [`AttnDims::visible_from`]) only become -inf.
+    /// Head `h`'s sink logit, if the layer has sinks.
     #[inline]
-    pub(super) fn probabilities(&self, s: &mut [f32], first: usize) {
+    pub(super) fn sink(&self, h: usize) -> Option<f32> {
+        self.sinks.map(|s| s[h])
+    }
+
+    /// Turns one row of raw q·k scores of query head `h` into probabilities, as the two-pass
+    /// path does: scale, soft-cap and mask ([`AttnDims::cap_and_mask`]), softmax (with the
+    /// head's sink). `s[..first]` (keys never scored: see [`AttnDims::visible_from`]) only
+    /// become -inf.
+    #[inline]
+    pub(super) fn probabilities(&self, s: &mut [f32], first: usize, h: usize) {
         s[first..].iter_mut().for_each(|v| *v *= self.scale);
         self.cap_and_mask(&mut s[first..]);
         s[..first].fill(f32::NEG_INFINITY);
-        softmax(s, self.rounding);
+        softmax_with_sink(s, self.rounding, self.sink(h));
     }
 
     /// Soft-caps and masks one row of scaled scores (`s`: positions 0..n_kv, the query at
     /// n_kv - 1) as llama.cpp does: `scale(tanh(scale(kq, 1/cap)), cap)`, then the window's
-    /// -inf (exp gives 0 for it, so the sums are the visible keys').
+    /// or chunk's -inf (exp gives 0 for it, so the sums are the visible keys').
     #[inline]
     fn cap_and_mask(&self, s: &mut [f32]) {
         if let Some(cap) = self.softcap {
             let inv = 1.0 / cap;
             s.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
         }
-        if let Some(w) = self.window {
-            let hidden = s.len().saturating_sub(w);
-            s[..hidden].fill(f32::NEG_INFINITY);
-        }
+        let hidden = self.first_visible(s.len());
+        s[..hidden].fill(f32::NEG_INFINITY);
     }
 }
 
@@ -184,8 +205,20 @@ impl<T> Shared<T> {
 /// In-place softmax of `x` (ggml_vec_soft_max_f32: exp(x - max) with ggml's vector exp,
 /// summed as ggml does, then scaled by 1/sum).
 pub fn softmax(x: &mut [f32], r: Rounding) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum = super::expf::exp_sub_sum(x, max, r);
+    softmax_with_sink(x, r, None)
+}
+
+/// [`softmax`] with an attention sink (ggml `soft_max_ext` with sinks): the maximum takes the
+/// sink in and the sum gets `expf(sink - max)` (libm), as if the sink were one more score.
+pub fn softmax_with_sink(x: &mut [f32], r: Rounding, sink: Option<f32>) {
+    let mut max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if let Some(sk) = sink {
+        max = max.max(sk);
+    }
+    let mut sum = super::expf::exp_sub_sum(x, max, r);
+    if let Some(sk) = sink {
+        sum += super::glibc::expf(sk - max) as f64;
+    }
     let inv = (1.0 / sum) as f32;
     x.iter_mut().for_each(|v| *v *= inv);
 }
@@ -274,7 +307,7 @@ pub fn attention(
             match (kv, kern) {
                 (KvView::F32 { k, v_t }, _) if d.flash => {
                     let (k, v_t) = (&k[kvh * hk..], &v_t[kvh * hv * n_ctx..]);
-                    let lg = flash::Logits::new(d.scale, d.softcap, d.window, n_kv);
+                    let lg = flash::Logits::new(d.scale, d.softcap, d.first_visible(n_kv), d.sink(h));
                     if n_tok >= flash::TILE {
                         let c = flash::Cache::F32 { k, v_t };
                         flash::row_tiled(qv, c, k_row, n_ctx, n_kv, lg, d.rounding, s, o)
@@ -284,7 +317,7 @@ pub fn attention(
                 }
                 (KvView::F16 { k, v_t }, _) if d.flash => {
                     let (k, v_t) = (&k[2 * kvh * hk..], &v_t[2 * kvh * hv * n_ctx..]);
-                    let lg = flash::Logits::new(d.scale, d.softcap, d.window, n_kv);
+                    let lg = flash::Logits::new(d.scale, d.softcap, d.first_visible(n_kv), d.sink(h));
                     if n_tok >= flash::TILE {
                         let c = flash::Cache::F16 { k, v_t, tile: &mut *tile };
                         flash::row_tiled(qv, c, k_row, n_ctx, n_kv, lg, d.rounding, s, o)
@@ -292,9 +325,9 @@ pub fn attention(
                         flash::row_online(qv, k, k_row, v_t, n_ctx, n_kv, lg, tile, s, o)
                     }
                 }
-                (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, kvh, n_ctx, n_tok > 1, s, o),
-                (KvView::F16 { k, v_t }, Some(kern)) => head_f16(d, qv, k, v_t, kvh, n_ctx, kern, s, conv, o),
-                (KvView::Q8_0 { k, v }, Some(kern)) => head_q8_0(d, qv, k, v, kvh, kern, s, conv, o),
+                (KvView::F32 { k, v_t }, _) => head_f32(d, qv, k, v_t, h, n_ctx, n_tok > 1, s, o),
+                (KvView::F16 { k, v_t }, Some(kern)) => head_f16(d, qv, k, v_t, h, n_ctx, kern, s, conv, o),
+                (KvView::Q8_0 { k, v }, Some(kern)) => head_q8_0(d, qv, k, v, h, kern, s, conv, o),
                 // Two-pass whatever `flash` says (llama.cpp's flash path for MLA is not
                 // reproduced).
                 (KvView::LatentF32 { k }, _) => latent::head_f32(d, qv, k, n_tok > 1, s, tile, o),
@@ -305,18 +338,19 @@ pub fn attention(
     });
 }
 
-/// One (query head, token) pair over an f32 cache; `s` is (n_kv,), `o` is (head_dim_v,).
+/// One (query head `h`, token) pair over an f32 cache; `s` is (n_kv,), `o` is (head_dim_v,).
 /// Both products in the order llama.cpp's AVX2 build runs them (`ops::f32dot`): a batch's
 /// probabilities times V through tinyBLAS, one token's through `ggml_vec_dot_f32`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], kvh: usize, n_ctx: usize, batched: bool, s: &mut [f32], o: &mut [f32]) {
+fn head_f32(d: &AttnDims, qv: &[f32], k_cache: &[f32], v_cache: &[f32], h: usize, n_ctx: usize, batched: bool, s: &mut [f32], o: &mut [f32]) {
     let (hk, hv) = (d.head_dim_k, d.head_dim_v);
+    let kvh = h / (d.n_head / d.n_head_kv);
     let k_row = d.n_head_kv * hk;
     // Keys outside the window are not scored (the mask makes them -inf whatever they are).
     let (first, from) = d.visible_from(s.len());
     f32dot::dot_rows(qv, &k_cache[kvh * hk + first * k_row..], k_row, &mut s[first..], Order::VecDot);
-    d.probabilities(s, first);
+    d.probabilities(s, first, h);
     // One token's dot runs over llama.cpp's padded KV length (zeros past n_kv).
     let order = if batched { Order::TinyBlas } else { Order::VecDotPadded };
     f32dot::dot_rows(&s[from..], &v_cache[kvh * hv * n_ctx + from..], n_ctx, o, order);
@@ -331,7 +365,7 @@ fn head_f16(
     qv: &[f32],
     k: &[u8],
     v_t: &[u8],
-    kvh: usize,
+    h: usize,
     n_ctx: usize,
     (to_f16, dot): (QuantizeRowFn, VecDotFn),
     s: &mut [f32],
@@ -339,6 +373,7 @@ fn head_f16(
     o: &mut [f32],
 ) {
     let (hk, hv) = (d.head_dim_k, d.head_dim_v);
+    let kvh = h / (d.n_head / d.n_head_kv);
     let k_row = 2 * d.n_head_kv * hk;
     let n_kv = s.len();
     let (qh, ph) = conv.split_at_mut(2 * hk);
@@ -347,7 +382,7 @@ fn head_f16(
         *sj = dot(hk, &k[j * k_row + 2 * kvh * hk..], qh) * d.scale;
     }
     d.cap_and_mask(s);
-    softmax(s, d.rounding);
+    softmax_with_sink(s, d.rounding, d.sink(h));
     to_f16(s, &mut ph[..2 * n_kv]);
     for (dv, od) in o.iter_mut().enumerate() {
         *od = dot(n_kv, &v_t[2 * (kvh * hv + dv) * n_ctx..], ph);
@@ -364,13 +399,14 @@ fn head_q8_0(
     qv: &[f32],
     k: &[u8],
     v: &[u8],
-    kvh: usize,
+    h: usize,
     (to_q8, dot): (QuantizeRowFn, VecDotFn),
     s: &mut [f32],
     conv: &mut [u8],
     o: &mut [f32],
 ) {
     let (hk, hv) = (d.head_dim_k, d.head_dim_v);
+    let kvh = h / (d.n_head / d.n_head_kv);
     let (kh_bytes, vh_bytes) = (row_bytes(GgmlType::Q8_0, hk), row_bytes(GgmlType::Q8_0, hv));
     let (k_row, v_row) = (d.n_head_kv * kh_bytes, d.n_head_kv * vh_bytes);
     to_q8(qv, conv);
@@ -378,7 +414,7 @@ fn head_q8_0(
         *sj = dot(hk, &k[j * k_row + kvh * kh_bytes..], conv) * d.scale;
     }
     d.cap_and_mask(s);
-    softmax(s, d.rounding);
+    softmax_with_sink(s, d.rounding, d.sink(h));
     o.fill(0.0);
     for (j, &p) in s.iter().enumerate() {
         let blocks: &[BlockQ8_0] = as_blocks(&v[j * v_row + kvh * vh_bytes..][..vh_bytes]);
@@ -401,7 +437,7 @@ mod tests {
     #[test]
     fn single_position_returns_its_value() {
         let pool = ThreadPool::new(1);
-        let d = AttnDims { n_head: 2, n_head_kv: 1, head_dim_k: 2, head_dim_v: 2, scale: 1.0, flash: false, rounding: Rounding::Avx2, window: None, softcap: None };
+        let d = AttnDims { n_head: 2, n_head_kv: 1, head_dim_k: 2, head_dim_v: 2, scale: 1.0, flash: false, rounding: Rounding::Avx2, window: None, chunk: None, softcap: None, sinks: None };
         let q = [1.0, 0.0, 0.0, 1.0];
         let k = [0.5, 0.5];
         let v = [3.0, -1.0]; // transposed (2 dims, n_ctx 1)
@@ -452,16 +488,20 @@ mod tests {
                 let kvh = h / (d.n_head / d.n_head_kv);
                 let qv = round_q(&q[(t * d.n_head + h) * hk..][..hk]);
                 let n_kv = pos0 + t + 1;
-                let first = d.window.map_or(0, |w| n_kv.saturating_sub(w));
+                let first_w = d.window.map_or(0, |w| n_kv.saturating_sub(w));
+                let first_c = d.chunk.map_or(0, |c| (n_kv - 1) / c * c);
+                let first = first_w.max(first_c);
                 let s: Vec<f64> = (0..n_kv)
                     .map(|j| qv.iter().zip(&k[j * kr + kvh * hk..][..hk]).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() * d.scale as f64)
                     .map(|x| d.softcap.map_or(x, |c| (x / c as f64).tanh() * c as f64))
                     .enumerate()
                     .map(|(j, x)| if j < first { f64::NEG_INFINITY } else { x })
                     .collect();
-                let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                // A sink is one more logit in the denominator, with no value.
+                let sink = d.sinks.map(|sk| sk[h] as f64);
+                let max = s.iter().copied().chain(sink).fold(f64::NEG_INFINITY, f64::max);
                 let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
-                let sum: f64 = e.iter().sum();
+                let sum: f64 = e.iter().sum::<f64>() + sink.map_or(0.0, |sk| (sk - max).exp());
                 let p = round_p(&e.iter().map(|x| (x / sum) as f32).collect::<Vec<_>>());
                 for dv in 0..hv {
                     let o: f64 = (0..n_kv).map(|j| p[j] as f64 * v[j * vr + kvh * hv + dv] as f64).sum();
@@ -481,9 +521,16 @@ mod tests {
     /// (measured: f16 2.4e-7 from its model vs 4.3e-3 from f32; q8_0 1.2e-6 vs 7.3e-2).
     #[test]
     fn quantized_caches_follow_their_rounding() {
+        // Without and with attention sinks (one above every score, to take the other branch).
+        for sinks in [None, Some(&[0.3f32, -2.0, 1.5, 40.0][..])] {
+            quantized_caches_case(sinks);
+        }
+    }
+
+    fn quantized_caches_case(sinks: Option<&[f32]>) {
         use crate::quant::quantize_row;
         let pool = ThreadPool::new(1);
-        let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: false, rounding: Rounding::Avx2, window: None, softcap: None };
+        let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: false, rounding: Rounding::Avx2, window: None, chunk: None, softcap: None, sinks };
         let (n_ctx, n_tok, pos0) = (40, 3, 37);
         let (q, k, v) = random_case(n_ctx, n_tok, &d);
         let vr = d.n_head_kv * d.head_dim_v;
@@ -543,11 +590,20 @@ mod tests {
             b.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
         };
         let same = |x: &[f32]| x.to_vec();
-        // The last two with a sliding window (the tiled case skips a whole tile and masks part
-        // of the next) and soft-capping.
-        for (n_tok, pos0, tol, window, softcap) in [(70, 10, 2e-5f32, None, None), (3, 150, 1e-2, None, None), (70, 100, 2e-5, Some(90), Some(0.5)), (3, 150, 1e-2, Some(40), Some(0.5))] {
+        // Then with a sliding window (the tiled case skips a whole tile and masks part of the
+        // next) and soft-capping; then chunks and attention sinks (one above every score).
+        let sinks: &[f32] = &[0.3, -2.0, 1.5, 40.0];
+        let cases = [
+            (70, 10, 2e-5f32, None, None, None, None),
+            (3, 150, 1e-2, None, None, None, None),
+            (70, 100, 2e-5, Some(90), Some(0.5), None, None),
+            (3, 150, 1e-2, Some(40), Some(0.5), None, None),
+            (70, 100, 2e-5, None, None, Some(100), Some(sinks)),
+            (3, 150, 1e-2, None, None, Some(64), Some(sinks)),
+        ];
+        for (n_tok, pos0, tol, window, softcap, chunk, sinks) in cases {
             let n_ctx = pos0 + n_tok;
-            let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: true, rounding: Rounding::Avx2, window, softcap };
+            let d = AttnDims { n_head: 4, n_head_kv: 2, head_dim_k: 64, head_dim_v: 64, scale: 0.125, flash: true, rounding: Rounding::Avx2, window, chunk, softcap, sinks };
             let (q, k, v) = random_case(n_ctx, n_tok, &d);
             let vr = d.n_head_kv * d.head_dim_v;
             let v_t: Vec<f32> = (0..vr * n_ctx).map(|i| v[(i % n_ctx) * vr + i / n_ctx]).collect();

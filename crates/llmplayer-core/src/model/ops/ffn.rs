@@ -55,6 +55,16 @@ pub fn swiglu_inplace(gate: &mut [f32], up: &[f32], r: Rounding) {
     super::expf::swiglu(gate, up, r);
 }
 
+/// gpt-oss's `swiglu_oai` as ggml's CPU op computes it: `x = min(gate, limit)`,
+/// `y = clamp(up, -limit, limit)`, `gate = x / (1 + expf(alpha * -x)) * (y + 1)` (libm `expf`).
+pub fn swiglu_oai_inplace(gate: &mut [f32], up: &[f32], alpha: f32, limit: f32) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = g.min(limit);
+        let y = u.clamp(-limit, limit);
+        *g = x / (1.0 + super::glibc::expf(alpha * -x)) * (y + 1.0);
+    }
+}
+
 /// Fused [gate | up] rows of `2 * n_ff` (glm4, phi3 `ffn_up`): `out[t][i] =
 /// silu(fused[t][i]) * fused[t][n_ff + i]`.
 pub fn swiglu_fused_rows(fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding) {

@@ -18,7 +18,9 @@
 //!   `ggml_vec_scale_f16`: rounded after every step); `sum = fma(sum, ms, w)` (the reference
 //!   build contracts it).
 //!
-//! Soft-capping and sliding windows ([`Logits`]) as both kernels apply them: the scale is
+//! Attention sinks (gpt-oss) join the maximum and the sum after the last key.
+//!
+//! Soft-capping, sliding windows and chunks ([`Logits`]) as both kernels apply them: the scale is
 //! divided by the cap beforehand, the scaled score becomes `cap * tanhf(s)`, and keys outside
 //! the window are skipped (one-row kernel) or get -inf, so exp gives them 0 (tiled kernel,
 //! which skips a tile with no visible key).
@@ -52,14 +54,36 @@ pub struct Logits {
     /// The attention scale, divided by the soft-cap when there is one (as llama.cpp does).
     scale: f32,
     softcap: Option<f32>,
-    /// The first visible key (0 without a window).
+    /// The first visible key (0 without a window or chunk).
     pub first: usize,
+    /// The head's attention sink, folded in after the keys ([`Logits::finish`]).
+    sink: Option<f32>,
 }
 
 impl Logits {
-    pub fn new(scale: f32, softcap: Option<f32>, window: Option<usize>, n_kv: usize) -> Logits {
+    pub fn new(scale: f32, softcap: Option<f32>, first: usize, sink: Option<f32>) -> Logits {
         let scale = softcap.map_or(scale, |c| scale / c);
-        Logits { scale, softcap, first: window.map_or(0, |w| n_kv.saturating_sub(w)) }
+        Logits { scale, softcap, first, sink }
+    }
+
+    /// After the last key: the sink joins the running maximum `m` and sum (llama.cpp's
+    /// kernels: when it exceeds the maximum the output and sum are scaled by `expf(m - sink)`
+    /// and 1 is added, else `expf(sink - m)` is; `S*ms + vs` contracted as the reference
+    /// build compiles it); then the output is divided by the sum.
+    #[inline(always)]
+    fn finish(&self, m: f32, mut sum: f32, o: &mut [f32]) {
+        if let Some(sk) = self.sink {
+            let (mut ms, mut vs) = (1f32, 1f32);
+            if sk > m {
+                ms = glibc::expf(m - sk);
+                o.iter_mut().for_each(|x| *x *= ms);
+            } else {
+                vs = glibc::expf(sk - m);
+            }
+            sum = fma(sum, ms, vs);
+        }
+        let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+        o.iter_mut().for_each(|x| *x *= inv);
     }
 
     #[inline(always)]
@@ -168,8 +192,7 @@ fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize,
             oc.copy_from_slice(&acc[..oc.len()]);
         }
     }
-    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
-    o.iter_mut().for_each(|x| *x *= inv);
+    lg.finish(m, sum, o);
 }
 
 /// [`row_online`] over an f32 cache of f16-rounded values: q rounded to f16 too, whose
@@ -206,8 +229,7 @@ fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, lg: Logits, o: &mut [f32])
         }
         sum = fma(sum, ms, w);
     }
-    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
-    o.iter_mut().for_each(|x| *x *= inv);
+    lg.finish(m, sum, o);
 }
 
 /// One query row over keys `0..n_kv` of an f16 cache, one-row kernel (arguments as

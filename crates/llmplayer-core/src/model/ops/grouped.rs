@@ -70,7 +70,8 @@ pub(super) fn attention_f32(
             }
             for (r, i) in members.clone().enumerate() {
                 let n_kv = row(i).2;
-                d.probabilities(&mut s_all[r * slot..r * slot + n_kv], d.visible_from(n_kv).0);
+                let h = row(i).1;
+                d.probabilities(&mut s_all[r * slot..r * slot + n_kv], d.visible_from(n_kv).0, h);
             }
             let vh = &v_t[kvh * hv * n_ctx..];
             for d0 in (0..hv).step_by(VALUE_CHUNK) {

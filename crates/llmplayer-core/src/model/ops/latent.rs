@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn latent_matches_a_cache_with_v_copied_out() {
         let (n_head, hk, hv, n_ctx, n_tok) = (4, 40, 32, 37, 5);
-        let d = super::AttnDims { n_head, n_head_kv: 1, head_dim_k: hk, head_dim_v: hv, scale: 0.3, flash: false, rounding: Rounding::Avx2, window: None, softcap: None };
+        let d = super::AttnDims { n_head, n_head_kv: 1, head_dim_k: hk, head_dim_v: hv, scale: 0.3, flash: false, rounding: Rounding::Avx2, window: None, softcap: None, chunk: None, sinks: None };
         let mut seed = 7u32;
         let mut rnd = || {
             seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
