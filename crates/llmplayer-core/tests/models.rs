@@ -230,6 +230,36 @@ fn f32_models_match_llama_cpp() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The roadmap MoE architectures on quantized weights (`test/refs/moe-quant/`: llama.cpp's
+/// `llama-quantize` of the F32 fixtures, MXFP4 experts for gpt-oss and Q4_K_M for the others,
+/// with llama.cpp's logits of a 100-token prompt): every row within the F32 tolerance and the
+/// same argmax (measured: equal bits on both kernel paths).
+#[test]
+fn quantized_moe_files_match_llama_cpp() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/refs/moe-quant");
+    let tokens: Vec<u32> = std::fs::read_to_string(dir.join("tokens.txt")).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
+    files.sort();
+    assert!(files.len() >= 4, "expected the four quantized MoE files in {}", dir.display());
+    let mut failures = Vec::new();
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load_with(&f, &opts(false)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let want: Vec<f32> = std::fs::read(path.with_extension("logits.bin")).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let nv = model.n_vocab();
+        let want: Vec<Vec<f32>> = want.chunks_exact(nv).map(|r| r.to_vec()).collect();
+        assert_eq!(want.len(), tokens.len());
+        let got = model.new_session(512).eval(&tokens, true).unwrap().to_vec();
+        let d = compare_rows(&got, &want, 0.0);
+        let n = name(path);
+        eprintln!("{n}: max abs {:.2e}", d.max_abs);
+        check(&mut failures, d.rows_out_of_tol == 0, || format!("{n}: rows out of tolerance {:?}", d.worst_row_abs));
+        check(&mut failures, d.argmax_mismatch == 0, || format!("{n}: argmax differs"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// `deepseek2.gguf` (split `attn_k_b`/`attn_v_b`, absorbed attention over cached latents) and
 /// `deepseek2-kvb.gguf` (the same weights with a combined `attn_kv_b`, plain MHA) give the same
 /// logits: llama.cpp's two agree to 1e-5 (models README); the bound is the F32 tolerance.
