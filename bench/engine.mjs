@@ -15,7 +15,7 @@
 // sides so every run decodes the full 128. Best of `runs` per engine, engines interleaved.
 // Writes bench/results/engine.json (or --out).
 import { args, load, peer, PEER, printHeader, ratio, sdk, table, writeResults } from './lib.mjs';
-import { generate, MODELS } from './gen-models.mjs';
+import { DEFAULT_MODELS, generate, MODELS } from './gen-models.mjs';
 
 const { flags, values } = args(['model', 'runs', 'threads', 'prompt', 'gen', 'out']);
 const quick = flags.has('--quick');
@@ -26,7 +26,8 @@ const N_GEN = Number(values.gen ?? (quick ? 32 : 128));
 // 1024, or the prompt and generation rounded up to 256 when they need more (--prompt 4096).
 const CTX = Math.max(1024, Math.ceil((N_PROMPT + N_GEN) / 256) * 256);
 const prompt = Array.from({ length: N_PROMPT }, (_, i) => 1000 + i);
-const names = values.model ? values.model.split(',') : Object.keys(MODELS);
+// Without --model: every model but the opt-in ones (gpt-oss-20b-mxfp4, 11.8 GB).
+const names = values.model ? values.model.split(',') : DEFAULT_MODELS;
 for (const n of names) if (!MODELS[n]) throw new Error(`unknown model ${n}; known: ${Object.keys(MODELS).join(', ')}`);
 const withWasm = !flags.has('--no-wasm');
 

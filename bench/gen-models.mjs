@@ -4,9 +4,12 @@
 // a fixed f16 scale; norms are 1, biases 0. The tokenizer (every `tokenizer.*` key) is copied
 // from the vocab fixtures so both engines load the files as real models.
 //
-//   node bench/gen-models.mjs [NAME ...] [--force]     (default: every model; skips existing)
+//   node bench/gen-models.mjs [NAME ...] [--force]     (default: every model but the `byName`
+//                                                      ones; skips existing)
 //
-// Models go to bench/models/ (gitignored): ~0.85 GB, 1.3 GB, 0.5 GB, 0.4 GB, 3.3 GB and 1.9 GB.
+// Models go to bench/models/ (gitignored): ~0.8 GB, 1.3 GB, 0.5 GB, 0.4 GB, 3.3 GB, 2.1 GB and
+// 0.8 GB; gpt-oss-20b-mxfp4, only when named, 11.8 GB (all 24 layers: it fits a 24 GB machine,
+// though llama.cpp's AVX2 repacking of the MXFP4 experts keeps ~10 GB of copies besides the map).
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -21,8 +24,11 @@ const T = {
   Q8_0: { id: 8, blk: 32, bytes: 34 },
   Q4_K: { id: 12, blk: 256, bytes: 144 },
   Q6_K: { id: 14, blk: 256, bytes: 210 },
+  // One E8M0 exponent byte, then 32 4-bit E2M1 codes (ggml-common.h `block_mxfp4`).
+  MXFP4: { id: 39, blk: 32, bytes: 17 },
 };
-const FTYPE = { Q8_0: 7, Q4_K_M: 15 };
+// llama.h: LLAMA_FTYPE_MOSTLY_MXFP4_MOE = 38 (experts MXFP4, the other matrices Q8_0).
+const FTYPE = { Q8_0: 7, Q4_K_M: 15, MXFP4_MOE: 38 };
 const WEIGHT_STD = 0.02;
 
 /** Real hyperparameters (from the published configs). */
@@ -63,6 +69,20 @@ const SHAPES = {
     nFf: 6912, ctxTrain: 32768, ropeBase: 1000000, rmsEps: 1e-6, qkvBias: false, qkNorm: true,
     gemma: { window: 512, pattern: 6, ropeBaseSwa: 10000 },
   },
+  // OpenAI gpt-oss-20b (llama.cpp's `gpt-oss`, src/models/openai-moe.cpp), all 24 layers: 64/8
+  // heads × 64 with q/k/v/output biases and a learned sink logit per head, a 128-token window on
+  // every other layer (llama.cpp's default pattern of 2 for this arch: the published GGUF has no
+  // pattern key), norms before attention and after it (no ffn_norm), 32 experts (4 used) 2880
+  // wide with biases and a biased f32 router, YaRN factor 32 from 4096, untied output. The real
+  // tokenizer is o200k_harmony (201,088 tokens); there is no fixture of it, so qwen2's (151,936)
+  // stands in: the embedding and output are ~25% smaller than the published file's.
+  'gpt-oss-20b': {
+    arch: 'gpt-oss', vocab: 'ggml-vocab-qwen2.gguf', nEmbd: 2880, nLayer: 24, nHead: 64, nHeadKv: 8, headDim: 64,
+    nFf: 2880, ctxTrain: 131072, ropeBase: 150000, rmsEps: 1e-5, qkvBias: true,
+    moe: { nExpert: 32, nUsed: 4, nFf: 2880 },
+    yarn: { factor: 32, origCtx: 4096 },
+    oai: { window: 128 },
+  },
 };
 
 /** The benchmark's models: shape + quantization mix. */
@@ -76,9 +96,17 @@ export const MODELS = {
   'qwen3-30b-a3b-8l-q4_k_m': { shape: 'qwen3-30b-a3b-8l', ftype: 'Q4_K_M' },
   'deepseek-v2-lite-6l-q4_k_m': { shape: 'deepseek-v2-lite-6l', ftype: 'Q4_K_M' },
   'gemma-3-1b-q4_k_m': { shape: 'gemma-3-1b', ftype: 'Q4_K_M' },
+  // llama-quantize's MXFP4_MOE mix (ggml-org's 12.1 GB gpt-oss-20b-mxfp4.gguf has that size with
+  // the 201k vocabulary): MXFP4 experts (the published checkpoint's own format), Q8_0 attention,
+  // embedding and output, f32 norms, sinks, router and biases. `byName`: only when named
+  // (--model): 11.8 GB, and llama.cpp alone takes ~35 s per 512-token prefill on 2 cores.
+  'gpt-oss-20b-mxfp4': { shape: 'gpt-oss-20b', ftype: 'MXFP4_MOE', byName: true },
   // A real model (trained weights), not generated: the file scripts/fetch-models.sh caches.
   'gemma-3-270m-q4_k_m': { real: 'gemma-3-270m-q4_k_m.gguf' },
 };
+
+/** The models a run takes when none is named. */
+export const DEFAULT_MODELS = Object.keys(MODELS).filter((n) => !MODELS[n].byName);
 
 /** Where scripts/fetch-models.sh caches the real models (same variable, same default). */
 function realModelPath(file) {
@@ -221,6 +249,10 @@ function blockPool(ty, seedByte) {
       // x = d * sc * (q - 32), sc in [-16, 15] (i8), q in 0..63: std ~ 171 d.
       for (let k = 0; k < 16; k++) pool[o + 192 + k] = (pool[o + 192 + k] & 31) - 16;
       pool.writeUInt16LE(f16(WEIGHT_STD / 171), o + 208);
+    } else if (ty === 'MXFP4') {
+      // x = kvalues_mxfp4[q] * ggml_e8m0_to_fp32_half(e) = k * 2^(e-128), k = 2 × the E2M1 value
+      // (0, ±1, ±2, ±3, ±4, ±6, ±8, ±12), q uniform: std(k) ~ 5.85; e = 120 gives std ~ 0.023.
+      pool[o] = 120;
     }
   }
   pool[0] ^= seedByte; // pools of the same type differ per file
@@ -248,14 +280,14 @@ function useMoreBits(i, n) {
   return i < n / 8 || i >= (7 * n) / 8 || (i - Math.floor(n / 8)) % 3 === 2;
 }
 
-/** `n` f32 values of standard deviation WEIGHT_STD (a sum of uniforms), for f32 matrices. */
-function randomF32(n) {
+/** `n` f32 values of standard deviation `std` (a sum of uniforms), for f32 matrices. */
+function randomF32(n, std = WEIGHT_STD) {
   const bytes = Buffer.alloc(4 * n);
   randomFillSync(bytes);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const u = (bytes[4 * i] + bytes[4 * i + 1] + bytes[4 * i + 2] - 382.5) / 127.7; // ~unit std
-    out[i] = u * WEIGHT_STD;
+    out[i] = u * std;
   }
   return out;
 }
@@ -265,6 +297,8 @@ function tensorList(shape, ftype, nVocab) {
   const q4km = ftype === 'Q4_K_M';
   const main = q4km ? 'Q4_K' : 'Q8_0';
   const more = (il) => (q4km && useMoreBits(il, nLayer) ? 'Q6_K' : main);
+  // MXFP4_MOE: llama-quantize gives MXFP4 to the 3-D expert tensors only, Q8_0 to the rest.
+  const exps = ftype === 'MXFP4_MOE' ? 'MXFP4' : null;
   const list = [];
   // llama-quantize's fallback for rows that are not a multiple of the K-quant block (256).
   const FALLBACK = { Q4_K: 'Q5_0', Q6_K: 'Q8_0' };
@@ -272,6 +306,8 @@ function tensorList(shape, ftype, nVocab) {
   // Tied embeddings (no output.weight): llama.cpp's Q4_K_M stores token_embd as Q6_K then.
   add('token_embd.weight', q4km ? 'Q6_K' : main, [nEmbd, nVocab]);
   add('output_norm.weight', 'F32', [nEmbd], 1);
+  // gpt-oss requires its own output matrix (openai-moe.cpp loads it without a fallback).
+  if (shape.oai) add('output.weight', main, [nEmbd, nVocab]);
   if (shape.llama3Rope) add('rope_freqs.weight', 'F32', [headDim / 2], llama3RopeFactors(shape));
   for (let il = 0; il < nLayer; il++) {
     const b = `blk.${il}.`;
@@ -314,17 +350,31 @@ function tensorList(shape, ftype, nVocab) {
       add(`${b}attn_k_norm.weight`, 'F32', [headDim], 1);
     }
     add(`${b}attn_output.weight`, main, [nHead * headDim, nEmbd]);
-    if (shape.gemma) add(`${b}post_attention_norm.weight`, 'F32', [nEmbd], 1);
-    add(`${b}ffn_norm.weight`, 'F32', [nEmbd], 1);
+    if (shape.oai) {
+      add(`${b}attn_output.bias`, 'F32', [nEmbd], 0);
+      // One learned logit per head that joins each softmax (llama.cpp's `attn_sinks`): O(1), as
+      // trained ones are, so that it takes a real share of the attention.
+      add(`${b}attn_sinks.weight`, 'F32', [nHead], randomF32(nHead, 1));
+    }
+    if (shape.gemma || shape.oai) add(`${b}post_attention_norm.weight`, 'F32', [nEmbd], 1);
+    // gpt-oss normalises the FFN input with post_attention_norm alone.
+    if (!shape.oai) add(`${b}ffn_norm.weight`, 'F32', [nEmbd], 1);
     if (shape.gemma) add(`${b}post_ffw_norm.weight`, 'F32', [nEmbd], 1);
     if (shape.moe) {
       // The router stays f32 (as llama-quantize leaves it); its weights are random so that
       // tokens spread over the experts.
       const { nExpert, nFf: nFfExp } = shape.moe;
       add(`${b}ffn_gate_inp.weight`, 'F32', [nEmbd, nExpert], randomF32(nEmbd * nExpert));
-      add(`${b}ffn_gate_exps.weight`, main, [nEmbd, nFfExp, nExpert]);
-      add(`${b}ffn_up_exps.weight`, main, [nEmbd, nFfExp, nExpert]);
-      add(`${b}ffn_down_exps.weight`, more(il), [nFfExp, nEmbd, nExpert]);
+      add(`${b}ffn_gate_exps.weight`, exps ?? main, [nEmbd, nFfExp, nExpert]);
+      add(`${b}ffn_up_exps.weight`, exps ?? main, [nEmbd, nFfExp, nExpert]);
+      add(`${b}ffn_down_exps.weight`, exps ?? more(il), [nFfExp, nEmbd, nExpert]);
+      if (shape.oai) {
+        // Zero biases: the random router weights alone spread the tokens over the experts.
+        add(`${b}ffn_gate_inp.bias`, 'F32', [nExpert], 0);
+        add(`${b}ffn_gate_exps.bias`, 'F32', [nFfExp, nExpert], 0);
+        add(`${b}ffn_up_exps.bias`, 'F32', [nFfExp, nExpert], 0);
+        add(`${b}ffn_down_exps.bias`, 'F32', [nEmbd, nExpert], 0);
+      }
     } else {
       add(`${b}ffn_gate.weight`, main, [nEmbd, nFf]);
       add(`${b}ffn_up.weight`, main, [nEmbd, nFf]);
@@ -404,7 +454,8 @@ export function generate(name, { force = false, log = console.log } = {}) {
     h.kv(`${a}.rope.scaling.type`, 8, 'yarn');
     h.kv(`${a}.rope.scaling.factor`, 6, shape.yarn.factor);
     h.kv(`${a}.rope.scaling.original_context_length`, 4, shape.yarn.origCtx);
-    h.kv(`${a}.rope.scaling.yarn_log_multiplier`, 6, shape.yarn.logMul);
+    // gpt-oss's published GGUF has no log multiplier (llama.cpp then uses the plain YaRN mscale).
+    if (shape.yarn.logMul !== undefined) h.kv(`${a}.rope.scaling.yarn_log_multiplier`, 6, shape.yarn.logMul);
   }
   h.kv(`${a}.rope.freq_base`, 6, shape.ropeBase);
   h.kv(`${a}.attention.layer_norm_rms_epsilon`, 6, shape.rmsEps);
@@ -413,6 +464,7 @@ export function generate(name, { force = false, log = console.log } = {}) {
     h.kv(`${a}.attention.sliding_window_pattern`, 4, shape.gemma.pattern);
     h.kv(`${a}.rope.freq_base_swa`, 6, shape.gemma.ropeBaseSwa);
   }
+  if (shape.oai) h.kv(`${a}.attention.sliding_window`, 4, shape.oai.window);
   if (shape.moe) {
     h.kv(`${a}.expert_count`, 4, shape.moe.nExpert);
     h.kv(`${a}.expert_used_count`, 4, shape.moe.nUsed);
@@ -484,5 +536,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
   const force = argv.includes('--force');
   const names = argv.filter((a) => !a.startsWith('--'));
-  for (const name of names.length ? names : Object.keys(MODELS)) generate(name, { force });
+  for (const name of names.length ? names : DEFAULT_MODELS) generate(name, { force });
 }
