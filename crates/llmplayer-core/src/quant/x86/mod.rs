@@ -83,6 +83,7 @@ mod iquants;
 mod kquants;
 mod legacy;
 mod misc;
+mod mxfp4;
 mod panel;
 mod panel_avx2;
 mod panel_k;
@@ -230,6 +231,7 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
             Q8_0 => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_q8_0_q8_0_4x4)),
             Q4_0 => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_q4_0_q8_0_4x4)),
             IQ4_NL => t.vec_dot_4x4 = Some(dot_4x4!(tile4x4::vec_dot_iq4_nl_q8_0_4x4)),
+            MXFP4 => t.vec_dot = dot!(mxfp4::vec_dot_mxfp4_q8_0),
             _ => {}
         }
     }
@@ -243,7 +245,7 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     // the qwen3moe Q8_0 fixture. Q4_1/Q5_1 take none (`panel_q8_1.rs` has one f32 product per
     // block where ggml's dot has 8 lanes).
     let panel = if vnni::available() {
-        panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty))
+        panel::kernels(t.ty).or_else(|| panel_k::kernels(t.ty)).or_else(|| (t.ty == MXFP4).then(mxfp4::kernels))
     } else {
         panel_avx2::kernels(t.ty).or_else(|| panel_k_avx2::kernels(t.ty))
     };

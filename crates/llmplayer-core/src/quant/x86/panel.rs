@@ -24,11 +24,11 @@ use crate::quant::QuantizedActs;
 use std::arch::x86_64::*;
 
 /// Panel bytes per 32-element block: 16 f32 scales + 16 rows × 32 bytes.
-const PANEL_BLOCK_BYTES: usize = 64 + 16 * 32;
+pub(super) const PANEL_BLOCK_BYTES: usize = 64 + 16 * 32;
 
 /// Byte offsets of the 16 rows (`r * row_bytes`) for gathers.
 #[inline(always)]
-unsafe fn row_offsets(row_bytes: usize) -> __m512i {
+pub(super) unsafe fn row_offsets(row_bytes: usize) -> __m512i {
     _mm512_mullo_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
         _mm512_set1_epi32(row_bytes as i32),
