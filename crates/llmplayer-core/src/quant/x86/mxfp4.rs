@@ -34,7 +34,9 @@ fn tail(a: &BlockMxfp4, b: &BlockQ8_0, d_y: f32, sum: f32) -> f32 {
 }
 
 /// One MXFP4 row against one Q8_0 row, two blocks per 512-bit register: block `2j` in the low
-/// half (ggml's even accumulator), `2j + 1` in the high half (its odd one).
+/// half (ggml's even accumulator), `2j + 1` in the high half (its odd one). Eight blocks per
+/// step have their scales converted together (the E8M0 halves by integer shifts, the Q8_0
+/// f16s in one `vcvtph2ps`), so no scalar conversion sits on the per-block path.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")]
 pub unsafe fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let nb = n / 32;
@@ -43,28 +45,49 @@ pub unsafe fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let lut = _mm512_broadcast_i32x4(_mm_loadu_si128(mag.as_ptr().cast()));
     let (m4, sign) = (_mm512_set1_epi8(0x0f), _mm512_set1_epi8(0x08));
     // 128-bit lanes 0 and 2 take the low nibbles (elements 0..16), 1 and 3 the high ones.
-    let shift = _mm512_set_epi64(4 << 48 | 4 << 32 | 4 << 16 | 4, 4 << 48 | 4 << 32 | 4 << 16 | 4, 0, 0, 4 << 48 | 4 << 32 | 4 << 16 | 4, 4 << 48 | 4 << 32 | 4 << 16 | 4, 0, 0);
-    let mut acc = _mm512_setzero_ps();
-    let mut i = 0;
-    while i + 1 < nb {
-        let (a0, a1, b0, b1) = (&xs[i], &xs[i + 1], &ys[i], &ys[i + 1]);
+    let four = 4 << 48 | 4 << 32 | 4 << 16 | 4;
+    let shift = _mm512_set_epi64(four, four, 0, 0, four, four, 0, 0);
+    let (xp, yp) = (xs.as_ptr(), ys.as_ptr());
+    // The integer lanes of blocks i and i + 1 (i + 1 < nb).
+    let pair = |i: usize| {
+        let (a0, a1, b0, b1) = (&*xp.add(i), &*xp.add(i + 1), &*yp.add(i), &*yp.add(i + 1));
         let q0 = _mm_loadu_si128(a0.qs.as_ptr().cast());
         let q1 = _mm_loadu_si128(a1.qs.as_ptr().cast());
         let q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(q0, q0)), _mm256_set_m128i(q1, q1), 1);
         let nib = _mm512_and_si512(_mm512_srlv_epi16(q, shift), m4);
         let w = _mm512_shuffle_epi8(lut, nib);
         let neg = _mm512_test_epi8_mask(nib, sign);
-        let yq = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256(b0.qs.as_ptr().cast())),
-            _mm256_loadu_si256(b1.qs.as_ptr().cast()),
-            1,
-        );
+        let yq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(b0.qs.as_ptr().cast())), _mm256_loadu_si256(b1.qs.as_ptr().cast()), 1);
         let yq = _mm512_mask_sub_epi8(yq, neg, _mm512_setzero_si512(), yq);
-        let p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, yq);
-        let s0 = fp16(b0.d) * e8m0_to_f32_half(a0.e);
-        let s1 = fp16(b1.d) * e8m0_to_f32_half(a1.e);
+        _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w, yq))
+    };
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    // Per pair k of the eight blocks: lanes 2k (low half) and 2k + 1 (high half) of the scales.
+    let sel: [__m512i; 4] = std::array::from_fn(|k| _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * k as i32)), _mm256_set1_epi32(2 * k as i32 + 1), 1));
+    // The eight f16 scales packed into one integer with shifts (integer ports) rather than
+    // inserted lane by lane (the shuffle port, which the pairs already keep busy).
+    let pack = |f: &dyn Fn(usize) -> u64, bits: u32| (0..8).fold(0u128, |v, k| v | (f(k) as u128) << (bits * k as u32));
+    let e_at = _mm256_setr_epi32(0, 17, 34, 51, 68, 85, 102, 119);
+    while i + 8 <= nb {
+        // The eight exponent bytes (17 bytes apart) in one gather.
+        let e = _mm256_and_si256(_mm256_i32gather_epi32::<1>(xp.add(i).cast(), e_at), _mm256_set1_epi32(0xff));
+        let normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+        let small = _mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2));
+        let dw = _mm256_castsi256_ps(_mm256_mask_sllv_epi32(normal, small, _mm256_set1_epi32(0x0020_0000), e));
+        let dh = pack(&|k| (*yp.add(i + k)).d as u64, 16);
+        let dy = _mm256_cvtph_ps(_mm_set_epi64x((dh >> 64) as i64, dh as i64));
+        let scales = _mm512_castps256_ps512(_mm256_mul_ps(dy, dw));
+        for (k, s) in sel.iter().enumerate() {
+            acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(*s, scales), pair(i + 2 * k), acc);
+        }
+        i += 8;
+    }
+    while i + 1 < nb {
+        let s0 = fp16(ys[i].d) * e8m0_to_f32_half(xs[i].e);
+        let s1 = fp16(ys[i + 1].d) * e8m0_to_f32_half(xs[i + 1].e);
         let scale = _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
-        acc = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(p), acc);
+        acc = _mm512_fmadd_ps(scale, pair(i), acc);
         i += 2;
     }
     let mut sum = hsum_ps(_mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)));
@@ -207,7 +230,7 @@ mod tests {
         }
         let mut rng = Rng(0x5eed_0f_4f_b0a7);
         let (pack, dot, bytes) = kernels();
-        for (cols, wide, outliers) in [(32usize, false, false), (96, true, true), (2880, false, true), (1024, true, false), (160, false, false)] {
+        for (cols, wide, outliers) in [(32usize, false, false), (96, true, true), (2880, false, true), (1024, true, false), (160, false, false), (544, true, true), (608, true, false)] {
             let rb = row_bytes(GgmlType::MXFP4, cols);
             let w = rows(&mut rng, 16, cols, wide);
             let a = acts(&mut rng, 8, cols, outliers);
