@@ -583,3 +583,20 @@ impl HParams {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AttnTemp;
+
+    /// llama4's temperature (offset 1) starts one position before mistral3's / deepseek2's
+    /// (offset 0): `1 + 0.1 ln(1 + floor((pos + offset) / 8192))`.
+    #[test]
+    fn attention_temperature_offsets() {
+        let llama4 = AttnTemp { scale: 0.1, floor: 8192, offset: 1.0, nope_layers_only: true };
+        let plain = AttnTemp::every_layer(0.1, 8192);
+        let step = ((2f64).ln() * 0.1 + 1.0) as f32;
+        assert_eq!((llama4.at(0), llama4.at(8190), llama4.at(8191)), (1.0, 1.0, step));
+        assert_eq!((plain.at(8191), plain.at(8192)), (1.0, step));
+        assert_eq!(llama4.at(3 * 8192 - 1), ((4f64).ln() * 0.1 + 1.0) as f32);
+    }
+}
