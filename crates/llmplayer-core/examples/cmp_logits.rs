@@ -1,5 +1,5 @@
 //! Debugging aid: `cargo run --release --example cmp_logits -- MODEL.gguf TOKENS.txt LOGITS.bin [--fa]
-//! [--rounding avx2|avx512]`
+//! [--rounding avx2|avx512] [--out OURS.bin]`
 //! evaluates the whitespace-separated token ids in one batch and compares every row of logits
 //! with a raw little-endian f32 dump (n_tokens x n_vocab), e.g. from llama.cpp.
 
@@ -16,6 +16,10 @@ fn main() {
     let want: Vec<f32> = std::fs::read(&a[2]).expect("logits").chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     let mut s = m.new_session(tokens.len(), None).expect("session");
     let got = s.evaluate(&tokens, true).expect("eval").to_vec();
+    if let Some(i) = a.iter().position(|x| x == "--out") {
+        let bytes: Vec<u8> = got.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(&a[i + 1], bytes).expect("write --out");
+    }
     let nv = want.len() / tokens.len();
     let (mut worst, mut bad, mut first_bad) = (0f32, 0, None);
     for r in 0..tokens.len() {

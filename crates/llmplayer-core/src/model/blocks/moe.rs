@@ -23,7 +23,7 @@ use crate::model::device::ExpertScratch;
 use super::proj::Proj;
 use crate::model::hparams::{ExpertAct, Gating, HParams, MoeParams, Routing};
 use crate::model::names::{Layer, Suffix};
-use crate::model::ops::attention::softmax;
+use crate::model::ops::attention::softmax_row;
 use crate::model::ops::glibc::expf;
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
@@ -142,7 +142,7 @@ impl Moe {
             select.copy_from_slice(pr);
         }
         match r.gating {
-            Gating::Softmax => softmax(pr, p.rounding),
+            Gating::Softmax => softmax_row(pr, p.rounding),
             Gating::Sigmoid => pr.iter_mut().for_each(|x| *x = 1.0 / (1.0 + expf(-*x))),
             Gating::SoftmaxWeight => {}
         }
@@ -184,7 +184,7 @@ impl Moe {
             w[j] = pr[e as usize];
         }
         if r.gating == Gating::SoftmaxWeight {
-            softmax(w, p.rounding);
+            softmax_row(w, p.rounding);
         }
         if r.norm_w {
             let sum = (w.iter().map(|&x| x as f64).sum::<f64>() as f32).max(1.0 / 16384.0);

@@ -202,10 +202,21 @@ impl<T> Shared<T> {
     }
 }
 
-/// In-place softmax of `x` (ggml_vec_soft_max_f32: exp(x - max) with ggml's vector exp,
-/// summed as ggml does, then scaled by 1/sum).
+/// In-place softmax of an attention row `x` (ggml_vec_soft_max_f32: exp(x - max) with ggml's
+/// vector exp, summed as ggml does, then scaled by 1/sum), which llama.cpp pads with masked
+/// keys to whole vectors.
 pub fn softmax(x: &mut [f32], r: Rounding) {
     softmax_with_sink(x, r, None)
+}
+
+/// In-place softmax of a row llama.cpp does not pad (`ggml_soft_max` of router logits or of
+/// the chosen experts' ones): as [`softmax`], but a last partial vector takes
+/// `ggml_vec_soft_max_f32`'s scalar tail (libm `expf`, summed one by one).
+pub fn softmax_row(x: &mut [f32], r: Rounding) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum = super::expf::exp_sub_sum_row(x, max, r);
+    let inv = (1.0 / sum) as f32;
+    x.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// [`softmax`] with an attention sink (ggml `soft_max_ext` with sinks): the maximum takes the
@@ -631,6 +642,22 @@ mod tests {
             // rounded to f16 at each of 153 keys (a wrong weight or key is off by O(1)).
             assert!(dm < tol && (n_tok < flash::TILE || off > 100.0 * dm), "{n_tok} tokens: {dm} from its model ({off} from f32)");
         }
+    }
+
+    /// A row llama.cpp does not pad (gpt-oss's softmax over its 4 chosen experts' logits)
+    /// takes `ggml_vec_soft_max_f32`'s scalar tail: llama.cpp's own output for these logits
+    /// (layer 0 of the gpt-oss-20b-shaped bench model, one token, its graph dump) is matched bit
+    /// for bit, which the padded-row rounding of attention misses by an ulp in two of the four.
+    #[test]
+    fn unpadded_rows_round_as_ggml_scalar_tail() {
+        let logits = [0x40377e26u32, 0x3fb17f68, 0x3f8e538f, 0x3f87690b].map(f32::from_bits);
+        let llama_cpp = [0x3f23a8ddu32, 0x3e14f6f6, 0x3de25981, 0x3dd671af];
+        let mut row = logits;
+        softmax_row(&mut row, Rounding::Avx2);
+        assert_eq!(row.map(f32::to_bits), llama_cpp);
+        let mut padded = logits;
+        softmax(&mut padded, Rounding::Avx2);
+        assert_ne!(padded.map(f32::to_bits), llama_cpp, "the padded rounding differs here (else this case tests nothing)");
     }
 
     #[test]

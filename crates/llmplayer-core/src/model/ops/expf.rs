@@ -190,6 +190,25 @@ fn exp_sub_sum_any(x: &mut [f32], max: f32, r: Rounding) -> f64 {
     sum
 }
 
+/// [`exp_sub_sum`] over a row that ggml does not pad (a softmax over the `k` chosen experts'
+/// logits, or over a router's): the whole vectors as there, then each element of a last
+/// partial vector through libm's `expf`, added to the f64 sum one by one, as the scalar tail of
+/// `ggml_vec_soft_max_f32` does.
+pub fn exp_sub_sum_row(x: &mut [f32], max: f32, r: Rounding) -> f64 {
+    let lanes = match r {
+        Rounding::Avx2 => 8,
+        Rounding::Avx512 => 16,
+    };
+    let whole = x.len() / lanes * lanes;
+    let (head, tail) = x.split_at_mut(whole);
+    let mut sum = exp_sub_sum(head, max, r);
+    for v in tail {
+        *v = super::glibc::expf(*v - max);
+        sum += *v as f64;
+    }
+    sum
+}
+
 /// `gate[i] = silu(gate[i]) * up[i]` (ggml's `ggml_vec_swiglu_f32`).
 pub fn swiglu(gate: &mut [f32], up: &[f32], r: Rounding) {
     #[cfg(target_arch = "x86_64")]
