@@ -260,6 +260,45 @@ fn quantized_moe_files_match_llama_cpp() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The same files with flash attention, against llama.cpp's flash attention (f16 K/V), where
+/// the references exist (`*.flash.logits.bin`: the 100-token prompt, tiled kernel;
+/// `*.flash30.logits.bin`: `tokens30.txt`, one-row kernel): gpt-oss's sinks and windows and
+/// llama4's NoPE layers through both kernels. Every row within the F32 tolerance (measured:
+/// equal bits).
+#[test]
+fn quantized_moe_files_match_llama_cpp_flash_attention() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/refs/moe-quant");
+    let read_tokens = |f: &str| -> Vec<u32> { std::fs::read_to_string(dir.join(f)).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect() };
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (suffix, tokens) in [("flash.logits.bin", read_tokens("tokens.txt")), ("flash30.logits.bin", read_tokens("tokens30.txt"))] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
+        files.sort();
+        for path in files {
+            let refp = path.with_extension(suffix);
+            if !refp.exists() {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let f = GgufFile::parse(&bytes).unwrap();
+            let model = Model::load_with(&f, &opts(false)).unwrap();
+            let want: Vec<f32> = std::fs::read(&refp).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let want: Vec<Vec<f32>> = want.chunks_exact(model.n_vocab()).map(|r| r.to_vec()).collect();
+            let mut s = model.new_session_kv(512, KvType::F32).unwrap();
+            s.set_flash_attn(true);
+            let got = s.eval(&tokens, true).unwrap().to_vec();
+            let d = compare_rows(&got, &want, 0.0);
+            let n = format!("{} ({suffix})", name(&path));
+            eprintln!("{n}: max abs {:.2e}", d.max_abs);
+            check(&mut failures, d.rows_out_of_tol == 0, || format!("{n}: rows out of tolerance {:?}", d.worst_row_abs));
+            check(&mut failures, d.argmax_mismatch == 0, || format!("{n}: argmax differs"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "flash references missing");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// `deepseek2.gguf` (split `attn_k_b`/`attn_v_b`, absorbed attention over cached latents) and
 /// `deepseek2-kvb.gguf` (the same weights with a combined `attn_kv_b`, plain MHA) give the same
 /// logits: llama.cpp's two agree to 1e-5 (models README); the bound is the F32 tolerance.

@@ -128,9 +128,12 @@ pub fn dot_rows_f32(x: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
 
 /// Whether a batched [`matmul`] of `ty` rounds every output as that row's `vec_dot` (what
 /// llama.cpp's `mul_mat_id` runs): every type but IQ4_NL, whose batched kernels round as
-/// tinyBLAS (one accumulator) where its `vec_dot` keeps two.
+/// tinyBLAS (one accumulator) where its `vec_dot` keeps two, and the float types, whose
+/// batches round as tinyBLAS's float GEMM (F32 experts: an ulp off `ggml_vec_dot_f32` in the
+/// qwen3moe fixture's expert outputs, which flash attention's f16 cache then turned into 3e-3
+/// on the logits).
 pub fn batch_rounds_as_vec_dot(ty: GgmlType) -> bool {
-    ty != GgmlType::IQ4_NL
+    !matches!(ty, GgmlType::IQ4_NL | GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
 }
 
 /// Bytes taken by a row of `n` elements of `ty`. Panics if `n` is not a whole number of blocks.

@@ -68,10 +68,11 @@ impl Logits {
 
     /// After the last key: the sink joins the running maximum `m` and sum (llama.cpp's
     /// kernels: when it exceeds the maximum the output and sum are scaled by `expf(m - sink)`
-    /// and 1 is added, else `expf(sink - m)` is; `S*ms + vs` contracted as the reference
-    /// build compiles it); then the output is divided by the sum.
+    /// and 1 is added, else `expf(sink - m)` is; `S*ms + vs`, which the reference build
+    /// contracts to an fma in the tiled kernel (`fused`) and not in the one-row one); then the
+    /// output is divided by the sum.
     #[inline(always)]
-    fn finish(&self, m: f32, mut sum: f32, o: &mut [f32]) {
+    fn finish(&self, m: f32, mut sum: f32, o: &mut [f32], fused: bool) {
         if let Some(sk) = self.sink {
             let (mut ms, mut vs) = (1f32, 1f32);
             if sk > m {
@@ -80,7 +81,7 @@ impl Logits {
             } else {
                 vs = glibc::expf(sk - m);
             }
-            sum = fma(sum, ms, vs);
+            sum = if fused { fma(sum, ms, vs) } else { sum * ms + vs };
         }
         let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
         o.iter_mut().for_each(|x| *x *= inv);
@@ -192,7 +193,7 @@ fn row_tiled_any(q: &[f32], mut cache: Cache<'_>, k_stride: usize, n_ctx: usize,
             oc.copy_from_slice(&acc[..oc.len()]);
         }
     }
-    lg.finish(m, sum, o);
+    lg.finish(m, sum, o, true);
 }
 
 /// [`row_online`] over an f32 cache of f16-rounded values: q rounded to f16 too, whose
@@ -229,7 +230,7 @@ fn online(s: &[f32], v: impl Fn(usize, usize) -> f32, lg: Logits, o: &mut [f32])
         }
         sum = fma(sum, ms, w);
     }
-    lg.finish(m, sum, o);
+    lg.finish(m, sum, o, false);
 }
 
 /// One query row over keys `0..n_kv` of an f16 cache, one-row kernel (arguments as
