@@ -230,33 +230,53 @@ fn f32_models_match_llama_cpp() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The roadmap MoE architectures on quantized weights (`test/refs/moe-quant/`: llama.cpp's
-/// `llama-quantize` of the F32 fixtures, MXFP4 experts for gpt-oss and Q4_K_M for the others,
-/// with llama.cpp's logits of a 100-token prompt): every row within the F32 tolerance and the
+/// `test/refs/moe-quant/`: llama.cpp's `llama-quantize` of the roadmap MoE fixtures (MXFP4
+/// experts for gpt-oss, Q4_K_M for the others) with llama.cpp's logits (its README).
+fn moe_quant_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/refs/moe-quant")
+}
+
+/// Every `.gguf` of [`moe_quant_dir`] that has a `<stem>.<suffix>` reference, run on the
+/// prompt in `tokens` (with flash attention or not) and compared row by row: within the F32
+/// tolerance, same argmax. Returns how many files were checked.
+fn check_moe_quant_refs(suffix: &str, tokens: &str, flash: bool, failures: &mut Vec<String>) -> usize {
+    let dir = moe_quant_dir();
+    let tokens: Vec<u32> = std::fs::read_to_string(dir.join(tokens)).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
+    files.sort();
+    let mut checked = 0;
+    for path in files {
+        let refp = path.with_extension(suffix);
+        if !refp.exists() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load_with(&f, &opts(false)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let want: Vec<f32> = std::fs::read(&refp).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let want: Vec<Vec<f32>> = want.chunks_exact(model.n_vocab()).map(|r| r.to_vec()).collect();
+        assert_eq!(want.len(), tokens.len(), "{}", refp.display());
+        let mut s = model.new_session_kv(512, KvType::F32).unwrap();
+        s.set_flash_attn(flash);
+        let got = s.eval(&tokens, true).unwrap().to_vec();
+        let d = compare_rows(&got, &want, 0.0);
+        let n = format!("{} ({suffix})", name(&path));
+        eprintln!("{n}: max abs {:.2e}", d.max_abs);
+        check(failures, d.rows_out_of_tol == 0, || format!("{n}: rows out of tolerance {:?}", d.worst_row_abs));
+        check(failures, d.argmax_mismatch == 0, || format!("{n}: argmax differs"));
+        checked += 1;
+    }
+    checked
+}
+
+/// The roadmap MoE architectures on quantized weights against llama.cpp's logits of a
+/// 100-token prompt (`*.logits.bin`), every file: every row within the F32 tolerance and the
 /// same argmax (measured: equal bits on both kernel paths).
 #[test]
 fn quantized_moe_files_match_llama_cpp() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/refs/moe-quant");
-    let tokens: Vec<u32> = std::fs::read_to_string(dir.join("tokens.txt")).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
-    files.sort();
-    assert!(files.len() >= 4, "expected the four quantized MoE files in {}", dir.display());
     let mut failures = Vec::new();
-    for path in &files {
-        let bytes = std::fs::read(path).unwrap();
-        let f = GgufFile::parse(&bytes).unwrap();
-        let model = Model::load_with(&f, &opts(false)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let want: Vec<f32> = std::fs::read(path.with_extension("logits.bin")).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        let nv = model.n_vocab();
-        let want: Vec<Vec<f32>> = want.chunks_exact(nv).map(|r| r.to_vec()).collect();
-        assert_eq!(want.len(), tokens.len());
-        let got = model.new_session(512).eval(&tokens, true).unwrap().to_vec();
-        let d = compare_rows(&got, &want, 0.0);
-        let n = name(path);
-        eprintln!("{n}: max abs {:.2e}", d.max_abs);
-        check(&mut failures, d.rows_out_of_tol == 0, || format!("{n}: rows out of tolerance {:?}", d.worst_row_abs));
-        check(&mut failures, d.argmax_mismatch == 0, || format!("{n}: argmax differs"));
-    }
+    let n = check_moe_quant_refs("logits.bin", "tokens.txt", false, &mut failures);
+    assert!(n >= 4, "expected the four quantized MoE files in {}", moe_quant_dir().display());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -267,35 +287,10 @@ fn quantized_moe_files_match_llama_cpp() {
 /// equal bits).
 #[test]
 fn quantized_moe_files_match_llama_cpp_flash_attention() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/refs/moe-quant");
-    let read_tokens = |f: &str| -> Vec<u32> { std::fs::read_to_string(dir.join(f)).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect() };
-    let mut checked = 0;
     let mut failures = Vec::new();
-    for (suffix, tokens) in [("flash.logits.bin", read_tokens("tokens.txt")), ("flash30.logits.bin", read_tokens("tokens30.txt"))] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
-        files.sort();
-        for path in files {
-            let refp = path.with_extension(suffix);
-            if !refp.exists() {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            let f = GgufFile::parse(&bytes).unwrap();
-            let model = Model::load_with(&f, &opts(false)).unwrap();
-            let want: Vec<f32> = std::fs::read(&refp).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            let want: Vec<Vec<f32>> = want.chunks_exact(model.n_vocab()).map(|r| r.to_vec()).collect();
-            let mut s = model.new_session_kv(512, KvType::F32).unwrap();
-            s.set_flash_attn(true);
-            let got = s.eval(&tokens, true).unwrap().to_vec();
-            let d = compare_rows(&got, &want, 0.0);
-            let n = format!("{} ({suffix})", name(&path));
-            eprintln!("{n}: max abs {:.2e}", d.max_abs);
-            check(&mut failures, d.rows_out_of_tol == 0, || format!("{n}: rows out of tolerance {:?}", d.worst_row_abs));
-            check(&mut failures, d.argmax_mismatch == 0, || format!("{n}: argmax differs"));
-            checked += 1;
-        }
-    }
-    assert!(checked >= 4, "flash references missing");
+    let n = check_moe_quant_refs("flash.logits.bin", "tokens.txt", true, &mut failures)
+        + check_moe_quant_refs("flash30.logits.bin", "tokens30.txt", true, &mut failures);
+    assert!(n >= 4, "flash references missing");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

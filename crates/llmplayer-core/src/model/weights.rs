@@ -237,7 +237,7 @@ impl Loader<'_, '_> {
         let Some(tr) = traits(t.ty) else {
             return Err(ModelError::UnsupportedType { name: name.to_string(), ty: t.ty });
         };
-        if width % tr.block_size != 0 {
+        if !width.is_multiple_of(tr.block_size) {
             return Err(Self::bad(name, format!("rows of {width} values are not whole {} blocks", t.ty)));
         }
         let mut out = vec![0.0f32; width * n];

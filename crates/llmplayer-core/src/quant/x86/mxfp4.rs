@@ -65,9 +65,6 @@ pub unsafe fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut i = 0;
     // Per pair k of the eight blocks: lanes 2k (low half) and 2k + 1 (high half) of the scales.
     let sel: [__m512i; 4] = std::array::from_fn(|k| _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * k as i32)), _mm256_set1_epi32(2 * k as i32 + 1), 1));
-    // The eight f16 scales packed into one integer with shifts (integer ports) rather than
-    // inserted lane by lane (the shuffle port, which the pairs already keep busy).
-    let pack = |f: &dyn Fn(usize) -> u64, bits: u32| (0..8).fold(0u128, |v, k| v | (f(k) as u128) << (bits * k as u32));
     let e_at = _mm256_setr_epi32(0, 17, 34, 51, 68, 85, 102, 119);
     while i + 8 <= nb {
         // The eight exponent bytes (17 bytes apart) in one gather.
@@ -75,7 +72,9 @@ pub unsafe fn vec_dot_mxfp4_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
         let normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
         let small = _mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2));
         let dw = _mm256_castsi256_ps(_mm256_mask_sllv_epi32(normal, small, _mm256_set1_epi32(0x0020_0000), e));
-        let dh = pack(&|k| (*yp.add(i + k)).d as u64, 16);
+        // The eight f16 scales packed into one integer with shifts (integer ports) rather than
+        // inserted lane by lane (the shuffle port, which the pairs already keep busy).
+        let dh = (0..8).fold(0u128, |v, k| v | ((*yp.add(i + k)).d as u128) << (16 * k));
         let dy = _mm256_cvtph_ps(_mm_set_epi64x((dh >> 64) as i64, dh as i64));
         let scales = _mm512_castps256_ps512(_mm256_mul_ps(dy, dw));
         for (k, s) in sel.iter().enumerate() {
@@ -184,23 +183,10 @@ pub(crate) fn kernels() -> (PackPanelFn, PanelDotFn, usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::panel_tests::Rng;
     use super::*;
     use crate::quant::{matmul_q, row_bytes, traits};
     use crate::GgmlType;
-
-    /// xorshift64.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u8 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 24) as u8
-        }
-        fn f32(&mut self) -> f32 {
-            (u32::from_le_bytes([self.next(), self.next(), self.next(), 0]) as f32 / (1u32 << 23) as f32) - 1.0
-        }
-    }
 
     /// MXFP4 rows of random nibbles; exponents around trained weights' (2^-8) or anywhere
     /// (`wide`, subnormal halves 0 and 1 included).
@@ -223,12 +209,13 @@ mod tests {
     /// The mat-vec and the panels equal ggml's AVX2 dot (`legacy.rs`) bit for bit, odd block
     /// counts (the scalar tail) and extreme exponents included.
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn vnni_kernels_equal_the_avx2_dot_bit_for_bit() {
         if !vnni::available() {
             eprintln!("no AVX-512 VNNI on this CPU: skipped");
             return;
         }
-        let mut rng = Rng(0x5eed_0f_4f_b0a7);
+        let mut rng = Rng(0x5eed_0f4f_b0a7);
         let (pack, dot, bytes) = kernels();
         for (cols, wide, outliers) in [(32usize, false, false), (96, true, true), (2880, false, true), (1024, true, false), (160, false, false), (544, true, true), (608, true, false)] {
             let rb = row_bytes(GgmlType::MXFP4, cols);

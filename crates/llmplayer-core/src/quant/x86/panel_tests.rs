@@ -16,17 +16,17 @@ use crate::GgmlType::{self, *};
 
 type Kernels = Option<(PackPanelFn, PanelDotFn, usize)>;
 
-/// xorshift64 bytes.
-struct Rng(u64);
+/// xorshift64 bytes (the other kernel tests' source too).
+pub(super) struct Rng(pub(super) u64);
 impl Rng {
-    fn next(&mut self) -> u8 {
+    pub(super) fn next(&mut self) -> u8 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 >> 24) as u8
     }
     /// Uniform in [-1, 1).
-    fn f32(&mut self) -> f32 {
+    pub(super) fn f32(&mut self) -> f32 {
         (u32::from_le_bytes([self.next(), self.next(), self.next(), 0]) as f32 / (1u32 << 23) as f32) - 1.0
     }
 }
