@@ -60,6 +60,22 @@ pub const ATTENTION_SLIDING_WINDOW_PATTERN: &str = ".attention.sliding_window_pa
 pub const ATTN_LOGIT_SOFTCAPPING: &str = ".attn_logit_softcapping";
 pub const FINAL_LOGIT_SOFTCAPPING: &str = ".final_logit_softcapping";
 pub const ROPE_FREQ_BASE_SWA: &str = ".rope.freq_base_swa";
+pub const ROPE_DIMENSION_SECTIONS: &str = ".rope.dimension_sections";
+// <arch>.ssm.* of state-space and linear-attention mixers (mamba2, falcon-h1, qwen3next)
+pub const SSM_CONV_KERNEL: &str = ".ssm.conv_kernel";
+pub const SSM_INNER_SIZE: &str = ".ssm.inner_size";
+pub const SSM_STATE_SIZE: &str = ".ssm.state_size";
+pub const SSM_TIME_STEP_RANK: &str = ".ssm.time_step_rank";
+pub const SSM_GROUP_COUNT: &str = ".ssm.group_count";
+pub const FULL_ATTENTION_INTERVAL: &str = ".full_attention_interval";
+pub const EXPERT_SHARED_FEED_FORWARD_LENGTH: &str = ".expert_shared_feed_forward_length";
+// RWKV (rwkv7)
+pub const WKV_HEAD_SIZE: &str = ".wkv.head_size";
+pub const DECAY_LORA_RANK: &str = ".attention.decay_lora_rank";
+pub const ICLR_LORA_RANK: &str = ".attention.iclr_lora_rank";
+pub const VALUE_RESIDUAL_MIX_LORA_RANK: &str = ".attention.value_residual_mix_lora_rank";
+pub const GATE_LORA_RANK: &str = ".attention.gate_lora_rank";
+pub const TOKEN_SHIFT_COUNT: &str = ".token_shift_count";
 
 // tokenizer.*
 pub const TOKENIZER_MODEL: &str = "tokenizer.ggml.model";

@@ -67,6 +67,9 @@ pub(crate) trait Device: Sync {
     fn swiglu_fused(&self, fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding);
     /// `x += y * scale` (or `x += y`).
     fn add(&self, x: &mut [f32], y: &[f32], scale: Option<f32>);
+    /// `f(i, chunk)` for each `chunk`-long piece `i` of `data`, in parallel (the recurrent
+    /// mixers' per-head scans over their state).
+    fn par_chunks(&self, data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync));
 }
 
 /// Routed rows up to which [`Device::matmul_id`] runs one mat-vec per row in one parallel
@@ -84,6 +87,10 @@ pub(crate) struct Cpu<'a> {
 }
 
 impl Device for Cpu<'_> {
+    fn par_chunks(&self, data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        self.pool.for_each_chunk_mut(data, chunk, f);
+    }
+
     fn matmul(&self, w: &Mat, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs) {
         w.matmul(self.file, self.pool, x, n, out, acts);
     }

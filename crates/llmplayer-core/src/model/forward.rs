@@ -5,7 +5,7 @@
 
 use super::blocks::attention::AttnBufs;
 use super::blocks::ffn::{Ffn, FfnBufs};
-use super::blocks::{Mixer, Net, Pass};
+use super::blocks::{Mixer, Net, Pass, RecBufs};
 use super::hparams::HParams;
 use super::batch::{Batch, Run};
 use super::kv::KvType;
@@ -25,7 +25,8 @@ pub(crate) struct Scratch {
     xn: Vec<f32>,
     /// (n_ubatch, n_embd) block output (attn_output, ffn_down)
     proj: Vec<f32>,
-    /// (n_ubatch, n_embd) the FFN's output beside the attention's (parallel layers; else empty)
+    /// (n_ubatch, n_embd) the FFN's output beside the attention's (parallel layers), or the
+    /// side mixer's (falcon-h1); else empty
     proj2: Vec<f32>,
     /// (n_ubatch, n_rot) cos/sin pairs per position, and those of the windowed layers' rope
     /// (empty without one)
@@ -34,6 +35,7 @@ pub(crate) struct Scratch {
     /// (n_ubatch,) attention temperature per position
     temp: Vec<f32>,
     attn: AttnBufs,
+    rec: RecBufs,
     ffn: FfnBufs,
     /// activations converted to the weights' vec_dot_type (grows to its maximum at creation)
     acts: QuantizedActs,
@@ -43,7 +45,7 @@ impl Scratch {
     pub fn new(hp: &HParams, net: &Net, n_ubatch: usize, n_ctx: usize, n_threads: usize, kv: KvType) -> Scratch {
         let fused_qkv = net.layers.iter().any(|l| match &l.mixer {
             Mixer::Attention(a) => matches!(a.qkv, super::blocks::attention::Qkv::Fused(_)),
-            Mixer::Mla(_) => false,
+            _ => false,
         });
         let fused_ffn = net.layers.iter().any(|l| matches!(l.ffn, Ffn::FusedGated { .. }));
         let n_slots = SLOTS_PER_THREAD * n_threads.max(1);
@@ -52,14 +54,21 @@ impl Scratch {
             x: vec![0.0; n_ubatch * hp.n_embd],
             xn: vec![0.0; n_ubatch * hp.n_embd],
             proj: vec![0.0; n_ubatch * hp.n_embd],
-            proj2: vec![0.0; if net.layers.iter().any(|l| l.parallel) { n_ubatch * hp.n_embd } else { 0 }],
+            proj2: vec![0.0; if net.layers.iter().any(|l| l.parallel || l.side.is_some()) { n_ubatch * hp.n_embd } else { 0 }],
             rope: vec![0.0; n_ubatch * hp.n_rot],
             rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot } else { 0 }],
             temp: vec![1.0; n_ubatch],
             attn: AttnBufs::new(hp, fused_qkv, n_ubatch, attn_s),
+            rec: RecBufs::new(hp, net, n_ubatch),
             ffn: FfnBufs::new(hp, fused_ffn, n_ubatch),
             acts: QuantizedActs::new(),
         };
+        // Recurrent mixers' outputs (before their projection) may be wider than attention's.
+        let widest = net.layers.iter().enumerate().flat_map(|(il, l)| l.side.iter().chain([&l.mixer]).map(move |m| m.out_width(hp, il))).max();
+        let out = n_ubatch * widest.unwrap_or(0);
+        if s.attn.out.len() < out {
+            s.attn.out.resize(out, 0.0);
+        }
         s.prewarm_acts(net, n_ubatch);
         s
     }
@@ -111,6 +120,29 @@ fn block_input<'b>(p: &Pass, w: Option<&[f32]>, b: Option<&[f32]>, x: &'b [f32],
     }
 }
 
+/// What every mixer of layer `il` reads: its `n` input rows (n, n_embd), their runs, rope
+/// (n, n_rot) and temperatures (n,).
+struct MixIo<'a> {
+    il: usize,
+    inp: &'a [f32],
+    n: usize,
+    runs: &'a [Run],
+    rc: &'a [f32],
+    temp: &'a [f32],
+}
+
+/// Runs mixer `m` over `io`'s rows into `attn.out`.
+fn mix(p: &Pass, m: &Mixer, io: &MixIo, mem: &mut Memory, attn: &mut AttnBufs, rec: &mut RecBufs, acts: &mut QuantizedActs) {
+    let MixIo { il, inp, n, runs, rc, temp } = *io;
+    match m {
+        Mixer::Attention(a) => a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
+        Mixer::Mla(m) => m.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
+        Mixer::Mamba2(m) => m.forward(p, il, inp, n, runs, mem, rec.ssm.as_mut().expect("sized for it"), &mut attn.out, acts),
+        Mixer::DeltaNet(m) => m.forward(p, il, inp, n, runs, mem, rec.dnet.as_mut().expect("sized for it"), &mut attn.out, acts),
+        Mixer::Rwkv7(m) => m.forward(p, il, inp, n, runs, mem, rec.rwkv.as_mut().expect("sized for it"), &mut attn.out, acts),
+    }
+}
+
 /// Runs the batch's rows `r0..r0 + n` (`runs`: those rows split by sequence, from
 /// [`Batch::runs`]) through the model, appending their K/V to their sequences' caches, and
 /// writes the logits of the rows that want them into `logits` ((n_outputs, n_vocab), in row
@@ -118,7 +150,7 @@ fn block_input<'b>(p: &Pass, w: Option<&[f32]>, b: Option<&[f32]>, x: &'b [f32],
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
     let (hp, dev) = (p.hp, p.dev);
-    let Scratch { x, xn, proj, proj2, rope: rc, rope_swa: rc_swa, temp, attn, ffn, acts } = s;
+    let Scratch { x, xn, proj, proj2, rope: rc, rope_swa: rc_swa, temp, attn, rec, ffn, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
     let mut n = runs.iter().map(|r| r.len).sum::<usize>();
     let (tokens, pos, wants) = (&batch.tokens[r0..r0 + n], &batch.pos[r0..r0 + n], &batch.logits[r0..r0 + n]);
@@ -139,30 +171,44 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
         // ---- mixer
         let inp = block_input(p, layer.attn_norm.as_deref(), layer.attn_norm_b.as_deref(), x, xn, n);
         let rc: &[f32] = if p.rope_swa.is_some() && hp.is_swa(il) { rc_swa } else { rc };
-        match &layer.mixer {
-            Mixer::Attention(a) => a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
-            Mixer::Mla(m) => m.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
-        }
-        let n_o = hp.n_embd_attn_out(il);
-        // Last layer: only the rows that produce logits go on (llama.cpp inp_out_ids).
-        if il + 1 == hp.n_layer {
+        let io = MixIo { il, inp, n, runs, rc, temp };
+        mix(p, &layer.mixer, &io, mem, attn, rec, acts);
+        // The rows kept past the last layer: only those that produce logits (llama.cpp
+        // inp_out_ids), moved to the front of each (rows, width) buffer listed.
+        let wanted = |n: usize, bufs: &mut [(&mut [f32], usize)]| -> usize {
+            if il + 1 < hp.n_layer {
+                return n;
+            }
             let mut kept = 0;
             for (t, _) in wants.iter().enumerate().filter(|(_, &w)| w) {
                 if t != kept {
-                    attn.out.copy_within(t * n_o..(t + 1) * n_o, kept * n_o);
-                    x.copy_within(t * d..(t + 1) * d, kept * d);
-                    if layer.parallel {
-                        xn.copy_within(t * d..(t + 1) * d, kept * d);
+                    for (b, w) in bufs.iter_mut() {
+                        b.copy_within(t * *w..(t + 1) * *w, kept * *w);
                     }
                 }
                 kept += 1;
             }
-            n = kept;
+            kept
+        };
+        if let Some(side) = &layer.side {
+            // Both mixers see every row (the side one's state absorbs them all); their
+            // projected outputs add: x += attn + ssm.
+            layer.mixer.wo().apply(dev, &attn.out, n, proj, acts);
+            mix(p, side, &io, mem, attn, rec, acts);
+            side.wo().apply(dev, &attn.out, n, proj2, acts);
+            dev.add(&mut proj[..n * d], &proj2[..n * d], None);
+            n = wanted(n, &mut [(proj, d), (x, d)]);
+            if n == 0 {
+                return;
+            }
+        } else {
+            let n_o = layer.mixer.out_width(hp, il);
+            n = if layer.parallel { wanted(n, &mut [(&mut attn.out, n_o), (x, d), (xn, d)]) } else { wanted(n, &mut [(&mut attn.out, n_o), (x, d)]) };
+            if n == 0 {
+                return;
+            }
+            layer.mixer.wo().apply(dev, &attn.out, n, proj, acts);
         }
-        if n == 0 {
-            return;
-        }
-        layer.mixer.wo().apply(dev, &attn.out, n, proj, acts);
         if layer.parallel {
             // The FFN reads the same normed input; llama.cpp adds (ffn + x) + attn.
             layer.ffn.forward(p, &xn[..n * d], n, ffn, acts, proj2);
@@ -175,6 +221,9 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
             dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);
         }
         dev.add(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
+        if matches!(layer.ffn, Ffn::None) {
+            continue;
+        }
 
         // ---- feed-forward
         let inp = block_input(p, layer.ffn_norm.as_deref(), layer.ffn_norm_b.as_deref(), x, xn, n);

@@ -107,6 +107,52 @@ pub struct HParams {
     /// Soft-capping of attention scores and of the final logits (gemma2).
     pub attn_softcap: Option<f32>,
     pub final_softcap: Option<f32>,
+    /// State-space / linear-attention sizes (mamba2, falcon-h1, qwen3next, qwen35).
+    pub ssm: Option<SsmDims>,
+    /// (n_layer,) the layer keeps no KV: its mixer is recurrent only (set by the
+    /// architecture; attention-free models have every layer so and may have no heads).
+    pub recurrent: Vec<bool>,
+}
+
+/// The `ssm.*` sizes (llama.cpp's `ssm_d_conv` ..): the short conv's kernel, the inner
+/// width, the state size per head (Mamba-2) or the head size (gated DeltaNet), the number of
+/// heads (`time_step_rank`: Mamba-2 heads, DeltaNet value heads) and of groups (B/C groups,
+/// DeltaNet key heads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsmDims {
+    pub d_conv: usize,
+    pub d_inner: usize,
+    pub d_state: usize,
+    pub n_head: usize,
+    pub n_group: usize,
+}
+
+impl SsmDims {
+    /// Reads and checks the five keys (every one required, as llama.cpp does).
+    pub(crate) fn read(m: &Meta) -> Result<SsmDims, ModelError> {
+        let get = |k: &str| -> Result<usize, ModelError> {
+            let v = m.u32_req(k)? as usize;
+            if v == 0 || v > 1 << 20 {
+                return Err(m.bad(k, "must be between 1 and 2^20"));
+            }
+            Ok(v)
+        };
+        let d = SsmDims {
+            d_conv: get(keys::SSM_CONV_KERNEL)?,
+            d_inner: get(keys::SSM_INNER_SIZE)?,
+            d_state: get(keys::SSM_STATE_SIZE)?,
+            n_head: get(keys::SSM_TIME_STEP_RANK)?,
+            n_group: get(keys::SSM_GROUP_COUNT)?,
+        };
+        if d.d_inner % d.n_head != 0 || d.n_head % d.n_group != 0 || d.d_conv > 64 {
+            return Err(m.bad(keys::SSM_TIME_STEP_RANK, &format!("{} heads of an inner size {} in {} groups, conv {}", d.n_head, d.d_inner, d.n_group, d.d_conv)));
+        }
+        Ok(d)
+    }
+    /// Per-head width of the inner activations (Mamba-2's head_dim).
+    pub fn head_dim(&self) -> usize {
+        self.d_inner / self.n_head
+    }
 }
 
 /// Multi-head latent attention's sizes (llama.cpp's deepseek2 hparams). Its K and V heads
@@ -369,16 +415,10 @@ impl HParams {
             .per_layer(keys::HEAD_COUNT, n_layer)?
             .ok_or_else(|| ModelError::MissingKey(m.key(keys::HEAD_COUNT)))?;
         let n_head_kv = m.per_layer(keys::HEAD_COUNT_KV, n_layer)?.unwrap_or_else(|| n_head.clone());
-        let h0 = n_head[0];
-        if h0 == 0 || n_embd == 0 {
-            return Err(m.bad(keys::HEAD_COUNT, "an attention model needs heads and an embedding"));
+        let h0 = n_head.iter().copied().find(|&h| h > 0).unwrap_or(0);
+        if n_embd == 0 {
+            return Err(m.bad(keys::EMBEDDING_LENGTH, "must not be 0"));
         }
-        for (il, (&h, &hkv)) in n_head.iter().zip(&n_head_kv).enumerate() {
-            if h == 0 || hkv == 0 || h % hkv != 0 {
-                return Err(m.bad(keys::HEAD_COUNT_KV, &format!("layer {il}: {h} heads is not a multiple of {hkv} kv heads")));
-            }
-        }
-
         let n_ctx_orig_yarn = match m.u32_opt(keys::ROPE_SCALING_ORIG_CTX_LEN)? {
             Some(n) if n != 0 => n as usize,
             _ => n_ctx_train,
@@ -401,10 +441,12 @@ impl HParams {
         let rope_freq_scale = if factor == 0.0 { 1.0 } else { 1.0 / factor };
         let rope_attn_factor = m.f32_opt(keys::ROPE_SCALING_ATTN_FACTOR)?.unwrap_or(1.0);
 
-        let head_dim_k = m.u32_opt(keys::KEY_LENGTH)?.map_or(n_embd / h0, |v| v as usize);
-        let head_dim_v = m.u32_opt(keys::VALUE_LENGTH)?.map_or(n_embd / h0, |v| v as usize);
+        // Attention-free models (mamba2, rwkv7) have no heads: no head sizes either.
+        let per_head = if h0 == 0 { 0 } else { n_embd / h0 };
+        let head_dim_k = m.u32_opt(keys::KEY_LENGTH)?.map_or(per_head, |v| v as usize);
+        let head_dim_v = m.u32_opt(keys::VALUE_LENGTH)?.map_or(per_head, |v| v as usize);
         let n_rot = m.u32_opt(keys::ROPE_DIMENSION_COUNT)?.map_or(head_dim_k, |v| v as usize);
-        if head_dim_k == 0 || head_dim_v == 0 || n_rot > head_dim_k || n_rot % 2 != 0 {
+        if n_rot > head_dim_k || n_rot % 2 != 0 {
             return Err(m.bad(keys::ROPE_DIMENSION_COUNT, &format!("{n_rot} rotary dims for head size {head_dim_k}")));
         }
 
@@ -450,10 +492,13 @@ impl HParams {
             rope_swa: None,
             attn_softcap: None,
             final_softcap: None,
+            ssm: None,
+            recurrent: vec![false; n_layer],
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
         (arch.def().hparams)(&m, &mut hp)?;
+        hp.check_heads(&m)?;
         // llama.cpp counts next-token-prediction blocks in block_count; generation never runs
         // them (its n_layer() excludes them), so neither does this engine.
         let nextn = m.u32_opt(keys::NEXTN_PREDICT_LAYERS)?.unwrap_or(0) as usize;
@@ -518,6 +563,20 @@ impl HParams {
         self.window(il).is_some() || self.chunk(il).is_some()
     }
 
+    /// Every layer with attention has heads, kv heads that divide them, and head sizes.
+    fn check_heads(&self, m: &Meta) -> Result<(), ModelError> {
+        for il in (0..self.n_layer).filter(|&il| !self.recurrent[il]) {
+            let (h, hkv) = (self.n_head[il], self.n_head_kv[il]);
+            if h == 0 || hkv == 0 || h % hkv != 0 {
+                return Err(m.bad(keys::HEAD_COUNT_KV, &format!("layer {il}: {h} heads is not a multiple of {hkv} kv heads")));
+            }
+            if self.head_dim_k == 0 || self.head_dim_v == 0 {
+                return Err(m.bad(keys::KEY_LENGTH, "an attention layer needs a head size"));
+            }
+        }
+        Ok(())
+    }
+
     /// Drops the last `n` layers (next-token-prediction blocks llama.cpp counts in
     /// `block_count` but never runs for generation) from every per-layer list.
     fn drop_trailing_layers(&mut self, n: usize) {
@@ -533,6 +592,7 @@ impl HParams {
         for (_, layers) in self.swa.iter_mut().chain(self.chunked.iter_mut()) {
             layers.truncate(n_layer);
         }
+        self.recurrent.truncate(n_layer);
     }
 
     /// llama.cpp `set_swa_pattern(period)`: layer `il` is windowed unless it is the last of each
@@ -556,11 +616,12 @@ impl HParams {
         Ok(())
     }
 
+    /// Width of layer `il`'s K rows (0 for a recurrent layer: it keeps no KV).
     pub fn n_embd_k_gqa(&self, il: usize) -> usize {
-        self.n_head_kv[il] * self.head_dim_k
+        if self.recurrent[il] { 0 } else { self.n_head_kv[il] * self.head_dim_k }
     }
     pub fn n_embd_v_gqa(&self, il: usize) -> usize {
-        self.n_head_kv[il] * self.head_dim_v
+        if self.recurrent[il] { 0 } else { self.n_head_kv[il] * self.head_dim_v }
     }
     pub fn n_embd_q(&self, il: usize) -> usize {
         self.n_head[il] * self.head_dim_k

@@ -6,9 +6,8 @@
 //!   overwritten from the cut on.
 //! * Recurrent state (DeltaNet, Mamba, RWKV layers, [`Recurrent`]): one fixed-size state per
 //!   sequence that has absorbed every position, so it can only go back to a checkpoint it
-//!   saved. No architecture uses it yet; the rule and its effect on prefix reuse are in place
-//!   (a session reuses the longest prefix every layer can return to) and tested with it.
-//!
+//!   saved (the ends of the last prompts) or to the start. A session reuses the longest
+//!   prefix every layer can return to. Hybrid models hold both kinds.
 //! * Windowed KV (sliding-window layers, inside [`KvCache`]): only the positions still
 //!   visible are held, so a prefix can be kept only while the keys its next query sees are
 //!   (else the sequence starts again from 0, as llama.cpp's SWA cache does).
@@ -21,32 +20,66 @@ use super::ModelError;
 /// A sequence's id in a session (llama.cpp `llama_seq_id`): `0..n_seq`.
 pub type SeqId = usize;
 
-/// Checkpoints of a recurrent state: the positions whose state was saved. The state after
-/// position `p - 1` can be restored exactly when `p` is a checkpoint (0, the empty state,
-/// always is).
-#[derive(Clone, Debug)]
+/// Checkpoints a sequence's recurrent state keeps besides its live state (llama.cpp's
+/// server keeps context checkpoints the same way): the end of the last prompts.
+const MAX_CHECKPOINTS: usize = 3;
+
+/// One sequence's recurrent state: every recurrent layer's values (conv window, scan state,
+/// token shift) in one buffer, and copies of it at checkpoints. The state after position
+/// `p - 1` can be returned to exactly when `p` is the live length, a checkpoint, or 0 (the
+/// empty state).
 pub(crate) struct Recurrent {
-    /// Save the state every `every` positions.
-    pub every: usize,
-    /// (ascending) saved positions, 0 first
-    saved: Vec<usize>,
+    /// (n_layer,) each layer's span of `live` (empty for layers without state)
+    spans: Vec<std::ops::Range<usize>>,
+    /// (Σ layer state,) the state after every held position
+    live: Vec<f32>,
+    /// (position, state) checkpoints, oldest first
+    saved: Vec<(usize, Vec<f32>)>,
 }
 
 impl Recurrent {
-    pub fn new(every: usize) -> Recurrent {
-        Recurrent { every: every.max(1), saved: vec![0] }
+    /// `sizes[il]`: the f32 values layer `il`'s state takes (0: none).
+    pub fn new(sizes: &[usize]) -> Recurrent {
+        let mut at = 0;
+        let spans = sizes
+            .iter()
+            .map(|&n| {
+                at += n;
+                at - n..at
+            })
+            .collect();
+        Recurrent { spans, live: vec![0.0; at], saved: Vec::with_capacity(MAX_CHECKPOINTS) }
     }
-    /// The longest prefix of at most `n` positions the state can return to.
-    fn keepable(&self, n: usize) -> usize {
-        self.saved.iter().copied().filter(|&p| p <= n).max().unwrap_or(0)
+    /// Bytes of one state (the live one; each checkpoint takes as many).
+    pub fn bytes(&self) -> usize {
+        self.live.len() * 4
     }
-    fn truncate(&mut self, n: usize) {
-        self.saved.retain(|&p| p <= n);
+    /// The longest prefix of at most `n` positions (of `len` held) the state can return to.
+    fn keepable(&self, n: usize, len: usize) -> usize {
+        if n >= len {
+            return len;
+        }
+        self.saved.iter().map(|&(p, _)| p).filter(|&p| p <= n).max().unwrap_or(0)
     }
-    /// The state has absorbed positions up to `len`: record the checkpoints passed.
-    fn advance(&mut self, from: usize, len: usize) {
-        let first = from / self.every + 1;
-        self.saved.extend((first..).map(|k| k * self.every).take_while(|&p| p <= len));
+    /// Returns to position `n` (which [`Recurrent::keepable`] allows) of `len`.
+    fn truncate(&mut self, n: usize, len: usize) {
+        if n < len {
+            match self.saved.iter().find(|(p, _)| *p == n) {
+                Some((_, st)) => self.live.copy_from_slice(st),
+                None => self.live.fill(0.0),
+            }
+        }
+        self.saved.retain(|&(p, _)| p <= n);
+    }
+    /// Saves the live state as the checkpoint of position `len` (the oldest goes when full).
+    fn checkpoint(&mut self, len: usize) {
+        if self.saved.last().is_some_and(|&(p, _)| p == len) {
+            return;
+        }
+        let mut buf = if self.saved.len() == MAX_CHECKPOINTS { self.saved.remove(0).1 } else { Vec::new() };
+        buf.clear();
+        buf.extend_from_slice(&self.live);
+        self.saved.push((len, buf));
     }
 }
 
@@ -88,20 +121,39 @@ impl Memory {
     pub fn kv_mut(&mut self, seq: SeqId) -> &mut KvCache {
         &mut self.seqs[seq].kv
     }
-    /// Gives every sequence a recurrent state saved every `every` positions (emptied), as a
-    /// model with recurrent mixers will. No architecture has one yet: the session tests use
-    /// it as a double.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn add_recurrent(&mut self, every: usize) {
+    /// Gives every sequence a recurrent state of `sizes[il]` values for layer `il` (emptied).
+    pub fn add_recurrent(&mut self, sizes: &[usize]) {
         self.clear();
-        self.seqs.iter_mut().for_each(|c| c.recurrent = Some(Recurrent::new(every)));
+        self.seqs.iter_mut().for_each(|c| c.recurrent = Some(Recurrent::new(sizes)));
+    }
+
+    /// Layer `il`'s live recurrent state for `seq` (empty without one).
+    pub fn state_mut(&mut self, seq: SeqId, il: usize) -> &mut [f32] {
+        match &mut self.seqs[seq].recurrent {
+            Some(r) => &mut r.live[r.spans[il].clone()],
+            None => &mut [],
+        }
+    }
+
+    /// Bytes of one sequence's recurrent state (0 without one).
+    pub fn state_bytes(&self) -> usize {
+        self.seqs[0].recurrent.as_ref().map_or(0, Recurrent::bytes)
+    }
+
+    /// Saves `seq`'s recurrent state at its current length (a prompt's end), so a later
+    /// prompt that diverges after it resumes there.
+    pub fn checkpoint(&mut self, seq: SeqId) {
+        let c = &mut self.seqs[seq];
+        if let Some(r) = &mut c.recurrent {
+            r.checkpoint(c.tokens.len());
+        }
     }
 
     /// The longest prefix of at most `n` of `seq`'s positions that every layer can keep.
     pub fn keepable(&self, seq: SeqId, n: usize) -> usize {
         let c = &self.seqs[seq];
         let n = c.kv.keepable(n.min(c.tokens.len()));
-        c.recurrent.as_ref().map_or(n, |r| r.keepable(n))
+        c.recurrent.as_ref().map_or(n, |r| r.keepable(n, c.tokens.len()))
     }
 
     /// Drops `seq`'s positions from `n` on; refused when some layer cannot return there
@@ -112,24 +164,19 @@ impl Memory {
         if keep != n.min(c.tokens.len()) {
             return Err(ModelError::CannotTruncate { seq, n, keepable: keep });
         }
+        if let Some(r) = &mut c.recurrent {
+            r.truncate(n, c.tokens.len());
+        }
         c.tokens.truncate(n);
         if n == 0 {
             c.kv.clear();
-        }
-        if let Some(r) = &mut c.recurrent {
-            r.truncate(n);
         }
         Ok(())
     }
 
     /// `tokens` were appended to `seq` by a forward pass.
     pub fn commit(&mut self, seq: SeqId, tokens: &[u32]) {
-        let c = &mut self.seqs[seq];
-        let from = c.tokens.len();
-        c.tokens.extend_from_slice(tokens);
-        if let Some(r) = &mut c.recurrent {
-            r.advance(from, c.tokens.len());
-        }
+        self.seqs[seq].tokens.extend_from_slice(tokens);
     }
 
     /// Forgets every sequence (buffers stay allocated).
@@ -138,7 +185,7 @@ impl Memory {
             c.tokens.clear();
             c.kv.clear();
             if let Some(r) = &mut c.recurrent {
-                r.truncate(0);
+                r.truncate(0, usize::MAX);
             }
         }
     }
@@ -158,13 +205,21 @@ mod tests {
 
     #[test]
     fn recurrent_state_returns_only_to_checkpoints() {
-        let mut r = Recurrent::new(4);
-        r.advance(0, 10);
-        assert_eq!(r.saved, vec![0, 4, 8]);
-        assert_eq!(r.keepable(7), 4);
-        assert_eq!(r.keepable(8), 8);
-        r.truncate(4);
-        r.advance(4, 13);
-        assert_eq!(r.saved, vec![0, 4, 8, 12]);
+        let mut r = Recurrent::new(&[2, 0, 1]);
+        assert_eq!((r.spans[1].clone(), r.spans[2].clone(), r.bytes()), (2..2, 2..3, 12));
+        r.live.copy_from_slice(&[1.0, 2.0, 3.0]);
+        r.checkpoint(5);
+        r.live.copy_from_slice(&[4.0, 5.0, 6.0]);
+        // Held: 9 positions; checkpoints 0 (empty) and 5.
+        assert_eq!((r.keepable(9, 9), r.keepable(12, 9), r.keepable(8, 9), r.keepable(4, 9)), (9, 9, 5, 0));
+        r.truncate(5, 9);
+        assert_eq!(r.live, [1.0, 2.0, 3.0]);
+        r.truncate(0, 5);
+        assert_eq!((r.live.as_slice(), r.saved.len()), (&[0.0; 3][..], 0));
+        for p in 1..=5 {
+            r.checkpoint(p);
+        }
+        let kept: Vec<usize> = r.saved.iter().map(|s| s.0).collect();
+        assert_eq!(kept, [3, 4, 5]);
     }
 }

@@ -8,6 +8,8 @@ pub enum Suffix {
     Bias,
     /// Per-tensor scale (`{1}`) multiplied into the matmul output.
     Scale,
+    /// No suffix (`blk.{i}.ssm_a`, falcon-h1's `blk.{i}.ffn_norm`).
+    None,
 }
 
 impl Suffix {
@@ -16,6 +18,7 @@ impl Suffix {
             Suffix::Weight => "weight",
             Suffix::Bias => "bias",
             Suffix::Scale => "scale",
+            Suffix::None => "",
         }
     }
 }
@@ -31,6 +34,8 @@ pub enum Global {
     /// LongRoPE factors, used when the context exceeds the original training context.
     RopeFactorsLong,
     RopeFactorsShort,
+    /// LayerNorm right after the embedding (rwkv7).
+    TokenEmbdNorm,
 }
 
 impl Global {
@@ -42,11 +47,12 @@ impl Global {
             Global::RopeFreqs => "rope_freqs",
             Global::RopeFactorsLong => "rope_factors_long",
             Global::RopeFactorsShort => "rope_factors_short",
+            Global::TokenEmbdNorm => "token_embd_norm",
         }
     }
 
     pub fn name(self, suffix: Suffix) -> String {
-        format!("{}.{}", self.base(), suffix.as_str())
+        join(self.base(), suffix)
     }
 }
 
@@ -97,6 +103,52 @@ pub enum Layer {
     AttnKvB,
     AttnKB,
     AttnVB,
+    /// Output gate of gated attention and of gated DeltaNet (qwen3next, qwen35).
+    AttnGate,
+    /// Sigmoid gate of the shared expert: one row (qwen3next).
+    FfnGateInpShexp,
+    /// State-space and linear-attention mixers (mamba2, falcon-h1, qwen3next, qwen35):
+    /// input projection, short causal conv (weight and bias), time-step bias, decay (`ssm_a`,
+    /// no suffix), skip (`ssm_d`, no suffix), gated output norm, output projection; gated
+    /// DeltaNet's beta/alpha projections, fused (`ssm_ba`) or separate.
+    SsmIn,
+    SsmConv1d,
+    SsmDt,
+    SsmA,
+    SsmD,
+    SsmNorm,
+    SsmOut,
+    SsmBa,
+    SsmBeta,
+    SsmAlpha,
+    /// RWKV-7 (rwkv7): the channel mix's pre-norm, the time mix's LoRAs (decay w, in-context
+    /// learning rate a, value residual v, gate g; `0` biases, `1` down, `2` up), its fused
+    /// token-shift lerps, key normalisation vectors, projections, group norm and output,
+    /// and the channel mix's lerp and projections.
+    AttnNorm2,
+    TimeMixW0,
+    TimeMixW1,
+    TimeMixW2,
+    TimeMixA0,
+    TimeMixA1,
+    TimeMixA2,
+    TimeMixV0,
+    TimeMixV1,
+    TimeMixV2,
+    TimeMixG1,
+    TimeMixG2,
+    TimeMixLerpFused,
+    TimeMixKK,
+    TimeMixKA,
+    TimeMixRK,
+    TimeMixKey,
+    TimeMixValue,
+    TimeMixReceptance,
+    TimeMixLn,
+    TimeMixOutput,
+    ChannelMixLerpK,
+    ChannelMixKey,
+    ChannelMixValue,
 }
 
 impl Layer {
@@ -133,11 +185,54 @@ impl Layer {
             Layer::AttnKvB => "attn_kv_b",
             Layer::AttnKB => "attn_k_b",
             Layer::AttnVB => "attn_v_b",
+            Layer::AttnGate => "attn_gate",
+            Layer::FfnGateInpShexp => "ffn_gate_inp_shexp",
+            Layer::SsmIn => "ssm_in",
+            Layer::SsmConv1d => "ssm_conv1d",
+            Layer::SsmDt => "ssm_dt",
+            Layer::SsmA => "ssm_a",
+            Layer::SsmD => "ssm_d",
+            Layer::SsmNorm => "ssm_norm",
+            Layer::SsmOut => "ssm_out",
+            Layer::SsmBa => "ssm_ba",
+            Layer::SsmBeta => "ssm_beta",
+            Layer::SsmAlpha => "ssm_alpha",
+            Layer::AttnNorm2 => "attn_norm_2",
+            Layer::TimeMixW0 => "time_mix_w0",
+            Layer::TimeMixW1 => "time_mix_w1",
+            Layer::TimeMixW2 => "time_mix_w2",
+            Layer::TimeMixA0 => "time_mix_a0",
+            Layer::TimeMixA1 => "time_mix_a1",
+            Layer::TimeMixA2 => "time_mix_a2",
+            Layer::TimeMixV0 => "time_mix_v0",
+            Layer::TimeMixV1 => "time_mix_v1",
+            Layer::TimeMixV2 => "time_mix_v2",
+            Layer::TimeMixG1 => "time_mix_g1",
+            Layer::TimeMixG2 => "time_mix_g2",
+            Layer::TimeMixLerpFused => "time_mix_lerp_fused",
+            Layer::TimeMixKK => "time_mix_k_k",
+            Layer::TimeMixKA => "time_mix_k_a",
+            Layer::TimeMixRK => "time_mix_r_k",
+            Layer::TimeMixKey => "time_mix_key",
+            Layer::TimeMixValue => "time_mix_value",
+            Layer::TimeMixReceptance => "time_mix_receptance",
+            Layer::TimeMixLn => "time_mix_ln",
+            Layer::TimeMixOutput => "time_mix_output",
+            Layer::ChannelMixLerpK => "channel_mix_lerp_k",
+            Layer::ChannelMixKey => "channel_mix_key",
+            Layer::ChannelMixValue => "channel_mix_value",
         }
     }
 
     pub fn name(self, il: usize, suffix: Suffix) -> String {
-        format!("blk.{il}.{}.{}", self.base(), suffix.as_str())
+        join(&format!("blk.{il}.{}", self.base()), suffix)
+    }
+}
+
+fn join(base: &str, suffix: Suffix) -> String {
+    match suffix {
+        Suffix::None => base.to_string(),
+        _ => format!("{base}.{}", suffix.as_str()),
     }
 }
 
@@ -151,5 +246,6 @@ mod tests {
         assert_eq!(Layer::AttnQ.name(3, Suffix::Bias), "blk.3.attn_q.bias");
         assert_eq!(Layer::FfnPostNorm.name(0, Suffix::Weight), "blk.0.post_ffw_norm.weight");
         assert_eq!(Layer::AttnOut.name(1, Suffix::Scale), "blk.1.attn_output.scale");
+        assert_eq!(Layer::SsmA.name(2, Suffix::None), "blk.2.ssm_a");
     }
 }

@@ -78,7 +78,12 @@ impl<'m> Session<'m> {
             });
             let rope = (Rope::new(hp, factors), Rope::for_windows(hp, factors));
             let s = Scratch::new(hp, &m.net, n_ubatch, n_ctx, pool.n_threads(), kv);
-            (pool, n_ubatch, n_ctx, rope, Memory::new(hp, n_ctx, n_seq, kv, false), s, hp.n_vocab)
+            let mut mem = Memory::new(hp, n_ctx, n_seq, kv, false);
+            let states = m.net.state_lens();
+            if states.iter().any(|&n| n > 0) {
+                mem.add_recurrent(&states);
+            }
+            (pool, n_ubatch, n_ctx, rope, mem, s, hp.n_vocab)
         };
         Session {
             model,
@@ -285,6 +290,15 @@ impl<'m> Session<'m> {
             row += n_out;
             r0 = r1;
         }
+        // A sequence that took a prompt (more than one row) keeps its recurrent state at the
+        // prompt's end: the next turn's prompt, when it diverges later, resumes there.
+        let mut rows = std::mem::take(&mut self.next_pos);
+        rows.iter_mut().for_each(|r| *r = 0);
+        batch.seq.iter().for_each(|&q| rows[q] += 1);
+        for (seq, _) in rows.iter().enumerate().filter(|(_, &r)| r > 1) {
+            self.mem.checkpoint(seq);
+        }
+        self.next_pos = rows;
         self.n_logit_rows = n_rows;
     }
 }
@@ -367,35 +381,42 @@ mod tests {
         }
     }
 
+    /// A recurrent state goes back only to the end of a prompt (a checkpoint), its live end
+    /// or the start: a follow-up turn that extends the conversation reuses everything, one
+    /// that diverges inside the last answer resumes from the prompt's checkpoint, and both
+    /// give the logits of a fresh evaluation.
     #[test]
-    fn recurrent_memory_reuses_a_checkpoint_not_any_prefix() {
-        let Some(bytes) = fixture() else { return };
+    fn recurrent_memory_resumes_from_checkpoints() {
+        let Some(bytes) = fixture_named("mamba2") else { return };
         let f = GgufFile::parse(&bytes).unwrap();
         let model = Model::load(&f).unwrap();
-        let first: Vec<u32> = (1..=10).collect();
-        let mut second = first[..7].to_vec();
-        second.extend([42, 43]);
+        assert!(model.new_session(8).mem.state_bytes() > 0);
+        let fresh = |tokens: &[u32]| model.new_session(64).eval(tokens, false).unwrap().to_vec();
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
 
-        let mut s = model.new_session(32);
-        s.mem.add_recurrent(4);
-        s.eval(&first, false).unwrap();
-        // Position 7 is no checkpoint (0, 4, 8 are): the memory refuses to go back there...
-        assert_eq!(s.truncate(0, 7).unwrap_err(), ModelError::CannotTruncate { seq: 0, n: 7, keepable: 4 });
-        assert_eq!(s.n_past(), 10);
-        // ...so reusing the common prefix of 7 keeps 4 and recomputes from there.
-        let got = s.eval(&second, false).unwrap().to_vec();
-        assert_eq!(s.n_reused(), 4);
-        assert_eq!(s.tokens(), &second[..]);
-
-        // The same cut on plain KV keeps all 7; both give the logits of a fresh session.
-        let mut kv = model.new_session(32);
-        kv.eval(&first, false).unwrap();
-        let kv_got = kv.eval(&second, false).unwrap().to_vec();
-        assert_eq!(kv.n_reused(), 7);
-        let mut fresh = model.new_session(32);
-        let want = fresh.eval(&second, false).unwrap().to_vec();
-        for (g, w) in got.iter().chain(&kv_got).zip(want.iter().cycle()) {
-            assert!((g - w).abs() < 1e-4, "{g} vs {w}");
+        let prompt: Vec<u32> = (1..=10).collect();
+        let mut s = model.new_session(64);
+        s.eval(&prompt, false).unwrap();
+        // An answer of three tokens, one at a time: no checkpoint of their own.
+        let mut conv = prompt.clone();
+        conv.extend([20, 21, 22]);
+        for k in 11..=13 {
+            s.eval(&conv[..k], false).unwrap();
+            assert_eq!(s.n_reused(), k - 1);
         }
+        assert_eq!(s.truncate(0, 12).unwrap_err(), ModelError::CannotTruncate { seq: 0, n: 12, keepable: 10 });
+        assert_eq!(s.n_past(), 13);
+
+        let mut second = conv.clone();
+        second.extend([30, 31]);
+        let got = s.eval(&second, false).unwrap().to_vec();
+        assert_eq!(s.n_reused(), 13);
+        assert!(close(&got, &fresh(&second)));
+
+        let mut third = conv[..11].to_vec();
+        third.push(40);
+        let got = s.eval(&third, false).unwrap().to_vec();
+        assert_eq!(s.n_reused(), 10);
+        assert!(close(&got, &fresh(&third)));
     }
 }

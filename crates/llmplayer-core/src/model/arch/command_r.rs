@@ -30,6 +30,7 @@ fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
             ffn: Ffn::gated(l, hp, il)?,
             ffn_post_norm: None,
             parallel: true,
+            side: None,
         })
     })
 }

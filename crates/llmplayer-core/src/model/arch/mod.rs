@@ -8,6 +8,7 @@
 mod cohere2;
 mod command_r;
 mod deepseek2;
+mod falcon_h1;
 mod gemma;
 mod gemma2;
 mod gemma3;
@@ -17,6 +18,7 @@ mod gpt_oss;
 mod granite;
 mod llama;
 mod llama4;
+mod mamba2;
 mod minimax_m2;
 mod mistral3;
 mod olmo2;
@@ -84,6 +86,8 @@ pub enum Arch {
     Glm4Moe,
     Llama4,
     MinimaxM2,
+    Mamba2,
+    FalconH1,
 }
 
 impl Arch {
@@ -110,6 +114,8 @@ impl Arch {
         Arch::Glm4Moe,
         Arch::Llama4,
         Arch::MinimaxM2,
+        Arch::Mamba2,
+        Arch::FalconH1,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -136,6 +142,8 @@ impl Arch {
             Arch::Glm4Moe => "glm4moe",
             Arch::Llama4 => "llama4",
             Arch::MinimaxM2 => "minimax-m2",
+            Arch::Mamba2 => "mamba2",
+            Arch::FalconH1 => "falcon-h1",
         }
     }
 
@@ -163,6 +171,8 @@ impl Arch {
             Arch::Glm4Moe => &glm4moe::DEF,
             Arch::Llama4 => &llama4::DEF,
             Arch::MinimaxM2 => &minimax_m2::DEF,
+            Arch::Mamba2 => &mamba2::DEF,
+            Arch::FalconH1 => &falcon_h1::DEF,
         }
     }
 

@@ -28,6 +28,8 @@ pub(crate) enum Ffn {
     /// Not gated: `down(gelu(up x))` (starcoder2).
     Seq { up: Proj, down: Proj },
     Moe(Moe),
+    /// No FFN: the layer is its mixer alone (mamba2).
+    None,
 }
 
 /// The FFN's activations for batches of up to `n_ubatch` tokens.
@@ -89,6 +91,7 @@ impl Ffn {
                 let shared = m.shared.iter().flat_map(|s| s.iter().map(|p| &p.w));
                 std::iter::once(&m.router).chain(&m.gate).chain(&m.up).chain(&m.down).chain(shared).collect()
             }
+            Ffn::None => vec![],
         }
     }
 
@@ -122,8 +125,12 @@ impl Ffn {
                 let bufs = moe.as_mut().expect("MoE buffers are made for models with experts");
                 return m.forward(p, inp, n, bufs, acts, out);
             }
+            Ffn::None => {
+                out[..n * p.hp.n_embd].fill(0.0);
+                return;
+            }
         };
-        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. } | Ffn::Seq { down, .. }) = self else { unreachable!("MoE returned above") };
+        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. } | Ffn::Seq { down, .. }) = self else { unreachable!("MoE and None returned above") };
         down.apply(p.dev, act, n, out, acts);
     }
 }

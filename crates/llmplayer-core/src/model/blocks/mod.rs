@@ -1,14 +1,19 @@
 //! The shared blocks architectures are composed of (llama.cpp's `llm_graph` helpers): a
 //! layer is an optional pre-norm, a mixer, an optional post-norm and the residual add, then
-//! the same around an FFN. Mixers: grouped-query attention, multi-head latent attention
-//! (later sliding window, DeltaNet, SSM); FFNs: dense gated, mixture of experts. `arch/*.rs` choose and load them; the
-//! forward pass (`forward.rs`) runs them.
+//! the same around an FFN. Mixers: grouped-query attention (sliding-window and chunked
+//! included), multi-head latent attention, Mamba-2, gated DeltaNet, RWKV-7 time mix; FFNs:
+//! dense gated, mixture of experts. `arch/*.rs` choose and load them; the forward pass
+//! (`forward.rs`) runs them. Recurrent mixers keep a state per sequence in the memory
+//! (`Mixer::state_len` values per layer).
 
 pub(crate) mod attention;
+pub(crate) mod deltanet;
 pub(crate) mod ffn;
 pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod proj;
+pub(crate) mod rwkv7;
+pub(crate) mod ssm;
 
 use super::hparams::{HParams, RopeScaling};
 use super::names::{Global, Layer as T, Suffix};
@@ -38,14 +43,80 @@ pub(crate) enum Mixer {
     Attention(Attention),
     /// Multi-head latent attention (deepseek2).
     Mla(mla::Mla),
+    /// Mamba-2 (mamba2, falcon-h1).
+    Mamba2(ssm::Mamba2),
+    /// Gated DeltaNet linear attention (qwen3next, qwen35).
+    DeltaNet(deltanet::DeltaNet),
+    /// RWKV-7 time mix (rwkv7).
+    Rwkv7(rwkv7::TimeMix),
+}
+
+/// The recurrent mixers' activations (each present when some layer has that mixer).
+#[derive(Default)]
+pub(crate) struct RecBufs {
+    pub ssm: Option<ssm::SsmBufs>,
+    pub dnet: Option<deltanet::DeltaNetBufs>,
+    pub rwkv: Option<rwkv7::RwkvBufs>,
+}
+
+impl RecBufs {
+    pub fn new(hp: &HParams, net: &Net, n_ubatch: usize) -> RecBufs {
+        let has = |f: &dyn Fn(&Mixer) -> bool| net.layers.iter().any(|l| f(&l.mixer) || l.side.as_ref().is_some_and(f));
+        let ssm = hp.ssm.filter(|_| has(&|m| matches!(m, Mixer::Mamba2(_))));
+        RecBufs {
+            ssm: ssm.map(|d| ssm::SsmBufs::new(&d, n_ubatch)),
+            dnet: if has(&|m| matches!(m, Mixer::DeltaNet(_))) { Some(deltanet::DeltaNetBufs::new(hp, n_ubatch)) } else { None },
+            rwkv: if has(&|m| matches!(m, Mixer::Rwkv7(_))) { Some(rwkv7::RwkvBufs::new(hp, n_ubatch)) } else { None },
+        }
+    }
 }
 
 impl Mixer {
-    /// The output projection (`attn_output`).
+    /// The output projection (`attn_output`, `ssm_out`, `time_mix_output`).
     pub fn wo(&self) -> &proj::Proj {
         match self {
             Mixer::Attention(a) => &a.wo,
             Mixer::Mla(m) => &m.wo,
+            Mixer::Mamba2(m) => &m.out,
+            Mixer::DeltaNet(m) => &m.out,
+            Mixer::Rwkv7(m) => &m.out,
+        }
+    }
+
+    /// Width of the mixer's output rows, what [`Mixer::wo`] reads.
+    pub fn out_width(&self, hp: &HParams, il: usize) -> usize {
+        match self {
+            Mixer::Attention(_) | Mixer::Mla(_) => hp.n_embd_attn_out(il),
+            Mixer::Mamba2(m) => m.out_width(),
+            Mixer::DeltaNet(m) => m.out_width(),
+            Mixer::Rwkv7(m) => m.out_width(),
+        }
+    }
+
+    /// Values of one sequence's recurrent state this mixer keeps (0: none, it uses KV).
+    pub fn state_len(&self) -> usize {
+        match self {
+            Mixer::Attention(_) | Mixer::Mla(_) => 0,
+            Mixer::Mamba2(m) => m.state_len(),
+            Mixer::DeltaNet(m) => m.state_len(),
+            Mixer::Rwkv7(m) => m.state_len(),
+        }
+    }
+
+    fn mats(&self) -> Vec<&Mat> {
+        match self {
+            Mixer::Attention(a) => {
+                let mut mats = match &a.qkv {
+                    attention::Qkv::Separate { q, k, v } => vec![&q.w, &k.w, &v.w],
+                    attention::Qkv::Fused(p) => vec![&p.w],
+                };
+                mats.push(&a.wo.w);
+                mats
+            }
+            Mixer::Mla(m) => m.mats(),
+            Mixer::Mamba2(m) => m.mats(),
+            Mixer::DeltaNet(m) => m.mats(),
+            Mixer::Rwkv7(m) => m.mats(),
         }
     }
 }
@@ -67,6 +138,9 @@ pub(crate) struct Layer {
     /// Attention and FFN both read the normed input and add to the residual together
     /// (command-r): `x = (ffn(n) + x) + attn(n)`.
     pub parallel: bool,
+    /// A second mixer on the same normed input whose projected output is added to the
+    /// first's (falcon-h1: Mamba-2 beside attention).
+    pub side: Option<Mixer>,
 }
 
 /// Where a layer's RMSNorms sit.
@@ -109,6 +183,25 @@ impl Layer {
             ffn,
             ffn_post_norm: norm(norms.post, T::FfnPostNorm)?,
             parallel: false,
+            side: None,
+        })
+    }
+}
+
+impl Layer {
+    /// A layer that is `attn_norm` and its mixer alone (mamba2).
+    pub fn mixer_only(l: &Loader, hp: &HParams, il: usize, mixer: Mixer) -> Result<Layer, ModelError> {
+        Ok(Layer {
+            attn_norm: Some(l.vec(&T::AttnNorm.name(il, Suffix::Weight), hp.n_embd)?),
+            attn_norm_b: None,
+            ffn_norm_b: None,
+            mixer,
+            attn_post_norm: None,
+            ffn_norm: None,
+            ffn: Ffn::None,
+            ffn_post_norm: None,
+            parallel: false,
+            side: None,
         })
     }
 }
@@ -186,18 +279,17 @@ impl Net {
     pub fn mats(&self) -> Vec<&Mat> {
         let mut mats = vec![&self.token_embd, self.output()];
         for l in &self.layers {
-            match &l.mixer {
-                Mixer::Attention(a) => {
-                    match &a.qkv {
-                        attention::Qkv::Separate { q, k, v } => mats.extend([&q.w, &k.w, &v.w]),
-                        attention::Qkv::Fused(p) => mats.push(&p.w),
-                    }
-                    mats.push(&a.wo.w);
-                }
-                Mixer::Mla(m) => mats.extend(m.mats()),
+            mats.extend(l.mixer.mats());
+            if let Some(side) = &l.side {
+                mats.extend(side.mats());
             }
             mats.extend(l.ffn.mats());
         }
         mats
+    }
+
+    /// (n_layer,) values of recurrent state each layer keeps per sequence.
+    pub fn state_lens(&self) -> Vec<usize> {
+        self.layers.iter().map(|l| l.mixer.state_len() + l.side.as_ref().map_or(0, Mixer::state_len)).collect()
     }
 }

@@ -8,6 +8,7 @@ pub mod flash;
 pub mod ffn;
 pub mod norm;
 pub mod rope;
+pub mod ssm;
 pub mod glibc;
 mod grouped;
 pub mod latent;
