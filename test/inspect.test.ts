@@ -113,9 +113,14 @@ describe.skipIf(root === null)('inspect on every fixture', () => {
       const latent = d.layers! * (meta(d, 'attention.kv_lora_rank') + meta(d, 'rope.dimension_count'));
       expect(d.kvBytesPerToken, backend).toEqual({ f32: 4 * latent, f16: 2 * latent });
       expect(d.kvLayers, backend).toEqual([{ kind: 'latent', layers: d.layers, bytesPerToken: d.kvBytesPerToken }]);
+      // Mamba-2 keeps no KV: per layer a conv window of d_conv - 1 rows (x, B, C) and a
+      // (d_state x d_inner) scan state, f32, whatever the context.
       const u = await inspect(join(root!, 'models', 'mamba2.gguf'), { backend });
       expect(u.kvBytesPerToken, backend).toBeNull();
       expect(u.kvLayers, backend).toBeNull();
+      const [conv, inner, state, groups] = ['conv_kernel', 'inner_size', 'state_size', 'group_count'].map((k) => meta(u, `ssm.${k}`));
+      expect(u.stateBytesPerSequence, backend).toBe(4 * u.layers! * ((conv! - 1) * (inner! + 2 * groups! * state!) + inner! * state!));
+      expect(s.stateBytesPerSequence, backend).toBeNull();
       // Gemma 3: five windowed layers to one global (the file gives the window, llama.cpp the
       // period of 6); the windowed ones hold the window, one 512-token batch and 63 positions
       // of alignment, rounded up to 64.

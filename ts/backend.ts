@@ -47,6 +47,8 @@ export interface RawSession {
   kvType(): string;
   kvBytesPerToken(): number;
   nPast(): number;
+  /** Prompt tokens `begin` would take from the cache (as far as the memory can return). */
+  reusable(tokens: Uint32Array): number;
   clear(): void;
   free?(): void;
 }

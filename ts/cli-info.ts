@@ -38,6 +38,7 @@ export function formatInspection(file: string, info: Inspection, withTensors: bo
     const f32 = k.bytesPerToken.f32 ?? k.bytesPerToken.f16 ?? 0;
     field('  of which', `${formatBytes(f32)} (f32) in ${k.layers} sliding-window layers (window ${k.window}), held for at most ${k.maxPositions} positions`);
   }
+  if (info.stateBytesPerSequence) field('recurrent state', `${formatBytes(info.stateBytesPerSequence)} per sequence (f32, any context length)`);
   field('tokenizer', info.tokenizerModel ? `${info.tokenizerModel}${info.tokenizerPre ? ` (pre: ${info.tokenizerPre})` : ''}` : null);
   field('chat template', info.chatTemplate.fallback ? `none in file; fallback: ${info.chatTemplate.name}` : 'yes (from the file)');
   if (info.quantMix.length) {

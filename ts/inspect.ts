@@ -69,7 +69,7 @@ export interface Inspection {
   /**
    * KV-cache bytes per position over all layers, per cache type the model accepts (a
    * multi-head latent attention model caches only its latents); null when the engine does not
-   * run the architecture.
+   * run the architecture or no layer keeps KV (attention-free models: Mamba-2, RWKV-7).
    */
   kvBytesPerToken: Partial<Record<'f32' | 'f16' | 'q8_0', number>> | null;
   /**
@@ -78,6 +78,12 @@ export interface Inspection {
    * layers (multi-head latent attention) their latents. null as `kvBytesPerToken`.
    */
   kvLayers: KvLayerKind[] | null;
+  /**
+   * Bytes of recurrent state (f32) one sequence keeps over all recurrent layers (conv windows,
+   * scan states, token shifts), whatever the context length; a session also keeps up to three
+   * checkpoint copies per sequence. null for attention-only models.
+   */
+  stateBytesPerSequence: number | null;
   /** JSON-safe metadata: integers beyond 2^53 and non-finite floats become strings. */
   metadata: Record<string, MetadataValue>;
   tensors?: TensorSummary[];

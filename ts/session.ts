@@ -59,6 +59,9 @@ export class LlmSession implements Session {
   get nPast(): number {
     return this.raw.nPast();
   }
+  reusablePrefix(tokens: ArrayLike<number>): number {
+    return this.raw.reusable(Uint32Array.from(tokens));
+  }
 
   private get raw(): RawSession {
     if (!this.#raw) throw new Error('session is disposed');

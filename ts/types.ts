@@ -199,6 +199,12 @@ export interface Session {
   /** Tokens currently held in the KV cache. */
   readonly nPast: number;
   /**
+   * Tokens of `prompt` a generation would take from this session's cache instead of computing:
+   * the shared prefix with what it holds, as far as its memory can return there (a recurrent
+   * model's state returns only to the end of an earlier prompt, or to its live end).
+   */
+  reusablePrefix(prompt: ArrayLike<number>): number;
+  /**
    * Streams `{ token, text }` items and ends with a `GenerateResult`. A prompt sharing a prefix
    * with what the session already evaluated reuses that part of the cache.
    */

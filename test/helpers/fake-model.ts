@@ -201,6 +201,13 @@ export class FakeSession implements Session {
     return this.history.length;
   }
 
+  /** Like a KV cache: any shared prefix, never the whole prompt. */
+  reusablePrefix(prompt: ArrayLike<number>): number {
+    let n = 0;
+    while (n < Math.min(prompt.length - 1, this.history.length) && prompt[n] === this.history[n]) n++;
+    return n;
+  }
+
   async *generate(input: string | ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk | GenerateResult> {
     if (this.busy) throw new Error(`fake session ${this.index} is already generating`);
     if (this.disposed) throw new Error(`fake session ${this.index} is disposed`);

@@ -10,8 +10,10 @@
 // slot whose history shares the longest prefix with its prompt (ties: an untouched slot, then the
 // least recently used), so a conversation's next turn usually lands on the session that already
 // holds its earlier turns and only the new tokens are evaluated. A queued request takes whichever
-// slot frees first (FIFO fairness beats affinity). The history only steers that choice: how many
-// tokens the cache really reused (`cached_tokens`) is the engine's count, in the session's usage.
+// slot frees first (FIFO fairness beats affinity). The shared prefix counts only as far as the
+// session's memory can return there (`reusablePrefix`: a recurrent model's state goes back only
+// to a checkpoint). The history only steers that choice: how many tokens the cache really reused
+// (`cached_tokens`) is the engine's count, in the session's usage.
 import type { KvType, Model, Session } from '../types.js';
 import { ApiError } from './errors.js';
 
@@ -56,6 +58,15 @@ function held(session: Session, max: number): number {
     return Number.isInteger(n) && n >= 0 ? Math.min(n, max) : max;
   } catch {
     return max;
+  }
+}
+
+/** `session.reusablePrefix(prompt)`, 0 when the session cannot say. */
+function reusable(session: Session, prompt: ArrayLike<number>): number {
+  try {
+    return session.reusablePrefix(prompt);
+  } catch {
+    return 0;
   }
 }
 
@@ -128,7 +139,7 @@ export class SessionPool {
     // evicting another conversation for (llama.cpp's slot-prompt-similarity default).
     const minUseful = Math.max(1, Math.ceil(prompt.length * 0.1));
     const key = (s: Slot): [number, number, number] => {
-      const len = commonPrefix(s.history, prompt);
+      const len = s.session ? Math.min(commonPrefix(s.history, prompt), reusable(s.session, prompt)) : 0;
       return [len >= minUseful ? len : 0, s.session === null ? 1 : 0, -s.lastUsed];
     };
     let best: Slot | null = null;

@@ -74,19 +74,17 @@ fn file_type_name(id: u64) -> Option<&'static str> {
 /// layers per cache type the model accepts (`{ "f32": .., "f16": .., "q8_0": .. }`), and the
 /// same per layer kind: `full` (every position), `window` (sliding-window layers, which hold
 /// at most `maxPositions` of them whatever the context) and `latent` (multi-head latent
-/// attention: latents only). Both null when the engine does not run the architecture or its
-/// hyperparameters do not load.
-fn kv_cache_size(f: &GgufFile<'_>, arch: Option<&str>) -> (Json, Json) {
-    let Some(arch) = arch.and_then(|a| Arch::from_str(a).ok()) else { return (Json::Null, Json::Null) };
-    let n_vocab = f.tensor(names::Global::TokenEmbd.name(names::Suffix::Weight).as_str()).and_then(|t| t.dims.get(1).copied()).unwrap_or(0);
-    let Ok(hp) = HParams::from_gguf(f, arch, n_vocab as usize) else { return (Json::Null, Json::Null) };
+/// attention: latents only). Both null when the engine does not run the architecture, its
+/// hyperparameters do not load, or no layer keeps KV (attention-free models).
+fn kv_cache_size(hp: Option<&HParams>) -> (Json, Json) {
+    let Some(hp) = hp.filter(|hp| hp.recurrent.iter().any(|&r| !r)) else { return (Json::Null, Json::Null) };
     let types: Vec<KvType> = KvType::ALL.into_iter().filter(|t| t.check(&hp).is_ok()).collect();
     let bytes = |layers: &[usize]| -> Json {
         types.iter().map(|t| (t.name().to_string(), json!(layers.iter().map(|&il| t.layer_bytes_per_token(&hp, il)).sum::<usize>()))).collect::<Map<_, _>>().into()
     };
     // (kind, window) -> its layers, kinds in order of first appearance
     let mut groups: Vec<((&str, Option<usize>), Vec<usize>)> = vec![];
-    for il in 0..hp.n_layer {
+    for il in (0..hp.n_layer).filter(|&il| !hp.recurrent[il]) {
         let key = match hp.window(il) {
             _ if hp.kv_latent() => ("latent", None),
             Some(w) => ("window", Some(w)),
@@ -109,6 +107,14 @@ fn kv_cache_size(f: &GgufFile<'_>, arch: Option<&str>) -> (Json, Json) {
         })
         .collect();
     (bytes(&(0..hp.n_layer).collect::<Vec<_>>()), Json::Array(kinds))
+}
+
+/// The hyperparameters of an architecture this engine runs (None: another, or they do not
+/// load).
+fn hparams(f: &GgufFile<'_>, arch: Option<&str>) -> Option<HParams> {
+    let arch = arch.and_then(|a| Arch::from_str(a).ok())?;
+    let n_vocab = f.tensor(names::Global::TokenEmbd.name(names::Suffix::Weight).as_str()).and_then(|t| t.dims.get(1).copied()).unwrap_or(0);
+    HParams::from_gguf(f, arch, n_vocab as usize).ok()
 }
 
 /// Summarizes a parsed file as JSON (camelCase keys, JS-number-safe values).
@@ -143,7 +149,10 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         metadata.insert(k.to_string(), value_json(v, opts.full_arrays));
     }
 
-    let (kv_bytes, kv_layers) = kv_cache_size(f, arch);
+    let hp = hparams(f, arch);
+    let (kv_bytes, kv_layers) = kv_cache_size(hp.as_ref());
+    // Recurrent layers' state (f32) per sequence, whatever the context length.
+    let state_bytes = hp.as_ref().map(|hp| hp.state_len.iter().sum::<usize>() * 4).filter(|&b| b > 0);
     let mut out = json!({
         "ggufVersion": f.version,
         "alignment": f.alignment,
@@ -171,6 +180,7 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         "specialTokens": special_tokens(f),
         "kvBytesPerToken": kv_bytes,
         "kvLayers": kv_layers,
+        "stateBytesPerSequence": state_bytes,
         "metadata": metadata,
     });
     if opts.tensors {

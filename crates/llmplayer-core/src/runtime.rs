@@ -274,6 +274,10 @@ impl RuntimeSession {
     pub fn kv_bytes_per_token(&self) -> usize {
         self.session.kv_bytes_per_token()
     }
+    /// Prompt tokens a `begin` with `tokens` would reuse (see `Session::reusable`).
+    pub fn reusable(&self, tokens: &[u32]) -> usize {
+        self.session.reusable(tokens)
+    }
     /// Tokens in the KV cache (a just-sampled token is added by the next `next()`).
     pub fn n_past(&self) -> usize {
         self.history.len()

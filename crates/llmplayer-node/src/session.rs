@@ -190,6 +190,12 @@ impl NativeSession {
         self.kv_bytes_per_token
     }
 
+    /// Prompt tokens a `begin` would reuse (0 while a task holds the session).
+    #[napi]
+    pub fn reusable(&self, tokens: Uint32Array) -> u32 {
+        self.inner.try_lock().map_or(0, |s| s.reusable(&tokens) as u32)
+    }
+
     #[napi]
     pub fn n_past(&self) -> u32 {
         self.n_past.load(Ordering::Relaxed)

@@ -128,6 +128,10 @@ impl WasmSession {
     pub fn kv_bytes_per_token(&self) -> u32 {
         self.s.kv_bytes_per_token() as u32
     }
+    /// Prompt tokens a `begin` would reuse.
+    pub fn reusable(&self, tokens: &[u32]) -> u32 {
+        self.s.reusable(tokens) as u32
+    }
     #[wasm_bindgen(js_name = nPast)]
     pub fn n_past(&self) -> u32 {
         self.s.n_past() as u32

@@ -112,6 +112,10 @@ pub struct HParams {
     /// (n_layer,) the layer keeps no KV: its mixer is recurrent only (set by the
     /// architecture; attention-free models have every layer so and may have no heads).
     pub recurrent: Vec<bool>,
+    /// (n_layer,) f32 values of recurrent state one sequence keeps per layer (conv window,
+    /// scan state, token shift; 0 for attention-only layers), set by the architecture from
+    /// its mixers' sizes (llama.cpp's `n_embd_r() + n_embd_s()`).
+    pub state_len: Vec<usize>,
 }
 
 /// The `ssm.*` sizes (llama.cpp's `ssm_d_conv` ..): the short conv's kernel, the inner
@@ -494,6 +498,7 @@ impl HParams {
             final_softcap: None,
             ssm: None,
             recurrent: vec![false; n_layer],
+            state_len: vec![0; n_layer],
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
@@ -593,6 +598,7 @@ impl HParams {
             layers.truncate(n_layer);
         }
         self.recurrent.truncate(n_layer);
+        self.state_len.truncate(n_layer);
     }
 
     /// llama.cpp `set_swa_pattern(period)`: layer `il` is windowed unless it is the last of each

@@ -144,6 +144,17 @@ impl<'m> Session<'m> {
     pub fn n_reused(&self) -> usize {
         self.n_reused
     }
+    /// Positions of `tokens` an [`Session::eval`] of them would take from sequence 0's memory
+    /// instead of computing: their common prefix with what it holds, as far as every layer
+    /// can return there (a recurrent state only to a checkpoint), and never the last token.
+    pub fn reusable(&self, tokens: &[u32]) -> usize {
+        let n = common_prefix(self.mem.tokens(0), tokens).min(tokens.len().saturating_sub(1));
+        self.mem.keepable(0, n)
+    }
+    /// Bytes of recurrent state each sequence keeps (0 for attention-only models).
+    pub fn state_bytes(&self) -> usize {
+        self.mem.state_bytes()
+    }
     /// Forgets every sequence (the buffers stay allocated).
     pub fn clear(&mut self) {
         self.mem.clear();

@@ -5,14 +5,16 @@
 //! a `.weight` suffix.
 
 use super::prelude::*;
-use crate::model::blocks::ssm::Mamba2;
+use crate::model::blocks::ssm::{self, Mamba2};
 use crate::model::hparams::SsmDims;
 use crate::model::names::{Layer as T, Suffix};
 
 pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Neox, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
-    hp.ssm = Some(SsmDims::read(m)?);
+    let d = SsmDims::read(m)?;
+    hp.ssm = Some(d);
+    hp.state_len.fill(ssm::state_len(&d));
     Ok(())
 }
 

@@ -2,14 +2,16 @@
 //! the Mamba-2 mixer (`blocks/ssm.rs`), with the grouped `ssm_norm`; no FFN.
 
 use super::prelude::*;
-use crate::model::blocks::ssm::Mamba2;
+use crate::model::blocks::ssm::{self, Mamba2};
 use crate::model::hparams::SsmDims;
 
 pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Rms, hparams, load };
 
 fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
-    hp.ssm = Some(SsmDims::read(m)?);
+    let d = SsmDims::read(m)?;
+    hp.ssm = Some(d);
     hp.recurrent.fill(true);
+    hp.state_len.fill(ssm::state_len(&d));
     Ok(())
 }
 

@@ -55,6 +55,12 @@ fn conv_channels(d: &SsmDims) -> usize {
     d.d_inner + 2 * d.n_group * d.d_state
 }
 
+/// Values of one sequence's state in a Mamba-2 layer: the conv window, then every head's
+/// scan state.
+pub(crate) fn state_len(d: &SsmDims) -> usize {
+    (d.d_conv - 1) * conv_channels(d) + d.d_inner * d.d_state
+}
+
 impl Mamba2 {
     /// Layer `il`'s tensors; `ssm_norm` is read where the file has it.
     pub fn load(l: &Loader, hp: &HParams, il: usize) -> Result<Mamba2, ModelError> {
@@ -79,9 +85,9 @@ impl Mamba2 {
         vec![&self.ssm_in.w, &self.out.w]
     }
 
-    /// Values of one sequence's state: the conv window, then every head's scan state.
+    /// See [`state_len`].
     pub fn state_len(&self) -> usize {
-        (self.d.d_conv - 1) * conv_channels(&self.d) + self.d.d_inner * self.d.d_state
+        state_len(&self.d)
     }
 
     /// Width of the output before `ssm_out`.
