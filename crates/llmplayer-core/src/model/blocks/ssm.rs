@@ -14,7 +14,7 @@ use crate::model::batch::Run;
 use crate::model::hparams::{HParams, SsmDims};
 use crate::model::memory::Memory;
 use crate::model::names::{Layer, Suffix};
-use crate::model::ops::ssm::{conv1d_silu, scan_head};
+use crate::model::ops::ssm::{conv1d_silu, scan_head, taps_by_time};
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
 use crate::quant::{OutPtr, QuantizedActs};
@@ -24,7 +24,7 @@ pub(crate) struct Mamba2 {
     d: SsmDims,
     /// (n_embd → d_inner + conv_ch + n_head)
     ssm_in: Proj,
-    /// (conv_ch, d_conv) taps and (conv_ch,) bias (optional in falcon-h1)
+    /// (d_conv, conv_ch) taps by time and (conv_ch,) bias (optional in falcon-h1)
     conv_w: Vec<f32>,
     conv_b: Option<Vec<f32>>,
     /// (n_head,) time-step bias, decay A (= -exp(A_log)), skip D
@@ -71,7 +71,7 @@ impl Mamba2 {
         Ok(Mamba2 {
             d,
             ssm_in: Proj::req(l, Layer::SsmIn, il, hp.n_embd, d.d_inner + ch + d.n_head)?,
-            conv_w: rows(Layer::SsmConv1d, Suffix::Weight, d.d_conv, ch)?,
+            conv_w: taps_by_time(&rows(Layer::SsmConv1d, Suffix::Weight, d.d_conv, ch)?, ch, d.d_conv),
             conv_b: l.vec_opt(&name(Layer::SsmConv1d, Suffix::Bias), ch)?,
             dt_b: l.vec(&name(Layer::SsmDt, Suffix::Bias), d.n_head)?,
             a: rows(Layer::SsmA, Suffix::None, 1, d.n_head)?,
