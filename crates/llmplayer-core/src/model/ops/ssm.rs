@@ -138,7 +138,7 @@ mod tests {
                 let mut acc = 0.0;
                 for j in 0..ds {
                     let v = &mut want_s[i * ds + j];
-                    *v = *v * (dts * a).exp() + b[t * stride + j] * x[t * stride + i] * dts;
+                    *v = *v * (dts * a).exp() + b[t * stride + j] * (x[t * stride + i] * dts);
                     acc += *v * c[t * stride + j];
                 }
                 assert!((y[t * hd + i] - acc).abs() < 1e-6);
