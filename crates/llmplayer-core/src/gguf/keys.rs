@@ -68,6 +68,7 @@ pub const SSM_STATE_SIZE: &str = ".ssm.state_size";
 pub const SSM_TIME_STEP_RANK: &str = ".ssm.time_step_rank";
 pub const SSM_GROUP_COUNT: &str = ".ssm.group_count";
 pub const FULL_ATTENTION_INTERVAL: &str = ".full_attention_interval";
+pub const ATTENTION_RECURRENT_LAYERS: &str = ".attention.recurrent_layers";
 pub const EXPERT_SHARED_FEED_FORWARD_LENGTH: &str = ".expert_shared_feed_forward_length";
 // RWKV (rwkv7)
 pub const WKV_HEAD_SIZE: &str = ".wkv.head_size";

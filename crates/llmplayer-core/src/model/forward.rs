@@ -47,6 +47,7 @@ impl Scratch {
             Mixer::Attention(a) => matches!(a.qkv, super::blocks::attention::Qkv::Fused(_)),
             _ => false,
         });
+        let gated = net.layers.iter().any(|l| matches!(&l.mixer, Mixer::Attention(a) if a.opts.output_gate));
         let fused_ffn = net.layers.iter().any(|l| matches!(l.ffn, Ffn::FusedGated { .. }));
         let n_slots = SLOTS_PER_THREAD * n_threads.max(1);
         let attn_s = AttnScratch::new(kv, n_slots, n_ctx, hp.head_dim_k, hp.head_dim_v);
@@ -58,7 +59,7 @@ impl Scratch {
             rope: vec![0.0; n_ubatch * hp.n_rot],
             rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot } else { 0 }],
             temp: vec![1.0; n_ubatch],
-            attn: AttnBufs::new(hp, fused_qkv, n_ubatch, attn_s),
+            attn: AttnBufs::new(hp, fused_qkv, gated, n_ubatch, attn_s),
             rec: RecBufs::new(hp, net, n_ubatch),
             ffn: FfnBufs::new(hp, fused_ffn, n_ubatch),
             acts: QuantizedActs::new(),

@@ -246,6 +246,11 @@ pub struct MoeParams {
     pub act: ExpertAct,
     /// Shared experts every token runs (one fused gated FFN of n_shared * n_ff).
     pub n_shared: usize,
+    /// (n_layer,) the shared FFN's width where it is not n_shared * n_ff (qwen3next).
+    pub n_ff_shared: Option<Vec<usize>>,
+    /// The shared FFN's output is scaled per token by `sigmoid(ffn_gate_inp_shexp · x)`
+    /// (qwen3next).
+    pub shared_gate: bool,
     /// Layers before this one have a dense FFN (`leading_dense_block_count`).
     pub n_dense_lead: usize,
     /// Only every n-th layer ((il + 1) % n == 0) has experts, the others a dense FFN
@@ -275,7 +280,15 @@ impl MoeParams {
         if n_ff.contains(&0) {
             return Err(m.bad(keys::EXPERT_FEED_FORWARD_LENGTH, "an expert needs a width"));
         }
-        Ok(MoeParams { n_expert, n_used, n_ff, routing: Routing::default(), act: ExpertAct::Swiglu, n_shared: 0, n_dense_lead: 0, interleave: None })
+        Ok(MoeParams { n_expert, n_used, n_ff, routing: Routing::default(), act: ExpertAct::Swiglu, n_shared: 0, n_ff_shared: None, shared_gate: false, n_dense_lead: 0, interleave: None })
+    }
+
+    /// Width of layer `il`'s shared FFN (0: none).
+    pub fn shared_width(&self, il: usize) -> usize {
+        match self.n_shared {
+            0 => 0,
+            s => self.n_ff_shared.as_ref().map_or(s * self.n_ff[il], |w| w[il]),
+        }
     }
 
     /// Whether layer `il` has experts (else a dense FFN).
@@ -593,6 +606,9 @@ impl HParams {
         if let Some(moe) = &mut self.moe {
             moe.n_used.truncate(n_layer);
             moe.n_ff.truncate(n_layer);
+            if let Some(w) = &mut moe.n_ff_shared {
+                w.truncate(n_layer);
+            }
         }
         for (_, layers) in self.swa.iter_mut().chain(self.chunked.iter_mut()) {
             layers.truncate(n_layer);

@@ -25,7 +25,9 @@ mod olmo2;
 mod phi3;
 mod qwen2;
 mod qwen3;
+mod qwen35;
 mod qwen3moe;
+mod qwen3next;
 mod smollm3;
 mod starcoder2;
 
@@ -88,6 +90,8 @@ pub enum Arch {
     MinimaxM2,
     Mamba2,
     FalconH1,
+    Qwen3Next,
+    Qwen35,
 }
 
 impl Arch {
@@ -116,6 +120,8 @@ impl Arch {
         Arch::MinimaxM2,
         Arch::Mamba2,
         Arch::FalconH1,
+        Arch::Qwen3Next,
+        Arch::Qwen35,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -144,6 +150,8 @@ impl Arch {
             Arch::MinimaxM2 => "minimax-m2",
             Arch::Mamba2 => "mamba2",
             Arch::FalconH1 => "falcon-h1",
+            Arch::Qwen3Next => "qwen3next",
+            Arch::Qwen35 => "qwen35",
         }
     }
 
@@ -173,6 +181,8 @@ impl Arch {
             Arch::MinimaxM2 => &minimax_m2::DEF,
             Arch::Mamba2 => &mamba2::DEF,
             Arch::FalconH1 => &falcon_h1::DEF,
+            Arch::Qwen3Next => &qwen3next::DEF,
+            Arch::Qwen35 => &qwen35::DEF,
         }
     }
 

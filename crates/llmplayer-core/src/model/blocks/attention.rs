@@ -10,6 +10,7 @@ use crate::model::batch::Run;
 use crate::model::memory::Memory;
 use crate::model::names::{Layer, Suffix};
 use crate::model::ops::attention::{AttnDims, AttnScratch};
+use crate::model::ops::glibc::expf;
 use crate::model::weights::Loader;
 use crate::model::ModelError;
 use crate::quant::QuantizedActs;
@@ -39,6 +40,9 @@ pub(crate) struct AttnOpts {
     pub q_prescale: bool,
     /// Learned per-head attention sinks (`attn_sinks`, gpt-oss).
     pub sinks: bool,
+    /// `attn_q` gives each head `[q | gate]`, and the attention output is multiplied by
+    /// `sigmoid(gate)` before `attn_output` (qwen3next, qwen35; head_dim_k = head_dim_v).
+    pub output_gate: bool,
 }
 
 #[derive(Debug)]
@@ -70,6 +74,9 @@ pub(crate) struct AttnBufs {
     pub v: Vec<f32>,
     /// (n_ubatch, n_q + n_k + n_v) fused qkv projection (empty without one)
     pub qkv: Vec<f32>,
+    /// (n_ubatch, 2 n_q) a gated q projection (per head [q | gate]), then its gates (n, n_q)
+    /// (empty without [`AttnOpts::output_gate`])
+    pub gate: Vec<f32>,
     /// (n_ubatch, n_head * head_dim_v) attention output, before `attn_output`
     pub out: Vec<f32>,
     /// per attention task: softmax rows and conversions
@@ -79,14 +86,17 @@ pub(crate) struct AttnBufs {
 }
 
 impl AttnBufs {
-    pub fn new(hp: &HParams, fused_qkv: bool, n_ubatch: usize, s: AttnScratch) -> AttnBufs {
+    /// `gated`: some layer has [`AttnOpts::output_gate`].
+    pub fn new(hp: &HParams, fused_qkv: bool, gated: bool, n_ubatch: usize, s: AttnScratch) -> AttnBufs {
         let max = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).max().unwrap_or(0);
         let (n_q, n_k, n_v) = (max(&|il| hp.n_embd_q(il)), max(&|il| hp.n_embd_k_gqa(il)), max(&|il| hp.n_embd_v_gqa(il)));
+        let n_qp = if gated { 2 * n_q } else { n_q };
         AttnBufs {
             q: vec![0.0; n_ubatch * n_q],
             k: vec![0.0; n_ubatch * n_k],
             v: vec![0.0; n_ubatch * n_v],
-            qkv: vec![0.0; if fused_qkv { n_ubatch * (n_q + n_k + n_v) } else { 0 }],
+            qkv: vec![0.0; if fused_qkv { n_ubatch * (n_qp + n_k + n_v) } else { 0 }],
+            gate: vec![0.0; if gated { n_ubatch * n_qp } else { 0 }],
             out: vec![0.0; n_ubatch * max(&|il| (hp.n_head[il] * hp.head_dim_v).max(hp.n_embd_attn_out(il)))],
             s,
             mla: hp.mla.as_ref().map(|m| super::mla::MlaBufs::new(hp, m, n_ubatch)),
@@ -95,14 +105,15 @@ impl AttnBufs {
 }
 
 impl Attention {
-    /// Layer `il`'s attention tensors: a fused `attn_qkv` or separate q, k, v; q/k norms as
-    /// `opts` says; `attn_output`.
+    /// Layer `il`'s attention tensors: a fused `attn_qkv` or separate q, k, v (q with its
+    /// gates where `opts` says); q/k norms as `opts` says; `attn_output`.
     pub fn load(l: &Loader, hp: &HParams, il: usize, mut opts: AttnOpts) -> Result<Attention, ModelError> {
         let (n_embd, n_q, n_k, n_v) = (hp.n_embd, hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
-        let qkv = match Proj::load(l, Layer::AttnQkv, il, n_embd, n_q + n_k + n_v)? {
+        let n_qp = if opts.output_gate { 2 * n_q } else { n_q };
+        let qkv = match Proj::load(l, Layer::AttnQkv, il, n_embd, n_qp + n_k + n_v)? {
             Some(p) => Qkv::Fused(p),
             None => Qkv::Separate {
-                q: Proj::req(l, Layer::AttnQ, il, n_embd, n_q)?,
+                q: Proj::req(l, Layer::AttnQ, il, n_embd, n_qp)?,
                 k: Proj::req(l, Layer::AttnK, il, n_embd, n_k)?,
                 v: Proj::req(l, Layer::AttnV, il, n_embd, n_v)?,
             },
@@ -143,20 +154,34 @@ impl Attention {
         let hp = p.hp;
         let (n_q, n_k, n_v) = (hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
         let (hk, hv, eps) = (hp.head_dim_k, hp.head_dim_v, hp.rms_eps);
+        let gated = self.opts.output_gate;
+        let n_qp = if gated { 2 * n_q } else { n_q };
+        let q_out = if gated { &mut b.gate } else { &mut b.q };
         match &self.qkv {
             Qkv::Separate { q: wq, k: wk, v: wv } => {
-                wq.apply(p.dev, inp, n, &mut b.q, acts);
+                wq.apply(p.dev, inp, n, q_out, acts);
                 wk.apply(p.dev, inp, n, &mut b.k, acts);
                 wv.apply(p.dev, inp, n, &mut b.v, acts);
             }
             Qkv::Fused(w) => {
-                let row = n_q + n_k + n_v;
+                let row = n_qp + n_k + n_v;
                 w.apply(p.dev, inp, n, &mut b.qkv, acts);
                 for t in 0..n {
                     let r = &b.qkv[t * row..(t + 1) * row];
-                    b.q[t * n_q..(t + 1) * n_q].copy_from_slice(&r[..n_q]);
-                    b.k[t * n_k..(t + 1) * n_k].copy_from_slice(&r[n_q..n_q + n_k]);
-                    b.v[t * n_v..(t + 1) * n_v].copy_from_slice(&r[n_q + n_k..]);
+                    q_out[t * n_qp..(t + 1) * n_qp].copy_from_slice(&r[..n_qp]);
+                    b.k[t * n_k..(t + 1) * n_k].copy_from_slice(&r[n_qp..n_qp + n_k]);
+                    b.v[t * n_v..(t + 1) * n_v].copy_from_slice(&r[n_qp + n_k..]);
+                }
+            }
+        }
+        if gated {
+            // Each head's [q | gate]: q to b.q, the gates moved to the front of b.gate (a head's
+            // gate lands before any value not yet read).
+            for t in 0..n {
+                for h in 0..n_q / hk {
+                    let (src, dst) = (t * n_qp + 2 * h * hk, t * n_q + h * hk);
+                    b.q[dst..dst + hk].copy_from_slice(&b.gate[src..src + hk]);
+                    b.gate.copy_within(src + hk..src + 2 * hk, dst);
                 }
             }
         }
@@ -215,6 +240,11 @@ impl Attention {
             kv.store(il, r.pos0, &k[rows.start * n_k..rows.end * n_k], &v[rows.start * n_v..rows.end * n_v], n_k, n_v);
             let out = &mut b.out[rows.start * n_o..rows.end * n_o];
             p.dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0 - kv.base(il), kv.view(il), &mut b.s, out);
+        }
+        if gated {
+            for (o, &g) in b.out[..n * n_o].iter_mut().zip(&b.gate[..n * n_q]) {
+                *o *= 1.0 / (1.0 + expf(-g));
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The mixture-of-experts FFN (llama.cpp `build_moe_ffn`): a router picks `k` of the layer's
 //! experts per token, each a gated FFN of its own, and their outputs are summed by weight;
-//! shared experts (deepseek2, glm4moe, llama4), one fused gated FFN every token runs, are
-//! added to that.
+//! shared experts (deepseek2, glm4moe, llama4, qwen3next), one fused gated FFN every token
+//! runs, are added to that (qwen3next's scaled by a sigmoid gate of the token first).
 //!
 //! Per pass: router logits for every row (one mat-mat, plus the router bias where the file
 //! has one: gpt-oss), then per token (`route`): scores by the gating function (ggml's
@@ -48,8 +48,10 @@ pub(crate) struct Moe {
     pub act: ExpertAct,
     /// (n_expert,) added to the scores for selection only (`exp_probs_b`)
     pub select_bias: Option<Vec<f32>>,
-    /// shared experts: (n_shared * n_ff, n_embd) gate and up, (n_embd, n_shared * n_ff) down
+    /// shared experts: (n_sh, n_embd) gate and up, (n_embd, n_sh) down, n_sh their width
     pub shared: Option<[Proj; 3]>,
+    /// (1, n_embd) the shared experts' gate: their output times `sigmoid(gate · x)`
+    pub shared_gate: Option<Proj>,
 }
 
 /// The MoE FFN's activations for batches of up to `n_ubatch` tokens (widths: the maximum over
@@ -69,10 +71,12 @@ pub(crate) struct MoeBufs {
     select: Vec<f32>,
     order: Vec<u32>,
     es: ExpertScratch,
-    /// (n_ubatch, n_shared * n_ff) the shared experts' gate and up, (n_ubatch, n_embd) output
+    /// (n_ubatch, n_sh) the shared experts' gate and up, (n_ubatch, n_embd) output, and
+    /// (n_ubatch,) their gate's logits
     sh_gate: Vec<f32>,
     sh_up: Vec<f32>,
     sh_out: Vec<f32>,
+    sh_w: Vec<f32>,
     /// (n_ubatch * k, n_embd) each chosen expert's input times its weight (llama4)
     x_weighted: Vec<f32>,
 }
@@ -81,6 +85,7 @@ impl MoeBufs {
     pub fn new(hp: &HParams, moe: &MoeParams, n_ubatch: usize) -> MoeBufs {
         let k = moe.n_used.iter().copied().max().unwrap_or(1);
         let n_ff = moe.n_ff.iter().copied().max().unwrap_or(0);
+        let n_sh = (0..moe.n_ff.len()).map(|il| moe.shared_width(il)).max().unwrap_or(0);
         let rows = n_ubatch * k;
         MoeBufs {
             probs: vec![0.0; n_ubatch * moe.n_expert],
@@ -92,9 +97,10 @@ impl MoeBufs {
             select: vec![0.0; moe.n_expert],
             order: Vec::with_capacity(moe.n_expert),
             es: ExpertScratch::with_capacity(rows, hp.n_embd.max(n_ff)),
-            sh_gate: vec![0.0; n_ubatch * moe.n_shared * n_ff],
-            sh_up: vec![0.0; n_ubatch * moe.n_shared * n_ff],
+            sh_gate: vec![0.0; n_ubatch * n_sh],
+            sh_up: vec![0.0; n_ubatch * n_sh],
             sh_out: vec![0.0; if moe.n_shared > 0 { n_ubatch * hp.n_embd } else { 0 }],
+            sh_w: vec![0.0; if moe.shared_gate { n_ubatch } else { 0 }],
             x_weighted: vec![0.0; if moe.routing.weight_before_ffn { rows * hp.n_embd } else { 0 }],
         }
     }
@@ -103,18 +109,20 @@ impl MoeBufs {
 impl Moe {
     /// Layer `il`'s router (`ffn_gate_inp`, its bias and `exp_probs_b` when present), experts
     /// (`ffn_{gate,up,down}_exps`, their biases when present) and, when `moe.n_shared > 0`,
-    /// shared experts (`ffn_{gate,up,down}_shexp`); routing as `moe` says.
+    /// shared experts (`ffn_{gate,up,down}_shexp`, and their gate `ffn_gate_inp_shexp` when
+    /// `moe.shared_gate`); routing as `moe` says.
     pub fn load(l: &Loader, hp: &HParams, il: usize, moe: &MoeParams) -> Result<Moe, ModelError> {
         let (d, n_ff, n) = (hp.n_embd, moe.n_ff[il], moe.n_expert);
         let name = |t: Layer| t.name(il, Suffix::Weight);
-        let shared = match moe.n_shared {
+        let shared = match moe.shared_width(il) {
             0 => None,
             s => Some([
-                Proj::req(l, Layer::FfnGateShexp, il, d, s * n_ff)?,
-                Proj::req(l, Layer::FfnUpShexp, il, d, s * n_ff)?,
-                Proj::req(l, Layer::FfnDownShexp, il, s * n_ff, d)?,
+                Proj::req(l, Layer::FfnGateShexp, il, d, s)?,
+                Proj::req(l, Layer::FfnUpShexp, il, d, s)?,
+                Proj::req(l, Layer::FfnDownShexp, il, s, d)?,
             ]),
         };
+        let shared_gate = if moe.shared_gate && shared.is_some() { Some(Proj::req(l, Layer::FfnGateInpShexp, il, d, 1)?) } else { None };
         let bias = |t: Layer, width: usize| l.rows_opt(&t.name(il, Suffix::Bias), width, n);
         Ok(Moe {
             router: l.mat(&name(Layer::FfnGateInp), d, Some(n))?,
@@ -130,6 +138,7 @@ impl Moe {
             act: moe.act,
             select_bias: l.vec_opt(&Layer::FfnExpProbsB.name(il, Suffix::Bias), n)?,
             shared,
+            shared_gate,
         })
     }
 
@@ -199,7 +208,7 @@ impl Moe {
     pub fn forward(&self, p: &Pass, inp: &[f32], n: usize, b: &mut MoeBufs, acts: &mut QuantizedActs, out: &mut [f32]) {
         let (d, k, n_exp) = (p.hp.n_embd, self.k, self.router.rows);
         let n_ff = self.up[0].rows;
-        let MoeBufs { probs, ids, w, gate, up, down, select, order, es, sh_gate, sh_up, sh_out, x_weighted } = b;
+        let MoeBufs { probs, ids, w, gate, up, down, select, order, es, sh_gate, sh_up, sh_out, sh_w, x_weighted } = b;
         p.dev.matmul(&self.router, inp, n, probs, acts);
         if let Some(rb) = &self.router_b {
             for row in probs[..n * n_exp].chunks_exact_mut(n_exp) {
@@ -252,6 +261,13 @@ impl Moe {
             su.apply(p.dev, inp, n, sh_up, acts);
             p.dev.swiglu(&mut sh_gate[..n * n_sh], &sh_up[..n * n_sh], p.rounding);
             sd.apply(p.dev, &sh_gate[..n * n_sh], n, sh_out, acts);
+            if let Some(g) = &self.shared_gate {
+                g.apply(p.dev, inp, n, sh_w, acts);
+                for (o, &gw) in sh_out[..n * d].chunks_exact_mut(d).zip(&sh_w[..n]) {
+                    let s = 1.0 / (1.0 + expf(-gw));
+                    o.iter_mut().for_each(|v| *v *= s);
+                }
+            }
             p.dev.add(&mut out[..n * d], &sh_out[..n * d], None);
         }
     }

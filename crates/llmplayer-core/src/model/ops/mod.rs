@@ -2,6 +2,7 @@
 //! `build_attn`, `build_ffn`).
 
 pub mod attention;
+pub mod deltanet;
 pub mod expf;
 pub mod f32dot;
 pub mod flash;
