@@ -211,6 +211,10 @@ fn f32_models_match_llama_cpp() {
         let r = &fx.refj;
         assert_eq!(model.n_vocab() as u64, r["n_vocab"].as_u64().unwrap());
         assert_eq!(model.n_ctx_train() as u64, r["n_ctx_train"].as_u64().unwrap());
+        // The recurrent state a session allocates is what inspect() reports from metadata.
+        let info = llmplayer_core::inspect::inspect(&f, Default::default());
+        let state = model.new_session(8).state_bytes();
+        assert_eq!(info["stateBytesPerSequence"].as_u64().unwrap_or(0), state as u64, "{}", name(&fx.path));
         let prompt = u32s(&r["prompt_tokens"]);
         let (prefill, decode) = run_prompt(&model, &prompt);
         let dp = compare_rows(&prefill, &rows(&r["logits_prefill"]), 0.0);

@@ -53,6 +53,8 @@ pub(super) fn hybrid_hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelErro
             hp.recurrent = (0..hp.n_layer).map(|il| (il + 1) % every != 0).collect();
         }
     }
+    let state = deltanet::state_len(hp.ssm.as_ref().expect("set above"));
+    hp.state_len = hp.recurrent.iter().map(|&r| if r { state } else { 0 }).collect();
     if hp.head_dim_k != hp.head_dim_v {
         return Err(m.bad(keys::VALUE_LENGTH, &format!("{} differs from key_length {}", hp.head_dim_v, hp.head_dim_k)));
     }

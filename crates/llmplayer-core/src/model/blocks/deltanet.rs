@@ -21,7 +21,7 @@ use crate::model::names::{Layer, Suffix};
 use crate::model::ops::deltanet::{delta_rule_head, l2_norm, HeadRows};
 use crate::model::ops::expf::silu;
 use crate::model::ops::glibc::expf;
-use crate::model::ops::ssm::{conv1d_silu, softplus};
+use crate::model::ops::ssm::{conv1d_silu, softplus, taps_by_time};
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
 use crate::quant::{OutPtr, QuantizedActs};
@@ -55,7 +55,7 @@ pub(crate) struct DeltaNet {
     /// (n_embd → d_inner) the output gate z (`attn_gate`)
     gate: Proj,
     ba: BetaAlpha,
-    /// (conv_ch, d_conv) taps
+    /// (d_conv, conv_ch) taps by time
     conv_w: Vec<f32>,
     /// (n_v,) the decay input's bias (`ssm_dt.bias`) and A (= -exp(A_log), `ssm_a`)
     dt_b: Vec<f32>,
@@ -109,6 +109,12 @@ pub(crate) fn read_dims(m: &Meta) -> Result<SsmDims, ModelError> {
     Ok(d)
 }
 
+/// Values of one sequence's state in a DeltaNet layer: the conv window, then every value
+/// head's (d_state, d_state) state.
+pub(crate) fn state_len(d: &SsmDims) -> usize {
+    (d.d_conv - 1) * conv_channels(d) + d.n_head * d.d_state * d.d_state
+}
+
 impl DeltaNet {
     /// Layer `il`'s tensors: `ssm_ba` where the file has it, else `ssm_beta` and `ssm_alpha`.
     pub fn load(l: &Loader, hp: &HParams, il: usize, heads: KeyHeads) -> Result<DeltaNet, ModelError> {
@@ -126,7 +132,7 @@ impl DeltaNet {
             qkv: Proj::req(l, Layer::AttnQkv, il, n_embd, ch)?,
             gate: Proj::req(l, Layer::AttnGate, il, n_embd, d.d_inner)?,
             ba,
-            conv_w: rows(Layer::SsmConv1d, Suffix::Weight, d.d_conv, ch)?,
+            conv_w: taps_by_time(&rows(Layer::SsmConv1d, Suffix::Weight, d.d_conv, ch)?, ch, d.d_conv),
             dt_b: l.vec(&name(Layer::SsmDt, Suffix::Bias), nv)?,
             a: l.vec(&name(Layer::SsmA, Suffix::None), nv)?,
             norm: l.vec(&name(Layer::SsmNorm, Suffix::Weight), d.d_state)?,
@@ -143,9 +149,9 @@ impl DeltaNet {
         mats
     }
 
-    /// Values of one sequence's state: the conv window, then every value head's state.
+    /// See [`state_len`].
     pub fn state_len(&self) -> usize {
-        (self.d.d_conv - 1) * conv_channels(&self.d) + self.d.n_head * self.d.d_state * self.d.d_state
+        state_len(&self.d)
     }
 
     /// Width of the output before `ssm_out`.
