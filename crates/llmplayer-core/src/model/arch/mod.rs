@@ -26,6 +26,7 @@ mod phi3;
 mod qwen2;
 mod qwen3;
 mod qwen3moe;
+mod rwkv7;
 mod smollm3;
 mod starcoder2;
 
@@ -88,6 +89,7 @@ pub enum Arch {
     MinimaxM2,
     Mamba2,
     FalconH1,
+    Rwkv7,
 }
 
 impl Arch {
@@ -116,6 +118,7 @@ impl Arch {
         Arch::MinimaxM2,
         Arch::Mamba2,
         Arch::FalconH1,
+        Arch::Rwkv7,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -144,6 +147,7 @@ impl Arch {
             Arch::MinimaxM2 => "minimax-m2",
             Arch::Mamba2 => "mamba2",
             Arch::FalconH1 => "falcon-h1",
+            Arch::Rwkv7 => "rwkv7",
         }
     }
 
@@ -173,6 +177,7 @@ impl Arch {
             Arch::MinimaxM2 => &minimax_m2::DEF,
             Arch::Mamba2 => &mamba2::DEF,
             Arch::FalconH1 => &falcon_h1::DEF,
+            Arch::Rwkv7 => &rwkv7::DEF,
         }
     }
 
