@@ -558,15 +558,54 @@ fn prefix_reuse_and_batch_splits_agree() {
     assert_eq!(s3.n_past(), 0);
 }
 
+/// `file` with its `general.architecture` value `from` renamed `to`, a name of the same
+/// length (so every offset stays valid).
+fn with_arch(file: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut entry = b"general.architecture".to_vec();
+    entry.extend(8u32.to_le_bytes()); // a string
+    entry.extend((from.len() as u64).to_le_bytes());
+    entry.extend(from.as_bytes());
+    let at = file.windows(entry.len()).position(|w| w == entry).expect("the architecture entry") + entry.len() - from.len();
+    let mut out = file.to_vec();
+    out[at..at + to.len()].copy_from_slice(to.as_bytes());
+    out
+}
+
+/// RWKV-7's token shifts carry each sequence's last row from one batch to the next, and its
+/// last channel mix reads rows whose logits are not wanted: 5-token batches, and a prompt
+/// that wants only its last row's logits, give what one batch of every row gives (up to the
+/// f32 matmuls' rounding, which follows the number of rows).
+#[test]
+fn rwkv7_token_shift_crosses_batches_and_unwanted_rows() {
+    let Some(root) = fixtures_root() else { return };
+    let path = root.join("models/rwkv7.gguf");
+    let bytes = std::fs::read(&path).unwrap();
+    let f = GgufFile::parse(&bytes).unwrap();
+    let model = Model::load_with(&f, &opts(false)).unwrap();
+    let prompt = u32s(&read_json(&path.with_extension("gguf.ref.json"))["prompt_tokens"]);
+    let nv = model.n_vocab();
+    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+
+    let full = model.new_session(64).eval(&prompt, true).unwrap().to_vec();
+    let mut split = model.new_session(64);
+    split.set_n_ubatch(5);
+    let d = worst(&full, split.eval(&prompt, true).unwrap());
+    assert!(d < 1e-4, "5-token batches differ by {d}");
+    let last = model.new_session(64).eval(&prompt, false).unwrap().to_vec();
+    let d = worst(&full[(prompt.len() - 1) * nv..], &last);
+    assert!(d < 1e-4, "the last row alone differs by {d}");
+}
+
 #[test]
 fn errors_are_reported() {
     let Some(root) = fixtures_root() else { return };
     // An architecture this engine does not run.
-    let bytes = std::fs::read(root.join("models/rwkv7.gguf")).unwrap();
+    let bytes = with_arch(&std::fs::read(root.join("models/mamba2.gguf")).unwrap(), "mamba2", "mamba9");
     let f = GgufFile::parse(&bytes).unwrap();
     let e = Model::load(&f).unwrap_err();
-    assert_eq!(e, ModelError::UnsupportedArch("rwkv7".into()));
-    assert_eq!(e.to_string(), "architecture rwkv7 is not supported yet");
+    assert_eq!(e, ModelError::UnsupportedArch("mamba9".into()));
+    assert_eq!(e.to_string(), "architecture mamba9 is not supported yet");
 
     let bytes = std::fs::read(root.join("models/llama.Q8_0.gguf")).unwrap();
     let f = GgufFile::parse(&bytes).unwrap();

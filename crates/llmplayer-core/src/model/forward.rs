@@ -160,6 +160,10 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
     if let Some(sc) = hp.embedding_scale {
         x[..n * d].iter_mut().for_each(|v| *v *= sc);
     }
+    if let Some(w) = &net.token_embd_norm {
+        norm_rows(p, w, net.token_embd_norm_b.as_deref(), x, xn, n);
+        x[..n * d].copy_from_slice(&xn[..n * d]);
+    }
     for (t, &ps) in pos.iter().enumerate() {
         p.rope.fill(ps, &mut rc[t * n_rot..(t + 1) * n_rot]);
         if let Some(r) = p.rope_swa {
@@ -203,10 +207,14 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
                 return;
             }
         } else {
-            let n_o = layer.mixer.out_width(hp, il);
-            n = if layer.parallel { wanted(n, &mut [(&mut attn.out, n_o), (x, d), (xn, d)]) } else { wanted(n, &mut [(&mut attn.out, n_o), (x, d)]) };
-            if n == 0 {
-                return;
+            // RWKV's channel mix reads each row's predecessor: its rows are kept until it has
+            // shifted them.
+            if !matches!(layer.ffn, Ffn::ChannelMix(_)) {
+                let n_o = layer.mixer.out_width(hp, il);
+                n = if layer.parallel { wanted(n, &mut [(&mut attn.out, n_o), (x, d), (xn, d)]) } else { wanted(n, &mut [(&mut attn.out, n_o), (x, d)]) };
+                if n == 0 {
+                    return;
+                }
             }
             layer.mixer.wo().apply(dev, &attn.out, n, proj, acts);
         }
@@ -227,7 +235,19 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
         }
 
         // ---- feed-forward
-        let inp = block_input(p, layer.ffn_norm.as_deref(), layer.ffn_norm_b.as_deref(), x, xn, n);
+        let inp = if let Ffn::ChannelMix(cm) = &layer.ffn {
+            // Every row is shifted (the state keeps each run's last), then only the kept go on.
+            let nw = layer.ffn_norm.as_deref().expect("the channel mix has its norm");
+            norm_rows(p, nw, layer.ffn_norm_b.as_deref(), x, xn, n);
+            cm.token_shift(il, &mut xn[..n * d], runs, mem);
+            n = wanted(n, &mut [(xn, d), (x, d)]);
+            if n == 0 {
+                return;
+            }
+            &xn[..n * d]
+        } else {
+            block_input(p, layer.ffn_norm.as_deref(), layer.ffn_norm_b.as_deref(), x, xn, n)
+        };
         layer.ffn.forward(p, inp, n, ffn, acts, proj);
         if let Some(pn) = &layer.ffn_post_norm {
             dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);

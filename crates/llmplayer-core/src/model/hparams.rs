@@ -109,6 +109,8 @@ pub struct HParams {
     pub final_softcap: Option<f32>,
     /// State-space / linear-attention sizes (mamba2, falcon-h1, qwen3next, qwen35).
     pub ssm: Option<SsmDims>,
+    /// RWKV's head size and LoRA ranks (rwkv7).
+    pub rwkv: Option<RwkvDims>,
     /// (n_layer,) the layer keeps no KV: its mixer is recurrent only (set by the
     /// architecture; attention-free models have every layer so and may have no heads).
     pub recurrent: Vec<bool>,
@@ -156,6 +158,43 @@ impl SsmDims {
     /// Per-head width of the inner activations (Mamba-2's head_dim).
     pub fn head_dim(&self) -> usize {
         self.d_inner / self.n_head
+    }
+}
+
+/// RWKV-7's sizes (llama.cpp's `wkv_head_size`, `n_lora_*`): the head size of the wkv
+/// state (`n_embd / head_size` heads) and the ranks of the decay, in-context learning rate,
+/// value-residual and gate LoRAs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RwkvDims {
+    pub head_size: usize,
+    pub lora_decay: usize,
+    pub lora_iclr: usize,
+    pub lora_value_res: usize,
+    pub lora_gate: usize,
+}
+
+impl RwkvDims {
+    /// Reads and checks the keys (the gate's rank too: llama.cpp loads the gate's tensors
+    /// unconditionally, so a file without it does not load there either).
+    pub(crate) fn read(m: &Meta, n_embd: usize) -> Result<RwkvDims, ModelError> {
+        let get = |k: &str| -> Result<usize, ModelError> {
+            let v = m.u32_req(k)? as usize;
+            if v == 0 || v > 1 << 16 {
+                return Err(m.bad(k, "must be between 1 and 2^16"));
+            }
+            Ok(v)
+        };
+        let d = RwkvDims {
+            head_size: get(keys::WKV_HEAD_SIZE)?,
+            lora_decay: get(keys::DECAY_LORA_RANK)?,
+            lora_iclr: get(keys::ICLR_LORA_RANK)?,
+            lora_value_res: get(keys::VALUE_RESIDUAL_MIX_LORA_RANK)?,
+            lora_gate: get(keys::GATE_LORA_RANK)?,
+        };
+        if !n_embd.is_multiple_of(d.head_size) {
+            return Err(m.bad(keys::WKV_HEAD_SIZE, &format!("{} does not divide the embedding width {n_embd}", d.head_size)));
+        }
+        Ok(d)
     }
 }
 
@@ -510,6 +549,7 @@ impl HParams {
             attn_softcap: None,
             final_softcap: None,
             ssm: None,
+            rwkv: None,
             recurrent: vec![false; n_layer],
             state_len: vec![0; n_layer],
         };

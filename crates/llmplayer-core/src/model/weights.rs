@@ -228,10 +228,10 @@ impl Loader<'_, '_> {
     }
 
     /// An optional 2-D table of `n` rows of `width` values (ne `[width, n]`: per-expert
-    /// biases), as f32.
+    /// biases; or with unit dims between, RWKV's `[n_embd, 1, 1, 6]` lerps), as f32.
     pub fn rows_opt(&self, name: &str, width: usize, n: usize) -> Result<Option<Vec<f32>>, ModelError> {
         let Some(t) = self.info(name) else { return Ok(None) };
-        if t.dims.first() != Some(&(width as u64)) || t.n_elements() as usize != width * n || t.dims.iter().skip(2).any(|&d| d != 1) {
+        if t.dims.first() != Some(&(width as u64)) || t.n_elements() as usize != width * n || t.dims.iter().skip(1).filter(|&&d| d != 1).count() > 1 {
             return Err(Self::bad(name, format!("shape {:?}, expected [{width}, {n}]", t.dims)));
         }
         let Some(tr) = traits(t.ty) else {

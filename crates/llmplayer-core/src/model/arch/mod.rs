@@ -28,6 +28,7 @@ mod qwen3;
 mod qwen35;
 mod qwen3moe;
 mod qwen3next;
+mod rwkv7;
 mod smollm3;
 mod starcoder2;
 
@@ -92,6 +93,7 @@ pub enum Arch {
     FalconH1,
     Qwen3Next,
     Qwen35,
+    Rwkv7,
 }
 
 impl Arch {
@@ -122,6 +124,7 @@ impl Arch {
         Arch::FalconH1,
         Arch::Qwen3Next,
         Arch::Qwen35,
+        Arch::Rwkv7,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -152,6 +155,7 @@ impl Arch {
             Arch::FalconH1 => "falcon-h1",
             Arch::Qwen3Next => "qwen3next",
             Arch::Qwen35 => "qwen35",
+            Arch::Rwkv7 => "rwkv7",
         }
     }
 
@@ -183,6 +187,7 @@ impl Arch {
             Arch::FalconH1 => &falcon_h1::DEF,
             Arch::Qwen3Next => &qwen3next::DEF,
             Arch::Qwen35 => &qwen35::DEF,
+            Arch::Rwkv7 => &rwkv7::DEF,
         }
     }
 

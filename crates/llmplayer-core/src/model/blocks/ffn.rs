@@ -1,9 +1,10 @@
 //! The FFN block: dense gated (SwiGLU, `down(silu(gate x) * up x)`, or GeGLU with GELU, with gate and up as two
-//! tensors or one fused `ffn_up` holding [gate; up] (glm4, phi3)), or a mixture of experts
-//! (`moe.rs`).
+//! tensors or one fused `ffn_up` holding [gate; up] (glm4, phi3)), a mixture of experts
+//! (`moe.rs`), or RWKV-7's channel mix (`rwkv7.rs`).
 
 use super::moe::{Moe, MoeBufs};
 use super::proj::Proj;
+use super::rwkv7::ChannelMix;
 use super::Pass;
 use crate::model::hparams::HParams;
 use crate::model::names::Layer;
@@ -28,6 +29,9 @@ pub(crate) enum Ffn {
     /// Not gated: `down(gelu(up x))` (starcoder2).
     Seq { up: Proj, down: Proj },
     Moe(Moe),
+    /// RWKV-7's channel mix: a token shift (per-sequence state), then `value(relu(key x)²)`;
+    /// the forward pass shifts its rows ([`ChannelMix::token_shift`]) before [`Ffn::forward`].
+    ChannelMix(ChannelMix),
     /// No FFN: the layer is its mixer alone (mamba2).
     None,
 }
@@ -91,6 +95,7 @@ impl Ffn {
                 let shared = m.shared.iter().flat_map(|s| s.iter().map(|p| &p.w));
                 std::iter::once(&m.router).chain(&m.gate).chain(&m.up).chain(&m.down).chain(shared).collect()
             }
+            Ffn::ChannelMix(c) => vec![&c.key.w, &c.value.w],
             Ffn::None => vec![],
         }
     }
@@ -125,12 +130,13 @@ impl Ffn {
                 let bufs = moe.as_mut().expect("MoE buffers are made for models with experts");
                 return m.forward(p, inp, n, bufs, acts, out);
             }
+            Ffn::ChannelMix(c) => return c.forward(p, inp, n, up, acts, out),
             Ffn::None => {
                 out[..n * p.hp.n_embd].fill(0.0);
                 return;
             }
         };
-        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. } | Ffn::Seq { down, .. }) = self else { unreachable!("MoE and None returned above") };
+        let (Ffn::Gated { down, .. } | Ffn::FusedGated { down, .. } | Ffn::Seq { down, .. }) = self else { unreachable!("the others returned above") };
         down.apply(p.dev, act, n, out, acts);
     }
 }

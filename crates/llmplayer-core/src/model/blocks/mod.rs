@@ -2,7 +2,7 @@
 //! layer is an optional pre-norm, a mixer, an optional post-norm and the residual add, then
 //! the same around an FFN. Mixers: grouped-query attention (sliding-window and chunked
 //! included), multi-head latent attention, Mamba-2, gated DeltaNet, RWKV-7 time mix; FFNs:
-//! dense gated, mixture of experts. `arch/*.rs` choose and load them; the forward pass
+//! dense gated, mixture of experts, RWKV-7 channel mix. `arch/*.rs` choose and load them; the forward pass
 //! (`forward.rs`) runs them. Recurrent mixers keep a state per sequence in the memory
 //! (`Mixer::state_len` values per layer).
 
@@ -48,7 +48,7 @@ pub(crate) enum Mixer {
     /// Gated DeltaNet linear attention (qwen3next, qwen35).
     DeltaNet(deltanet::DeltaNet),
     /// RWKV-7 time mix (rwkv7).
-    Rwkv7(rwkv7::TimeMix),
+    Rwkv7(Box<rwkv7::TimeMix>),
 }
 
 /// The recurrent mixers' activations (each present when some layer has that mixer).
@@ -220,6 +220,10 @@ pub(crate) enum RopeFactors {
 #[derive(Debug)]
 pub(crate) struct Net {
     pub token_embd: Mat,
+    /// A norm (and its bias) of the embeddings before the first layer (rwkv7's
+    /// `token_embd_norm`; set by the architectures that have one).
+    pub token_embd_norm: Option<Vec<f32>>,
+    pub token_embd_norm_b: Option<Vec<f32>>,
     /// None: tied to `token_embd`.
     pub output: Option<Mat>,
     pub output_norm: Vec<f32>,
@@ -259,6 +263,8 @@ impl Net {
         }
         Ok(Net {
             token_embd,
+            token_embd_norm: None,
+            token_embd_norm_b: None,
             output,
             output_norm,
             output_norm_b,
