@@ -16,6 +16,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtures, modelsDir } from './lib.mjs';
+import { RECURRENT_SHAPES, recurrentKeys, recurrentLayer } from './gen-recurrent.mjs';
 
 // ggml types: id, block elements, block bytes.
 const T = {
@@ -83,6 +84,7 @@ const SHAPES = {
     yarn: { factor: 32, origCtx: 4096 },
     oai: { window: 128 },
   },
+  ...RECURRENT_SHAPES,
 };
 
 /** The benchmark's models: shape + quantization mix. */
@@ -101,6 +103,10 @@ export const MODELS = {
   // embedding and output, f32 norms, sinks, router and biases. `byName`: only when named
   // (--model): 11.8 GB, and llama.cpp alone takes ~35 s per 512-token prefill on 2 cores.
   'gpt-oss-20b-mxfp4': { shape: 'gpt-oss-20b', ftype: 'MXFP4_MOE', byName: true },
+  // Recurrent (issue 15): attention-free Mamba-2, and Qwen3-Next's hybrid of gated DeltaNet
+  // and gated attention with 512 experts (gen-recurrent.mjs).
+  'mamba2-370m-q8_0': { shape: 'mamba2-370m', ftype: 'Q8_0' },
+  'qwen3-next-80b-a3b-4l-q4_k_m': { shape: 'qwen3-next-80b-a3b-4l', ftype: 'Q4_K_M' },
   // A real model (trained weights), not generated: the file scripts/fetch-models.sh caches.
   'gemma-3-270m-q4_k_m': { real: 'gemma-3-270m-q4_k_m.gguf' },
 };
@@ -311,6 +317,10 @@ function tensorList(shape, ftype, nVocab) {
   if (shape.llama3Rope) add('rope_freqs.weight', 'F32', [headDim / 2], llama3RopeFactors(shape));
   for (let il = 0; il < nLayer; il++) {
     const b = `blk.${il}.`;
+    if (shape.ssm) {
+      recurrentLayer(shape, il, add, main, more, randomF32);
+      continue;
+    }
     add(`${b}attn_norm.weight`, 'F32', [nEmbd], 1);
     if (shape.mla) {
       const { kvLora, nope, rope, v } = shape.mla;
@@ -426,9 +436,11 @@ export function generate(name, { force = false, log = console.log } = {}) {
   h.kv(`${a}.context_length`, 4, shape.ctxTrain);
   h.kv(`${a}.embedding_length`, 4, shape.nEmbd);
   h.kv(`${a}.block_count`, 4, shape.nLayer);
-  h.kv(`${a}.feed_forward_length`, 4, shape.nFf);
-  h.kv(`${a}.attention.head_count`, 4, shape.nHead);
-  if (shape.mla) {
+  h.kv(`${a}.feed_forward_length`, 4, shape.nFf ?? 0);
+  h.kv(`${a}.attention.head_count`, 4, shape.nHead ?? 0);
+  if (shape.ssm) {
+    recurrentKeys(a, shape, (k, t, v) => h.kv(k, t, v));
+  } else if (shape.mla) {
     // The split layout's MQA view: one KV head of [latent | rope key], V the latent.
     const { kvLora, nope, rope, v } = shape.mla;
     h.kv(`${a}.attention.head_count_kv`, 4, 1);
@@ -457,7 +469,7 @@ export function generate(name, { force = false, log = console.log } = {}) {
     // gpt-oss's published GGUF has no log multiplier (llama.cpp then uses the plain YaRN mscale).
     if (shape.yarn.logMul !== undefined) h.kv(`${a}.rope.scaling.yarn_log_multiplier`, 6, shape.yarn.logMul);
   }
-  h.kv(`${a}.rope.freq_base`, 6, shape.ropeBase);
+  if (shape.ropeBase) h.kv(`${a}.rope.freq_base`, 6, shape.ropeBase);
   h.kv(`${a}.attention.layer_norm_rms_epsilon`, 6, shape.rmsEps);
   if (shape.gemma) {
     h.kv(`${a}.attention.sliding_window`, 4, shape.gemma.window);
