@@ -202,7 +202,7 @@ impl DeltaNet {
             let rows = run.row..run.row + run.len;
             let (conv_state, states) = mem.state_mut(run.seq, il).split_at_mut(conv_len);
             let x = &mut b.conv[rows.start * ch..rows.end * ch];
-            conv1d_silu(&b.qkv[rows.start * ch..], ch, run.len, ch, &self.conv_w, None, d.d_conv, conv_state, x);
+            conv1d_silu(&b.qkv[rows.start * ch..], ch, run.len, ch, &self.conv_w, None, d.d_conv, conv_state, x, p.rounding);
             for r in x.chunks_exact_mut(ch) {
                 r[..2 * nk * dk].chunks_exact_mut(dk).for_each(|h| l2_norm(h, eps));
             }

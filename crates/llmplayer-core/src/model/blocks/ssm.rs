@@ -14,6 +14,7 @@ use crate::model::batch::Run;
 use crate::model::hparams::{HParams, SsmDims};
 use crate::model::memory::Memory;
 use crate::model::names::{Layer, Suffix};
+use crate::model::ops::expf::silu;
 use crate::model::ops::ssm::{conv1d_silu, scan_head, taps_by_time};
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
@@ -111,7 +112,7 @@ impl Mamba2 {
             let (conv_state, scan_state) = state.split_at_mut(conv_len);
             let zx = &b.zxbcdt[rows.start * w..rows.end * w];
             let xbc = &mut b.xbc[rows.start * ch..rows.end * ch];
-            conv1d_silu(&zx[di..], w, run.len, ch, &self.conv_w, self.conv_b.as_deref(), d.d_conv, conv_state, xbc);
+            conv1d_silu(&zx[di..], w, run.len, ch, &self.conv_w, self.conv_b.as_deref(), d.d_conv, conv_state, xbc, p.rounding);
             let y = OutPtr::new(&mut out[rows.start * di..rows.end * di]);
             let (xbc, zx) = (&*xbc, zx);
             let heads_per_group = nh / d.n_group;
@@ -140,8 +141,8 @@ impl Mamba2 {
                 let (zr, xr) = (&zx[t * w..][..di], &xbc[t * ch..][..di]);
                 let yr = &mut out[(rows.start + t) * di..][..di];
                 for (i, ((yv, &xv), &zv)) in yr.iter_mut().zip(xr).zip(zr).enumerate() {
-                    let sz = zv / (1.0 + (-zv).exp());
-                    *yv = (*yv + xv * self.d_skip[i / hd]) * sz;
+                    // ggml: y + x·D, then swiglu_split(z, y) = silu(z)·y.
+                    *yv = silu(zv, p.rounding) * (*yv + xv * self.d_skip[i / hd]);
                 }
                 if let Some(nw) = &self.norm {
                     for (yg, wg) in yr.chunks_exact_mut(gw).zip(nw.chunks_exact(gw)) {

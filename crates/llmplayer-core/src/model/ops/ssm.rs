@@ -2,12 +2,16 @@
 //! scalar decay per head), on one sequence's rows. Each keeps its state per sequence: the
 //! conv the last `d_conv - 1` input rows, the scan one `(head_dim, d_state)` matrix per head.
 
-/// Softplus as ggml computes it (`ggml_compute_softplus_f32`): `x` itself above 20.
+use super::expf::{fma, silu, Rounding};
+use super::glibc::{expf, logf};
+
+/// Softplus as ggml computes it (`ggml_compute_softplus_f32`): `logf(1 + expf(x))`, `x` itself
+/// above 20 (glibc's functions, on every target).
 pub fn softplus(x: f32) -> f32 {
     if x > 20.0 {
         x
     } else {
-        x.exp().ln_1p()
+        logf(1.0 + expf(x))
     }
 }
 
@@ -24,8 +28,11 @@ pub fn taps_by_time(w: &[f32], ch: usize, d_conv: usize) -> Vec<f32> {
 ///   tap of every channel is one contiguous row); `b`: (ch,) or none
 /// * `state`: (d_conv - 1, ch) the rows before `x`, oldest first; updated to the last ones
 /// * `out`: (n, ch)
+///
+/// SiLU rounds as ggml's vectorised one (`r`); the conv's sum is unfused, tap by tap, as
+/// ggml's `ssm_conv`.
 #[allow(clippy::too_many_arguments)]
-pub fn conv1d_silu(x: &[f32], x_stride: usize, n: usize, ch: usize, w_t: &[f32], b: Option<&[f32]>, d_conv: usize, state: &mut [f32], out: &mut [f32]) {
+pub fn conv1d_silu(x: &[f32], x_stride: usize, n: usize, ch: usize, w_t: &[f32], b: Option<&[f32]>, d_conv: usize, state: &mut [f32], out: &mut [f32], r: Rounding) {
     let k1 = d_conv - 1;
     // Row j of the extended input: the state's rows, then x's.
     let row = |state: &[f32], j: usize| -> *const f32 {
@@ -47,7 +54,7 @@ pub fn conv1d_silu(x: &[f32], x_stride: usize, n: usize, ch: usize, w_t: &[f32],
         }
         for (c, ov) in o.iter_mut().enumerate() {
             let v = *ov + b.map_or(0.0, |b| b[c]);
-            *ov = v / (1.0 + (-v).exp());
+            *ov = silu(v, r);
         }
     }
     // The new state: the last k1 rows of [state; x].
@@ -82,7 +89,7 @@ pub fn scan_head(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f32], a: 
             return unsafe { scan_head_fma(x, b, c, stride, dt, a, s, head_dim, y, y_stride) };
         }
     }
-    scan_head_with::<false>(x, b, c, stride, dt, a, s, head_dim, y, y_stride)
+    scan_head_with(x, b, c, stride, dt, a, s, head_dim, y, y_stride)
 }
 
 /// The AVX2 scan: each 64-value block of a state row stays in eight registers while a tile of
@@ -97,47 +104,43 @@ unsafe fn scan_head_fma(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f3
     const BLOCK: usize = 64;
     let d_state = s.len() / head_dim;
     if d_state % BLOCK != 0 {
-        return scan_head_with::<true>(x, b, c, stride, dt, a, s, head_dim, y, y_stride);
+        return scan_head_with(x, b, c, stride, dt, a, s, head_dim, y, y_stride);
     }
     let (mut dts, mut das) = ([0f32; TILE], [0f32; TILE]);
     for t0 in (0..dt.len()).step_by(TILE) {
         let m = (dt.len() - t0).min(TILE);
         for (k, &v) in dt[t0..t0 + m].iter().enumerate() {
             dts[k] = softplus(v);
-            das[k] = (dts[k] * a).exp();
+            das[k] = expf(dts[k] * a);
         }
         for i in 0..head_dim {
-            for t in 0..m {
-                y[(t0 + t) * y_stride + i] = 0.0;
-            }
+            // Per row of the tile, ggml's four accumulators, carried from block to block.
+            let mut accs = [[_mm256_setzero_ps(); 4]; TILE];
             for blk in (0..d_state).step_by(BLOCK) {
                 let sp = s[i * d_state + blk..][..BLOCK].as_mut_ptr();
                 // SAFETY: `sp` points at BLOCK values of `s`; b and c rows hold d_state values
                 // from `t * stride` (the caller's layout), so `blk + BLOCK` of them.
                 let mut st: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(sp.add(8 * j)));
-                for t in 0..m {
+                for (t, acc) in accs[..m].iter_mut().enumerate() {
                     let row = (t0 + t) * stride;
                     let (bp, cp) = (b[row + blk..][..BLOCK].as_ptr(), c[row + blk..][..BLOCK].as_ptr());
                     let (vda, vx) = (_mm256_set1_ps(das[t]), _mm256_set1_ps(x[row + i] * dts[t]));
-                    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
                     for (j, sj) in st.iter_mut().enumerate() {
                         let v = _mm256_add_ps(_mm256_mul_ps(*sj, vda), _mm256_mul_ps(_mm256_loadu_ps(bp.add(8 * j)), vx));
                         *sj = v;
-                        if j % 2 == 0 {
-                            acc0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(cp.add(8 * j)), acc0);
-                        } else {
-                            acc1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(cp.add(8 * j)), acc1);
-                        }
+                        acc[j % 4] = _mm256_fmadd_ps(v, _mm256_loadu_ps(cp.add(8 * j)), acc[j % 4]);
                     }
-                    let acc = _mm256_add_ps(acc0, acc1);
-                    let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-                    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-                    let h = _mm_add_ss(h, _mm_movehdup_ps(h));
-                    y[(t0 + t) * y_stride + i] += _mm_cvtss_f32(h);
                 }
                 for (j, sj) in st.iter().enumerate() {
                     _mm256_storeu_ps(sp.add(8 * j), *sj);
                 }
+            }
+            for (t, acc) in accs[..m].iter().enumerate() {
+                // GGML_F32x8_REDUCE
+                let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+                let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+                let h = _mm_hadd_ps(h, h);
+                y[(t0 + t) * y_stride + i] = _mm_cvtss_f32(_mm_hadd_ps(h, h));
             }
         }
     }
@@ -145,24 +148,25 @@ unsafe fn scan_head_fma(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f3
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn scan_head_with<const FMA: bool>(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f32], a: f32, s: &mut [f32], head_dim: usize, y: &mut [f32], y_stride: usize) {
+fn scan_head_with(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f32], a: f32, s: &mut [f32], head_dim: usize, y: &mut [f32], y_stride: usize) {
     let d_state = s.len() / head_dim;
     for (t, &dt) in dt.iter().enumerate() {
         let dts = softplus(dt);
-        let da = (dts * a).exp();
+        let da = expf(dts * a);
         let (bt, ct) = (&b[t * stride..][..d_state], &c[t * stride..][..d_state]);
         let xt = &x[t * stride..][..head_dim];
         let yt = &mut y[t * y_stride..][..head_dim];
         for ((srow, &xv), yv) in s.chunks_exact_mut(d_state).zip(xt).zip(yt.iter_mut()) {
-            *yv = scan_row::<FMA>(srow, bt, ct, da, xv * dts);
+            *yv = scan_row(srow, bt, ct, da, xv * dts);
         }
     }
 }
 
-/// `s = s·da + b·xdt`, returning `s·c`: four 8-lane accumulators (so the compiler keeps them
-/// in vector registers), then the leftovers.
+/// `s = s·da + b·xdt`, returning `s·c` rounded as ggml's AVX2 `ssm_scan`: four 8-lane
+/// accumulators over steps of 32 (fused multiply-adds), reduced as `GGML_F32x8_REDUCE`, then
+/// the leftovers one by one (unfused).
 #[inline(always)]
-fn scan_row<const FMA: bool>(s: &mut [f32], b: &[f32], c: &[f32], da: f32, xdt: f32) -> f32 {
+fn scan_row(s: &mut [f32], b: &[f32], c: &[f32], da: f32, xdt: f32) -> f32 {
     let full = s.len() & !31;
     let mut acc = [[0f32; 8]; 4];
     let (s32, s_rest) = s.split_at_mut(full);
@@ -172,17 +176,25 @@ fn scan_row<const FMA: bool>(s: &mut [f32], b: &[f32], c: &[f32], da: f32, xdt: 
                 let i = 8 * j + l;
                 let v = sv[i] * da + bv[i] * xdt;
                 sv[i] = v;
-                *al = if FMA { v.mul_add(cv[i], *al) } else { *al + v * cv[i] };
+                *al = fma(v, cv[i], *al);
             }
         }
     }
-    let lanes: [f32; 8] = std::array::from_fn(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]));
-    let mut sum = lanes.iter().sum::<f32>();
+    let mut sum = reduce8x4(&acc);
     for ((sv, &bv), &cv) in s_rest.iter_mut().zip(&b[full..]).zip(&c[full..]) {
         *sv = *sv * da + bv * xdt;
         sum += *sv * cv;
     }
     sum
+}
+
+/// `GGML_F32x8_REDUCE` of four accumulators: `(a0 + a2) + (a1 + a3)`, its halves added, then
+/// two horizontal adds.
+#[inline(always)]
+fn reduce8x4(acc: &[[f32; 8]; 4]) -> f32 {
+    let v: [f32; 8] = std::array::from_fn(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]));
+    let t: [f32; 4] = std::array::from_fn(|l| v[l] + v[l + 4]);
+    (t[0] + t[1]) + (t[2] + t[3])
 }
 
 #[cfg(test)]
@@ -194,7 +206,7 @@ mod tests {
         // One channel (so the taps' layout is the same either way), taps [1, 2, 3]: out[t] = silu(x[t-2] + 2 x[t-1] + 3 x[t]).
         let (w, ch, d) = ([1.0, 2.0, 3.0], 1, 3);
         let xs = [1.0f32, -2.0, 0.5, 4.0, 3.0];
-        let silu = |v: f32| v / (1.0 + (-v).exp());
+        let silu = |v: f32| silu(v, Rounding::Avx2);
         let want: Vec<f32> = (0..5)
             .map(|t| {
                 let at = |j: isize| if j < 0 { 0.0 } else { xs[j as usize] };
@@ -205,9 +217,9 @@ mod tests {
         for split in [5, 1, 2] {
             let mut state = vec![0.0; 2];
             let mut out = vec![0.0; 5];
-            conv1d_silu(&xs[..split], 1, split, ch, &w, None, d, &mut state, &mut out[..split]);
+            conv1d_silu(&xs[..split], 1, split, ch, &w, None, d, &mut state, &mut out[..split], Rounding::Avx2);
             if split < 5 {
-                conv1d_silu(&xs[split..], 1, 5 - split, ch, &w, None, d, &mut state, &mut out[split..]);
+                conv1d_silu(&xs[split..], 1, 5 - split, ch, &w, None, d, &mut state, &mut out[split..], Rounding::Avx2);
             }
             for (o, w) in out.iter().zip(&want) {
                 assert!((o - w).abs() < 1e-6, "split {split}: {out:?} vs {want:?}");
@@ -216,8 +228,8 @@ mod tests {
         }
     }
 
-    /// The dispatched (AVX2 tiled) scan against the plain one: state and outputs agree to
-    /// rounding, over several tiles and two blocks.
+    /// The dispatched (AVX2 tiled) scan against the plain one: the same bits, over several
+    /// tiles and two blocks.
     #[test]
     fn tiled_scan_matches_the_plain_one() {
         let (hd, ds, n, stride) = (3, 128, 70, 300);
@@ -227,9 +239,9 @@ mod tests {
         let (mut s1, mut y1) = (vec![0.05f32; hd * ds], vec![0.0; n * hd]);
         let (mut s2, mut y2) = (s1.clone(), y1.clone());
         scan_head(x, b, c, stride, &dt, -0.3, &mut s1, hd, &mut y1, hd);
-        scan_head_with::<false>(x, b, c, stride, &dt, -0.3, &mut s2, hd, &mut y2, hd);
-        let close = |p: &[f32], q: &[f32]| p.iter().zip(q).all(|(u, v)| (u - v).abs() <= 1e-4 * (1.0 + v.abs()));
-        assert!(close(&s1, &s2) && close(&y1, &y2));
+        scan_head_with(x, b, c, stride, &dt, -0.3, &mut s2, hd, &mut y2, hd);
+        let same = |p: &[f32], q: &[f32]| p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits());
+        assert!(same(&s1, &s2) && same(&y1, &y2));
     }
 
     #[test]
@@ -254,7 +266,7 @@ mod tests {
                 let mut acc = 0.0;
                 for j in 0..ds {
                     let v = &mut want_s[i * ds + j];
-                    *v = *v * (dts * a).exp() + b[t * stride + j] * (x[t * stride + i] * dts);
+                    *v = *v * expf(dts * a) + b[t * stride + j] * (x[t * stride + i] * dts);
                     acc += *v * c[t * stride + j];
                 }
                 assert!((y[t * hd + i] - acc).abs() < 1e-5);
