@@ -19,7 +19,7 @@ use crate::model::hparams::{HParams, Meta, SsmDims};
 use crate::model::memory::Memory;
 use crate::model::names::{Layer, Suffix};
 use crate::model::ops::deltanet::{delta_rule_head, l2_norm, HeadRows};
-use crate::model::ops::expf::silu;
+use crate::model::ops::expf::silu_mul;
 use crate::model::ops::glibc::expf;
 use crate::model::ops::ssm::{conv1d_silu, softplus, taps_by_time};
 use crate::model::weights::{Loader, Mat};
@@ -222,6 +222,6 @@ impl DeltaNet {
         // RMSNorm per value head, times silu(z).
         let o = &mut out[..n * di];
         p.dev.rms_norm_inplace(o, Some(&self.norm), eps, dk);
-        o.iter_mut().zip(&b.z[..n * di]).for_each(|(v, &z)| *v *= silu(z, p.rounding));
+        silu_mul(&b.z[..n * di], &mut o[..n * di], p.rounding);
     }
 }

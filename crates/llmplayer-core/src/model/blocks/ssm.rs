@@ -14,7 +14,7 @@ use crate::model::batch::Run;
 use crate::model::hparams::{HParams, SsmDims};
 use crate::model::memory::Memory;
 use crate::model::names::{Layer, Suffix};
-use crate::model::ops::expf::silu;
+use crate::model::ops::expf::silu_mul;
 use crate::model::ops::ssm::{conv1d_silu, scan_head, taps_by_time};
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
@@ -140,10 +140,11 @@ impl Mamba2 {
             for t in 0..run.len {
                 let (zr, xr) = (&zx[t * w..][..di], &xbc[t * ch..][..di]);
                 let yr = &mut out[(rows.start + t) * di..][..di];
-                for (i, ((yv, &xv), &zv)) in yr.iter_mut().zip(xr).zip(zr).enumerate() {
-                    // ggml: y + x·D, then swiglu_split(z, y) = silu(z)·y.
-                    *yv = silu(zv, p.rounding) * (*yv + xv * self.d_skip[i / hd]);
+                for (i, (yv, &xv)) in yr.iter_mut().zip(xr).enumerate() {
+                    *yv += xv * self.d_skip[i / hd];
                 }
+                // ggml: y + x·D, then swiglu_split(z, y) = silu(z)·y.
+                silu_mul(zr, yr, p.rounding);
                 if let Some(nw) = &self.norm {
                     for (yg, wg) in yr.chunks_exact_mut(gw).zip(nw.chunks_exact(gw)) {
                         p.dev.rms_norm_inplace(yg, Some(wg), p.hp.rms_eps, gw);

@@ -235,6 +235,59 @@ fn swiglu_any(gate: &mut [f32], up: &[f32], r: Rounding) {
     }
 }
 
+/// `x[i] = silu(x[i])` (ggml's `ggml_vec_silu_f32`), in an FMA function on x86 (the vector
+/// exp's fused steps inline there instead of calling `fmaf`).
+pub fn silu_inplace(x: &mut [f32], r: Rounding) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has FMA (checked just above).
+            return unsafe { silu_inplace_fma(x, r) };
+        }
+    }
+    silu_inplace_any(x, r)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn silu_inplace_fma(x: &mut [f32], r: Rounding) {
+    silu_inplace_any(x, r)
+}
+
+#[inline(always)]
+fn silu_inplace_any(x: &mut [f32], r: Rounding) {
+    match r {
+        Rounding::Avx2 => x.iter_mut().for_each(|v| *v = silu(*v, Rounding::Avx2)),
+        Rounding::Avx512 => x.iter_mut().for_each(|v| *v = silu(*v, Rounding::Avx512)),
+    }
+}
+
+/// `y[i] = silu(z[i]) * y[i]` (ggml's `swiglu_split(z, y)`, the gated mixers' output gate).
+pub fn silu_mul(z: &[f32], y: &mut [f32], r: Rounding) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has FMA (checked just above).
+            return unsafe { silu_mul_fma(z, y, r) };
+        }
+    }
+    silu_mul_any(z, y, r)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn silu_mul_fma(z: &[f32], y: &mut [f32], r: Rounding) {
+    silu_mul_any(z, y, r)
+}
+
+#[inline(always)]
+fn silu_mul_any(z: &[f32], y: &mut [f32], r: Rounding) {
+    match r {
+        Rounding::Avx2 => y.iter_mut().zip(z).for_each(|(v, &g)| *v = silu(g, Rounding::Avx2) * *v),
+        Rounding::Avx512 => y.iter_mut().zip(z).for_each(|(v, &g)| *v = silu(g, Rounding::Avx512) * *v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! scalar decay per head), on one sequence's rows. Each keeps its state per sequence: the
 //! conv the last `d_conv - 1` input rows, the scan one `(head_dim, d_state)` matrix per head.
 
-use super::expf::{fma, silu, Rounding};
+use super::expf::{fma, silu_inplace, Rounding};
 use super::glibc::{expf, logf};
 
 /// Softplus as ggml computes it (`ggml_compute_softplus_f32`): `logf(1 + expf(x))`, `x` itself
@@ -52,10 +52,10 @@ pub fn conv1d_silu(x: &[f32], x_stride: usize, n: usize, ch: usize, w_t: &[f32],
                 *ov += wv * rv;
             }
         }
-        for (c, ov) in o.iter_mut().enumerate() {
-            let v = *ov + b.map_or(0.0, |b| b[c]);
-            *ov = silu(v, r);
+        if let Some(b) = b {
+            o.iter_mut().zip(b).for_each(|(ov, &bv)| *ov += bv);
         }
+        silu_inplace(o, r);
     }
     // The new state: the last k1 rows of [state; x].
     if n >= k1 {
@@ -206,7 +206,7 @@ mod tests {
         // One channel (so the taps' layout is the same either way), taps [1, 2, 3]: out[t] = silu(x[t-2] + 2 x[t-1] + 3 x[t]).
         let (w, ch, d) = ([1.0, 2.0, 3.0], 1, 3);
         let xs = [1.0f32, -2.0, 0.5, 4.0, 3.0];
-        let silu = |v: f32| silu(v, Rounding::Avx2);
+        let silu = |v: f32| super::super::expf::silu(v, Rounding::Avx2);
         let want: Vec<f32> = (0..5)
             .map(|t| {
                 let at = |j: isize| if j < 0 { 0.0 } else { xs[j as usize] };
