@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../ts/index.js';
+import { serve } from '../ts/server/node.js';
 import { fixturesRoot } from './helpers/fixtures.js';
 
 const root = fixturesRoot();
@@ -47,4 +48,40 @@ describe.skipIf(root === null)('recurrent state across chat turns', () => {
       });
     }
   }
+});
+
+/**
+ * The server on a hybrid model: the second turn of a chat lands on the slot that holds the
+ * first (two slots, one of them fresh), reuses at least the first prompt's checkpoint, and
+ * answers as a fresh session does.
+ */
+describe.skipIf(root === null)('server follow-up turns on a recurrent model', () => {
+  it('qwen3next: cached_tokens and the answer of a fresh session', async () => {
+    const model = await loadModel(join(root!, 'models', 'qwen3next.gguf'), { threads: 2 });
+    const server = await serve({ models: [{ id: 'q', model }, { id: 'fresh', model, parallel: 1 }], port: 0, parallel: 2, log: () => {} });
+    try {
+      const chat = async (id: string, messages: { role: string; content: string }[]) => {
+        const r = await fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: id, messages, max_tokens: 5, temperature: 0 }),
+        });
+        expect(r.status).toBe(200);
+        const j = (await r.json()) as { choices: { message: { content: string } }[]; usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } };
+        return { text: j.choices[0]!.message.content, prompt: j.usage.prompt_tokens, cached: j.usage.prompt_tokens_details.cached_tokens };
+      };
+      const first = [{ role: 'user', content: 'the quick brown fox' }];
+      const r1 = await chat('q', first);
+      const second = [...first, { role: 'assistant', content: r1.text }, { role: 'user', content: 'and then' }];
+      const r2 = await chat('q', second);
+      expect(r2.cached).toBeGreaterThanOrEqual(r1.prompt);
+      expect(r2.cached).toBeLessThan(r2.prompt);
+      const fresh = await chat('fresh', second);
+      expect(fresh.cached).toBe(0);
+      expect(r2.text).toBe(fresh.text);
+    } finally {
+      await server.close();
+      model.dispose();
+    }
+  });
 });
