@@ -79,7 +79,7 @@ pub fn conv1d_silu(x: &[f32], x_stride: usize, n: usize, ch: usize, w_t: &[f32],
 /// * `s`: (head_dim, d_state) the head's state, updated
 /// * `y`: (n, head_dim) output rows, `y_stride` apart
 ///
-/// The state's row update rounds as ggml's (`s·dA + B·x_dt`, unfused); `y` sums in 32 lanes.
+/// Rounded as llama.cpp's AVX2 build (see [`scan_row`]).
 #[allow(clippy::too_many_arguments)]
 pub fn scan_head(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f32], a: f32, s: &mut [f32], head_dim: usize, y: &mut [f32], y_stride: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -94,7 +94,7 @@ pub fn scan_head(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f32], a: 
 
 /// The AVX2 scan: each 64-value block of a state row stays in eight registers while a tile of
 /// 32 rows goes by (their B and C stay in L1), so the state is read and written once per tile
-/// instead of once per row. Same roundings as [`scan_row`] (unfused update, fused dot).
+/// instead of once per row. Same roundings as [`scan_row`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
@@ -126,7 +126,7 @@ unsafe fn scan_head_fma(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f3
                     let (bp, cp) = (b[row + blk..][..BLOCK].as_ptr(), c[row + blk..][..BLOCK].as_ptr());
                     let (vda, vx) = (_mm256_set1_ps(das[t]), _mm256_set1_ps(x[row + i] * dts[t]));
                     for (j, sj) in st.iter_mut().enumerate() {
-                        let v = _mm256_add_ps(_mm256_mul_ps(*sj, vda), _mm256_mul_ps(_mm256_loadu_ps(bp.add(8 * j)), vx));
+                        let v = _mm256_fmadd_ps(*sj, vda, _mm256_mul_ps(_mm256_loadu_ps(bp.add(8 * j)), vx));
                         *sj = v;
                         acc[j % 4] = _mm256_fmadd_ps(v, _mm256_loadu_ps(cp.add(8 * j)), acc[j % 4]);
                     }
@@ -162,9 +162,11 @@ fn scan_head_with(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f32], a:
     }
 }
 
-/// `s = s·da + b·xdt`, returning `s·c` rounded as ggml's AVX2 `ssm_scan`: four 8-lane
-/// accumulators over steps of 32 (fused multiply-adds), reduced as `GGML_F32x8_REDUCE`, then
-/// the leftovers one by one (unfused).
+/// `s = s·da + b·xdt`, returning `s·c` rounded as ggml's AVX2 `ssm_scan` as GCC compiles it:
+/// the update contracted to `fma(s, da, round(b·xdt))` (checked against llama.cpp's state,
+/// which the unfused form and the other contraction miss by an ulp now and then), the dot in
+/// four 8-lane accumulators of fused multiply-adds over steps of 32, reduced as
+/// `GGML_F32x8_REDUCE`, then the leftovers one by one.
 #[inline(always)]
 fn scan_row(s: &mut [f32], b: &[f32], c: &[f32], da: f32, xdt: f32) -> f32 {
     let full = s.len() & !31;
@@ -174,7 +176,7 @@ fn scan_row(s: &mut [f32], b: &[f32], c: &[f32], da: f32, xdt: f32) -> f32 {
         for (j, aj) in acc.iter_mut().enumerate() {
             for (l, al) in aj.iter_mut().enumerate() {
                 let i = 8 * j + l;
-                let v = sv[i] * da + bv[i] * xdt;
+                let v = fma(sv[i], da, bv[i] * xdt);
                 sv[i] = v;
                 *al = fma(v, cv[i], *al);
             }
@@ -182,8 +184,8 @@ fn scan_row(s: &mut [f32], b: &[f32], c: &[f32], da: f32, xdt: f32) -> f32 {
     }
     let mut sum = reduce8x4(&acc);
     for ((sv, &bv), &cv) in s_rest.iter_mut().zip(&b[full..]).zip(&c[full..]) {
-        *sv = *sv * da + bv * xdt;
-        sum += *sv * cv;
+        *sv = fma(*sv, da, bv * xdt);
+        sum = fma(*sv, cv, sum);
     }
     sum
 }
@@ -266,7 +268,7 @@ mod tests {
                 let mut acc = 0.0;
                 for j in 0..ds {
                     let v = &mut want_s[i * ds + j];
-                    *v = *v * expf(dts * a) + b[t * stride + j] * (x[t * stride + i] * dts);
+                    *v = fma(*v, expf(dts * a), b[t * stride + j] * (x[t * stride + i] * dts));
                     acc += *v * c[t * stride + j];
                 }
                 assert!((y[t * hd + i] - acc).abs() < 1e-5);
