@@ -24,6 +24,7 @@ use super::proj::Proj;
 use crate::model::hparams::{ExpertAct, Gating, HParams, MoeParams, Routing};
 use crate::model::names::{Layer, Suffix};
 use crate::model::ops::attention::softmax_row;
+use crate::model::ops::f32dot::{dot_rows, Order};
 use crate::model::ops::glibc::expf;
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
@@ -50,8 +51,9 @@ pub(crate) struct Moe {
     pub select_bias: Option<Vec<f32>>,
     /// shared experts: (n_sh, n_embd) gate and up, (n_embd, n_sh) down, n_sh their width
     pub shared: Option<[Proj; 3]>,
-    /// (1, n_embd) the shared experts' gate: their output times `sigmoid(gate · x)`
-    pub shared_gate: Option<Proj>,
+    /// (n_embd,) the shared experts' gate: their output times `sigmoid(gate · x)` (a 1-D
+    /// tensor, so f32 as llama-quantize leaves it)
+    pub shared_gate: Option<Vec<f32>>,
 }
 
 /// The MoE FFN's activations for batches of up to `n_ubatch` tokens (widths: the maximum over
@@ -122,7 +124,7 @@ impl Moe {
                 Proj::req(l, Layer::FfnDownShexp, il, s, d)?,
             ]),
         };
-        let shared_gate = if moe.shared_gate && shared.is_some() { Some(Proj::req(l, Layer::FfnGateInpShexp, il, d, 1)?) } else { None };
+        let shared_gate = if moe.shared_gate && shared.is_some() { Some(l.vec(&Layer::FfnGateInpShexp.name(il, Suffix::Weight), d)?) } else { None };
         let bias = |t: Layer, width: usize| l.rows_opt(&t.name(il, Suffix::Bias), width, n);
         Ok(Moe {
             router: l.mat(&name(Layer::FfnGateInp), d, Some(n))?,
@@ -262,7 +264,10 @@ impl Moe {
             p.dev.swiglu(&mut sh_gate[..n * n_sh], &sh_up[..n * n_sh], p.rounding);
             sd.apply(p.dev, &sh_gate[..n * n_sh], n, sh_out, acts);
             if let Some(g) = &self.shared_gate {
-                g.apply(p.dev, inp, n, sh_w, acts);
+                // llama.cpp's mul_mat of a one-row matrix is ggml_vec_dot_f32 per token.
+                for (t, w) in sh_w[..n].iter_mut().enumerate() {
+                    dot_rows(&inp[t * d..(t + 1) * d], g, d, std::slice::from_mut(w), Order::VecDot);
+                }
                 for (o, &gw) in sh_out[..n * d].chunks_exact_mut(d).zip(&sh_w[..n]) {
                     let s = 1.0 / (1.0 + expf(-gw));
                     o.iter_mut().for_each(|v| *v *= s);
