@@ -102,28 +102,32 @@ describe.skipIf(root === null)('model fixtures through the SDK', () => {
 });
 
 /**
- * The roadmap MoE architectures on quantized weights (test/refs/moe-quant: llama.cpp's
- * llama-quantize of the F32 fixtures, MXFP4 experts for gpt-oss, Q4_K_M for the others, with
- * llama.cpp's logits of a 100-token prompt): every row within the F32 tolerance on both backends.
+ * Architectures the shared fixtures hold in F32 only, on quantized weights (llama.cpp's
+ * llama-quantize of the F32 fixtures, with llama.cpp's logits of a 100-token prompt):
+ * test/refs/moe-quant (MXFP4 experts for gpt-oss, Q4_K_M for the others) and
+ * test/refs/recurrent-quant (Q4_K_M of the recurrent and hybrid ones). Every row within the F32
+ * tolerance on both backends.
  */
-describe('quantized MoE files against llama.cpp', () => {
-  const dir = join(import.meta.dirname, 'refs', 'moe-quant');
-  const tokens = readFileSync(join(dir, 'tokens.txt'), 'utf8').trim().split(/\s+/).map(Number);
-  const ggufs = readdirSync(dir).filter((f) => f.endsWith('.gguf')).sort();
-  it('finds the four files', () => expect(ggufs.length).toBeGreaterThanOrEqual(4));
-  for (const f of ggufs) {
-    for (const backend of ['native', 'wasm'] as const) {
-      it(`${backend}: ${f}`, async () => {
-        const model = await loadModel(join(dir, f), { backend, threads: 2 });
-        const raw = readFileSync(join(dir, f.replace(/\.gguf$/, '.logits.bin')));
-        const want = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-        const n = want.length / tokens.length;
-        const rows = Array.from({ length: tokens.length }, (_, i) => Array.from(want.subarray(i * n, (i + 1) * n)));
-        const all = await model.createSession({ contextSize: 512 }).evaluate(tokens, { allLogits: true });
-        const bad = rowExcess(all, rows).flatMap((e, i) => (e > 0 ? [`row ${i}: ${e.toExponential(3)}`] : []));
-        expect(bad, `${f} ${backend}`).toEqual([]);
-        model.dispose();
-      });
+for (const [refs, atLeast] of [['moe-quant', 4], ['recurrent-quant', 5]] as const) {
+  describe(`quantized ${refs} files against llama.cpp`, () => {
+    const dir = join(import.meta.dirname, 'refs', refs);
+    const tokens = readFileSync(join(dir, 'tokens.txt'), 'utf8').trim().split(/\s+/).map(Number);
+    const ggufs = readdirSync(dir).filter((f) => f.endsWith('.gguf')).sort();
+    it(`finds the ${atLeast} files`, () => expect(ggufs.length).toBeGreaterThanOrEqual(atLeast));
+    for (const f of ggufs) {
+      for (const backend of ['native', 'wasm'] as const) {
+        it(`${backend}: ${f}`, async () => {
+          const model = await loadModel(join(dir, f), { backend, threads: 2 });
+          const raw = readFileSync(join(dir, f.replace(/\.gguf$/, '.logits.bin')));
+          const want = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+          const n = want.length / tokens.length;
+          const rows = Array.from({ length: tokens.length }, (_, i) => Array.from(want.subarray(i * n, (i + 1) * n)));
+          const all = await model.createSession({ contextSize: 512 }).evaluate(tokens, { allLogits: true });
+          const bad = rowExcess(all, rows).flatMap((e, i) => (e > 0 ? [`row ${i}: ${e.toExponential(3)}`] : []));
+          expect(bad, `${f} ${backend}`).toEqual([]);
+          model.dispose();
+        });
+      }
     }
-  }
-});
+  });
+}

@@ -237,16 +237,25 @@ fn f32_models_match_llama_cpp() {
 /// `test/refs/moe-quant/`: llama.cpp's `llama-quantize` of the roadmap MoE fixtures (MXFP4
 /// experts for gpt-oss, Q4_K_M for the others) with llama.cpp's logits (its README).
 fn moe_quant_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/refs/moe-quant")
+    refs_dir("moe-quant")
+}
+
+/// `test/refs/<name>/`.
+fn refs_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/refs").join(name)
 }
 
 /// Every `.gguf` of [`moe_quant_dir`] that has a `<stem>.<suffix>` reference, run on the
 /// prompt in `tokens` (with flash attention or not) and compared row by row: within the F32
 /// tolerance, same argmax. Returns how many files were checked.
 fn check_moe_quant_refs(suffix: &str, tokens: &str, flash: bool, failures: &mut Vec<String>) -> usize {
-    let dir = moe_quant_dir();
+    check_quant_refs(&moe_quant_dir(), suffix, tokens, flash, failures)
+}
+
+/// [`check_moe_quant_refs`] over the files of `dir`.
+fn check_quant_refs(dir: &Path, suffix: &str, tokens: &str, flash: bool, failures: &mut Vec<String>) -> usize {
     let tokens: Vec<u32> = std::fs::read_to_string(dir.join(tokens)).unwrap().split_whitespace().map(|t| t.parse().unwrap()).collect();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "gguf")).collect();
     files.sort();
     let mut checked = 0;
     for path in files {
@@ -281,6 +290,18 @@ fn quantized_moe_files_match_llama_cpp() {
     let mut failures = Vec::new();
     let n = check_moe_quant_refs("logits.bin", "tokens.txt", false, &mut failures);
     assert!(n >= 4, "expected the four quantized MoE files in {}", moe_quant_dir().display());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The recurrent and hybrid architectures on quantized weights (`test/refs/recurrent-quant`:
+/// llama-quantize Q4_K_M of the five F32 fixtures) against llama.cpp's logits of a 100-token
+/// prompt, which crosses the scans' 32-row tiles: every row within the F32 tolerance and the
+/// same argmax (measured: equal bits, on both kernel paths).
+#[test]
+fn quantized_recurrent_files_match_llama_cpp() {
+    let mut failures = Vec::new();
+    let n = check_quant_refs(&refs_dir("recurrent-quant"), "logits.bin", "tokens.txt", false, &mut failures);
+    assert!(n >= 5, "expected the five quantized recurrent files");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
