@@ -78,12 +78,13 @@ fn file_type_name(id: u64) -> Option<&'static str> {
 /// hyperparameters do not load, or no layer keeps KV (attention-free models).
 fn kv_cache_size(hp: Option<&HParams>) -> (Json, Json) {
     let Some(hp) = hp.filter(|hp| hp.recurrent.iter().any(|&r| !r)) else { return (Json::Null, Json::Null) };
-    let types: Vec<KvType> = KvType::ALL.into_iter().filter(|t| t.check(&hp).is_ok()).collect();
+    let types: Vec<KvType> = KvType::ALL.into_iter().filter(|t| t.check(hp).is_ok()).collect();
     let bytes = |layers: &[usize]| -> Json {
-        types.iter().map(|t| (t.name().to_string(), json!(layers.iter().map(|&il| t.layer_bytes_per_token(&hp, il)).sum::<usize>()))).collect::<Map<_, _>>().into()
+        types.iter().map(|t| (t.name().to_string(), json!(layers.iter().map(|&il| t.layer_bytes_per_token(hp, il)).sum::<usize>()))).collect::<Map<_, _>>().into()
     };
     // (kind, window) -> its layers, kinds in order of first appearance
-    let mut groups: Vec<((&str, Option<usize>), Vec<usize>)> = vec![];
+    type Kind<'a> = (&'a str, Option<usize>);
+    let mut groups: Vec<(Kind, Vec<usize>)> = vec![];
     for il in (0..hp.n_layer).filter(|&il| !hp.recurrent[il]) {
         let key = match hp.window(il) {
             _ if hp.kv_latent() => ("latent", None),

@@ -283,8 +283,8 @@ unsafe fn silu_mul_fma(z: &[f32], y: &mut [f32], r: Rounding) {
 #[inline(always)]
 fn silu_mul_any(z: &[f32], y: &mut [f32], r: Rounding) {
     match r {
-        Rounding::Avx2 => y.iter_mut().zip(z).for_each(|(v, &g)| *v = silu(g, Rounding::Avx2) * *v),
-        Rounding::Avx512 => y.iter_mut().zip(z).for_each(|(v, &g)| *v = silu(g, Rounding::Avx512) * *v),
+        Rounding::Avx2 => y.iter_mut().zip(z).for_each(|(v, &g)| *v *= silu(g, Rounding::Avx2)),
+        Rounding::Avx512 => y.iter_mut().zip(z).for_each(|(v, &g)| *v *= silu(g, Rounding::Avx512)),
     }
 }
 

@@ -103,7 +103,7 @@ unsafe fn scan_head_fma(x: &[f32], b: &[f32], c: &[f32], stride: usize, dt: &[f3
     const TILE: usize = 32;
     const BLOCK: usize = 64;
     let d_state = s.len() / head_dim;
-    if d_state % BLOCK != 0 {
+    if !d_state.is_multiple_of(BLOCK) {
         return scan_head_with(x, b, c, stride, dt, a, s, head_dim, y, y_stride);
     }
     let (mut dts, mut das) = ([0f32; TILE], [0f32; TILE]);
