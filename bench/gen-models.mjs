@@ -7,8 +7,8 @@
 //   node bench/gen-models.mjs [NAME ...] [--force]     (default: every model but the `byName`
 //                                                      ones; skips existing)
 //
-// Models go to bench/models/ (gitignored): ~0.8 GB, 1.3 GB, 0.5 GB, 0.4 GB, 3.3 GB, 2.1 GB and
-// 0.8 GB; gpt-oss-20b-mxfp4, only when named, 11.8 GB (all 24 layers: it fits a 24 GB machine,
+// Models go to bench/models/ (gitignored): ~0.8 GB, 1.3 GB, 0.5 GB, 0.4 GB, 3.3 GB, 2.1 GB,
+// 0.8 GB, 0.4 GB (mamba2) and 4.3 GB (qwen3-next); gpt-oss-20b-mxfp4, only when named, 11.8 GB (all 24 layers: it fits a 24 GB machine,
 // though llama.cpp's AVX2 repacking of the MXFP4 experts keeps ~10 GB of copies besides the map).
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
