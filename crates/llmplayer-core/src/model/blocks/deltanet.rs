@@ -21,7 +21,8 @@ use crate::model::names::{Layer, Suffix};
 use crate::model::ops::deltanet::{delta_rule_head, l2_norm, HeadRows};
 use crate::model::ops::expf::silu_mul;
 use crate::model::ops::glibc::expf;
-use crate::model::ops::ssm::{conv1d_silu, softplus, taps_by_time};
+use super::ssm::conv_rows_par;
+use crate::model::ops::ssm::{softplus, taps_by_time, Conv};
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
 use crate::quant::{OutPtr, QuantizedActs};
@@ -202,7 +203,8 @@ impl DeltaNet {
             let rows = run.row..run.row + run.len;
             let (conv_state, states) = mem.state_mut(run.seq, il).split_at_mut(conv_len);
             let x = &mut b.conv[rows.start * ch..rows.end * ch];
-            conv1d_silu(&b.qkv[rows.start * ch..], ch, run.len, ch, &self.conv_w, None, d.d_conv, conv_state, x, p.rounding);
+            let conv = Conv { w_t: &self.conv_w, b: None, d_conv: d.d_conv, ch };
+            conv_rows_par(p, &conv, &b.qkv[rows.start * ch..], ch, conv_state, x);
             for r in x.chunks_exact_mut(ch) {
                 r[..2 * nk * dk].chunks_exact_mut(dk).for_each(|h| l2_norm(h, eps));
             }

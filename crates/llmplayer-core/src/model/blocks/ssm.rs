@@ -15,7 +15,8 @@ use crate::model::hparams::{HParams, SsmDims};
 use crate::model::memory::Memory;
 use crate::model::names::{Layer, Suffix};
 use crate::model::ops::expf::silu_mul;
-use crate::model::ops::ssm::{conv1d_silu, scan_head, taps_by_time};
+use crate::model::ops::norm::rms_norm_inplace;
+use crate::model::ops::ssm::{scan_head, taps_by_time, Conv};
 use crate::model::weights::{Loader, Mat};
 use crate::model::ModelError;
 use crate::quant::{OutPtr, QuantizedActs};
@@ -112,7 +113,8 @@ impl Mamba2 {
             let (conv_state, scan_state) = state.split_at_mut(conv_len);
             let zx = &b.zxbcdt[rows.start * w..rows.end * w];
             let xbc = &mut b.xbc[rows.start * ch..rows.end * ch];
-            conv1d_silu(&zx[di..], w, run.len, ch, &self.conv_w, self.conv_b.as_deref(), d.d_conv, conv_state, xbc, p.rounding);
+            let conv = Conv { w_t: &self.conv_w, b: self.conv_b.as_deref(), d_conv: d.d_conv, ch };
+            conv_rows_par(p, &conv, &zx[di..], w, conv_state, xbc);
             let y = OutPtr::new(&mut out[rows.start * di..rows.end * di]);
             let (xbc, zx) = (&*xbc, zx);
             let heads_per_group = nh / d.n_group;
@@ -135,11 +137,11 @@ impl Mamba2 {
                     t0 += m;
                 }
             });
-            // y += D x, times silu(z), then the grouped norm.
+            // y += D x, times silu(z), then the grouped norm; rows apart on the pool.
             let gw = di / d.n_group;
-            for t in 0..run.len {
+            let eps = p.hp.rms_eps;
+            p.dev.par_chunks(&mut out[rows.start * di..rows.end * di], di, &|t, yr| {
                 let (zr, xr) = (&zx[t * w..][..di], &xbc[t * ch..][..di]);
-                let yr = &mut out[(rows.start + t) * di..][..di];
                 for (i, (yv, &xv)) in yr.iter_mut().zip(xr).enumerate() {
                     *yv += xv * self.d_skip[i / hd];
                 }
@@ -147,11 +149,23 @@ impl Mamba2 {
                 silu_mul(zr, yr, p.rounding);
                 if let Some(nw) = &self.norm {
                     for (yg, wg) in yr.chunks_exact_mut(gw).zip(nw.chunks_exact(gw)) {
-                        p.dev.rms_norm_inplace(yg, Some(wg), p.hp.rms_eps, gw);
+                        rms_norm_inplace(yg, Some(wg), eps);
                     }
                 }
-            }
+            });
         }
     }
 }
 
+
+/// Rows of the conv per pool task.
+const CONV_ROWS_PER_TASK: usize = 16;
+
+/// A run's conv (`x`: its input rows, `x_stride` apart) into `out` (run.len, ch), rows apart on
+/// the pool, then the state shifted past the run.
+pub(crate) fn conv_rows_par(p: &Pass, conv: &Conv, x: &[f32], x_stride: usize, state: &mut [f32], out: &mut [f32]) {
+    let n = out.len() / conv.ch;
+    let st: &[f32] = state;
+    p.dev.par_chunks(out, CONV_ROWS_PER_TASK * conv.ch, &|i, o| conv.rows(x, x_stride, i * CONV_ROWS_PER_TASK, st, o, p.rounding));
+    conv.shift(x, x_stride, n, state);
+}

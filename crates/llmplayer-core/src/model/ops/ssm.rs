@@ -33,40 +33,61 @@ pub fn taps_by_time(w: &[f32], ch: usize, d_conv: usize) -> Vec<f32> {
 /// ggml's `ssm_conv`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d_silu(x: &[f32], x_stride: usize, n: usize, ch: usize, w_t: &[f32], b: Option<&[f32]>, d_conv: usize, state: &mut [f32], out: &mut [f32], r: Rounding) {
-    let k1 = d_conv - 1;
-    // Row j of the extended input: the state's rows, then x's.
-    let row = |state: &[f32], j: usize| -> *const f32 {
-        if j < k1 {
-            state[j * ch..].as_ptr()
-        } else {
-            x[(j - k1) * x_stride..].as_ptr()
-        }
-    };
-    for t in 0..n {
-        let o = &mut out[t * ch..(t + 1) * ch];
-        o.fill(0.0);
-        for k in 0..d_conv {
-            // SAFETY: `row` points at `ch` readable values of `state` or `x`.
-            let r = unsafe { std::slice::from_raw_parts(row(state, t + k), ch) };
-            for ((ov, &rv), &wv) in o.iter_mut().zip(r).zip(&w_t[k * ch..(k + 1) * ch]) {
-                *ov += wv * rv;
+    let conv = Conv { w_t, b, d_conv, ch };
+    conv.rows(x, x_stride, 0, state, &mut out[..n * ch], r);
+    conv.shift(x, x_stride, n, state);
+}
+
+/// The conv of [`conv1d_silu`] in two parts, so that rows can be computed apart (each output
+/// row reads only input rows): [`Conv::rows`], then [`Conv::shift`] once.
+pub struct Conv<'a> {
+    /// (d_conv, ch) taps by time; (ch,) bias
+    pub w_t: &'a [f32],
+    pub b: Option<&'a [f32]>,
+    pub d_conv: usize,
+    pub ch: usize,
+}
+
+impl Conv<'_> {
+    /// Output rows `t0..t0 + out.len() / ch` of a run whose input rows are `x` and whose
+    /// earlier rows are `state` (not yet shifted).
+    pub fn rows(&self, x: &[f32], x_stride: usize, t0: usize, state: &[f32], out: &mut [f32], r: Rounding) {
+        let (ch, k1) = (self.ch, self.d_conv - 1);
+        // Row j of the extended input: the state's rows, then x's.
+        let row = |j: usize| -> &[f32] {
+            if j < k1 {
+                &state[j * ch..(j + 1) * ch]
+            } else {
+                &x[(j - k1) * x_stride..][..ch]
             }
+        };
+        for (i, o) in out.chunks_exact_mut(ch).enumerate() {
+            let t = t0 + i;
+            o.fill(0.0);
+            for k in 0..self.d_conv {
+                for ((ov, &rv), &wv) in o.iter_mut().zip(row(t + k)).zip(&self.w_t[k * ch..(k + 1) * ch]) {
+                    *ov += wv * rv;
+                }
+            }
+            if let Some(b) = self.b {
+                o.iter_mut().zip(b).for_each(|(ov, &bv)| *ov += bv);
+            }
+            silu_inplace(o, r);
         }
-        if let Some(b) = b {
-            o.iter_mut().zip(b).for_each(|(ov, &bv)| *ov += bv);
-        }
-        silu_inplace(o, r);
     }
-    // The new state: the last k1 rows of [state; x].
-    if n >= k1 {
-        for j in 0..k1 {
-            let src = &x[(n - k1 + j) * x_stride..][..ch];
-            state[j * ch..(j + 1) * ch].copy_from_slice(src);
-        }
-    } else {
-        state.copy_within(n * ch..k1 * ch, 0);
-        for j in 0..n {
-            state[(k1 - n + j) * ch..(k1 - n + j + 1) * ch].copy_from_slice(&x[j * x_stride..][..ch]);
+
+    /// The state after a run of `n` input rows `x`: the last `d_conv - 1` rows of [state; x].
+    pub fn shift(&self, x: &[f32], x_stride: usize, n: usize, state: &mut [f32]) {
+        let (ch, k1) = (self.ch, self.d_conv - 1);
+        if n >= k1 {
+            for j in 0..k1 {
+                state[j * ch..(j + 1) * ch].copy_from_slice(&x[(n - k1 + j) * x_stride..][..ch]);
+            }
+        } else {
+            state.copy_within(n * ch..k1 * ch, 0);
+            for j in 0..n {
+                state[(k1 - n + j) * ch..(k1 - n + j + 1) * ch].copy_from_slice(&x[j * x_stride..][..ch]);
+            }
         }
     }
 }
