@@ -336,10 +336,6 @@ mod tests {
         }
     }
 
-    fn fixture() -> Option<Vec<u8>> {
-        fixture_named("llama")
-    }
-
     /// A windowed layer's cache holds only its window (plus a batch), dropping older rows as
     /// the sequence grows, and gives the same logits as a cache of every position, bit for
     /// bit: prefill in 512-token batches, then one token at a time past several drops, for
