@@ -663,4 +663,22 @@ fn decode_does_not_allocate() {
         s.eval(&tokens, false).unwrap();
         assert_eq!(allocs_on_this_thread() - before, 0, "{file}: decode allocated");
     }
+    // Recurrent and hybrid models: decoding allocates nothing either (a prompt's checkpoint
+    // takes a buffer the first three times, then reuses the oldest).
+    for file in ["models/mamba2.gguf", "models/falcon-h1.gguf", "models/qwen3next.gguf", "models/qwen35.gguf", "models/rwkv7.gguf"] {
+        let bytes = std::fs::read(root.join(file)).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();
+        let mut s = model.new_session(128);
+        let mut tokens: Vec<u32> = (0..20).map(|i| (i * 13 + 1) % 256).collect();
+        tokens.reserve(64);
+        let first = argmax(s.eval(&tokens, false).unwrap());
+        tokens.push(first);
+        let before = allocs_on_this_thread();
+        for _ in 0..16 {
+            let next = argmax(s.eval(&tokens, false).unwrap());
+            tokens.push(next);
+        }
+        assert_eq!(allocs_on_this_thread() - before, 0, "{file}: decode allocated");
+    }
 }

@@ -15,7 +15,7 @@ pub fn softplus(x: f32) -> f32 {
     }
 }
 
-/// (ch, d_conv) taps as the GGUF stores them to (d_conv, ch), what [`conv1d_silu`] reads.
+/// (ch, d_conv) taps as the GGUF stores them to (d_conv, ch), what [`Conv`] reads.
 pub fn taps_by_time(w: &[f32], ch: usize, d_conv: usize) -> Vec<f32> {
     (0..d_conv * ch).map(|i| w[(i % ch) * d_conv + i / ch]).collect()
 }
@@ -23,23 +23,14 @@ pub fn taps_by_time(w: &[f32], ch: usize, d_conv: usize) -> Vec<f32> {
 /// Causal depthwise conv over time with the previous rows held in `state`, then the bias
 /// and SiLU (ggml `ssm_conv` + add + silu):
 /// `out[t][c] = silu(b[c] + Σ_k w[c][k] · in[t + k - (d_conv - 1)][c])`.
-/// * `x`: (n, ch) this run's input rows, `x_stride` apart
 /// * `w_t`: (d_conv, ch) taps, oldest first (the GGUF's (ch, d_conv) transposed, so that a
 ///   tap of every channel is one contiguous row); `b`: (ch,) or none
-/// * `state`: (d_conv - 1, ch) the rows before `x`, oldest first; updated to the last ones
-/// * `out`: (n, ch)
 ///
 /// SiLU rounds as ggml's vectorised one (`r`); the conv's sum is unfused, tap by tap, as
 /// ggml's `ssm_conv`.
-#[allow(clippy::too_many_arguments)]
-pub fn conv1d_silu(x: &[f32], x_stride: usize, n: usize, ch: usize, w_t: &[f32], b: Option<&[f32]>, d_conv: usize, state: &mut [f32], out: &mut [f32], r: Rounding) {
-    let conv = Conv { w_t, b, d_conv, ch };
-    conv.rows(x, x_stride, 0, state, &mut out[..n * ch], r);
-    conv.shift(x, x_stride, n, state);
-}
-
-/// The conv of [`conv1d_silu`] in two parts, so that rows can be computed apart (each output
-/// row reads only input rows): [`Conv::rows`], then [`Conv::shift`] once.
+///
+/// In two parts, so that rows can be computed apart (each output row reads only input rows):
+/// [`Conv::rows`], then [`Conv::shift`] once.
 pub struct Conv<'a> {
     /// (d_conv, ch) taps by time; (ch,) bias
     pub w_t: &'a [f32],
@@ -238,11 +229,12 @@ mod tests {
             .collect();
         // All at once, then in pieces of 1 and 4, then 2 and 3: the same outputs and state.
         for split in [5, 1, 2] {
-            let mut state = vec![0.0; 2];
-            let mut out = vec![0.0; 5];
-            conv1d_silu(&xs[..split], 1, split, ch, &w, None, d, &mut state, &mut out[..split], Rounding::Avx2);
-            if split < 5 {
-                conv1d_silu(&xs[split..], 1, 5 - split, ch, &w, None, d, &mut state, &mut out[split..], Rounding::Avx2);
+            let (mut state, mut out) = (vec![0.0; 2], vec![0.0; 5]);
+            let conv = Conv { w_t: &w, b: None, d_conv: d, ch };
+            let (o1, o2) = out.split_at_mut(split);
+            for (x, o) in [(&xs[..split], o1), (&xs[split..], o2)] {
+                conv.rows(x, 1, 0, &state, o, Rounding::Avx2);
+                conv.shift(x, 1, x.len(), &mut state);
             }
             for (o, w) in out.iter().zip(&want) {
                 assert!((o - w).abs() < 1e-6, "split {split}: {out:?} vs {want:?}");
