@@ -3,6 +3,7 @@
 //! Everything takes borrowed bytes (`&[u8]`): an mmap natively, an `ArrayBuffer` in WASM.
 //! The binding crates only convert types and threads.
 
+pub mod batcher;
 pub mod ggml_type;
 pub mod gguf;
 pub mod inspect;

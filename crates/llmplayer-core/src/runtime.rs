@@ -26,6 +26,8 @@ pub enum RuntimeError {
     EmptyPrompt,
     /// `begin()` with a prompt that leaves no room for a generated token.
     PromptTooLong { n_prompt: usize, n_ctx: usize },
+    /// A batch request needing more KV positions than the scheduler's whole budget.
+    KvBudget { need: usize, kv_size: usize },
 }
 
 /// What the bindings hand to JavaScript: the error's fields, each its own property (no code
@@ -44,6 +46,7 @@ impl RuntimeError {
             RuntimeError::NotGenerating => "MODEL_NOT_GENERATING".into(),
             RuntimeError::EmptyPrompt => "EMPTY_PROMPT".into(),
             RuntimeError::PromptTooLong { .. } => "CONTEXT_LENGTH_EXCEEDED".into(),
+            RuntimeError::KvBudget { .. } => "KV_BUDGET_EXCEEDED".into(),
         }
     }
 
@@ -73,6 +76,9 @@ impl fmt::Display for RuntimeError {
             RuntimeError::EmptyPrompt => write!(f, "the prompt is empty"),
             RuntimeError::PromptTooLong { n_prompt, n_ctx } => {
                 write!(f, "the prompt has {n_prompt} tokens; the context holds {n_ctx} (room for at least one more is needed)")
+            }
+            RuntimeError::KvBudget { need, kv_size } => {
+                write!(f, "the request needs {need} KV positions (prompt plus max tokens); the whole KV budget is {kv_size}")
             }
         }
     }

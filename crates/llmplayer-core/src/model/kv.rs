@@ -121,12 +121,18 @@ pub fn window_cells(window: usize, n_ctx: usize) -> usize {
     (window + DEFAULT_UBATCH + BASE_ALIGN - 1).next_multiple_of(BASE_ALIGN).min(n_ctx)
 }
 
-/// Per-layer K and V of one sequence, allocated once: `cells[il]` rows per layer (n_ctx, or
-/// fewer for a windowed layer) holding positions `base[il]..`.
+/// Per-layer K and V of one sequence: `cells[il]` rows per layer holding positions
+/// `base[il]..`, at most `cap[il]` (n_ctx, or fewer for a windowed layer). A session's cache is
+/// allocated whole at creation; a batch scheduler's starts empty and grows to what a request
+/// reserves ([`KvCache::reserve`]), so idle sequences cost no memory.
 pub(crate) struct KvCache {
     pub ty: KvType,
     /// (n_layer,) rows allocated per layer
     cells: Vec<usize>,
+    /// (n_layer,) the most rows each layer ever needs
+    cap: Vec<usize>,
+    /// (n_layer,) K and V row widths (values)
+    width: Vec<(usize, usize)>,
     /// (n_layer,) the position in row 0 (0 but for windowed layers), a multiple of 64
     base: Vec<usize>,
     /// (n_layer,) each layer's sliding window
@@ -149,23 +155,148 @@ pub(crate) struct KvCache {
 
 impl KvCache {
     /// The type must have passed [`KvType::check`] for `hp`. `swa_full` keeps every position
-    /// in windowed layers too (llama.cpp's `--swa-full`).
-    pub fn new(hp: &HParams, n_ctx: usize, ty: KvType, swa_full: bool) -> KvCache {
-        let layers = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).collect::<Vec<usize>>();
-        let (nk, nv) = (layers(&|il| hp.n_embd_k_gqa(il)), layers(&|il| hp.n_embd_v_cache(il)));
+    /// in windowed layers too (llama.cpp's `--swa-full`). `lazy`: allocate no rows yet.
+    pub fn new(hp: &HParams, n_ctx: usize, ty: KvType, swa_full: bool, lazy: bool) -> KvCache {
+        let width = (0..hp.n_layer).map(|il| (hp.n_embd_k_gqa(il), hp.n_embd_v_cache(il))).collect();
         let window: Vec<Option<usize>> = (0..hp.n_layer).map(|il| hp.window(il).filter(|_| !swa_full)).collect();
-        let cells: Vec<usize> = window.iter().map(|w| w.map_or(n_ctx, |w| window_cells(w, n_ctx))).collect();
-        let base = vec![0; hp.n_layer];
-        let mut c = KvCache { ty, cells, base, window, k32: vec![], v32: vec![], kb: vec![], vb: vec![], round_f16: false, latent: hp.kv_latent() };
-        // (n_layer,) buffers of `cells` rows of `width` values each
-        let f32s = |width: &[usize]| width.iter().zip(&c.cells).map(|(&n, &cells)| vec![0.0; cells * n]).collect();
-        let bytes = |width: &[usize]| width.iter().zip(&c.cells).map(|(&n, &cells)| vec![0; cells * ty.row_bytes(n)]).collect();
-        if ty == KvType::F32 {
-            (c.k32, c.v32) = (f32s(&nk), f32s(&nv));
-        } else {
-            (c.kb, c.vb) = (bytes(&nk), bytes(&nv));
+        let cap: Vec<usize> = window.iter().map(|w| w.map_or(n_ctx, |w| window_cells(w, n_ctx))).collect();
+        let n = hp.n_layer;
+        let (f, b) = if ty == KvType::F32 { (n, 0) } else { (0, n) };
+        let mut c = KvCache {
+            ty,
+            cells: vec![0; n],
+            cap: cap.clone(),
+            width,
+            base: vec![0; n],
+            window,
+            k32: vec![vec![]; f],
+            v32: vec![vec![]; f],
+            kb: vec![vec![]; b],
+            vb: vec![vec![]; b],
+            round_f16: false,
+            latent: hp.kv_latent(),
+        };
+        if !lazy {
+            (0..n).for_each(|il| c.grow(il, cap[il]));
         }
         c
+    }
+
+    /// Bytes of layer `il`'s K and V rows (a latent cache has no V rows).
+    fn row_pair(&self, il: usize) -> (usize, usize) {
+        let (nk, nv) = self.width[il];
+        (self.ty.row_bytes(nk), if self.latent { 0 } else { self.ty.row_bytes(nv) })
+    }
+
+    /// Bytes the cache holds now.
+    pub fn bytes(&self) -> usize {
+        (0..self.cells.len()).map(|il| self.cells[il] * (self.row_pair(il).0 + self.row_pair(il).1)).sum()
+    }
+
+    /// Reallocates layer `il` to `rows` rows (more than it has), keeping what it holds. V
+    /// transposed is dimension-major with the row count as its stride, so each dimension's
+    /// run moves to its new place.
+    fn grow(&mut self, il: usize, rows: usize) {
+        let old = self.cells[il];
+        if rows <= old {
+            return;
+        }
+        let (nk, nv) = self.width[il];
+        match self.ty {
+            KvType::F32 => {
+                self.k32[il].resize(rows * nk, 0.0);
+                if !self.latent {
+                    let mut v = vec![0.0f32; rows * nv];
+                    for (dst, src) in v.chunks_exact_mut(rows).zip(self.v32[il].chunks_exact(old.max(1))) {
+                        dst[..old].copy_from_slice(&src[..old]);
+                    }
+                    self.v32[il] = v;
+                }
+            }
+            KvType::F16 => {
+                self.kb[il].resize(rows * nk * 2, 0);
+                if !self.latent {
+                    let mut v = vec![0u8; rows * nv * 2];
+                    for (dst, src) in v.chunks_exact_mut(2 * rows).zip(self.vb[il].chunks_exact(2 * old.max(1))) {
+                        dst[..2 * old].copy_from_slice(&src[..2 * old]);
+                    }
+                    self.vb[il] = v;
+                }
+            }
+            KvType::Q8_0 => {
+                let (rk, rv) = self.row_pair(il);
+                self.kb[il].resize(rows * rk, 0);
+                self.vb[il].resize(rows * rv, 0);
+            }
+        }
+        self.cells[il] = rows;
+    }
+
+    /// Allocates room for positions `0..n` in every layer (a windowed layer: at most its
+    /// window's rows), so storing them never allocates.
+    pub fn reserve(&mut self, n: usize) {
+        for il in 0..self.cells.len() {
+            self.grow(il, n.min(self.cap[il]));
+        }
+    }
+
+    /// Rows allocated in the layer that holds the most (positions the cache has room for).
+    pub fn reserved(&self) -> usize {
+        self.cells.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Forgets every position and frees the rows.
+    pub fn release(&mut self) {
+        self.clear();
+        self.cells.fill(0);
+        for v in self.k32.iter_mut().chain(&mut self.v32) {
+            *v = Vec::new();
+        }
+        for v in self.kb.iter_mut().chain(&mut self.vb) {
+            *v = Vec::new();
+        }
+    }
+
+    /// Whether positions `0..n` of `other` can be copied here: every layer holds them from
+    /// row 0 in both, and this cache has the rows.
+    pub fn can_copy_from(&self, other: &KvCache, n: usize) -> bool {
+        self.ty == other.ty
+            && self.round_f16 == other.round_f16
+            && self.base.iter().chain(&other.base).all(|&b| b == 0)
+            && (0..self.cells.len()).all(|il| self.cells[il] >= n && other.cells[il] >= n)
+    }
+
+    /// Copies positions `0..n` of every layer from `other` (checked by
+    /// [`KvCache::can_copy_from`]): the same bytes a forward pass would have stored.
+    pub fn copy_prefix_from(&mut self, other: &KvCache, n: usize) {
+        debug_assert!(self.can_copy_from(other, n));
+        for il in 0..self.cells.len() {
+            let (nk, nv) = self.width[il];
+            let (dst_rows, src_rows) = (self.cells[il], other.cells[il]);
+            match self.ty {
+                KvType::F32 => {
+                    self.k32[il][..n * nk].copy_from_slice(&other.k32[il][..n * nk]);
+                    if !self.latent {
+                        for (d, s) in self.v32[il].chunks_exact_mut(dst_rows).zip(other.v32[il].chunks_exact(src_rows)).take(nv) {
+                            d[..n].copy_from_slice(&s[..n]);
+                        }
+                    }
+                }
+                KvType::F16 => {
+                    self.kb[il][..2 * n * nk].copy_from_slice(&other.kb[il][..2 * n * nk]);
+                    if !self.latent {
+                        for (d, s) in self.vb[il].chunks_exact_mut(2 * dst_rows).zip(other.vb[il].chunks_exact(2 * src_rows)).take(nv) {
+                            d[..2 * n].copy_from_slice(&s[..2 * n]);
+                        }
+                    }
+                }
+                KvType::Q8_0 => {
+                    let (rk, rv) = self.row_pair(il);
+                    self.kb[il][..n * rk].copy_from_slice(&other.kb[il][..n * rk]);
+                    self.vb[il][..n * rv].copy_from_slice(&other.vb[il][..n * rv]);
+                }
+            }
+        }
     }
 
     /// The position layer `il`'s row 0 holds (attention indexes the view from there).
@@ -189,12 +320,17 @@ impl KvCache {
     /// Makes room in layer `il` for positions `pos0..pos0 + n`: when they would run past its
     /// rows, the rows still visible from position `pos0` on (aligned down) move to the front.
     fn make_room(&mut self, il: usize, pos0: usize, n: usize, n_k: usize, n_v: usize) {
-        let cells = self.cells[il];
         if pos0 == 0 {
             self.base[il] = 0;
         }
         let base = self.base[il];
         debug_assert!(pos0 >= base);
+        if pos0 + n - base > self.cells[il] && self.cells[il] < self.cap[il] {
+            // Not reserved (a lazily allocated cache): grow, doubling.
+            let want = (pos0 + n - base).max(2 * self.cells[il]).min(self.cap[il]);
+            self.grow(il, want);
+        }
+        let cells = self.cells[il];
         if pos0 + n - base <= cells {
             return;
         }

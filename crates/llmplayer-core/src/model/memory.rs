@@ -97,10 +97,11 @@ pub(crate) struct Memory {
 }
 
 impl Memory {
-    /// The kind must have passed [`KvType::check`] for `hp`; `swa_full`: see [`KvCache::new`].
-    pub fn new(hp: &HParams, n_ctx: usize, n_seq: usize, ty: KvType, swa_full: bool) -> Memory {
+    /// The kind must have passed [`KvType::check`] for `hp`; `swa_full`, `lazy`: see
+    /// [`KvCache::new`].
+    pub fn new(hp: &HParams, n_ctx: usize, n_seq: usize, ty: KvType, swa_full: bool, lazy: bool) -> Memory {
         let seqs = (0..n_seq.max(1))
-            .map(|_| SeqCells { kv: KvCache::new(hp, n_ctx, ty, swa_full), tokens: Vec::with_capacity(n_ctx), recurrent: None })
+            .map(|_| SeqCells { kv: KvCache::new(hp, n_ctx, ty, swa_full, lazy), tokens: Vec::with_capacity(n_ctx), recurrent: None })
             .collect();
         Memory { seqs }
     }
@@ -172,6 +173,54 @@ impl Memory {
             c.kv.clear();
         }
         Ok(())
+    }
+
+    /// Allocates `seq`'s KV rows for positions `0..n` (see [`KvCache::reserve`]).
+    pub fn reserve(&mut self, seq: SeqId, n: usize) {
+        self.seqs[seq].kv.reserve(n);
+    }
+
+    /// Positions `seq` has KV rows for.
+    pub fn reserved(&self, seq: SeqId) -> usize {
+        self.seqs[seq].kv.reserved()
+    }
+
+    /// KV bytes `seq` holds.
+    pub fn kv_bytes(&self, seq: SeqId) -> usize {
+        self.seqs[seq].kv.bytes()
+    }
+
+    /// Forgets `seq` and frees its KV rows.
+    pub fn release(&mut self, seq: SeqId) {
+        let c = &mut self.seqs[seq];
+        c.tokens.clear();
+        c.kv.release();
+        if let Some(r) = &mut c.recurrent {
+            r.truncate(0, usize::MAX);
+        }
+    }
+
+    /// Whether `dst` can take positions `0..n` of `src` by copying its cells: KV only (a
+    /// recurrent state holds no per-position cells), every layer from row 0, rows reserved.
+    pub fn can_copy_prefix(&self, src: SeqId, dst: SeqId, n: usize) -> bool {
+        let (s, d) = (&self.seqs[src], &self.seqs[dst]);
+        src != dst && s.recurrent.is_none() && n <= s.tokens.len() && d.kv.can_copy_from(&s.kv, n)
+    }
+
+    /// Makes `dst` hold `src`'s first `n` positions, copying their cells (checked by
+    /// [`Memory::can_copy_prefix`]).
+    pub fn copy_prefix(&mut self, src: SeqId, dst: SeqId, n: usize) {
+        debug_assert!(self.can_copy_prefix(src, dst, n));
+        let (s, d) = if src < dst {
+            let (a, b) = self.seqs.split_at_mut(dst);
+            (&a[src], &mut b[0])
+        } else {
+            let (a, b) = self.seqs.split_at_mut(src);
+            (&b[0], &mut a[dst])
+        };
+        d.kv.copy_prefix_from(&s.kv, n);
+        d.tokens.clear();
+        d.tokens.extend_from_slice(&s.tokens[..n]);
     }
 
     /// `tokens` were appended to `seq` by a forward pass.

@@ -34,7 +34,7 @@ pub use batch::Batch;
 pub use kv::{window_cells, KvType};
 pub use memory::SeqId;
 pub use ops::expf::Rounding;
-pub use session::Session;
+pub use session::{Session, DEFAULT_UBATCH};
 
 use crate::gguf::{GgufError, GgufFile};
 use crate::parallel::ThreadPool;
@@ -226,21 +226,21 @@ impl<'a> Model<'a> {
 
     /// A session with an f32 KV cache of `n_ctx` positions, borrowing this model.
     pub fn new_session(&self, n_ctx: usize) -> Session<'_> {
-        Session::new(session::ModelRef::Borrowed(self), n_ctx, 1, KvType::F32)
+        Session::new(session::ModelRef::Borrowed(self), n_ctx, 1, KvType::F32, false)
     }
 
     /// A session with a KV cache of `n_ctx` positions of type `kv`; fails when the model's
     /// head sizes cannot use that type ([`KvType::check`]).
     pub fn new_session_kv(&self, n_ctx: usize, kv: KvType) -> Result<Session<'_>, ModelError> {
         kv.check(&self.hp)?;
-        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, 1, kv))
+        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, 1, kv, false))
     }
 
     /// A session holding `n_seq` sequences of up to `n_ctx` positions each, which
     /// [`Session::decode`] runs together in one forward pass ([`Batch`]).
     pub fn new_session_seqs(&self, n_ctx: usize, n_seq: usize, kv: KvType) -> Result<Session<'_>, ModelError> {
         kv.check(&self.hp)?;
-        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, n_seq, kv))
+        Ok(Session::new(session::ModelRef::Borrowed(self), n_ctx, n_seq, kv, false))
     }
 }
 
@@ -258,7 +258,14 @@ impl Model<'static> {
     /// KV cache of type `kv` (checked as in [`Model::new_session_kv`]).
     pub fn new_shared_session(model: &Arc<Model<'static>>, n_ctx: usize, kv: KvType) -> Result<Session<'static>, ModelError> {
         kv.check(&model.hp)?;
-        Ok(Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx, 1, kv))
+        Ok(Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx, 1, kv, false))
+    }
+
+    /// A session of `n_seq` sequences whose KV cache starts empty and grows per sequence with
+    /// what it holds or reserves ([`Session::reserve`]): the batch scheduler's.
+    pub fn new_shared_batch_session(model: &Arc<Model<'static>>, n_ctx: usize, n_seq: usize, kv: KvType) -> Result<Session<'static>, ModelError> {
+        kv.check(&model.hp)?;
+        Ok(Session::new(session::ModelRef::Shared(Arc::clone(model)), n_ctx, n_seq, kv, true))
     }
 }
 

@@ -59,8 +59,9 @@ pub struct Session<'m> {
 }
 
 impl<'m> Session<'m> {
-    /// `kv` must have passed [`KvType::check`] for the model.
-    pub(crate) fn new(model: ModelRef<'m>, n_ctx: usize, n_seq: usize, kv: KvType) -> Session<'m> {
+    /// `kv` must have passed [`KvType::check`] for the model. `lazy`: the KV cache starts
+    /// empty and grows with what each sequence holds or reserves ([`Session::reserve`]).
+    pub(crate) fn new(model: ModelRef<'m>, n_ctx: usize, n_seq: usize, kv: KvType, lazy: bool) -> Session<'m> {
         let (pool, n_ubatch, n_ctx, rope, mem, s, n_vocab) = {
             let m = model.get();
             let hp = &m.hp;
@@ -78,7 +79,7 @@ impl<'m> Session<'m> {
             });
             let rope = (Rope::new(hp, factors), Rope::for_windows(hp, factors));
             let s = Scratch::new(hp, &m.net, n_ubatch, n_ctx, pool.n_threads(), kv);
-            let mut mem = Memory::new(hp, n_ctx, n_seq, kv, false);
+            let mut mem = Memory::new(hp, n_ctx, n_seq, kv, false, lazy);
             let states = m.net.state_lens();
             if states.iter().any(|&n| n > 0) {
                 mem.add_recurrent(&states);
@@ -159,6 +160,42 @@ impl<'m> Session<'m> {
     pub fn clear(&mut self) {
         self.mem.clear();
         self.n_logit_rows = 0;
+    }
+    /// The tokens held for `seq`.
+    pub fn seq_tokens(&self, seq: SeqId) -> &[u32] {
+        self.mem.tokens(seq)
+    }
+    /// The longest prefix of at most `n` of `seq`'s positions its memory can return to.
+    pub fn keepable(&self, seq: SeqId, n: usize) -> usize {
+        self.mem.keepable(seq, n)
+    }
+    /// Allocates `seq`'s KV rows for positions `0..n` now, so decoding up to there allocates
+    /// nothing (a lazily allocated session; a no-op where the rows exist).
+    pub fn reserve(&mut self, seq: SeqId, n: usize) {
+        self.mem.reserve(seq, n.min(self.n_ctx));
+    }
+    /// Positions `seq` has KV rows for.
+    pub fn reserved(&self, seq: SeqId) -> usize {
+        self.mem.reserved(seq)
+    }
+    /// KV bytes `seq` holds now.
+    pub fn kv_bytes(&self, seq: SeqId) -> usize {
+        self.mem.kv_bytes(seq)
+    }
+    /// Forgets `seq` and frees its KV rows (llama.cpp `llama_memory_seq_rm` of everything).
+    pub fn release(&mut self, seq: SeqId) {
+        self.mem.release(seq);
+    }
+    /// Makes `dst` hold the first `n` positions of `src` by copying their KV cells, when the
+    /// memory allows it (KV layers only, nothing dropped by a window, `dst`'s rows reserved);
+    /// false otherwise. The cells are what a forward pass of those tokens would store, so the
+    /// copy changes no logits (llama.cpp `llama_memory_seq_cp`).
+    pub fn copy_prefix(&mut self, src: SeqId, dst: SeqId, n: usize) -> bool {
+        if src >= self.mem.n_seq() || dst >= self.mem.n_seq() || !self.mem.can_copy_prefix(src, dst, n) {
+            return false;
+        }
+        self.mem.copy_prefix(src, dst, n);
+        true
     }
     /// Drops `seq`'s positions from `n` on (llama.cpp `llama_memory_seq_rm`); refused when its
     /// memory cannot return there (a recurrent state goes back only to a checkpoint).
@@ -356,7 +393,7 @@ mod tests {
             for flash in [false, true] {
                 let mut windowed = model.new_session_kv(n_ctx, kv).unwrap();
                 let mut full = model.new_session_kv(n_ctx, kv).unwrap();
-                full.mem = Memory::new(&model.hp, n_ctx, 1, kv, true);
+                full.mem = Memory::new(&model.hp, n_ctx, 1, kv, true, false);
                 for s in [&mut windowed, &mut full] {
                     s.set_flash_attn(flash);
                 }
