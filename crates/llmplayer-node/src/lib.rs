@@ -1,6 +1,7 @@
 //! napi-rs adapter: maps files into memory, converts arguments and errors, and hands
 //! everything else to `llmplayer-core`.
 
+mod batcher;
 mod bytes;
 mod error;
 mod model;

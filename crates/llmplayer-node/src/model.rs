@@ -3,7 +3,9 @@
 
 use crate::bytes::{map_file, ModelBytes};
 use crate::error::{keep, reject, throw, Failure};
+use crate::batcher::NativeBatcher;
 use crate::session::NativeSession;
+use llmplayer_core::batcher::BatchOptions;
 use llmplayer_core::runtime::{RuntimeModel, RuntimeOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -127,6 +129,14 @@ impl NativeModel {
     pub fn create_session(&self, env: Env, n_ctx: u32, kv_type: Option<String>) -> Result<NativeSession> {
         let s = self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(|e| throw(&env, e))?;
         Ok(NativeSession::new(s))
+    }
+    /// A continuous-batching scheduler of `nSeq` sequences of up to `nCtx` positions sharing
+    /// `kvSize` KV positions (default `nCtx * nSeq`).
+    #[napi]
+    pub fn create_batcher(&self, env: Env, n_seq: u32, n_ctx: u32, kv_size: Option<u32>, kv_type: Option<String>, n_batch: Option<u32>) -> Result<NativeBatcher> {
+        let opts = BatchOptions { n_seq: n_seq as usize, n_ctx: n_ctx as usize, kv_size: kv_size.map(|n| n as usize), kv_type, n_batch: n_batch.map(|n| n as usize) };
+        let b = self.rt.new_batcher(&opts).map_err(|e| throw(&env, e))?;
+        Ok(NativeBatcher::new(b))
     }
     #[napi]
     pub fn n_ctx_train(&self) -> Option<u32> {

@@ -1,6 +1,7 @@
 //! wasm-bindgen adapter: the host passes bytes (an ArrayBuffer view), everything else is
 //! `llmplayer-core`. Built with `+simd128` (see scripts/build-wasm.sh).
 
+mod batcher;
 mod model;
 
 use llmplayer_core::gguf::GgufFile;

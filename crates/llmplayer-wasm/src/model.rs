@@ -2,7 +2,9 @@
 //! `NativeSession`, synchronous (one thread). The bytes are copied into linear memory once;
 //! WebAssembly cannot borrow an ArrayBuffer.
 
+use crate::batcher::WasmBatcher;
 use crate::js_error;
+use llmplayer_core::batcher::BatchOptions;
 use llmplayer_core::runtime::{sampling_params_from_json, RuntimeModel, RuntimeOptions, RuntimeSession};
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -22,6 +24,12 @@ impl WasmModel {
     #[wasm_bindgen(js_name = createSession)]
     pub fn create_session(&self, n_ctx: u32, kv_type: Option<String>) -> Result<WasmSession, JsValue> {
         Ok(WasmSession { s: self.rt.new_session(n_ctx as usize, kv_type.as_deref()).map_err(js_error)? })
+    }
+    /// A continuous-batching scheduler (see the native `createBatcher`).
+    #[wasm_bindgen(js_name = createBatcher)]
+    pub fn create_batcher(&self, n_seq: u32, n_ctx: u32, kv_size: Option<u32>, kv_type: Option<String>, n_batch: Option<u32>) -> Result<WasmBatcher, JsValue> {
+        let opts = BatchOptions { n_seq: n_seq as usize, n_ctx: n_ctx as usize, kv_size: kv_size.map(|n| n as usize), kv_type, n_batch: n_batch.map(|n| n as usize) };
+        Ok(WasmBatcher { b: self.rt.new_batcher(&opts).map_err(js_error)?, next_id: 1 })
     }
     /// `{ ppl, nll, nPredictions }` of a token list (see `RuntimeModel::perplexity`).
     pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>, kv_type: Option<String>) -> Result<js_sys::Object, JsValue> {
