@@ -1,6 +1,7 @@
 // Chooses and loads a backend: the native addon when its binary loads, else WASM.
 // `LLMPLAYER_BACKEND=native|wasm` (or the `backend` option) forces one.
 import { fromBackendError } from './errors.js';
+import type { BatchStats } from './types.js';
 
 export type BackendName = 'native' | 'wasm';
 
@@ -28,7 +29,30 @@ export interface RawModel {
   /** `kvType`: the SDK's string, passed through (the core validates it); absent: the model's default. */
   createSession(nCtx: number, kvType?: string | null): RawSession;
   perplexity(tokens: Uint32Array, nCtx: number | undefined | null, kvType?: string | null): PerplexityResult | Promise<PerplexityResult>;
+  createBatcher(nSeq: number, nCtx: number, kvSize?: number | null, kvType?: string | null, nBatch?: number | null): RawBatcher;
   free?(): void;
+}
+
+/** The continuous-batching scheduler of either binding (`NativeBatcher` / `WasmBatcher`). */
+export interface RawBatcher {
+  /** Checks and queues a request; returns its id. */
+  add(tokens: Uint32Array, paramsJson: string, maxTokens: number): number;
+  /** Ends a request (queued or running) at the next step. */
+  finish(id: number): void;
+  /** One forward pass over every running request (native: on the libuv pool). */
+  step(): RawBatchEvent[] | Promise<RawBatchEvent[]>;
+  stats(): BatchStats;
+  free?(): void;
+}
+
+export interface RawBatchEvent {
+  id: number;
+  kind: 'started' | 'token' | 'contextFull';
+  token?: number | null;
+  logprob?: number | null;
+  topLogprobs?: { id: number; logprob: number }[] | null;
+  nPrompt?: number | null;
+  nReused?: number | null;
 }
 
 /**

@@ -2,10 +2,13 @@
 import { getBackend, type BackendName, type PerplexityResult, type RawModel } from './backend.js';
 import { fromBackendError } from './errors.js';
 import { LlmSession } from './session.js';
+import { LlmBatchScheduler } from './batch.js';
 import { fallbackChatTemplate, renderChatTemplate, type ChatMessage } from './chat-template.js';
 import { withChatTemplate, type Inspection } from './inspect.js';
 import type {
   ApplyChatTemplateOptions,
+  BatchScheduler,
+  BatchSchedulerOptions,
   ChatTemplateInfo,
   DetokenizeOptions,
   LoadModelOptions,
@@ -137,6 +140,24 @@ export class LlmModel implements Model {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`contextSize must be a positive integer, got ${n}`);
     try {
       return new LlmSession(this, this.raw.createSession(n, options.kvType), this.backend);
+    } catch (err) {
+      throw fromBackendError(err);
+    }
+  }
+
+  createBatchScheduler(options: BatchSchedulerOptions = {}): BatchScheduler {
+    const int = (name: string, v: number | undefined, fallback: number) => {
+      const n = v ?? fallback;
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name} must be a positive integer, got ${n}`);
+      return n;
+    };
+    const parallel = int('parallel', options.parallel, 4);
+    const contextSize = int('contextSize', options.contextSize, this.contextSize);
+    const kvSize = int('kvSize', options.kvSize, contextSize * parallel);
+    const batchSize = int('batchSize', options.batchSize, 512);
+    try {
+      const raw = this.raw.createBatcher(parallel, contextSize, kvSize, options.kvType, batchSize);
+      return new LlmBatchScheduler(this, raw, this.backend, parallel, contextSize);
     } catch (err) {
       throw fromBackendError(err);
     }

@@ -6,12 +6,13 @@ import { StopMatcher } from './stop-matcher.js';
 import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, KvType, Session, TokenLogprobs } from './types.js';
 
 /** Lets timers and I/O run between WASM tokens (WASM computes on the JS thread). */
-const yieldToEventLoop: () => Promise<void> =
+export const yieldToEventLoop: () => Promise<void> =
   typeof setImmediate === 'function'
     ? () => new Promise((r) => setImmediate(r))
     : () => new Promise((r) => setTimeout(r, 0));
 
-function samplingJson(o: GenerateOptions): string {
+/** The sampling options as the bindings take them (the core validates the values). */
+export function samplingJson(o: GenerateOptions): string {
   const bias: [number, number | null][] = [];
   for (const [id, b] of Object.entries(o.logitBias ?? {})) {
     if (typeof b !== 'number' || Number.isNaN(b) || b === Infinity) {
@@ -33,6 +34,15 @@ function samplingJson(o: GenerateOptions): string {
     logprobs: o.logprobs,
     topLogprobs: o.topLogprobs,
   });
+}
+
+/** A prompt's ids as generation takes them (text tokenized as `tokenizePrompt` does). */
+export function promptIds(model: LlmModel, prompt: string | ArrayLike<number>, options: GenerateOptions): Uint32Array {
+  if (typeof prompt !== 'string') return model.toIds(prompt);
+  const special = options.special ?? true;
+  return Uint32Array.from(
+    (options.addSpecial ?? true) ? model.tokenizePrompt(prompt, special) : model.tokenize(prompt, { special, addSpecial: false }),
+  );
 }
 
 export class LlmSession implements Session {
@@ -92,14 +102,7 @@ export class LlmSession implements Session {
   }
 
   async *generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk | GenerateResult> {
-    const ids =
-      typeof prompt === 'string'
-        ? Uint32Array.from(
-            (options.addSpecial ?? true)
-              ? this.model.tokenizePrompt(prompt, options.special ?? true)
-              : this.model.tokenize(prompt, { special: options.special ?? true, addSpecial: false }),
-          )
-        : this.model.toIds(prompt);
+    const ids = promptIds(this.model, prompt, options);
     // An empty prompt (EMPTY_PROMPT), one that leaves no room in the context
     // (CONTEXT_LENGTH_EXCEEDED) and out-of-vocabulary ids (MODEL_BAD_TOKEN) are refused by the
     // engine's `begin`.

@@ -217,6 +217,56 @@ export interface Session {
   dispose(): void;
 }
 
+export interface BatchSchedulerOptions {
+  /** Sequences decoded together in one forward pass. Default 4. */
+  parallel?: number;
+  /** Positions each sequence can hold (prompt plus generated). Default: the model's `contextSize`. */
+  contextSize?: number;
+  /**
+   * KV cache positions shared by all sequences. Default `contextSize * parallel`. A request is
+   * admitted when its prompt plus `maxTokens` (at most `contextSize`) fits beside the running
+   * ones; until then it waits, in arrival order.
+   */
+  kvSize?: number;
+  /** KV cache type. Default: the model's. */
+  kvType?: KvType;
+  /** Rows per forward pass (decode rows first, prompt chunks in the rest). Default 512. */
+  batchSize?: number;
+}
+
+/** What a scheduler holds now. */
+export interface BatchStats {
+  /** Generations running (admitted, not finished). */
+  active: number;
+  /** Generations waiting for a sequence or KV room. */
+  waiting: number;
+  /** The KV budget, in positions. */
+  kvSize: number;
+  /** Positions allocated to running generations. */
+  kvActive: number;
+  /** Positions allocated in all: running, and finished ones kept as a prefix cache (given back on demand). */
+  kvAllocated: number;
+  /** Bytes the KV cache holds. */
+  kvBytes: number;
+}
+
+/**
+ * Continuous batching: concurrent `generate` calls share one forward pass per token (each with
+ * its own sampler, seed, stops and signal), prompts are prefilled in chunks beside running
+ * streams, and a prompt sharing a prefix with cached cells (another request's system prompt, a
+ * conversation's earlier turns) reuses them (`usage.cachedTokens`).
+ */
+export interface BatchScheduler {
+  readonly parallel: number;
+  readonly contextSize: number;
+  readonly stats: BatchStats;
+  /** As `Session.generate`; runs beside every other generation of this scheduler. */
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerateChunk | GenerateResult>;
+  complete(prompt: string | ArrayLike<number>, options?: GenerateOptions): Promise<GenerateResult>;
+  /** Ends every generation (`finishReason: 'abort'`) and frees the KV cache. */
+  dispose(): void;
+}
+
 export interface Model {
   readonly backend: BackendName;
   readonly info: Inspection;
@@ -239,6 +289,8 @@ export interface Model {
   isEndOfGeneration(id: number): boolean;
   applyChatTemplate(messages: ChatMessage[], options?: ApplyChatTemplateOptions): string;
   createSession(options?: SessionOptions): Session;
+  /** A continuous-batching scheduler (present on every model `loadModel` returns). */
+  createBatchScheduler?(options?: BatchSchedulerOptions): BatchScheduler;
   /** Perplexity of a token list, in one context or llama.cpp's chunked protocol. */
   perplexity(tokens: ArrayLike<number>, options?: SessionOptions): Promise<{ ppl: number; nll: number; nPredictions: number }>;
   dispose(): void;
