@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../ts/index.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
-import type { SessionPool } from '../ts/server/queue.js';
+import type { GenerationPool } from '../ts/server/queue.js';
 import { fixturesRoot } from './helpers/fixtures.js';
 import { streamChat } from './helpers/server.js';
 
@@ -68,7 +68,7 @@ for (const backend of ['native', 'wasm'] as const) {
       expect(res.status, path).toBe(200);
       return (await res.json()) as Record<string, any>;
     };
-    const pool = async (id: string): Promise<SessionPool> => {
+    const pool = async (id: string): Promise<GenerationPool> => {
       const h = await server.registry.use(id);
       h.release();
       return h.pool;
@@ -341,7 +341,7 @@ for (const backend of ['native', 'wasm'] as const) {
       }
       expect(maxBusy).toBe(2);
       expect(maxQueued).toBeGreaterThan(0);
-      expect(slots.stats).toEqual({ slots: 2, busy: 0, queued: 0 });
+      expect(slots.stats).toMatchObject({ slots: 2, busy: 0, queued: 0 });
     });
 
     it('Vercel AI SDK: generateText and streamText', async () => {

@@ -21,6 +21,8 @@ export class ApiError extends Error {
     readonly type: ErrorType,
     readonly param: string | null = null,
     readonly code: string | null = null,
+    /** Response headers it sets (`Retry-After` on a 503). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -53,6 +55,11 @@ export function contextLengthExceeded(contextSize: number, promptTokens: number,
     param,
     'context_length_exceeded',
   );
+}
+
+/** 503 with `Retry-After`: the model's queue is full (`parallel` running, `maxQueue` waiting). */
+export function overloaded(running: number, waiting: number): ApiError {
+  return new ApiError(503, `The server is busy: ${running} generation(s) running and ${waiting} waiting. Retry later.`, 'server_error', null, 'server_overloaded', { 'Retry-After': '1' });
 }
 
 export function payloadTooLarge(maxBytes: number): ApiError {
@@ -97,6 +104,7 @@ export function errorHandler(log: ErrorLog = consoleLog): (err: unknown, c: Cont
 
 export function errorResponse(c: Context, apiError: ApiError): Response {
   if (apiError.status === 401) c.header('WWW-Authenticate', 'Bearer');
+  for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
   return c.json(apiError.toJSON(), apiError.status);
 }
 

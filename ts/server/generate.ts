@@ -84,7 +84,7 @@ export async function runGeneration(
   let result: GenerateResult | undefined;
   let failed = false;
   try {
-    for await (const item of lease.session.generate(prompt, { ...options, signal })) {
+    for await (const item of lease.generate(prompt, { ...options, signal })) {
       if (isGenerateResult(item)) {
         result = item;
         break;

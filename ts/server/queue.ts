@@ -14,8 +14,8 @@
 // session's memory can return there (`reusablePrefix`: a recurrent model's state goes back only
 // to a checkpoint). The history only steers that choice: how many tokens the cache really reused
 // (`cached_tokens`) is the engine's count, in the session's usage.
-import type { KvType, Model, Session } from '../types.js';
-import { ApiError } from './errors.js';
+import type { GenerateChunk, GenerateOptions, GenerateResult, KvType, Model, Session } from '../types.js';
+import { ApiError, overloaded } from './errors.js';
 
 export interface SessionPoolOptions {
   /** Concurrent sessions (slots). Default 1. */
@@ -28,12 +28,35 @@ export interface SessionPoolOptions {
   maxQueue?: number;
 }
 
+/** One generation's right to run: from a session slot, or a place in the batch scheduler. */
 export interface Lease {
-  readonly session: Session;
-  /** Index of the slot (stable for the pool's lifetime). */
-  readonly slot: number;
-  /** Records what the session evaluated and frees the slot. Idempotent. */
+  generate(prompt: ArrayLike<number>, options: GenerateOptions): AsyncIterable<GenerateChunk | GenerateResult>;
+  /** Records what the generation evaluated and frees the slot. Idempotent. */
   release(evaluated?: ArrayLike<number>, failed?: boolean): void;
+}
+
+/** What the server needs of a model's concurrency: `SessionPool` or `BatchPool`. */
+export interface GenerationPool {
+  readonly parallel: number;
+  readonly contextSize: number;
+  readonly stats: PoolStats;
+  /** No request holds or waits for a slot. */
+  readonly idle: boolean;
+  /**
+   * Waits for room; throws at once (not through the promise) when the queue is full (503 with
+   * `Retry-After`) or the pool is disposed, so a caller can answer before it commits to a response.
+   */
+  acquire(prompt: ArrayLike<number>, signal?: AbortSignal): Promise<Lease>;
+  dispose(): void;
+}
+
+export interface PoolStats {
+  /** Generations that can run at once. */
+  slots: number;
+  busy: number;
+  queued: number;
+  /** KV positions: the budget, those held by running generations, those allocated in all (batching only). */
+  kv?: { size: number; active: number; allocated: number; bytes: number };
 }
 
 interface Slot {
@@ -78,7 +101,7 @@ export function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number
   return i;
 }
 
-export class SessionPool {
+export class SessionPool implements GenerationPool {
   readonly parallel: number;
   readonly contextSize: number;
   readonly kvType: KvType | undefined;
@@ -99,7 +122,7 @@ export class SessionPool {
     this.slots = Array.from({ length: this.parallel }, (_, index) => ({ index, session: null, history: [], busy: false, lastUsed: 0 }));
   }
 
-  get stats(): { slots: number; busy: number; queued: number } {
+  get stats(): PoolStats {
     return { slots: this.parallel, busy: this.slots.filter((s) => s.busy).length, queued: this.waiters.length };
   }
 
@@ -118,7 +141,7 @@ export class SessionPool {
     const free = this.waiters.length === 0 ? this.pick(prompt) : null;
     if (free && !signal?.aborted) return Promise.resolve(this.lease(free, prompt));
     if (!free && this.waiters.length >= this.maxQueue) {
-      throw new ApiError(503, `The server is busy: ${this.parallel} generation(s) running and ${this.waiters.length} waiting. Retry later.`, 'server_error', null, 'server_overloaded');
+      throw overloaded(this.parallel, this.waiters.length);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<Lease>((resolve, reject) => {
@@ -163,8 +186,7 @@ export class SessionPool {
     slot.lastUsed = ++this.clock;
     let released = false;
     return {
-      session,
-      slot: slot.index,
+      generate: (prompt, options) => session.generate(prompt, options),
       release: (evaluated, failed) => {
         if (released) return;
         released = true;

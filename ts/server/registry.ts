@@ -3,7 +3,8 @@
 // /health and /v1/models, and each loaded model gets its SessionPool (see queue.ts).
 import type { KvType, Model } from '../types.js';
 import { ApiError, invalidRequest, modelNotFound } from './errors.js';
-import { SessionPool, type SessionPoolOptions } from './queue.js';
+import { BatchPool } from './batch-pool.js';
+import { SessionPool, type GenerationPool, type SessionPoolOptions } from './queue.js';
 
 export type ModelStatus = 'unloaded' | 'loading' | 'ready' | 'error';
 
@@ -22,9 +23,15 @@ export interface ModelEntryOptions {
   parallel?: number;
   contextSize?: number;
   kvType?: KvType;
+  kvSize?: number;
 }
 
 export interface RegistryOptions extends SessionPoolOptions {
+  /**
+   * KV cache positions each model's sequences share (continuous batching). Default
+   * `contextSize * parallel`.
+   */
+  kvSize?: number;
   /**
    * Most models loaded at once (entries with `load` only). Loading one more first unloads the
    * least recently used idle one; when none is idle the limit is exceeded rather than waited on.
@@ -37,7 +44,7 @@ export interface RegistryOptions extends SessionPoolOptions {
 export interface ModelHandle {
   readonly id: string;
   readonly model: Model;
-  readonly pool: SessionPool;
+  readonly pool: GenerationPool;
   release(): void;
 }
 
@@ -61,7 +68,7 @@ interface Entry {
   status: ModelStatus;
   error: unknown;
   model: Model | null;
-  pool: SessionPool | null;
+  pool: GenerationPool | null;
   loading: Promise<void> | null;
   inUse: number;
   lastUsed: number;
@@ -197,12 +204,18 @@ export class ModelRegistry {
 
   private ready(e: Entry, model: Model): void {
     e.model = model;
-    e.pool = new SessionPool(model, {
+    const options = {
       parallel: e.options.parallel ?? this.options.parallel,
       contextSize: e.options.contextSize ?? this.options.contextSize,
       kvType: e.options.kvType ?? this.options.kvType,
+      kvSize: e.options.kvSize ?? this.options.kvSize,
       maxQueue: this.options.maxQueue,
-    });
+    };
+    // Models that batch (every model loadModel returns) share one scheduler; others (a
+    // custom Model) get sessions.
+    e.pool = typeof model.createBatchScheduler === 'function' && !model.vocabOnly
+      ? new BatchPool(model as ConstructorParameters<typeof BatchPool>[0], options)
+      : new SessionPool(model, options);
     e.status = 'ready';
     e.error = null;
   }
