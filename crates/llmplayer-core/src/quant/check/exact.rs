@@ -301,7 +301,7 @@ fn x86_held(ty: GgmlType, path: Path) -> bool {
                 || matches!(ty, Q8_0 | Q4_0 | Q5_0 | Q4_1 | Q5_1 | IQ4_NL | MXFP4 | NVFP4)
                 || matches!(ty, IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S)
         }
-        Path::X4 | Path::Tile4x4 => k_quant || matches!(ty, Q8_0 | Q4_0 | IQ4_NL),
+        Path::X4 | Path::Tile4x4 => k_quant || matches!(ty, Q8_0 | Q4_0 | Q4_1 | Q5_1 | IQ4_NL),
         Path::MatMul => k_quant || matches!(ty, Q8_0 | Q4_0 | Q5_0 | Q4_1 | Q5_1 | MXFP4 | NVFP4 | IQ2_XXS | IQ2_XS | IQ2_S | IQ3_XXS | IQ3_S),
     }
 }

@@ -209,6 +209,8 @@ pub(crate) fn specialize(t: &mut QuantTraits) {
     t.vec_dot_x4 = match t.ty {
         Q8_0 => Some(dot_x4!(x4::vec_dot_q8_0_q8_0_x4)),
         Q4_0 => Some(dot_x4!(x4::vec_dot_q4_0_q8_0_x4)),
+        Q4_1 => Some(dot_x4!(x4::vec_dot_q4_1_q8_1_x4)),
+        Q5_1 => Some(dot_x4!(x4::vec_dot_q5_1_q8_1_x4)),
         IQ4_NL => Some(dot_x4!(x4::vec_dot_iq4_nl_q8_0_x4)),
         Q4_K => Some(dot_x4!(x4::vec_dot_q4_k_q8_k_x4)),
         Q6_K => Some(dot_x4!(x4::vec_dot_q6_k_q8_k_x4)),

@@ -4,10 +4,10 @@
 //! in prefill each weight byte is loaded and decoded once per 4 tokens instead of per token.
 
 use super::kquants::{bcast16, bcast16_pair, bit_set, iq4xs_scales, k4_mins_and_scales};
-use super::{fp16, hsum_ps, lookup16, mul_sum_us8_epi32, nibbles32};
+use super::{bytes_from_bits_32, fp16, fp16_mul, hsum_ps, lookup16, mul_sum_us8_epi32, nibbles32};
 use crate::quant::blocks;
 use crate::quant::blocks_k::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
-use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ8_0};
+use crate::quant::blocks_legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 use crate::quant::blocks_nl4::{BlockIq4Nl, BlockIq4Xs};
 use crate::quant::grids::KVALUES_IQ4NL;
 use crate::quant::QK_K;
@@ -54,6 +54,49 @@ macro_rules! dot_q8_0_x4 {
 dot_q8_0_x4!(vec_dot_q8_0_q8_0_x4, BlockQ8_0, |a| fp16(a.d), _mm256_loadu_si256(a.qs.as_ptr().cast()));
 dot_q8_0_x4!(vec_dot_q4_0_q8_0_x4, BlockQ4_0, |a| fp16(a.d), _mm256_sub_epi8(nibbles32(a.qs.as_ptr()), _mm256_set1_epi8(8)));
 dot_q8_0_x4!(vec_dot_iq4_nl_q8_0_x4, BlockIq4Nl, |a| fp16(a.d), lookup16(&KVALUES_IQ4NL, nibbles32(a.qs.as_ptr())));
+
+/// Defines `$name(n, w, a)`: one row of `$block` (unsigned weight bytes `$weights`, scale
+/// `d`, offset `m`) against four Q8_1 rows, each token's sum in `vec_dot_q4_1_q8_1`'s order
+/// (one vector accumulator of `d * dy * q·y`, the `m * s` terms fused separately, added after
+/// the horizontal sum), so a batch rounds as its rows alone do.
+macro_rules! dot_q8_1_x4 {
+    ($name:ident, $block:ty, |$a:ident| $weights:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $name(n: usize, x: &[u8], y: [&[u8]; 4]) -> [f32; 4] {
+            let nb = n / 32;
+            let xs = blocks::<$block>(x, nb);
+            let ys = [
+                blocks::<BlockQ8_1>(y[0], nb),
+                blocks::<BlockQ8_1>(y[1], nb),
+                blocks::<BlockQ8_1>(y[2], nb),
+                blocks::<BlockQ8_1>(y[3], nb),
+            ];
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut summs = [_mm_setzero_ps(); 4];
+            for i in 0..nb {
+                let $a = &xs[i];
+                let w = $weights;
+                let m = _mm_set_ss(fp16($a.m));
+                for t in 0..4 {
+                    let b = &ys[t][i];
+                    let qy = _mm256_loadu_si256(b.qs.as_ptr().cast());
+                    let q = _mm256_cvtepi32_ps(mul_sum_us8_epi32(w, qy));
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(fp16_mul($a.d, b.d)), q, acc[t]);
+                    summs[t] = _mm_fmadd_ss(m, _mm_set_ss(fp16(b.s)), summs[t]);
+                }
+            }
+            let h = hsum4(acc);
+            [0, 1, 2, 3].map(|t| h[t] + _mm_cvtss_f32(summs[t]))
+        }
+    };
+}
+
+dot_q8_1_x4!(vec_dot_q4_1_q8_1_x4, BlockQ4_1, |a| nibbles32(a.qs.as_ptr()));
+dot_q8_1_x4!(
+    vec_dot_q5_1_q8_1_x4,
+    BlockQ5_1,
+    |a| _mm256_or_si256(nibbles32(a.qs.as_ptr()), _mm256_and_si256(bytes_from_bits_32(u32::from_le_bytes(a.qh)), _mm256_set1_epi8(0x10)))
+);
 
 #[inline(always)]
 unsafe fn q8k_rows(y: [&[u8]; 4], nb: usize) -> [&[BlockQ8K]; 4] {
