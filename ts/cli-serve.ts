@@ -16,6 +16,10 @@ export async function serveCommand(args: string[]): Promise<number> {
       port: { type: 'string' },
       'api-key': { type: 'string' },
       parallel: { type: 'string' },
+      'kv-size': { type: 'string' },
+      'max-queue': { type: 'string' },
+      timeout: { type: 'string' },
+      'shutdown-timeout': { type: 'string' },
     },
   });
   if (v.model && v['models-dir']) throw new UsageError('give -m FILE or --models-dir DIR, not both');
@@ -59,8 +63,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     port,
     hostname: v.host ?? '127.0.0.1',
     apiKey,
-    parallel: parseIntOption('parallel', v.parallel, 1),
+    parallel: parseIntOption('parallel', v.parallel, 1) ?? 4,
+    kvSize: parseIntOption('kv-size', v['kv-size'], 1),
+    maxQueue: parseIntOption('max-queue', v['max-queue'], 0),
+    requestTimeoutMs: (parseIntOption('timeout', v.timeout, 0) ?? 600) * 1000,
   });
+  const shutdownMs = (parseIntOption('shutdown-timeout', v['shutdown-timeout'], 0) ?? 30) * 1000;
   const auth = apiKey ? ` -H "Authorization: Bearer $LLMPLAYER_API_KEY"` : '';
   process.stdout.write(
     `llmplayer serving ${models.map((m) => m.id).join(', ')} at ${server.url}/v1` +
@@ -69,12 +77,26 @@ export async function serveCommand(args: string[]): Promise<number> {
       `    -d '{"model":"${models[0]!.id}","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":64}'\n`,
   );
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = () => {
-      process.stderr.write('shutting down\n');
-      server.close().then(resolve, resolve);
+      if (stopping) {
+        // A second signal: stop now.
+        process.stderr.write('closing now\n');
+        server.close().then(resolve, resolve);
+        return;
+      }
+      stopping = true;
+      process.stderr.write(`shutting down: finishing ${server.registry.inFlight} request(s) for up to ${shutdownMs / 1000} s\n`);
+      server.drain(shutdownMs).then(
+        (cut) => {
+          if (cut > 0) process.stderr.write(`${cut} request(s) cut off at the deadline\n`);
+          resolve();
+        },
+        () => resolve(),
+      );
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   return 0;
 }

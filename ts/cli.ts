@@ -12,11 +12,21 @@ const HELP = `llmplayer — GGUF LLM inference for JavaScript
 
 Usage:
   llmplayer serve [-m FILE | --models-dir DIR] [--host 127.0.0.1] [--port 8080]
-                  [--api-key KEY] [--threads N] [--ctx N] [--kv-type T] [--parallel N]
+                  [--api-key KEY] [--threads N] [--ctx N] [--kv-type T] [--parallel 4]
+                  [--kv-size N] [--max-queue 64] [--timeout 600] [--shutdown-timeout 30]
                   [--backend B] [--flash-attn on|off] [--rounding avx2|avx512]
-      OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models, …).
-      Without -m it serves the embedded stories260K demo model. The API key may also come
-      from LLMPLAYER_API_KEY. See REST-API.md.
+      OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models,
+      /metrics, …). Without -m it serves the embedded stories260K demo model. The API key
+      may also come from LLMPLAYER_API_KEY. See REST-API.md.
+      --parallel N       sequences decoded together in one forward pass per model
+                         (continuous batching; default 4); --ctx is each one's context.
+      --kv-size N        KV cache positions the sequences share (default ctx × parallel); a
+                         request waits until its prompt plus max_tokens fits.
+      --max-queue N      requests that may wait beyond the running ones (default 64); more
+                         get 503 with Retry-After.
+      --timeout S        stop a request after S seconds (504; default 600, 0: none).
+      --shutdown-timeout S  on SIGTERM/SIGINT, let running requests finish for up to S
+                         seconds (default 30; new ones get 503), then exit 0.
   llmplayer run [-m FILE] -p "prompt" [-n 128] [--chat] [--temp 0.8] [--top-k 40]
                 [--top-p 0.95] [--min-p 0.05] [--repeat-penalty 1] [--seed N] [--ctx N]
       Stream a completion; ends with prompt and generation tokens/s. --chat wraps the

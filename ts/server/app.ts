@@ -7,6 +7,7 @@ import { chatRoutes } from './chat.js';
 import { completionRoutes } from './completions.js';
 import type { ServerContext } from './context.js';
 import { ApiError, consoleLog, errorHandler, handleNotFound, payloadTooLarge, type ErrorLog } from './errors.js';
+import { metricsRoutes } from './metrics.js';
 import { modelRoutes } from './models.js';
 import { toRegistry, type ModelsOption, type RegistryOptions } from './registry.js';
 import { tokenizeRoutes } from './tokenize.js';
@@ -28,6 +29,11 @@ export interface AppOptions extends RegistryOptions {
   cors?: boolean | string[];
   /** Interval of SSE `: keep-alive` comments while a stream waits for its slot or first token. Default 15000; 0 disables. */
   sseKeepAliveMs?: number;
+  /**
+   * A request still generating (or waiting to) after this many ms is stopped: 504 `timeout`, or
+   * an error event on a stream. Default 600000 (llama-server's `--timeout`); 0 disables.
+   */
+  requestTimeoutMs?: number;
   /** Where unexpected errors (500s) are reported. Default: console.error. */
   log?: ErrorLog;
 }
@@ -56,7 +62,7 @@ function requireApiKey(apiKey: string): MiddlewareHandler {
 
 export function createApp(options: AppOptions): Hono {
   const registry = toRegistry(options.models, options);
-  const ctx: ServerContext = { registry, log: options.log ?? consoleLog, keepAliveMs: options.sseKeepAliveMs ?? 15_000 };
+  const ctx: ServerContext = { registry, log: options.log ?? consoleLog, keepAliveMs: options.sseKeepAliveMs ?? 15_000, timeoutMs: options.requestTimeoutMs ?? 600_000 };
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const app = new Hono();
   app.onError(errorHandler(ctx.log));
@@ -76,5 +82,6 @@ export function createApp(options: AppOptions): Hono {
   app.route('/', completionRoutes(ctx));
   app.route('/', modelRoutes(ctx));
   app.route('/', tokenizeRoutes(ctx));
+  app.route('/', metricsRoutes(ctx));
   return app;
 }

@@ -48,7 +48,7 @@ export function chatRoutes(ctx: ServerContext): Hono {
       const view = isHarmonyModel(handle.model) ? () => new HarmonyContent() : undefined;
       handedOver = true;
       const format = chatFormat(responseMeta('chatcmpl', handle));
-      return await respond(c, { handle, req, prompt, options, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs });
+      return await respond(c, { handle, req, prompt, options, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
     } finally {
       if (!handedOver) handle.release();
     }

@@ -34,7 +34,7 @@ export function completionRoutes(ctx: ServerContext): Hono {
       const prompt = typeof req.prompt === 'string' ? handle.model.tokenize(req.prompt, { special: true, addSpecial: true }) : req.prompt;
       const options = planGeneration(handle, req, prompt, 'prompt');
       handedOver = true;
-      return await respond(c, { handle, req, prompt, options, format: completionFormat(responseMeta('cmpl', handle)), abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs });
+      return await respond(c, { handle, req, prompt, options, format: completionFormat(responseMeta('cmpl', handle)), abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
     } finally {
       if (!handedOver) handle.release();
     }

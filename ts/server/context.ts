@@ -7,6 +7,8 @@ export interface ServerContext {
   readonly registry: ModelRegistry;
   readonly log: ErrorLog;
   readonly keepAliveMs: number;
+  /** A generation running longer than this is stopped (504); 0: no limit. */
+  readonly timeoutMs: number;
 }
 
 /** The request body as JSON (any value; validators check the shape). Malformed → 400. */

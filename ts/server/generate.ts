@@ -4,7 +4,7 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { isGenerateResult, type GenerateOptions, type GenerateResult } from '../types.js';
-import { contextLengthExceeded, invalidRequest, toApiError, type ErrorLog } from './errors.js';
+import { ApiError, contextLengthExceeded, invalidRequest, toApiError, type ErrorLog } from './errors.js';
 import type { CompletionUsage, FinishReason } from './openai-types.js';
 import type { Lease } from './queue.js';
 import type { ModelHandle } from './registry.js';
@@ -154,6 +154,20 @@ export interface Job {
   log: ErrorLog;
   /** SSE comment interval while a stream waits (queue, prefill); 0: none. */
   keepAliveMs: number;
+  /** Stops the generation after this long (504 / an error event); 0: no limit. */
+  timeoutMs: number;
+}
+
+/** Why a request's generation was stopped by the server, not by its client. */
+class RequestTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`The request took longer than the server's limit of ${ms / 1000} s and was stopped.`);
+  }
+}
+
+function timeoutError(abort: AbortController): ApiError | null {
+  const reason: unknown = abort.signal.reason;
+  return reason instanceof RequestTimeout ? new ApiError(504, reason.message, 'server_error', null, 'timeout') : null;
 }
 
 /**
@@ -165,13 +179,18 @@ export async function respond(c: Context, job: Job): Promise<Response> {
   const { handle, req, prompt, options, format, abort } = job;
   let streaming = false;
   let lease: Lease | undefined;
+  const timer = job.timeoutMs > 0 ? setTimeout(() => abort.abort(new RequestTimeout(job.timeoutMs)), job.timeoutMs) : undefined;
   try {
     const pending = handle.pool.acquire(prompt, abort.signal); // throws now when the queue is full
     pending.catch(() => {}); // a stream awaits it only after its first write: no unhandled rejection meanwhile
     c.header('x-llmplayer-backend', handle.model.backend);
     if (!req.stream) {
-      lease = await pending;
+      lease = await pending.catch((err: unknown) => {
+        throw timeoutError(abort) ?? err;
+      });
       const outcome = await runGeneration(lease, prompt, options, abort.signal);
+      const timedOut = timeoutError(abort);
+      if (timedOut) throw timedOut;
       const finishReason = outcome.finishReason === 'abort' ? 'stop' : outcome.finishReason;
       const view = job.view?.();
       const text = view ? view.push(outcome.text) + view.flush() : outcome.text;
@@ -194,6 +213,8 @@ export async function respond(c: Context, job: Job): Promise<Response> {
           if (text) await send(withUsage(format.delta(text)));
         };
         const outcome = await runGeneration(held, prompt, options, abort.signal, (text) => sendText(view ? view.push(text) : text));
+        const timedOut = timeoutError(abort);
+        if (timedOut) return void (await send(timedOut.toJSON()));
         if (outcome.finishReason === 'abort') return;
         if (view) await sendText(view.flush());
         await send(withUsage(format.finish(outcome.finishReason)));
@@ -201,11 +222,14 @@ export async function respond(c: Context, job: Job): Promise<Response> {
         await stream.writeSSE({ data: '[DONE]' });
       } catch (err) {
         // Headers are gone: OpenAI's clients raise an `{ error }` data line as an APIError.
+        const timedOut = timeoutError(abort);
+        if (timedOut) return void (await send(timedOut.toJSON()).catch(() => {}));
         if (abort.signal.aborted) return;
         const apiError = toApiError(err);
         if (apiError.code === 'internal_error') job.log(`${c.req.method} ${c.req.path} (stream)`, err);
         await send(apiError.toJSON());
       } finally {
+        clearTimeout(timer);
         clearInterval(keepAlive);
         held?.release(); // no-op unless something failed before the generation started
         handle.release();
@@ -213,6 +237,7 @@ export async function respond(c: Context, job: Job): Promise<Response> {
     });
   } finally {
     if (!streaming) {
+      clearTimeout(timer);
       lease?.release();
       handle.release();
     }

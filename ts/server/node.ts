@@ -22,25 +22,52 @@ export interface RunningServer {
   registry: ModelRegistry;
   /** Stops listening, drops open connections (aborting their generations) and unloads models. */
   close(): Promise<void>;
+  /**
+   * Graceful shutdown (SIGTERM): new requests get 503 `server_closing`, those in flight finish
+   * until `deadlineMs` has passed, then `close()`. Resolves with how many were cut off.
+   */
+  drain(deadlineMs: number): Promise<number>;
 }
 
 export function serve(options: ServeOptions): Promise<RunningServer> {
   const registry = toRegistry(options.models, options);
   const app = createApp({ ...options, models: registry });
+  // Requests inside the app's handler (body read, template, queue) that may not hold a model
+  // yet; a held model (registry.inFlight) covers the rest, to the end of a stream.
+  let handling = 0;
+  const fetch = async (req: Request, ...rest: unknown[]) => {
+    handling++;
+    try {
+      return await app.fetch(req, ...(rest as []));
+    } finally {
+      handling--;
+    }
+  };
   return new Promise((resolve, reject) => {
-    const server = honoServe({ fetch: app.fetch, port: options.port ?? 8080, hostname: options.hostname ?? '127.0.0.1' }, (info: AddressInfo) => {
+    const server = honoServe({ fetch, port: options.port ?? 8080, hostname: options.hostname ?? '127.0.0.1' }, (info: AddressInfo) => {
       server.off('error', reject);
       const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+      const close = async () => {
+        await new Promise<void>((done) => {
+          server.close(() => done());
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        await registry.close();
+      };
       resolve({
         url: `http://${host}:${info.port}`,
         port: info.port,
         registry,
-        close: async () => {
-          await new Promise<void>((done) => {
-            server.close(() => done());
-            (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-          });
-          await registry.close();
+        close,
+        drain: async (deadlineMs) => {
+          const until = Date.now() + deadlineMs;
+          await registry.close(); // refuses new requests; running ones go on
+          (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          const busy = () => registry.inFlight + handling;
+          while (busy() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+          const cut = busy();
+          await close();
+          return cut;
         },
       });
     });

@@ -270,6 +270,18 @@ export class ModelRegistry {
     if (e.status === 'ready') e.status = 'unloaded';
   }
 
+  /** Requests holding a model now (generating, queued or loading it). */
+  get inFlight(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.inUse;
+    return n;
+  }
+
+  /** Each loaded model's pool (for /metrics). */
+  pools(): { id: string; pool: GenerationPool }[] {
+    return [...this.entries.entries()].filter(([, e]) => e.pool).map(([id, e]) => ({ id, pool: e.pool! }));
+  }
+
   /** Refuses new requests; models the registry loaded are disposed once their requests end. */
   async close(): Promise<void> {
     this.closed = true;
