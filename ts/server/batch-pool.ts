@@ -35,7 +35,9 @@ export class BatchPool implements GenerationPool {
     private readonly options: BatchPoolOptions = {},
   ) {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? 4));
-    this.contextSize = options.contextSize ?? model.contextSize;
+    // What one request may hold: its context, and never more than the whole budget (so the
+    // server's context checks and max_tokens clamp keep every request admissible).
+    this.contextSize = Math.min(options.contextSize ?? model.contextSize, options.kvSize ?? Infinity);
     this.maxQueue = Math.max(0, Math.floor(options.maxQueue ?? 64));
   }
 
@@ -43,7 +45,7 @@ export class BatchPool implements GenerationPool {
   private get scheduler(): BatchScheduler {
     this.#scheduler ??= this.model.createBatchScheduler({
       parallel: this.parallel,
-      contextSize: this.contextSize,
+      contextSize: this.options.contextSize ?? this.model.contextSize,
       kvSize: this.options.kvSize,
       kvType: this.options.kvType,
     });
