@@ -215,3 +215,28 @@ fn a_full_context_ends_the_request() {
     }
     panic!("no ContextFull");
 }
+
+/// While a sequence decodes, a long new prompt is prefilled in chunks of
+/// `PREFILL_BESIDE_DECODE` rows: the running one gets a token every step meanwhile.
+#[test]
+fn a_long_prompt_beside_a_running_stream_goes_in_short_chunks() {
+    use llmplayer_core::batcher::PREFILL_BESIDE_DECODE;
+    let Some(rt) = llama() else { return };
+    let mut b = rt.new_batcher(&BatchOptions { n_seq: 2, n_ctx: 512, ..Default::default() }).unwrap();
+    let lim = b.limits();
+    b.submit(lim.request(0, vec![1, 2, 3], SamplingParams::greedy(), 100).unwrap());
+    b.step().unwrap();
+    let long: Vec<u32> = (0..300).map(|i| 5 + i % 200).collect();
+    b.submit(lim.request(1, long.clone(), SamplingParams::greedy(), 4).unwrap());
+    let mut steps = 0;
+    loop {
+        let events = b.step().unwrap().to_vec();
+        steps += 1;
+        assert!(events.iter().any(|e| matches!(e, Event::Token { id: 0, .. })), "step {steps}: the running stream waited");
+        if events.iter().any(|e| matches!(e, Event::Token { id: 1, .. })) {
+            break;
+        }
+        assert!(steps < 20);
+    }
+    assert_eq!(steps, long.len().div_ceil(PREFILL_BESIDE_DECODE));
+}
