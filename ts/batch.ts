@@ -7,8 +7,8 @@ import type { BackendName, RawBatchEvent, RawBatcher } from './backend.js';
 import { fromBackendError, LlmError } from './errors.js';
 import type { LlmModel } from './model.js';
 import { promptIds, samplingJson, yieldToEventLoop } from './session.js';
-import { StopMatcher } from './stop-matcher.js';
-import type { BatchScheduler, BatchStats, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, TokenLogprobs } from './types.js';
+import { GeneratedText } from './generated.js';
+import type { BatchScheduler, BatchStats, FinishReason, GenerateChunk, GenerateOptions, GenerateResult } from './types.js';
 
 interface Open {
   onEvent(e: RawBatchEvent): void;
@@ -83,13 +83,8 @@ export class LlmBatchScheduler implements BatchScheduler {
     const signal = options.signal;
     const t0 = performance.now();
     let t1: number | undefined;
-    const decoder = new TextDecoder('utf-8');
-    const stops = new StopMatcher(options.stop ?? []);
-    const tokens: number[] = [];
-    const logprobs: TokenLogprobs[] | undefined = options.logprobs || (options.topLogprobs ?? 0) > 0 ? [] : undefined;
+    const out = new GeneratedText(this.model, options);
     const items: GenerateChunk[] = [];
-    let text = '';
-    let stoppedByString = false;
     let cachedTokens = 0;
     let failure: unknown;
     let finishReason: FinishReason | null = signal?.aborted ? 'abort' : maxTokens === 0 ? 'length' : null;
@@ -109,20 +104,10 @@ export class LlmBatchScheduler implements BatchScheduler {
         t1 ??= performance.now();
         const token = e.token!;
         if (this.model.isEndOfGeneration(token)) return end('stop');
-        tokens.push(token);
-        const { emit, stopped } = stops.push(decoder.decode(this.model.raw.tokenPiece(token, false), { stream: true }));
-        text += emit;
-        if (logprobs) {
-          const step = { token, logprob: e.logprob ?? -Infinity, topLogprobs: e.topLogprobs ?? [] };
-          logprobs.push(step);
-          items.push({ token, text: emit, logprob: step.logprob, topLogprobs: step.topLogprobs });
-        } else {
-          items.push({ token, text: emit });
-        }
-        if (stopped) {
-          stoppedByString = true;
-          end('stop');
-        } else if (tokens.length >= maxTokens) end('length');
+        const { chunk, stopped } = out.push(token, e);
+        items.push(chunk);
+        if (stopped) end('stop');
+        else if (out.tokens.length >= maxTokens) end('length');
         wake?.();
       }
     };
@@ -157,24 +142,10 @@ export class LlmBatchScheduler implements BatchScheduler {
         await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
       }
-      if (!stoppedByString) text += stops.flush() + decoder.decode();
+      // Prompt time runs from the call to the first token (waiting for a sequence included).
       const t2 = performance.now();
       const first = t1 ?? t2;
-      const promptMs = first - t0;
-      const generateMs = t2 - first;
-      yield {
-        text,
-        tokens,
-        finishReason: finishReason as FinishReason,
-        usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length, cachedTokens },
-        timings: {
-          promptMs,
-          generateMs,
-          promptTokensPerSecond: promptMs > 0 ? (ids.length * 1000) / promptMs : 0,
-          generateTokensPerSecond: generateMs > 0 ? (tokens.length * 1000) / generateMs : 0,
-        },
-        ...(logprobs ? { logprobs } : {}),
-      };
+      yield out.result(finishReason as FinishReason, ids.length, cachedTokens, first - t0, t2 - first);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       end('abort'); // the consumer left early: free the sequence (a no-op once finished)

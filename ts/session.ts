@@ -1,9 +1,9 @@
 // A session: one KV cache, generation with streaming text, stop strings and abort.
-import type { BackendName, RawSession } from './backend.js';
+import type { BackendName, RawSession, RawStep } from './backend.js';
+import { GeneratedText, wantsLogprobs } from './generated.js';
 import { fromBackendError, LlmError } from './errors.js';
 import type { LlmModel } from './model.js';
-import { StopMatcher } from './stop-matcher.js';
-import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, KvType, Session, TokenLogprobs } from './types.js';
+import type { EvaluateOptions, FinishReason, GenerateChunk, GenerateOptions, GenerateResult, KvType, Session } from './types.js';
 
 /** Lets timers and I/O run between WASM tokens (WASM computes on the JS thread). */
 export const yieldToEventLoop: () => Promise<void> =
@@ -116,34 +116,20 @@ export class LlmSession implements Session {
       // The engine's count of prompt tokens its cache already held.
       const cachedTokens = finishReason ? 0 : (await this.#call(() => this.raw.begin(ids, params))).nReused;
       const t1 = performance.now();
-      const decoder = new TextDecoder('utf-8');
-      const stops = new StopMatcher(options.stop ?? []);
-      const tokens: number[] = [];
-      // Logprobs cost a pass over the vocabulary per token: asked for explicitly (the core
-      // validates the values; this only picks the call that returns them).
-      const wantLogprobs = !!options.logprobs || (options.topLogprobs ?? 0) > 0;
-      const logprobs: TokenLogprobs[] | undefined = wantLogprobs ? [] : undefined;
-      let text = '';
-      let stoppedByString = false;
+      const out = new GeneratedText(this.model, options);
+      const wantLogprobs = wantsLogprobs(options);
       while (!finishReason) {
         if (options.signal?.aborted) {
           finishReason = 'abort';
           break;
         }
-        if (tokens.length >= maxTokens) {
+        if (out.tokens.length >= maxTokens) {
           finishReason = 'length';
           break;
         }
-        let token: number;
-        let step: TokenLogprobs | undefined;
+        let step: RawStep;
         try {
-          if (wantLogprobs) {
-            const raw = await this.#call(() => this.raw.nextStep());
-            token = raw.token;
-            step = { token, logprob: raw.logprob ?? -Infinity, topLogprobs: raw.topLogprobs };
-          } else {
-            token = await this.#call(() => this.raw.next());
-          }
+          step = wantLogprobs ? await this.#call(() => this.raw.nextStep()) : { token: await this.#call(() => this.raw.next()), topLogprobs: [] };
         } catch (err) {
           if ((err as LlmError).code === 'MODEL_CONTEXT_FULL') {
             finishReason = 'length';
@@ -151,43 +137,17 @@ export class LlmSession implements Session {
           }
           throw err;
         }
-        if (this.model.isEndOfGeneration(token)) {
+        if (this.model.isEndOfGeneration(step.token)) {
           finishReason = 'stop';
           break;
         }
-        tokens.push(token);
-        const { emit, stopped } = stops.push(decoder.decode(this.model.raw.tokenPiece(token, false), { stream: true }));
-        text += emit;
-        if (step) {
-          logprobs!.push(step);
-          yield { token, text: emit, logprob: step.logprob, topLogprobs: step.topLogprobs };
-        } else {
-          yield { token, text: emit };
-        }
-        if (stopped) {
-          finishReason = 'stop';
-          stoppedByString = true;
-        }
+        const { chunk, stopped } = out.push(step.token, wantLogprobs ? step : undefined);
+        yield chunk;
+        if (stopped) finishReason = 'stop';
         else if (this.backend === 'wasm') await yieldToEventLoop();
       }
-      // Text held back for a stop string that never came, and an unfinished UTF-8 tail.
-      if (!stoppedByString) text += stops.flush() + decoder.decode();
       const t2 = performance.now();
-      const promptMs = t1 - t0;
-      const generateMs = t2 - t1;
-      yield {
-        text,
-        tokens,
-        finishReason,
-        usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length, cachedTokens },
-        timings: {
-          promptMs,
-          generateMs,
-          promptTokensPerSecond: promptMs > 0 ? (ids.length * 1000) / promptMs : 0,
-          generateTokensPerSecond: generateMs > 0 ? (tokens.length * 1000) / generateMs : 0,
-        },
-        ...(logprobs ? { logprobs } : {}),
-      };
+      yield out.result(finishReason, ids.length, cachedTokens, t1 - t0, t2 - t1);
     } finally {
       this.#busy = false;
     }
