@@ -87,7 +87,14 @@ describe.skipIf(root === null)('batch scheduler', () => {
       const ok = await small.complete([1, 2, 3], { temperature: 0, maxTokens: 5 });
       expect(ok.tokens.length).toBeLessThanOrEqual(5);
       small.dispose();
+      // Disposing ends what runs (an error, not a hang) and frees the engine's scheduler.
+      const gen = sched.generate(prompts[4]!, { temperature: 0, maxTokens: 100 })[Symbol.asyncIterator]();
+      await gen.next();
       sched.dispose();
+      await expect((async () => {
+        while (!(await gen.next()).done);
+      })()).rejects.toMatchObject({ code: 'SCHEDULER_DISPOSED' });
+      expect(() => sched.stats).toThrow(/disposed/);
     });
   }
 });

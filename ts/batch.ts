@@ -1,8 +1,12 @@
 // Continuous batching for the SDK: concurrent `generate` calls served by the engine's
-// scheduler (`crates/llmplayer-core/src/batcher.rs`). One loop ("pump") runs a step at a time
-// while any generation is open: each step is one forward pass over every running sequence,
-// and its events (admitted, token, context full) go to their generations, which detokenize,
-// match stop strings and stream exactly as `Session.generate` does.
+// scheduler (`crates/llmplayer-core/src/batcher.rs`). Each step is one forward pass over every
+// running sequence; its events (admitted, token, context full) go to their generations, which
+// detokenize, match stop strings and stream exactly as `Session.generate` does.
+//
+// The generations drive the steps themselves: one that waits for its next token joins the
+// step in flight, or starts one (one at a time). No loop outlives the generations: an edge
+// runtime (workerd) cancels a request's timers and promises once its response is done, so a
+// detached loop started by one request would stall every later one.
 import type { BackendName, RawBatchEvent, RawBatcher } from './backend.js';
 import { fromBackendError, LlmError } from './errors.js';
 import type { LlmModel } from './model.js';
@@ -18,7 +22,8 @@ interface Open {
 export class LlmBatchScheduler implements BatchScheduler {
   #raw: RawBatcher | null;
   readonly #open = new Map<number, Open>();
-  #pumping = false;
+  /** The step in flight, which every waiting generation awaits. */
+  #stepping: Promise<void> | null = null;
   /** A finish is queued in the engine's inbox that no step has applied yet. */
   #finishQueued = false;
 
@@ -45,34 +50,29 @@ export class LlmBatchScheduler implements BatchScheduler {
     this.#open.delete(id);
     this.#raw?.finish(id);
     this.#finishQueued = true;
-    this.#pump(); // a step applies it (frees the sequence) even when nothing else runs
   }
 
-  /** Steps while generations are open (or a finish waits to be applied). */
-  #pump(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    void (async () => {
+  /** Runs one step, or joins the one in flight; its events reach their generations. */
+  #step(): Promise<void> {
+    this.#stepping ??= (async () => {
       try {
-        while (this.#raw && (this.#open.size > 0 || this.#finishQueued)) {
-          this.#finishQueued = false;
-          let events: RawBatchEvent[];
-          try {
-            events = await this.#raw.step();
-          } catch (err) {
-            const e = fromBackendError(err);
-            for (const o of [...this.#open.values()]) o.fail(e);
-            this.#open.clear();
-            break;
-          }
-          for (const e of events) this.#open.get(e.id)?.onEvent(e);
-          // WASM computes on this thread: let I/O run between steps.
-          if (this.backend === 'wasm' || events.length === 0) await yieldToEventLoop();
+        if (!this.#raw) return;
+        this.#finishQueued = false;
+        let events: RawBatchEvent[];
+        try {
+          events = await this.#raw.step();
+        } catch (err) {
+          const e = fromBackendError(err);
+          for (const o of [...this.#open.values()]) o.fail(e);
+          this.#open.clear();
+          return;
         }
+        for (const e of events) this.#open.get(e.id)?.onEvent(e);
       } finally {
-        this.#pumping = false;
+        this.#stepping = null;
       }
     })();
+    return this.#stepping;
   }
 
   async *generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk | GenerateResult> {
@@ -88,13 +88,11 @@ export class LlmBatchScheduler implements BatchScheduler {
     let cachedTokens = 0;
     let failure: unknown;
     let finishReason: FinishReason | null = signal?.aborted ? 'abort' : maxTokens === 0 ? 'length' : null;
-    let wake: (() => void) | null = null;
     let id = -1;
     const end = (reason: FinishReason) => {
       if (finishReason) return;
       finishReason = reason;
       if (id >= 0) this.#finish(id);
-      wake?.();
     };
     const onEvent = (e: RawBatchEvent) => {
       if (finishReason) return;
@@ -108,7 +106,6 @@ export class LlmBatchScheduler implements BatchScheduler {
         items.push(chunk);
         if (stopped) end('stop');
         else if (out.tokens.length >= maxTokens) end('length');
-        wake?.();
       }
     };
     if (!finishReason) {
@@ -124,10 +121,8 @@ export class LlmBatchScheduler implements BatchScheduler {
         fail: (err) => {
           failure = err;
           finishReason = 'abort';
-          wake?.();
         },
       });
-      this.#pump();
     }
     const onAbort = () => end('abort');
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -139,8 +134,9 @@ export class LlmBatchScheduler implements BatchScheduler {
         }
         if (failure) throw failure;
         if (finishReason) break;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
+        await this.#step();
+        // WASM computes on this thread: let I/O (and the other generations) run between steps.
+        if (this.backend === 'wasm') await yieldToEventLoop();
       }
       // Prompt time runs from the call to the first token (waiting for a sequence included).
       const t2 = performance.now();
@@ -149,6 +145,9 @@ export class LlmBatchScheduler implements BatchScheduler {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       end('abort'); // the consumer left early: free the sequence (a no-op once finished)
+      // The last generation applies its own finish (native finishes wait for a step), so an
+      // idle scheduler holds nothing for finished requests.
+      if (this.#finishQueued && this.#open.size === 0) await this.#step();
     }
   }
 

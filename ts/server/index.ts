@@ -13,7 +13,8 @@ export {
   type ModelStatus,
   type Health,
 } from './registry.js';
-export { SessionPool, type SessionPoolOptions, type Lease } from './queue.js';
+export { SessionPool, type SessionPoolOptions, type Lease, type GenerationPool, type PoolStats } from './queue.js';
+export { BatchPool, type BatchPoolOptions } from './batch-pool.js';
 export { ApiError, type ErrorType } from './errors.js';
 export { LIMITS } from './validate.js';
 export type { LoadModelFn } from './load.js';

@@ -1,10 +1,6 @@
-// Per-model concurrency: a FIFO queue in front of `parallel` sessions ("slots").
-//
-// Why this shape: the core decodes one sequence per session and has no batched decode across
-// sessions, so more parallel sessions do not add throughput on a CPU; they interleave tokens and
-// each costs a full KV cache. The default is therefore one slot per model (requests wait in
-// arrival order), and `parallel: N` opts into N concurrent sessions (lower latency for short
-// requests behind long ones, N× the KV memory).
+// Per-model concurrency for a custom `Model` that cannot batch (no `createBatchScheduler`;
+// every model `loadModel` returns batches, see batch-pool.ts): a FIFO queue in front of
+// `parallel` sessions ("slots"), each running one generation at a time.
 //
 // KV reuse: each slot remembers the tokens its session has evaluated. A request takes the free
 // slot whose history shares the longest prefix with its prompt (ties: an untouched slot, then the

@@ -8,7 +8,7 @@ use llmplayer_core::batcher::{BatchLimits, BatchStats, Batcher, Event, Request, 
 use llmplayer_core::runtime::sampling_params_from_json;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -19,23 +19,26 @@ struct Inbox {
 
 #[napi]
 pub struct NativeBatcher {
-    inner: Arc<Mutex<Batcher>>,
+    /// None once freed (the KV cache and the model's reference go at once, not at GC).
+    inner: Arc<Mutex<Option<Batcher>>>,
     inbox: Arc<Mutex<Inbox>>,
     /// Mirrors the scheduler's figures after every step.
     stats: Arc<Mutex<BatchStats>>,
     limits: BatchLimits,
     next_id: AtomicU32,
+    freed: Arc<AtomicBool>,
 }
 
 impl NativeBatcher {
     pub fn new(b: Batcher) -> NativeBatcher {
         let (limits, stats) = (b.limits(), b.stats());
         NativeBatcher {
-            inner: Arc::new(Mutex::new(b)),
+            inner: Arc::new(Mutex::new(Some(b))),
             inbox: Arc::new(Mutex::new(Inbox::default())),
             stats: Arc::new(Mutex::new(stats)),
             limits,
             next_id: AtomicU32::new(1),
+            freed: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -80,9 +83,10 @@ fn event(e: &Event) -> NativeBatchEvent {
 }
 
 pub struct StepTask {
-    inner: Arc<Mutex<Batcher>>,
+    inner: Arc<Mutex<Option<Batcher>>>,
     inbox: Arc<Mutex<Inbox>>,
     stats: Arc<Mutex<BatchStats>>,
+    freed: Arc<AtomicBool>,
     failure: Option<Failure>,
 }
 
@@ -91,7 +95,8 @@ impl Task for StepTask {
     type JsValue = Vec<NativeBatchEvent>;
 
     fn compute(&mut self) -> Result<Vec<NativeBatchEvent>> {
-        let mut b = self.inner.lock().map_err(|_| Error::from_reason("batcher poisoned by an earlier panic"))?;
+        let mut guard = self.inner.lock().map_err(|_| Error::from_reason("batcher poisoned by an earlier panic"))?;
+        let b = guard.as_mut().ok_or_else(|| Error::from_reason("the batcher was freed"))?;
         {
             let mut inbox = self.inbox.lock().map_err(|_| Error::from_reason("batcher inbox poisoned"))?;
             inbox.submit.drain(..).for_each(|r| b.submit(r));
@@ -100,6 +105,9 @@ impl Task for StepTask {
         let result = b.step().map(|events| events.iter().map(event).collect());
         if let Ok(mut s) = self.stats.lock() {
             *s = b.stats();
+        }
+        if self.freed.load(Ordering::Relaxed) {
+            *guard = None; // freed while this step ran
         }
         result.map_err(|e| keep(&mut self.failure, e))
     }
@@ -136,7 +144,13 @@ impl NativeBatcher {
     /// Admits what fits, runs one forward pass over every running request, samples them.
     #[napi(ts_return_type = "Promise<NativeBatchEvent[]>")]
     pub fn step(&self) -> AsyncTask<StepTask> {
-        AsyncTask::new(StepTask { inner: Arc::clone(&self.inner), inbox: Arc::clone(&self.inbox), stats: Arc::clone(&self.stats), failure: None })
+        AsyncTask::new(StepTask {
+            inner: Arc::clone(&self.inner),
+            inbox: Arc::clone(&self.inbox),
+            stats: Arc::clone(&self.stats),
+            freed: Arc::clone(&self.freed),
+            failure: None,
+        })
     }
 
     /// The figures after the last step (requests added since count as waiting).
@@ -151,6 +165,16 @@ impl NativeBatcher {
             kv_active: s.kv_active as u32,
             kv_allocated: s.kv_allocated as u32,
             kv_bytes: s.kv_bytes as f64,
+        }
+    }
+
+    /// Frees the scheduler (its KV cache): now, or when the step running ends (the JS thread
+    /// never waits for one). Later steps fail.
+    #[napi]
+    pub fn free(&self) {
+        self.freed.store(true, Ordering::Relaxed);
+        if let Ok(mut b) = self.inner.try_lock() {
+            *b = None;
         }
     }
 
