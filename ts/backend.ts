@@ -47,7 +47,7 @@ export interface RawBatcher {
 
 export interface RawBatchEvent {
   id: number;
-  kind: 'started' | 'token' | 'contextFull';
+  kind: 'started' | 'token' | 'full';
   token?: number | null;
   logprob?: number | null;
   topLogprobs?: { id: number; logprob: number }[] | null;

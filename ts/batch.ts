@@ -1,6 +1,6 @@
 // Continuous batching for the SDK: concurrent `generate` calls served by the engine's
 // scheduler (`crates/llmplayer-core/src/batcher.rs`). Each step is one forward pass over every
-// running sequence; its events (admitted, token, context full) go to their generations, which
+// running sequence; its events (admitted, token, room full) go to their generations, which
 // detokenize, match stop strings and stream exactly as `Session.generate` does.
 //
 // The generations drive the steps themselves: one that waits for its next token joins the
@@ -97,7 +97,7 @@ export class LlmBatchScheduler implements BatchScheduler {
     const onEvent = (e: RawBatchEvent) => {
       if (finishReason) return;
       if (e.kind === 'started') cachedTokens = e.nReused ?? 0;
-      else if (e.kind === 'contextFull') end('length');
+      else if (e.kind === 'full') end('length');
       else if (e.kind === 'token') {
         t1 ??= performance.now();
         const token = e.token!;

@@ -66,6 +66,9 @@ pub struct Request {
     sampler: Sampler,
     /// positions to reserve: prompt plus `max_tokens`, at most `n_ctx`
     need: usize,
+    /// positions it may evaluate: prompt plus all but the last of `max_tokens` (the last
+    /// sampled token is never evaluated), at most `n_ctx`
+    end: usize,
 }
 
 impl BatchLimits {
@@ -81,13 +84,15 @@ impl BatchLimits {
         if let Some(&t) = prompt.iter().find(|&&t| t as usize >= self.n_vocab) {
             return Err(crate::model::ModelError::BadToken { token: t, n_vocab: self.n_vocab }.into());
         }
-        let need = (prompt.len() + max_tokens.max(1)).min(self.n_ctx);
+        let max_tokens = max_tokens.max(1);
+        let need = (prompt.len() + max_tokens).min(self.n_ctx);
+        let end = (prompt.len() + max_tokens - 1).min(self.n_ctx);
         if need > self.kv_size {
             return Err(RuntimeError::KvBudget { need, kv_size: self.kv_size });
         }
         let mut sampler = Sampler::new(params, self.n_vocab)?;
         prompt.iter().for_each(|&t| sampler.accept(t));
-        Ok(Request { id, prompt, sampler, need })
+        Ok(Request { id, prompt, sampler, need, end })
     }
 }
 
@@ -99,8 +104,10 @@ pub enum Event {
     /// A sampled token (evaluated by the next step unless the request is finished first), with
     /// its logprobs when the params asked for them.
     Token { id: RequestId, token: u32, logprob: Option<f64>, top_logprobs: Vec<TokenLogprob> },
-    /// The context is full: the last sampled token cannot be evaluated. The request is gone.
-    ContextFull { id: RequestId },
+    /// The request's room is used up (`max_tokens`, or the context): the last sampled token is
+    /// not evaluated and the request is gone. The engine enforces it, so a request never
+    /// outgrows the rows it reserved.
+    Full { id: RequestId },
 }
 
 enum Phase {
@@ -117,6 +124,8 @@ struct Active {
     phase: Phase,
     /// admission order (prefill chunks go oldest first)
     order: u64,
+    /// see [`Request`]
+    end: usize,
 }
 
 struct Slot {
@@ -294,7 +303,7 @@ impl Batcher {
         self.clock += 1;
         self.slots[seq].last_used = self.clock;
         self.events.push(Event::Started { id: req.id, n_prompt: prompt.len(), n_reused });
-        self.slots[seq].active = Some(Active { id: req.id, prompt: req.prompt, sampler: req.sampler, phase: Phase::Prefill { fed: n_reused }, order: self.clock });
+        self.slots[seq].active = Some(Active { id: req.id, prompt: req.prompt, sampler: req.sampler, phase: Phase::Prefill { fed: n_reused }, order: self.clock, end: req.end });
         Ok(())
     }
 
@@ -315,14 +324,13 @@ impl Batcher {
     fn build_batch(&mut self) {
         self.batch.clear();
         self.outputs.clear();
-        let n_ctx = self.limits.n_ctx;
         for seq in 0..self.slots.len() {
             let Some(a) = &self.slots[seq].active else { continue };
             let Phase::Decode { pending } = a.phase else { continue };
             let pos = self.session.seq_len(seq);
-            if pos >= n_ctx {
+            if pos >= a.end {
                 let id = a.id;
-                self.events.push(Event::ContextFull { id });
+                self.events.push(Event::Full { id });
                 self.finish(id);
                 continue;
             }

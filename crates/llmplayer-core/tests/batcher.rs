@@ -64,7 +64,7 @@ fn drain(b: &mut llmplayer_core::batcher::Batcher, out: &mut HashMap<RequestId, 
                         b.finish(id);
                     }
                 }
-                Event::ContextFull { id } => panic!("request {id}: context full"),
+                Event::Full { id } => panic!("request {id}: room full"),
             }
         }
     }
@@ -192,7 +192,8 @@ fn the_kv_budget_makes_requests_wait_and_is_never_exceeded() {
     assert!(!b.busy());
 }
 
-/// A sequence that reaches the context ends with `ContextFull` (its last token unevaluated).
+/// A request that reaches the context ends with `Full` (its last token unevaluated); so does
+/// one that reaches its `max_tokens` without being finished by the caller.
 #[test]
 fn a_full_context_ends_the_request() {
     let Some(rt) = llama() else { return };
@@ -204,16 +205,25 @@ fn a_full_context_ends_the_request() {
         for e in b.step().unwrap().to_vec() {
             match e {
                 Event::Token { .. } => tokens += 1,
-                Event::ContextFull { id } => {
+                Event::Full { id } => {
                     assert_eq!((id, tokens), (0, 4));
                     assert!(!b.busy());
+                    // max_tokens 2 of a context of 64: two tokens, then Full.
+                    let mut b = rt.new_batcher(&BatchOptions { n_seq: 1, n_ctx: 64, ..Default::default() }).unwrap();
+                    b.submit(lim.request(1, vec![1, 2, 3], SamplingParams::greedy(), 2).unwrap());
+                    let mut got = vec![];
+                    for _ in 0..5 {
+                        got.extend(b.step().unwrap().iter().filter(|e| !matches!(e, Event::Started { .. })).cloned());
+                    }
+                    assert!(matches!(got[..], [Event::Token { .. }, Event::Token { .. }, Event::Full { id: 1 }]), "{got:?}");
+                    assert_eq!(b.stats().kv_allocated, 5);
                     return;
                 }
                 Event::Started { .. } => {}
             }
         }
     }
-    panic!("no ContextFull");
+    panic!("no Full");
 }
 
 /// While a sequence decodes, a long new prompt is prefilled in chunks of

@@ -45,7 +45,7 @@ impl NativeBatcher {
 
 /// One thing a step did for one request (see `llmplayer_core::batcher::Event`): `kind` is
 /// `started` (with `nPrompt`, `nReused`), `token` (with `token`, and `logprob` /
-/// `topLogprobs` when asked for) or `contextFull`.
+/// `topLogprobs` when asked for) or `full` (its `max_tokens` or the context used up).
 #[napi(object)]
 pub struct NativeBatchEvent {
     pub id: u32,
@@ -78,7 +78,7 @@ fn event(e: &Event) -> NativeBatchEvent {
             top_logprobs: Some(top_logprobs.iter().map(|t| NativeTokenLogprob { id: t.id, logprob: t.logprob }).collect()),
             ..base(*id, "token")
         },
-        Event::ContextFull { id } => base(*id, "contextFull"),
+        Event::Full { id } => base(*id, "full"),
     }
 }
 
@@ -176,10 +176,5 @@ impl NativeBatcher {
         if let Ok(mut b) = self.inner.try_lock() {
             *b = None;
         }
-    }
-
-    #[napi]
-    pub fn n_ctx(&self) -> u32 {
-        self.limits.n_ctx as u32
     }
 }

@@ -41,9 +41,9 @@ fn event(e: &Event) -> Result<js_sys::Object, JsValue> {
             }
             set(&o, "topLogprobs", top.into())?;
         }
-        Event::ContextFull { id } => {
+        Event::Full { id } => {
             set(&o, "id", (*id as u32).into())?;
-            set(&o, "kind", "contextFull".into())?;
+            set(&o, "kind", "full".into())?;
         }
     }
     Ok(o)
@@ -82,9 +82,5 @@ impl WasmBatcher {
         set(&o, "kvAllocated", (s.kv_allocated as u32).into())?;
         set(&o, "kvBytes", (s.kv_bytes as f64).into())?;
         Ok(o)
-    }
-    #[wasm_bindgen(js_name = nCtx)]
-    pub fn n_ctx(&self) -> u32 {
-        self.b.limits().n_ctx as u32
     }
 }
