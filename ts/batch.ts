@@ -112,7 +112,7 @@ export class LlmBatchScheduler implements BatchScheduler {
       try {
         // Refused here: an empty prompt, one too long for the context or the KV budget,
         // unknown ids, bad sampling values.
-        id = this.raw.add(ids, params, Math.min(maxTokens, this.contextSize));
+        id = this.raw.add(ids, params, Math.min(Math.ceil(maxTokens), this.contextSize));
       } catch (err) {
         throw fromBackendError(err);
       }
