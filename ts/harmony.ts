@@ -54,44 +54,38 @@ function markerTail(text: string, markers: readonly string[]): number {
   return markers.some((m) => m.length > tail.length && m.startsWith(tail)) ? tail.length : 0;
 }
 
-/**
- * Whether a message with this header (the text between `<|start|>` and `<|message|>`, e.g.
- * `assistant<|channel|>final`, or `<|channel|>analysis` for the turn's first message) is shown.
- */
-function isShown(header: string): boolean {
-  const role = /^[^\s<]*/.exec(header)![0];
-  if (role !== '' && role !== 'assistant') return false;
-  // ` to=X` in the role part or the channel part: a tool call (`to=assistant` is harmless).
-  for (const m of header.matchAll(/ to=([^\s<]+)/g)) if (m[1] !== 'assistant') return false;
-  const at = header.lastIndexOf(CHANNEL);
-  if (at === -1) return true; // no channel: a plain assistant message
-  const channel = /^[^\s<]*/.exec(header.slice(at + CHANNEL.length))![0];
-  return channel === 'final' || channel === 'commentary';
-}
+/** One piece of a harmony turn: text of a message, or the end of one. */
+export type HarmonyEvent =
+  /** Body text; `header` is null for text that is not harmony at all (passed through). */
+  | { type: 'text'; header: string | null; text: string }
+  /** A message ended: by `marker` (`<|end|>`, `<|call|>`, `<|return|>`, a next message), or the turn's end (''). */
+  | { type: 'end'; header: string; marker: string };
 
 /**
- * The shown part of a harmony turn, from the generated text in pieces of any size (markers may be
- * split between them): `push` returns what can be emitted now, `flush` the rest at the end.
- * The concatenation of everything returned equals `harmonyContent(whole text)`.
+ * Splits a harmony turn into messages, from the generated text in pieces of any size (markers may
+ * be split between them): `push` returns the events that can be told now, `flush` the rest once
+ * generation ended. A message's header is the text between `<|start|>` and `<|message|>` (e.g.
+ * `assistant<|channel|>final`, or `<|channel|>analysis` for the turn's first message).
  */
-export class HarmonyContent {
+export class HarmonyMessages {
   #state: State = 'detect';
   #buf = '';
   #header = '';
-  #shown = false;
 
-  push(text: string): string {
+  push(text: string): HarmonyEvent[] {
     this.#buf += text;
     return this.#run(false);
   }
 
-  /** What was held back (an unfinished marker in a shown message) once generation ended. */
-  flush(): string {
+  flush(): HarmonyEvent[] {
     return this.#run(true);
   }
 
-  #run(final: boolean): string {
-    let out = '';
+  #run(final: boolean): HarmonyEvent[] {
+    const out: HarmonyEvent[] = [];
+    const emit = (header: string | null, text: string) => {
+      if (text) out.push({ type: 'text', header, text });
+    };
     for (;;) {
       const buf = this.#buf;
       switch (this.#state) {
@@ -109,14 +103,15 @@ export class HarmonyContent {
         }
         case 'plain':
           this.#buf = '';
-          return out + buf;
+          emit(null, buf);
+          return out;
         case 'header': {
           this.#header += buf;
           this.#buf = '';
           const at = this.#header.indexOf(MESSAGE);
-          if (at === -1) return out; // a header is never shown; an unfinished one is dropped
+          if (at === -1) return out; // an unfinished header is dropped at the end
           this.#buf = this.#header.slice(at + MESSAGE.length);
-          this.#shown = isShown(this.#header.slice(0, at));
+          this.#header = this.#header.slice(0, at);
           this.#state = 'body';
           continue;
         }
@@ -125,9 +120,16 @@ export class HarmonyContent {
           if (hit === null) {
             const keep = final ? 0 : markerTail(buf, BODY_ENDS);
             this.#buf = buf.slice(buf.length - keep);
-            return this.#shown ? out + buf.slice(0, buf.length - keep) : out;
+            emit(this.#header, buf.slice(0, buf.length - keep));
+            if (final) {
+              out.push({ type: 'end', header: this.#header, marker: '' });
+              this.#state = 'between';
+              this.#buf = '';
+            }
+            return out;
           }
-          if (this.#shown) out += buf.slice(0, hit.at);
+          emit(this.#header, buf.slice(0, hit.at));
+          out.push({ type: 'end', header: this.#header, marker: hit.marker });
           this.#next(hit.marker, buf.slice(hit.at + hit.marker.length));
           continue;
         }
@@ -156,6 +158,65 @@ export class HarmonyContent {
     }
     this.#buf = rest;
   }
+}
+
+/** What a harmony message header says: who wrote it, on which channel, to whom. */
+export interface HarmonyHeader {
+  /** '' for the turn's first message (the generation prompt already wrote `assistant`). */
+  role: string;
+  channel: string | null;
+  /** The first ` to=X` other than `to=assistant`, or null. */
+  recipient: string | null;
+}
+
+export function parseHarmonyHeader(header: string): HarmonyHeader {
+  const role = /^[^\s<]*/.exec(header)![0];
+  let recipient: string | null = null;
+  // ` to=X` in the role part or the channel part: a tool call (`to=assistant` is harmless).
+  for (const m of header.matchAll(/ to=([^\s<]+)/g)) {
+    if (m[1] !== 'assistant') {
+      recipient = m[1]!;
+      break;
+    }
+  }
+  const at = header.lastIndexOf(CHANNEL);
+  const channel = at === -1 ? null : /^[^\s<]*/.exec(header.slice(at + CHANNEL.length))![0];
+  return { role, channel, recipient };
+}
+
+/**
+ * Whether a message with this header is shown: an assistant message on the final or commentary
+ * channel (or none) addressed to no one.
+ */
+function isShown(header: string): boolean {
+  const { role, channel, recipient } = parseHarmonyHeader(header);
+  if (role !== '' && role !== 'assistant') return false;
+  if (recipient !== null) return false;
+  return channel === null || channel === 'final' || channel === 'commentary';
+}
+
+/**
+ * The shown part of a harmony turn, from the generated text in pieces of any size (markers may be
+ * split between them): `push` returns what can be emitted now, `flush` the rest at the end.
+ * The concatenation of everything returned equals `harmonyContent(whole text)`.
+ */
+export class HarmonyContent {
+  readonly #messages = new HarmonyMessages();
+
+  push(text: string): string {
+    return shown(this.#messages.push(text));
+  }
+
+  /** What was held back (an unfinished marker in a shown message) once generation ended. */
+  flush(): string {
+    return shown(this.#messages.flush());
+  }
+}
+
+function shown(events: HarmonyEvent[]): string {
+  let out = '';
+  for (const e of events) if (e.type === 'text' && (e.header === null || isShown(e.header))) out += e.text;
+  return out;
 }
 
 /** The shown part of a whole harmony turn (see `HarmonyContent`). */
