@@ -286,6 +286,8 @@ export interface Model {
   detokenize(ids: ArrayLike<number>, options?: DetokenizeOptions): string;
   /** The text of one token (special tokens shown). */
   tokenPiece(id: number): string;
+  /** The bytes of one token (special tokens shown): a piece may be part of a UTF-8 character. */
+  tokenBytes?(id: number): Uint8Array;
   isEndOfGeneration(id: number): boolean;
   applyChatTemplate(messages: ChatMessage[], options?: ApplyChatTemplateOptions): string;
   createSession(options?: SessionOptions): Session;

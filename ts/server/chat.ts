@@ -1,35 +1,65 @@
 // POST /v1/chat/completions: messages → the model's chat template → tokens → generation.
 import { Hono } from 'hono';
 import { HarmonyContent, isHarmonyModel } from '../harmony.js';
+import type { Model } from '../types.js';
 import { readJson, type ServerContext } from './context.js';
-import { planGeneration, requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './generate.js';
-import type { ChatCompletion, ChatCompletionChunk, FinishReason } from './openai-types.js';
-import { validateChatRequest } from './validate.js';
+import { planGeneration, type AssistantDelta, type AssistantView, type ChoiceOutcome } from './generate.js';
+import { requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './respond.js';
+import { chatLogprobs } from './logprobs.js';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, FinishReason } from './openai-types.js';
+import { validateChatRequest, type ChatRequest } from './validate.js';
 
-function chatFormat(meta: ResponseMeta): ResponseFormat {
-  const chunk = (delta: ChatCompletionChunk.Choice['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
-    id: meta.id,
-    object: 'chat.completion.chunk',
-    created: meta.created,
-    model: meta.model,
-    system_fingerprint: meta.system_fingerprint,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-  });
+function message(c: ChoiceOutcome): ChatCompletionMessage {
+  const calls = c.toolCalls.map((t) => ({ id: t.id, type: 'function' as const, function: { name: t.name, arguments: t.arguments } }));
   return {
-    object: (o): ChatCompletion => ({
+    role: 'assistant',
+    content: calls.length > 0 && !c.content ? null : c.content,
+    refusal: null,
+    ...(c.reasoning ? { reasoning_content: c.reasoning } : {}),
+    ...(calls.length > 0 ? { tool_calls: calls } : {}),
+  };
+}
+
+export function chatFormat(meta: ResponseMeta, req: ChatRequest, model: Model): ResponseFormat {
+  const base = { id: meta.id, object: 'chat.completion.chunk' as const, created: meta.created, model: meta.model, system_fingerprint: meta.system_fingerprint };
+  const chunk = (index: number, delta: ChatCompletionChunk.Choice['delta'], finish: FinishReason | null, logprobs: ChatCompletionChunk.Choice['logprobs'] = null): ChatCompletionChunk => ({
+    ...base,
+    choices: [{ index, delta, logprobs, finish_reason: finish }],
+    // With `stream_options.include_usage`, every chunk carries `usage: null` until the last.
+    ...(req.includeUsage ? { usage: null } : {}),
+  });
+  // Streamed tool calls are numbered per choice.
+  const callsSent = new Array<number>(req.n).fill(0);
+  const delta = (index: number, d: AssistantDelta): ChatCompletionChunk.Choice['delta'] => {
+    const out: ChatCompletionChunk.Choice['delta'] = {};
+    if (d.reasoning) out.reasoning_content = d.reasoning;
+    if (d.content || (!d.reasoning && !d.toolCalls?.length)) out.content = d.content ?? '';
+    if (d.toolCalls?.length) {
+      out.tool_calls = d.toolCalls.map((t) => ({ index: callsSent[index]!++, id: t.id, type: 'function' as const, function: { name: t.name, arguments: t.arguments } }));
+    }
+    return out;
+  };
+  return {
+    object: (choices, usage): ChatCompletion => ({
       id: meta.id,
       object: 'chat.completion',
       created: meta.created,
       model: meta.model,
       system_fingerprint: meta.system_fingerprint,
-      choices: [{ index: 0, message: { role: 'assistant', content: o.text, refusal: null }, logprobs: null, finish_reason: o.finishReason }],
-      usage: o.usage,
+      choices: choices.map((c) => ({ index: c.index, message: message(c), logprobs: c.logprobs ? chatLogprobs(model, c.logprobs) : null, finish_reason: c.finishReason })),
+      usage,
     }),
-    first: () => chunk({ role: 'assistant', content: '' }, null),
-    delta: (text) => chunk({ content: text }, null),
-    finish: (reason) => chunk({}, reason),
-    usage: (usage) => ({ ...chunk({}, null), choices: [], usage }),
+    start: () => Array.from({ length: req.n }, (_, i) => ({ data: chunk(i, { role: 'assistant', content: '' }, null) })),
+    delta: (index, d, logprobs) => [{ data: chunk(index, delta(index, d), null, logprobs ? chatLogprobs(model, logprobs) : null) }],
+    finish: (c) => [{ data: chunk(c.index, {}, c.finishReason) }],
+    end: (_choices, usage) => [...(req.includeUsage ? [{ data: { ...base, choices: [], usage } }] : []), { data: '[DONE]' }],
   };
+}
+
+/** A harmony model (gpt-oss) answers on channels: the content is its final channel only. */
+function harmonyView(): AssistantView {
+  const h = new HarmonyContent();
+  return { push: (text) => ({ content: h.push(text) }), flush: () => ({ content: h.flush() }) };
 }
 
 export function chatRoutes(ctx: ServerContext): Hono {
@@ -44,11 +74,10 @@ export function chatRoutes(ctx: ServerContext): Hono {
       // Special tokens written by the template parsed; BOS as the vocabulary asks, once.
       const prompt = handle.model.tokenizePrompt(text);
       const options = planGeneration(handle, req, prompt, 'messages');
-      // A harmony model (gpt-oss) answers on channels: the content is its final channel only.
-      const view = isHarmonyModel(handle.model) ? () => new HarmonyContent() : undefined;
+      const view = isHarmonyModel(handle.model) ? harmonyView : undefined;
       handedOver = true;
-      const format = chatFormat(responseMeta('chatcmpl', handle));
-      return await respond(c, { handle, req, prompt, options, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
+      const format = chatFormat(responseMeta('chatcmpl', handle), req, handle.model);
+      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
     } finally {
       if (!handedOver) handle.release();
     }

@@ -1,24 +1,41 @@
 // POST /v1/completions: a raw prompt (text or token ids), no chat template.
 import { Hono } from 'hono';
+import type { Model } from '../types.js';
 import { readJson, type ServerContext } from './context.js';
-import { planGeneration, requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './generate.js';
-import type { Completion, FinishReason } from './openai-types.js';
-import { validateCompletionRequest } from './validate.js';
+import { planGeneration } from './generate.js';
+import { requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './respond.js';
+import { completionLogprobs } from './logprobs.js';
+import type { Completion, CompletionLogprobs, FinishReason } from './openai-types.js';
+import { validateCompletionRequest, type CompletionRequest } from './validate.js';
 
-function completionFormat(meta: ResponseMeta): ResponseFormat {
-  const chunk = (text: string, finish: FinishReason | null): Completion => ({
+function completionFormat(meta: ResponseMeta, req: CompletionRequest, model: Model): ResponseFormat {
+  const object = (choices: Completion.Choice[]): Completion => ({
     id: meta.id,
     object: 'text_completion',
     created: meta.created,
     model: meta.model,
     system_fingerprint: meta.system_fingerprint,
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
+    choices,
   });
+  // With `stream_options.include_usage`, every chunk carries `usage: null` until the last.
+  const chunk = (choices: Completion.Choice[]): Completion => (req.includeUsage ? { ...object(choices), usage: null } : object(choices));
+  const choice = (index: number, text: string, logprobs: CompletionLogprobs | null, finish: FinishReason | null): Completion.Choice => ({ index, text, logprobs, finish_reason: finish });
+  // Streamed text offsets continue from what each choice already sent.
+  const sent = new Array<number>(req.n).fill(0);
   return {
-    object: (o) => ({ ...chunk(o.text, o.finishReason), usage: o.usage }),
-    delta: (text) => chunk(text, null),
-    finish: (reason) => chunk('', reason),
-    usage: (usage) => ({ ...chunk('', null), choices: [], usage }),
+    object: (choices, usage) => ({
+      ...object(choices.map((c) => choice(c.index, c.text, c.logprobs ? completionLogprobs(model, c.logprobs) : null, c.finishReason === 'length' ? 'length' : 'stop'))),
+      usage,
+    }),
+    start: () => [],
+    delta: (index, delta, logprobs) => {
+      const text = delta.content ?? '';
+      const lp = logprobs ? completionLogprobs(model, logprobs, sent[index]) : null;
+      sent[index] = (sent[index] ?? 0) + text.length;
+      return [{ data: chunk([choice(index, text, lp, null)]) }];
+    },
+    finish: (c) => [{ data: chunk([choice(c.index, '', null, c.finishReason === 'length' ? 'length' : 'stop')]) }],
+    end: (_choices, usage) => [...(req.includeUsage ? [{ data: { ...object([]), usage } }] : []), { data: '[DONE]' }],
   };
 }
 
@@ -34,7 +51,8 @@ export function completionRoutes(ctx: ServerContext): Hono {
       const prompt = typeof req.prompt === 'string' ? handle.model.tokenize(req.prompt, { special: true, addSpecial: true }) : req.prompt;
       const options = planGeneration(handle, req, prompt, 'prompt');
       handedOver = true;
-      return await respond(c, { handle, req, prompt, options, format: completionFormat(responseMeta('cmpl', handle)), abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
+      const format = completionFormat(responseMeta('cmpl', handle), req, handle.model);
+      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
     } finally {
       if (!handedOver) handle.release();
     }

@@ -8,7 +8,7 @@ export interface ErrorObject {
   code: string | null;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface CompletionUsage {
   prompt_tokens: number;
@@ -17,10 +17,41 @@ export interface CompletionUsage {
   prompt_tokens_details?: { cached_tokens: number };
 }
 
+export interface ChatCompletionMessageToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
 export interface ChatCompletionMessage {
   role: 'assistant';
-  content: string;
+  /** null when the turn is only tool calls. */
+  content: string | null;
   refusal: null;
+  /** The model's reasoning (`<think>`, harmony's analysis channel), as llama-server and vLLM name it. */
+  reasoning_content?: string;
+  tool_calls?: ChatCompletionMessageToolCall[];
+}
+
+/** OpenAI's chat logprobs: `token` is the token's text, `bytes` its UTF-8 bytes. */
+export interface ChatCompletionTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  top_logprobs: Array<{ token: string; logprob: number; bytes: number[] | null }>;
+}
+
+export interface ChoiceLogprobs {
+  content: ChatCompletionTokenLogprob[] | null;
+  refusal: null;
+}
+
+/** The legacy completions endpoint's logprobs. */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Array<Record<string, number>> | null;
+  text_offset: number[];
 }
 
 export interface ChatCompletion {
@@ -37,7 +68,7 @@ export namespace ChatCompletion {
   export interface Choice {
     index: number;
     message: ChatCompletionMessage;
-    logprobs: null;
+    logprobs: ChoiceLogprobs | null;
     finish_reason: FinishReason;
   }
 }
@@ -56,8 +87,13 @@ export interface ChatCompletionChunk {
 export namespace ChatCompletionChunk {
   export interface Choice {
     index: number;
-    delta: { role?: 'assistant'; content?: string };
-    logprobs: null;
+    delta: {
+      role?: 'assistant';
+      content?: string | null;
+      reasoning_content?: string;
+      tool_calls?: Array<{ index: number; id?: string; type?: 'function'; function?: { name?: string; arguments?: string } }>;
+    };
+    logprobs: ChoiceLogprobs | null;
     finish_reason: FinishReason | null;
   }
 }
@@ -77,7 +113,7 @@ export namespace Completion {
   export interface Choice {
     index: number;
     text: string;
-    logprobs: null;
+    logprobs: CompletionLogprobs | null;
     finish_reason: FinishReason | null;
   }
 }

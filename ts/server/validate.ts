@@ -13,6 +13,8 @@ export const LIMITS = {
   logitBiasEntries: 1024,
   messages: 4096,
   contentParts: 256,
+  /** `n`: choices per request (each its own sequence). */
+  choices: 16,
 } as const;
 
 type Json = Record<string, unknown>;
@@ -23,6 +25,8 @@ export interface CommonRequest {
   stream: boolean;
   includeUsage: boolean;
   maxTokens: number | undefined;
+  /** Choices to generate (`n`), 1 by default. */
+  n: number;
   /** Sampling and stop options, without `maxTokens` / `signal` (set per request). */
   options: GenerateOptions;
   /** Token id → bias, ranges checked against the vocabulary later. */
@@ -148,10 +152,9 @@ function logitBias(o: Json): Array<[number, number]> | undefined {
   });
 }
 
-/** `n`: only 1. */
-function checkN(o: Json): void {
-  const n = optNumber(o, 'n', { integer: true, min: 1 });
-  if (n !== undefined && n !== 1) throw unsupported('n', 'greater than 1 is not supported: this server returns one choice');
+/** `n`: choices, each its own sequence and seed (batched with the others). */
+function checkN(o: Json): number {
+  return optNumber(o, 'n', { integer: true, min: 1, max: LIMITS.choices }) ?? 1;
 }
 
 function checkStream(o: Json): { stream: boolean; includeUsage: boolean } {
@@ -182,9 +185,9 @@ function common(o: Json, maxTokens: number | undefined): CommonRequest {
   const seed = optNumber(o, 'seed', { integer: true });
   set('seed', seed === undefined ? undefined : seed >>> 0); // reduced modulo 2^32
   set('stop', stopList(o));
-  checkN(o);
+  const n = checkN(o);
   const model = optString(o, 'model');
-  return { model, ...checkStream(o), maxTokens, options, logitBias: logitBias(o) };
+  return { model, ...checkStream(o), maxTokens, n, options, logitBias: logitBias(o) };
 }
 
 function rejectGiven(o: Json, keys: string[]): void {
@@ -208,8 +211,6 @@ export function validateChatRequest(raw: unknown): ChatRequest {
     if (!isObject(rf)) throw typeError('response_format', 'an object', rf);
     if (rf.type !== 'text') throw unsupported('response_format', `of type '${String(rf.type).slice(0, 40)}' is not supported yet (only 'text')`);
   }
-  if (optBoolean(o, 'logprobs') === true) throw unsupported('logprobs', 'is not supported yet');
-  if (optNumber(o, 'top_logprobs', { integer: true, min: 0, max: 20 })) throw unsupported('top_logprobs', 'is not supported yet');
   if (given(o, 'modalities')) {
     const m = o.modalities;
     if (!Array.isArray(m) || m.some((x) => x !== 'text')) throw unsupported('modalities', "other than ['text'] is not supported");
@@ -224,7 +225,15 @@ export function validateChatRequest(raw: unknown): ChatRequest {
     if (!isObject(kw)) throw typeError('chat_template_kwargs', 'an object', kw);
     templateKwargs = kw;
   }
-  return { ...common(o, mct ?? mt), messages, templateKwargs };
+  const req = { ...common(o, mct ?? mt), messages, templateKwargs };
+  const logprobs = optBoolean(o, 'logprobs') ?? false;
+  const top = optNumber(o, 'top_logprobs', { integer: true, min: 0, max: 20 });
+  if (top !== undefined && !logprobs) {
+    throw invalidRequest("Invalid 'top_logprobs': it needs 'logprobs' set to true.", 'top_logprobs', 'invalid_value');
+  }
+  if (logprobs) req.options.logprobs = true;
+  if (top) req.options.topLogprobs = top;
+  return req;
 }
 
 export function validateCompletionRequest(raw: unknown): CompletionRequest {
@@ -237,12 +246,14 @@ export function validateCompletionRequest(raw: unknown): CompletionRequest {
   const bestOf = optNumber(o, 'best_of', { integer: true, min: 1 });
   if (bestOf !== undefined && bestOf !== 1) throw unsupported('best_of', 'greater than 1 is not supported');
   if (optString(o, 'suffix')) throw unsupported('suffix', '(insertion) is not supported');
-  if (given(o, 'logprobs')) {
-    if (optNumber(o, 'logprobs', { integer: true, min: 0, max: 5 }) !== 0) throw unsupported('logprobs', 'is not supported yet');
-  }
+  // The legacy endpoint's `logprobs` is the number of alternatives (OpenAI: up to 5; here 20).
+  const top = optNumber(o, 'logprobs', { integer: true, min: 0, max: 20 });
   // OpenAI's documented default for the legacy completions endpoint.
   const maxTokens = optNumber(o, 'max_tokens', { integer: true, min: 1 }) ?? 16;
-  return { ...common(o, maxTokens), prompt };
+  const req = { ...common(o, maxTokens), prompt };
+  if (top !== undefined) req.options.logprobs = true;
+  if (top) req.options.topLogprobs = top;
+  return req;
 }
 
 /** A string, [string], token ids or [token ids]; several prompts in one request are refused. */
