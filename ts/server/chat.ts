@@ -1,9 +1,10 @@
 // POST /v1/chat/completions: messages → the model's chat template → tokens → generation.
 import { Hono } from 'hono';
 import { HarmonyContent, isHarmonyModel } from '../harmony.js';
-import type { Model } from '../types.js';
+import type { GenerateOptions, Model } from '../types.js';
 import { readJson, type ServerContext } from './context.js';
 import { planGeneration, type AssistantDelta, type AssistantView, type ChoiceOutcome } from './generate.js';
+import type { ModelHandle } from './registry.js';
 import { requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './respond.js';
 import { chatLogprobs } from './logprobs.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, FinishReason } from './openai-types.js';
@@ -62,6 +63,25 @@ function harmonyView(): AssistantView {
   return { push: (text) => ({ content: h.push(text) }), flush: () => ({ content: h.flush() }) };
 }
 
+export interface PreparedChat {
+  prompt: number[];
+  options: GenerateOptions;
+  view: (() => AssistantView) | undefined;
+}
+
+/**
+ * A chat request's prompt (the model's chat template), session options and view: the chat
+ * path's preparation, shared by /v1/responses and /v1/messages. `param` names the request's
+ * messages in errors ('input' for Responses).
+ */
+export function prepareChat(handle: ModelHandle, req: ChatRequest, param = 'messages'): PreparedChat {
+  const text = handle.model.applyChatTemplate(req.messages, { addGenerationPrompt: true, extra: req.templateKwargs });
+  // Special tokens written by the template parsed; BOS as the vocabulary asks, once.
+  const prompt = handle.model.tokenizePrompt(text);
+  const options = planGeneration(handle, req, prompt, param);
+  return { prompt, options, view: isHarmonyModel(handle.model) ? harmonyView : undefined };
+}
+
 export function chatRoutes(ctx: ServerContext): Hono {
   const app = new Hono();
   app.post('/v1/chat/completions', async (c) => {
@@ -70,11 +90,7 @@ export function chatRoutes(ctx: ServerContext): Hono {
     const handle = await ctx.registry.use(req.model, abort.signal);
     let handedOver = false;
     try {
-      const text = handle.model.applyChatTemplate(req.messages, { addGenerationPrompt: true, extra: req.templateKwargs });
-      // Special tokens written by the template parsed; BOS as the vocabulary asks, once.
-      const prompt = handle.model.tokenizePrompt(text);
-      const options = planGeneration(handle, req, prompt, 'messages');
-      const view = isHarmonyModel(handle.model) ? harmonyView : undefined;
+      const { prompt, options, view } = prepareChat(handle, req);
       handedOver = true;
       const format = chatFormat(responseMeta('chatcmpl', handle), req, handle.model);
       return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
