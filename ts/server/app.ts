@@ -11,6 +11,7 @@ import { metricsRoutes } from './metrics.js';
 import { modelRoutes } from './models.js';
 import { toRegistry, type ModelsOption, type RegistryOptions } from './registry.js';
 import { tokenizeRoutes } from './tokenize.js';
+import { responsesRoutes } from './responses.js';
 
 /** Default request body limit: 4 MiB (a 128k-token prompt is ~0.5 MB of text). */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -80,6 +81,7 @@ export function createApp(options: AppOptions): Hono {
   );
   app.route('/', chatRoutes(ctx));
   app.route('/', completionRoutes(ctx));
+  app.route('/', responsesRoutes(ctx));
   app.route('/', modelRoutes(ctx));
   app.route('/', tokenizeRoutes(ctx));
   app.route('/', metricsRoutes(ctx));
