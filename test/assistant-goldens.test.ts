@@ -27,7 +27,7 @@ interface Golden {
 
 function goldens(): Golden[] {
   const out: Golden[] = [];
-  for (const family of readdirSync(ROOT)) {
+  for (const family of readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
     for (const file of readdirSync(join(ROOT, family)).filter((f) => f.endsWith('.txt'))) {
       const text = readFileSync(join(ROOT, family, file), 'utf8');
       const newline = text.indexOf('\n');

@@ -350,3 +350,26 @@ describe('template inputs', () => {
     expect(text).toContain('You can call any of the following tools');
   });
 });
+
+describe('generic response streaming', () => {
+  it('streams the response string as it is written, escapes decoded, the same text as whole', () => {
+    const text = '{\n  "response": "Caf\\u00e9 \\"ok\\"\\nline \\ud83d\\ude00 end"\n}';
+    const want = 'Café "ok"\nline 😀 end';
+    const p = assistantParser({ family: 'generic', tools: true, thinking: 'auto' });
+    const deltas = Array.from(text).map((c) => p.push(c));
+    deltas.push(p.flush());
+    expect(joined(deltas).content).toBe(want);
+    // Text came out before the object closed, and never half a surrogate pair.
+    const firstAt = deltas.findIndex((d) => d.content);
+    expect(firstAt).toBeGreaterThan(0);
+    expect(firstAt).toBeLessThan(text.indexOf('end'));
+    for (const d of deltas) if (d.content) expect(d.content).not.toMatch(/[\ud800-\udbff]$/);
+    expect(joined(parseAll('generic', [text])).content).toBe(want);
+  });
+
+  it('a tool_calls object does not stream', () => {
+    const p = assistantParser({ family: 'generic', tools: true, thinking: 'auto' });
+    expect(p.push('{"tool_calls": [{"name": "f", "arguments": {}}')).toEqual({});
+    expect(p.push(']}').toolCalls).toHaveLength(1);
+  });
+});

@@ -26,6 +26,11 @@ export interface BlockFormat {
   keepOpener?: boolean;
   /** `rest`: the text after the opener so far; `final`: no more comes. null: not decided yet. */
   scan(rest: string, final: boolean): ScanResult | null;
+  /**
+   * The content an unfinished block already holds, so it can stream (the generic format's
+   * `response` string as it is written); the block's final `content` starts with it.
+   */
+  partial?(rest: string): string | null;
 }
 
 export interface FamilyFormat {
@@ -240,10 +245,35 @@ const generic: FamilyFormat = {
         }
         return result;
       },
+      partial: (rest) => {
+        const open = /^\s*"response"\s*:\s*"/.exec(rest);
+        return open ? jsonStringPrefix(rest.slice(open[0].length)) : null;
+      },
     },
   ],
   drop: [],
 };
+
+/**
+ * The decoded text of a JSON string body written so far (after its opening quote): up to its
+ * closing quote, short of an unfinished escape or a high surrogate whose pair is still to come.
+ */
+export function jsonStringPrefix(body: string): string {
+  let end = 0;
+  while (end < body.length && body[end] !== '"') {
+    if (body[end] !== '\\') end++;
+    else if (body[end + 1] === 'u') {
+      if (!/^[0-9a-fA-F]{4}$/.test(body.slice(end + 2, end + 6))) break;
+      end += 6;
+    } else if (end + 1 < body.length) end += 2;
+    else break;
+  }
+  const text = parseJson(`"${body.slice(0, end)}"`);
+  if (typeof text !== 'string') return '';
+  const last = text.charCodeAt(text.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? text.slice(0, -1) : text;
+}
+
 
 /** The tool-call format of `family` (harmony has its own parser); `tools` types GLM's values. */
 export function familyFormat(family: Exclude<ToolFamily, 'harmony'>, tools?: ChatTool[]): FamilyFormat {

@@ -35,6 +35,8 @@ class TextParser implements AssistantParser {
   /** Leading whitespace is dropped (after `</think>`, after a block, at reasoning's start). */
   #trimLeading = false;
   #calls = 0;
+  /** The content an unfinished block streamed already (see BlockFormat.partial). */
+  #streamed = '';
   readonly #out = new DeltaBuilder();
 
   constructor(options: AssistantParserOptions) {
@@ -127,9 +129,16 @@ class TextParser implements AssistantParser {
         case 'block': {
           const block = this.#block!;
           const result = block.scan(buf, final);
-          if (result === null) return;
+          if (result === null) {
+            this.#stream(block.partial?.(buf) ?? null);
+            return;
+          }
           const end = Math.min(Math.max(result.end, 0), buf.length);
-          if (result.calls === null) {
+          if (this.#streamed !== '') {
+            // Part of it went out as content already: only what completes that text follows.
+            this.#stream(result.content ?? null);
+            this.#streamed = '';
+          } else if (result.calls === null) {
             // Malformed: the block's text is content, and parsing goes on after it.
             this.#text(block.opener + buf.slice(0, end), 'content');
           } else {
@@ -145,6 +154,13 @@ class TextParser implements AssistantParser {
         }
       }
     }
+  }
+
+  /** Sends what `content` adds to the block's streamed content (nothing if it does not extend it). */
+  #stream(content: string | null): void {
+    if (content === null || content.length <= this.#streamed.length || !content.startsWith(this.#streamed)) return;
+    this.#text(content.slice(this.#streamed.length), 'content');
+    this.#streamed = content;
   }
 
   #toReasoning(): void {
