@@ -136,6 +136,8 @@ describe('assistantParser', () => {
   it('malformed blocks are content, for every family, and never throw', () => {
     const cases: [ToolFamily, string][] = [
       ['hermes', '<tool_call>{"name": oops}</tool_call> after'],
+      ['hermes', 'Before \n<tool_call>{"name": oops}</tool_call>'],
+      ['mistral', 'See: [TOOL_CALLS]x[ARGS]nope'],
       ['glm45', '<tool_call>two words\n<arg_key>a</arg_key></tool_call>'],
       ['mistral', '[TOOL_CALLS] not a call at all'],
       ['mistral', '[TOOL_CALLS][{"name": 1}]'],

@@ -30,7 +30,7 @@ class TextParser implements AssistantParser {
   #block: BlockFormat | null = null;
   /** No content yet since the output (or its reasoning) began: anchored openers may match. */
   #atStart = true;
-  /** Whitespace after the last text: sent when more text follows, dropped before a block. */
+  /** Whitespace after the last text: sent when more text follows, dropped before a call. */
   #heldSpace = '';
   /** Leading whitespace is dropped (after `</think>`, after a block, at reasoning's start). */
   #trimLeading = false;
@@ -103,7 +103,6 @@ class TextParser implements AssistantParser {
             if (lead === '' && !final) return;
             const anchored = this.#format.blocks.find((b) => b.anchored && lead.startsWith(b.opener));
             if (anchored) {
-              this.#heldSpace = '';
               this.#enter(anchored, lead.slice(anchored.opener.length));
               continue;
             }
@@ -111,12 +110,12 @@ class TextParser implements AssistantParser {
           const hit = this.#findMarker(buf);
           if (hit) {
             this.#text(buf.slice(0, hit.at), 'content');
-            this.#heldSpace = '';
             const rest = buf.slice(hit.at + hit.marker.length);
             const block = this.#format.blocks.find((b) => !b.anchored && b.opener === hit.marker);
             if (block) this.#enter(block, rest);
             else {
-              this.#buf = rest; // a dropped marker
+              this.#buf = rest; // a dropped marker: whitespace around it goes too
+              this.#heldSpace = '';
               this.#trimLeading = true;
             }
             continue;
@@ -142,6 +141,7 @@ class TextParser implements AssistantParser {
             // Malformed: the block's text is content, and parsing goes on after it.
             this.#text(block.opener + buf.slice(0, end), 'content');
           } else {
+            this.#heldSpace = ''; // whitespace before a call is not content
             for (const call of result.calls) this.#call(call);
             if (result.content !== undefined) this.#text(result.content, 'content');
             this.#trimLeading = true;
