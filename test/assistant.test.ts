@@ -7,6 +7,7 @@ import {
   assistantParser,
   genericMessages,
   genericToolSystemPrompt,
+  markerTokens,
   promptOpensReasoning,
   responseGrammar,
   TOOL_FAMILIES,
@@ -279,6 +280,18 @@ describe('toolCallGrammar', () => {
     expect(g).toContain('<[151657]> "\\n" %json');
     expect(g).toContain('"\\n" <[151658]>');
     expect(g).not.toContain('"<tool_call>"');
+  });
+
+  it('markerTokens: one token that renders as the marker, else none', () => {
+    const vocab = ['<tool_call>', '<', 'tool', '_call', '>'];
+    const model = {
+      tokenize: (text: string, o?: { special?: boolean }) => (o?.special && text === '<tool_call>' ? [0] : text === '</tool_call>' ? [1, 2, 3, 4] : [1]),
+      tokenPiece: (id: number) => vocab[id]!,
+    };
+    const tokenFor = markerTokens(model);
+    expect(tokenFor('<tool_call>')).toBe(0);
+    expect(tokenFor('</tool_call>')).toBeUndefined();
+    expect(tokenFor('[TOOL_CALLS]')).toBeUndefined(); // one token, but it renders as '<'
   });
 
   it('no tools, or a named function that is not among them, is an error', () => {

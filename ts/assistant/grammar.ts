@@ -3,6 +3,7 @@
 // name one of the allowed ones, the arguments that tool's parameter schema (`%json { … }`). The
 // markup is what the family's template renders for past calls, which is what the model learned.
 import type { ChatTool } from '../chat-template.js';
+import type { Model } from '../types.js';
 import type { ToolFamily } from './family.js';
 import { isObject } from './tool-json.js';
 
@@ -20,6 +21,17 @@ export interface ToolGrammarOptions {
    * a string literal; without it every marker is a literal.
    */
   tokenFor?: (text: string) => number | undefined;
+}
+
+/**
+ * `ToolGrammarOptions.tokenFor` for a model: a marker's id when the vocabulary has it as one token
+ * that renders as the marker (special tokens parsed, as the chat template's text is).
+ */
+export function markerTokens(model: Pick<Model, 'tokenize' | 'tokenPiece'>): (text: string) => number | undefined {
+  return (text) => {
+    const ids = model.tokenize(text, { special: true, addSpecial: false });
+    return ids.length === 1 && model.tokenPiece(ids[0]!) === text ? ids[0] : undefined;
+  };
 }
 
 interface Fn {

@@ -4,5 +4,5 @@
 export { toolFamily, promptOpensReasoning, TOOL_FAMILIES, type ToolFamily, type VocabHints } from './family.js';
 export { assistantParser, type AssistantDelta, type AssistantParser, type AssistantParserOptions } from './parser.js';
 export type { ParsedToolCall } from './tool-json.js';
-export { toolCallGrammar, responseGrammar, type ToolGrammarChoice, type ToolGrammarOptions } from './grammar.js';
+export { toolCallGrammar, responseGrammar, markerTokens, type ToolGrammarChoice, type ToolGrammarOptions } from './grammar.js';
 export { toolsForTemplate, genericToolSystemPrompt, genericMessages } from './template-inputs.js';
