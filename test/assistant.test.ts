@@ -237,7 +237,7 @@ describe('toolCallGrammar', () => {
       glm45: ['"<tool_call>"', '"<arg_key>"', '"city"', '"</arg_value>"'],
       command_r: ['"Action:\\n```json\\n"'],
       granite: ['"<|tool_call|>"'],
-      harmony: ['"<|channel|>"', '"commentary to=functions.get_weather "', '"<|constrain|>"', '"<|message|>"', '"<|call|>"'],
+      harmony: ['"<|channel|>"', '"commentary to=functions.get_weather "', '"<|constrain|>"', '"<|message|>"'],
       generic: [],
     };
     for (const family of TOOL_FAMILIES) {

@@ -148,10 +148,11 @@ export function toolCallGrammar(
       return `${repeat('"\\n" ')}\n${perFn((f) => glmCall(f, mark))}\n`;
     case 'harmony':
       // After the generation prompt `<|start|>assistant`: straight to the commentary channel.
-      // One call per turn: `<|call|>` ends it and the tool's answer comes next.
+      // One call per turn. The `<|call|>` after it is an end-of-generation token, which a
+      // complete grammar allows by itself (as every end token), so it is not written here.
       return `start: call\n${perFn(
         (f) =>
-          `${mark('<|channel|>')} ${str(`commentary to=functions.${f.name} `)}${mark('<|constrain|>')} "json" ${mark('<|message|>')} ${json(f.parameters)} ${mark('<|call|>')}`,
+          `${mark('<|channel|>')} ${str(`commentary to=functions.${f.name} `)}${mark('<|constrain|>')} "json" ${mark('<|message|>')} ${json(f.parameters)}`,
       )}\n`;
   }
 }
