@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { chatRoutes } from './chat.js';
 import { completionRoutes } from './completions.js';
+import { embeddingRoutes } from './embeddings.js';
 import type { ServerContext } from './context.js';
 import { ApiError, consoleLog, errorHandler, handleNotFound, payloadTooLarge, type ErrorLog } from './errors.js';
 import { metricsRoutes } from './metrics.js';
@@ -12,6 +13,7 @@ import { modelRoutes } from './models.js';
 import { toRegistry, type ModelsOption, type RegistryOptions } from './registry.js';
 import { tokenizeRoutes } from './tokenize.js';
 import { responsesRoutes } from './responses.js';
+import { MESSAGES_PATH, messagesErrorHandler, messagesRoutes } from './messages.js';
 
 /** Default request body limit: 4 MiB (a 128k-token prompt is ~0.5 MB of text). */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -22,7 +24,7 @@ export interface AppOptions extends RegistryOptions {
    * `{ id, load }` entries, or a ModelRegistry (to keep a handle for `close()`).
    */
   models: ModelsOption;
-  /** When set, every route but /health requires `Authorization: Bearer <apiKey>`. */
+  /** When set, every route but /health requires `Authorization: Bearer <apiKey>` (or `x-api-key: <apiKey>`). */
   apiKey?: string;
   /** Request bodies above this many bytes get 413. Default DEFAULT_MAX_BODY_BYTES (4 MiB). */
   maxBodyBytes?: number;
@@ -53,9 +55,11 @@ function requireApiKey(apiKey: string): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.method === 'OPTIONS' || PUBLIC_PATHS.has(c.req.path)) return next();
     const header = c.req.header('authorization') ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header.trim());
-    if (!m || !sameKey(m[1]!, apiKey)) {
-      throw new ApiError(401, m ? 'Incorrect API key provided.' : 'You did not provide an API key (Authorization: Bearer <key>).', 'authentication_error', null, 'invalid_api_key');
+    // Bearer (OpenAI's clients) or `x-api-key` (Anthropic's).
+    const key = /^Bearer\s+(.+)$/i.exec(header.trim())?.[1] ?? c.req.header('x-api-key');
+    if (key === undefined || !sameKey(key, apiKey)) {
+      const message = key !== undefined ? 'Incorrect API key provided.' : 'You did not provide an API key (Authorization: Bearer <key>, or x-api-key: <key>).';
+      throw new ApiError(401, message, 'authentication_error', null, 'invalid_api_key');
     }
     return next();
   };
@@ -66,7 +70,10 @@ export function createApp(options: AppOptions): Hono {
   const ctx: ServerContext = { registry, log: options.log ?? consoleLog, keepAliveMs: options.sseKeepAliveMs ?? 15_000, timeoutMs: options.requestTimeoutMs ?? 600_000 };
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const app = new Hono();
-  app.onError(errorHandler(ctx.log));
+  const openaiErrors = errorHandler(ctx.log);
+  const anthropicErrors = messagesErrorHandler(ctx.log);
+  // Anthropic's route answers errors in Anthropic's shape, auth and body-limit errors included.
+  app.onError((err, c) => (c.req.path === MESSAGES_PATH ? anthropicErrors(err, c) : openaiErrors(err, c)));
   app.notFound(handleNotFound);
   if (options.cors) app.use('*', cors({ origin: options.cors === true ? '*' : options.cors, maxAge: 600 }));
   if (options.apiKey) app.use('*', requireApiKey(options.apiKey));
@@ -82,6 +89,8 @@ export function createApp(options: AppOptions): Hono {
   app.route('/', chatRoutes(ctx));
   app.route('/', completionRoutes(ctx));
   app.route('/', responsesRoutes(ctx));
+  app.route('/', messagesRoutes(ctx));
+  app.route('/', embeddingRoutes(ctx));
   app.route('/', modelRoutes(ctx));
   app.route('/', tokenizeRoutes(ctx));
   app.route('/', metricsRoutes(ctx));

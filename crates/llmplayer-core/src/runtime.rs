@@ -5,7 +5,7 @@
 use crate::gguf::{keys, GgufError, GgufFile};
 use crate::inspect::{inspect, InspectOptions};
 use crate::model::perplexity::{self, Perplexity};
-use crate::model::{KvType, LoadOptions, Model, ModelError, Rounding, Session};
+use crate::model::{KvType, LoadOptions, Model, ModelError, Pooling, Rounding, Session};
 use crate::sampling::{Sampler, SamplingError, SamplingParams, Step};
 use crate::tokenizer::{DecodeOptions, Tokenizer, TokenizerError};
 use std::fmt;
@@ -224,6 +224,34 @@ impl RuntimeModel {
                 perplexity::chunked(engine, tokens, n, bos, kv, self.flash_attn)?
             }
         })
+    }
+
+    /// The pooled embedding of `tokens` ((n_embd,), not normalized: the caller's choice), with
+    /// `pooling` (`mean`, `cls`, `last`; None: the model's own, see [`Pooling::for_model`]).
+    /// Runs in a session of its own sized to the input (KV of the model's default type),
+    /// dropped afterwards, so no other session's cache is touched and concurrent calls are
+    /// independent. `tokens` must be non-empty, within the vocabulary and at most `n_ctx`.
+    pub fn embed(&self, tokens: &[u32], pooling: Option<&str>, n_ctx: usize) -> Result<Vec<f32>, RuntimeError> {
+        let engine = self.engine.as_ref().ok_or(RuntimeError::NoWeights)?;
+        let pooling = match pooling {
+            Some(name) => Pooling::parse(name)?,
+            None => Pooling::for_model(engine.hparams())?,
+        };
+        if tokens.is_empty() {
+            return Err(RuntimeError::EmptyPrompt);
+        }
+        if tokens.len() > n_ctx {
+            return Err(ModelError::ContextFull { n_tokens: tokens.len(), n_ctx }.into());
+        }
+        let mut session = Model::new_shared_session(engine, tokens.len(), self.kv_type)?;
+        session.set_flash_attn(self.flash_attn);
+        Ok(session.embed(tokens, pooling)?.to_vec())
+    }
+
+    /// The pooling `embed` uses when given none (`mean`, `cls`, `last`), or why it has none.
+    pub fn default_pooling(&self) -> Result<&'static str, RuntimeError> {
+        let engine = self.engine.as_ref().ok_or(RuntimeError::NoWeights)?;
+        Ok(Pooling::for_model(engine.hparams())?.name())
     }
 
     /// A session with a KV cache of `n_ctx` positions of type `kv_type` (a name; None: the

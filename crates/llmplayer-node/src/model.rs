@@ -118,8 +118,43 @@ impl Task for PerplexityTask {
     }
 }
 
+pub struct EmbedTask {
+    rt: Arc<RuntimeModel>,
+    tokens: Vec<u32>,
+    pooling: Option<String>,
+    n_ctx: u32,
+    failure: Option<Failure>,
+}
+
+impl Task for EmbedTask {
+    type Output = Vec<f32>;
+    type JsValue = Float32Array;
+    fn compute(&mut self) -> Result<Vec<f32>> {
+        self.rt
+            .embed(&self.tokens, self.pooling.as_deref(), self.n_ctx as usize)
+            .map_err(|e| keep(&mut self.failure, e))
+    }
+    fn resolve(&mut self, _env: Env, v: Vec<f32>) -> Result<Float32Array> {
+        Ok(Float32Array::new(v))
+    }
+    fn reject(&mut self, env: Env, err: Error) -> Result<Float32Array> {
+        reject(&mut self.failure, &env, err)
+    }
+}
+
 #[napi]
 impl NativeModel {
+    /// The pooled embedding of a token list, off the JS thread (see `RuntimeModel::embed`;
+    /// not normalized).
+    #[napi(ts_return_type = "Promise<Float32Array>")]
+    pub fn embed(&self, tokens: &[u32], pooling: Option<String>, n_ctx: u32) -> AsyncTask<EmbedTask> {
+        AsyncTask::new(EmbedTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), pooling, n_ctx, failure: None })
+    }
+    /// The pooling `embed` uses when given none (throws when the model's own is unsupported).
+    #[napi]
+    pub fn default_pooling(&self, env: Env) -> Result<String> {
+        Ok(self.rt.default_pooling().map_err(|e| throw(&env, e))?.to_string())
+    }
     #[napi(ts_return_type = "Promise<NativePerplexity>")]
     pub fn perplexity(&self, tokens: &[u32], n_ctx: Option<u32>, kv_type: Option<String>) -> AsyncTask<PerplexityTask> {
         AsyncTask::new(PerplexityTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), n_ctx, kv_type, failure: None })
@@ -173,6 +208,11 @@ impl NativeModel {
     #[napi]
     pub fn tokenize(&self, text: String, add_special: bool, parse_special: bool) -> Uint32Array {
         Uint32Array::new(self.rt.text.tokenize(&text, add_special, parse_special))
+    }
+    /// `plain`: flat UTF-8 byte ranges where control tokens are not parsed.
+    #[napi]
+    pub fn tokenize_with_plain(&self, text: String, add_special: bool, plain: &[u32]) -> Uint32Array {
+        Uint32Array::new(self.rt.text.tokenize_with_plain(&text, add_special, plain))
     }
     #[napi]
     pub fn detokenize(&self, ids: &[u32], special: bool) -> Buffer {

@@ -40,6 +40,15 @@ impl WasmModel {
         js_sys::Reflect::set(&o, &"nPredictions".into(), &(p.n_predictions as u32).into())?;
         Ok(o)
     }
+    /// The pooled embedding of a token list (see `RuntimeModel::embed`; not normalized).
+    pub fn embed(&self, tokens: &[u32], pooling: Option<String>, n_ctx: u32) -> Result<Vec<f32>, JsValue> {
+        self.rt.embed(tokens, pooling.as_deref(), n_ctx as usize).map_err(js_error)
+    }
+    /// The pooling `embed` uses when given none, or the error saying why there is none.
+    #[wasm_bindgen(js_name = defaultPooling)]
+    pub fn default_pooling(&self) -> Result<String, JsValue> {
+        Ok(self.rt.default_pooling().map_err(js_error)?.to_string())
+    }
     #[wasm_bindgen(js_name = nCtxTrain)]
     pub fn n_ctx_train(&self) -> Option<u32> {
         self.rt.n_ctx_train().map(|n| n as u32)
@@ -72,6 +81,11 @@ impl WasmModel {
     }
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         self.rt.text.tokenize(text, add_special, parse_special)
+    }
+    /// `plain`: flat UTF-8 byte ranges where control tokens are not parsed.
+    #[wasm_bindgen(js_name = tokenizeWithPlain)]
+    pub fn tokenize_with_plain(&self, text: &str, add_special: bool, plain: &[u32]) -> Vec<u32> {
+        self.rt.text.tokenize_with_plain(text, add_special, plain)
     }
     pub fn detokenize(&self, ids: &[u32], special: bool) -> Vec<u8> {
         self.rt.text.detokenize(ids, special)

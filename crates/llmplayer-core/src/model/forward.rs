@@ -150,6 +150,24 @@ fn mix(p: &Pass, m: &Mixer, io: &MixIo, mem: &mut Memory, attn: &mut AttnBufs, r
 /// order).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], logits: &mut [f32]) {
+    let n = hidden(p, net, mem, s, batch, r0, runs);
+    if n > 0 {
+        head(p, net, s, n, logits);
+    }
+}
+
+/// [`forward`] up to the output norm, without the head: writes the normed hidden state of
+/// each row that asks for output ((n_outputs, n_embd), in row order) into `embd`: llama.cpp's
+/// `t_embd` (`result_norm`), what its embeddings are pooled from.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_embd(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run], embd: &mut [f32]) {
+    let n = hidden(p, net, mem, s, batch, r0, runs) * p.hp.n_embd;
+    embd[..n].copy_from_slice(&s.xn[..n]);
+}
+
+/// The layers and the output norm: returns how many rows asked for output (their normed
+/// states are the first rows of `s.xn`; 0 when none did).
+fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run]) -> usize {
     let (hp, dev) = (p.hp, p.dev);
     let Scratch { x, xn, proj, proj2, rope: rc, rope_swa: rc_swa, temp, attn, rec, ffn, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
@@ -204,7 +222,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
             dev.add(&mut proj[..n * d], &proj2[..n * d], None);
             n = wanted(n, &mut [(proj, d), (x, d)]);
             if n == 0 {
-                return;
+                return 0;
             }
         } else {
             // RWKV's channel mix reads each row's predecessor: its rows are kept until it has
@@ -213,7 +231,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
                 let n_o = layer.mixer.out_width(hp, il);
                 n = if layer.parallel { wanted(n, &mut [(&mut attn.out, n_o), (x, d), (xn, d)]) } else { wanted(n, &mut [(&mut attn.out, n_o), (x, d)]) };
                 if n == 0 {
-                    return;
+                    return 0;
                 }
             }
             layer.mixer.wo().apply(dev, &attn.out, n, proj, acts);
@@ -242,7 +260,7 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
             cm.token_shift(il, &mut xn[..n * d], runs, mem);
             n = wanted(n, &mut [(xn, d), (x, d)]);
             if n == 0 {
-                return;
+                return 0;
             }
             &xn[..n * d]
         } else {
@@ -255,9 +273,15 @@ pub(crate) fn forward(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, ba
         dev.add(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
     }
 
-    // ---- output head on the rows that need logits
+    // ---- output norm on the rows that need output
     norm_rows(p, &net.output_norm, net.output_norm_b.as_deref(), x, xn, n);
-    dev.matmul(net.output(), xn, n, logits, acts);
+    n
+}
+
+/// The output head on `n` normed rows of `s.xn`: logits ((n, n_vocab)) into `logits`.
+fn head(p: &Pass, net: &Net, s: &mut Scratch, n: usize, logits: &mut [f32]) {
+    let (hp, dev) = (p.hp, p.dev);
+    dev.matmul(net.output(), &s.xn, n, logits, &mut s.acts);
     let n_vocab = hp.n_vocab;
     for r in logits[..n * n_vocab].chunks_exact_mut(n_vocab) {
         if let Some(sc) = net.output_scale {

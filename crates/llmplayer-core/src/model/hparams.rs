@@ -118,6 +118,8 @@ pub struct HParams {
     /// scan state, token shift; 0 for attention-only layers), set by the architecture from
     /// its mixers' sizes (llama.cpp's `n_embd_r() + n_embd_s()`).
     pub state_len: Vec<usize>,
+    /// `{arch}.pooling_type` as llama.cpp numbers it (see `model::Pooling`); None when absent.
+    pub pooling_type: Option<u32>,
 }
 
 /// The `ssm.*` sizes (llama.cpp's `ssm_d_conv` ..): the short conv's kernel, the inner
@@ -552,6 +554,7 @@ impl HParams {
             rwkv: None,
             recurrent: vec![false; n_layer],
             state_len: vec![0; n_layer],
+            pooling_type: m.u32_opt(keys::POOLING_TYPE)?,
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).

@@ -34,7 +34,7 @@ pub use batch::Batch;
 pub use kv::{window_cells, KvType};
 pub use memory::SeqId;
 pub use ops::expf::Rounding;
-pub use session::{Session, DEFAULT_UBATCH};
+pub use session::{Pooling, Session, DEFAULT_UBATCH};
 
 use crate::gguf::{GgufError, GgufFile};
 use crate::parallel::ThreadPool;
@@ -69,6 +69,8 @@ pub enum ModelError {
     BadPosition { seq: usize, pos: usize, expected: usize },
     /// A sequence cannot be cut at `n`: some layer's memory can only return to `keepable`.
     CannotTruncate { seq: usize, n: usize, keepable: usize },
+    /// An embedding pooling that is unknown or that this engine cannot compute.
+    PoolingUnsupported(String),
 }
 
 impl ModelError {
@@ -91,6 +93,7 @@ impl ModelError {
             ModelError::BadSequence { .. } => "bad_sequence",
             ModelError::BadPosition { .. } => "bad_position",
             ModelError::CannotTruncate { .. } => "cannot_truncate",
+            ModelError::PoolingUnsupported(_) => "pooling_unsupported",
         }
     }
 }
@@ -120,6 +123,7 @@ impl std::fmt::Display for ModelError {
             ModelError::CannotTruncate { seq, n, keepable } => {
                 write!(f, "sequence {seq} cannot be cut at {n} positions: its memory can return to {keepable}")
             }
+            ModelError::PoolingUnsupported(why) => write!(f, "pooling {why}"),
         }
     }
 }

@@ -9,13 +9,16 @@
 use super::batch::{Batch, Run};
 use super::blocks::Pass;
 use super::device::Cpu;
-use super::forward::{forward, Scratch};
+use super::forward::{forward, forward_embd, Scratch};
 use super::kv::KvType;
 use super::memory::{Memory, SeqId};
 use super::ops::rope::Rope;
 use super::{Model, ModelError};
 use crate::parallel::ThreadPool;
 use std::sync::Arc;
+
+mod embed;
+pub use embed::Pooling;
 
 /// Tokens per forward batch (llama.cpp's default n_ubatch).
 pub const DEFAULT_UBATCH: usize = 512;
@@ -56,6 +59,9 @@ pub struct Session<'m> {
     flash_attn: bool,
     /// positions the last `eval` kept from the cache instead of computing them
     n_reused: usize,
+    /// ((n_ubatch + 1), n_embd) for [`Session::embed`]: the pooled vector, then a forward
+    /// pass's output rows; empty until the first `embed` (decoding never touches it)
+    embd: Vec<f32>,
 }
 
 impl<'m> Session<'m> {
@@ -101,6 +107,7 @@ impl<'m> Session<'m> {
             n_logit_rows: 0,
             flash_attn: false,
             n_reused: 0,
+            embd: Vec::new(),
         }
     }
 
@@ -314,10 +321,18 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// The forward passes of a checked batch, `n_ubatch` rows at a time.
+    /// The forward passes of a checked batch, `n_ubatch` rows at a time, with the logits of
+    /// the rows that ask for output.
     fn run(&mut self, batch: &Batch) {
+        self.run_with(batch, None);
+    }
+
+    /// [`Session::run`], or with `pool` no head: the output rows' hidden states are folded
+    /// into `embd[..n_embd]` by `pool` after each pass (see `embed.rs`).
+    fn run_with(&mut self, batch: &Batch, pool: Option<Pooling>) {
         let n_vocab = self.model.get().hp.n_vocab;
-        let n_rows = batch.n_outputs();
+        let n_embd = self.model.get().hp.n_embd;
+        let n_rows = if pool.is_some() { 0 } else { batch.n_outputs() };
         if self.logits.len() < n_rows * n_vocab {
             self.logits.resize(n_rows * n_vocab, 0.0);
         }
@@ -330,8 +345,14 @@ impl<'m> Session<'m> {
             let r1 = (r0 + self.n_ubatch).min(batch.len());
             batch.runs(r0, r1, &mut self.runs);
             let n_out = batch.logits[r0..r1].iter().filter(|&&l| l).count();
-            let dst = &mut self.logits[row * n_vocab..(row + n_out) * n_vocab];
-            forward(&pass, &m.net, &mut self.mem, &mut self.s, batch, r0, &self.runs, dst);
+            if let Some(pool) = pool {
+                let (acc, rows) = self.embd.split_at_mut(n_embd);
+                forward_embd(&pass, &m.net, &mut self.mem, &mut self.s, batch, r0, &self.runs, rows);
+                pool.fold(acc, &rows[..n_out * n_embd], batch.len());
+            } else {
+                let dst = &mut self.logits[row * n_vocab..(row + n_out) * n_vocab];
+                forward(&pass, &m.net, &mut self.mem, &mut self.s, batch, r0, &self.runs, dst);
+            }
             for run in &self.runs {
                 self.mem.commit(run.seq, &batch.tokens[r0 + run.row..r0 + run.row + run.len]);
             }

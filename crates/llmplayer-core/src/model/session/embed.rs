@@ -1,0 +1,200 @@
+//! Pooled embeddings: one vector for a token list, pooled from the hidden states after the
+//! output norm, before the LM head (llama.cpp's `t_embd`, `build_pooling` in
+//! `llama-graph.cpp`). Attention stays causal for the decoder architectures this engine runs,
+//! as llama.cpp keeps it for them (`hparams.causal_attn`); no encoder (BERT-like) architecture
+//! is supported here, so none pools bidirectionally.
+//!
+//! The head is never computed, and only the rows a pooling needs leave the last layer (mean:
+//! every row; cls: the first; last: the last), as llama.cpp's `inp_out_ids` does.
+
+use super::Session;
+use crate::model::{HParams, ModelError};
+
+/// How positions combine into one vector (llama.cpp `llama_pooling_type` 1..=3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    /// The average over every position (llama.cpp multiplies each row by 1/n and sums).
+    Mean,
+    /// The first position (BERT's `[CLS]`).
+    Cls,
+    /// The last position (what a causal model has read everything by).
+    Last,
+}
+
+impl Pooling {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+            Pooling::Last => "last",
+        }
+    }
+
+    /// `mean`, `cls` or `last`.
+    pub fn parse(name: &str) -> Result<Pooling, ModelError> {
+        match name {
+            "mean" => Ok(Pooling::Mean),
+            "cls" => Ok(Pooling::Cls),
+            "last" => Ok(Pooling::Last),
+            other => Err(ModelError::PoolingUnsupported(format!("\"{other}\": expected mean, cls or last"))),
+        }
+    }
+
+    /// The model's own pooling, from `{arch}.pooling_type`: mean when the key is absent or
+    /// says `none` (0: per-token vectors, which cannot be one vector; mean is what a caller
+    /// asking for one gets), cls or last as it says. `rank` (4) needs a classifier head this
+    /// engine does not run, so it is refused rather than answered with something else.
+    pub fn for_model(hp: &HParams) -> Result<Pooling, ModelError> {
+        match hp.pooling_type {
+            None | Some(0) | Some(1) => Ok(Pooling::Mean),
+            Some(2) => Ok(Pooling::Cls),
+            Some(3) => Ok(Pooling::Last),
+            Some(4) => Err(ModelError::PoolingUnsupported("rank, the model's pooling_type, needs a reranker's classifier head, which this engine does not run".into())),
+            Some(n) => Err(ModelError::PoolingUnsupported(format!("{n}, the model's pooling_type, is not one llama.cpp defines"))),
+        }
+    }
+
+    /// Whether position `i` of `n` is pooled.
+    fn wants(self, i: usize, n: usize) -> bool {
+        match self {
+            Pooling::Mean => true,
+            Pooling::Cls => i == 0,
+            Pooling::Last => i + 1 == n,
+        }
+    }
+
+    /// Adds one forward pass's output `rows` ((k, n_embd), k ≥ 0) of a sequence of `n`
+    /// positions into `acc` (n_embd,), which starts at zero.
+    pub(super) fn fold(self, acc: &mut [f32], rows: &[f32], n: usize) {
+        let inv = 1.0 / n as f32;
+        for r in rows.chunks_exact(acc.len()) {
+            match self {
+                Pooling::Mean => acc.iter_mut().zip(r).for_each(|(a, &x)| *a += x * inv),
+                Pooling::Cls | Pooling::Last => acc.copy_from_slice(r),
+            }
+        }
+    }
+}
+
+impl Session<'_> {
+    /// The pooled embedding of `tokens` (n_embd,): evaluated as sequence 0's whole context
+    /// from position 0, whatever it held before (nothing is reused, so the vector never
+    /// depends on the session's past). Afterwards sequence 0 holds `tokens` and there are no
+    /// logits. Grows a buffer of `(n_ubatch + 1) * n_embd` floats on the first call.
+    pub fn embed(&mut self, tokens: &[u32], pooling: Pooling) -> Result<&[f32], ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if tokens.len() > self.n_ctx {
+            return Err(ModelError::ContextFull { n_tokens: tokens.len(), n_ctx: self.n_ctx });
+        }
+        self.check_tokens(tokens)?;
+        self.mem.truncate(0, 0)?;
+        self.n_reused = 0;
+        let d = self.model.get().hp.n_embd;
+        let need = (self.n_ubatch + 1) * d;
+        if self.embd.len() < need {
+            self.embd.resize(need, 0.0);
+        }
+        self.embd[..d].fill(0.0);
+
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        for (i, &t) in tokens.iter().enumerate() {
+            batch.push(t, i, 0, pooling.wants(i, tokens.len()));
+        }
+        self.run_with(&batch, Some(pooling));
+        self.batch = batch;
+        Ok(&self.embd[..d])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+    use crate::GgufFile;
+
+    fn fixture(name: &str) -> Option<Vec<u8>> {
+        let root = std::env::var_os("LLMPLAYER_FIXTURES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+        match std::fs::read(root.join("models").join(format!("{name}.gguf"))) {
+            Ok(b) => Some(b),
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{}: {e}", root.display()),
+            Err(_) => None,
+        }
+    }
+
+    /// Each pooling is what it says over the normed hidden states, which are computed the same
+    /// whatever the batch split: last = the last row of a pass that outputs every row, cls =
+    /// the first, mean = their average; and a session's past never leaks into the vector.
+    #[test]
+    fn poolings_agree_with_every_row_and_ignore_the_past() {
+        let Some(bytes) = fixture("llama") else { return };
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load(&f).unwrap();
+        let d = model.hp.n_embd;
+        let nv = model.hp.n_vocab as u32;
+        let tokens: Vec<u32> = (0..37u32).map(|i| (i * 7919 + 5) % nv).collect();
+        let mut s = model.new_session(64);
+        let last = s.embed(&tokens, Pooling::Last).unwrap().to_vec();
+        let cls = s.embed(&tokens, Pooling::Cls).unwrap().to_vec();
+        let mean = s.embed(&tokens, Pooling::Mean).unwrap().to_vec();
+        assert!(s.logits().is_empty());
+        assert_eq!(Pooling::for_model(&model.hp), Ok(Pooling::Mean));
+
+        // Every row, by small ubatches of a fresh session (mean pooling, one row at a time).
+        let mut rows = Vec::new();
+        for n in [1, tokens.len()] {
+            let mut t = model.new_session(64);
+            t.set_n_ubatch(5);
+            t.embed(&tokens[..n], Pooling::Mean).unwrap();
+            rows.push(t.embd[..d].to_vec());
+        }
+        let close = |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()));
+        assert!(close(&rows[0], &cls, 1e-5), "cls is the first position's state");
+        assert!(close(&rows[1], &mean, 1e-4), "mean does not depend on the batch split");
+        let fresh_last = model.new_session(64).embed(&tokens, Pooling::Last).unwrap().to_vec();
+        assert_eq!(last, fresh_last, "the session's past leaked into the vector");
+        assert!(mean.iter().zip(&last).any(|(a, b)| a != b));
+        // A single token: every pooling is that token's state.
+        let one = &tokens[..1];
+        let a = s.embed(one, Pooling::Mean).unwrap().to_vec();
+        assert!(close(&a, s.embed(one, Pooling::Last).unwrap(), 1e-6));
+        assert!(close(&a, &cls, 1e-5));
+        assert_eq!(s.embed(&[], Pooling::Mean).unwrap_err(), ModelError::EmptyInput);
+        assert_eq!(s.embed(&[nv], Pooling::Mean).unwrap_err(), ModelError::BadToken { token: nv, n_vocab: nv as usize });
+        let long = vec![1u32; 65];
+        assert_eq!(s.embed(&long, Pooling::Mean).unwrap_err(), ModelError::ContextFull { n_tokens: 65, n_ctx: 64 });
+    }
+
+    #[test]
+    fn pooling_names_and_the_model_key() {
+        for p in [Pooling::Mean, Pooling::Cls, Pooling::Last] {
+            assert_eq!(Pooling::parse(p.name()), Ok(p));
+        }
+        assert!(Pooling::parse("rank").is_err());
+        assert!(Pooling::parse("none").is_err());
+    }
+
+    /// `{arch}.pooling_type` chooses the default: absent or none → mean, 2 → cls, 3 → last;
+    /// rank and unknown values are refused.
+    #[test]
+    fn the_model_key_picks_the_default() {
+        let Some(bytes) = fixture("llama") else { return };
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load(&f).unwrap();
+        assert_eq!(model.hp.pooling_type, None);
+        let mut hp = model.hp.clone();
+        let got: Vec<_> = [None, Some(0), Some(1), Some(2), Some(3), Some(4), Some(9)]
+            .into_iter()
+            .map(|t| {
+                hp.pooling_type = t;
+                Pooling::for_model(&hp).ok()
+            })
+            .collect();
+        use Pooling::*;
+        assert_eq!(got, [Some(Mean), Some(Mean), Some(Mean), Some(Cls), Some(Last), None, None]);
+    }
+}
