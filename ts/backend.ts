@@ -29,6 +29,8 @@ export interface RawModel {
   /** `kvType`: the SDK's string, passed through (the core validates it); absent: the model's default. */
   createSession(nCtx: number, kvType?: string | null): RawSession;
   perplexity(tokens: Uint32Array, nCtx: number | undefined | null, kvType?: string | null): PerplexityResult | Promise<PerplexityResult>;
+  /** Pooled, not normalized; `pooling` passed through (the core validates it), null: the model's. */
+  embed(tokens: Uint32Array, pooling: string | null | undefined, nCtx: number): Float32Array | Promise<Float32Array>;
   createBatcher(nSeq: number, nCtx: number, kvSize?: number | null, kvType?: string | null, nBatch?: number | null): RawBatcher;
   free?(): void;
 }

@@ -5,12 +5,15 @@ import { LlmSession } from './session.js';
 import { LlmBatchScheduler } from './batch.js';
 import { fallbackChatTemplate, renderChatTemplate, type ChatMessage } from './chat-template.js';
 import { withChatTemplate, type Inspection } from './inspect.js';
+import { embed, embedMany } from './embed.js';
 import type {
   ApplyChatTemplateOptions,
   BatchScheduler,
   BatchSchedulerOptions,
   ChatTemplateInfo,
   DetokenizeOptions,
+  EmbedOptions,
+  Embedding,
   LoadModelOptions,
   Model,
   Session,
@@ -174,6 +177,15 @@ export class LlmModel implements Model {
     } catch (err) {
       throw fromBackendError(err);
     }
+  }
+
+  /** The pooled embedding of a text or token ids (see ts/embed.ts). */
+  embed(input: string | ArrayLike<number>, options?: EmbedOptions): Promise<Embedding> {
+    return embed(this, input, options);
+  }
+
+  embedMany(inputs: Array<string | ArrayLike<number>>, options?: EmbedOptions): Promise<Embedding[]> {
+    return embedMany(this, inputs, options);
   }
 
   dispose(): void {

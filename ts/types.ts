@@ -67,6 +67,28 @@ export interface TokenizeOptions {
   addSpecial?: boolean;
 }
 
+/** How `embed` combines the positions' hidden states (llama.cpp's pooling types). */
+export type Pooling = 'mean' | 'cls' | 'last';
+
+export interface EmbedOptions {
+  /** Scale the vector to unit length (L2), after `dimensions`. Default true. */
+  normalize?: boolean;
+  /** Default: the model's own (`{arch}.pooling_type`), `mean` when the file has none. */
+  pooling?: Pooling;
+  /** Keep only the first N dimensions (1..=n_embd), then normalize (OpenAI's `dimensions`). */
+  dimensions?: number;
+  /** The longest input accepted, in tokens. Default: the model's `contextSize`. */
+  contextSize?: number;
+}
+
+/** One input's embedding. */
+export interface Embedding {
+  /** (n_embd,) or (dimensions,): the pooled hidden state after the output norm. */
+  embedding: Float32Array;
+  /** Tokens the input came to (a string as `tokenize(text)` gives them). */
+  nTokens: number;
+}
+
 export interface DetokenizeOptions {
   /** Render special tokens as their text instead of dropping them. Default false. */
   special?: boolean;
@@ -295,6 +317,14 @@ export interface Model {
   createBatchScheduler?(options?: BatchSchedulerOptions): BatchScheduler;
   /** Perplexity of a token list, in one context or llama.cpp's chunked protocol. */
   perplexity(tokens: ArrayLike<number>, options?: SessionOptions): Promise<{ ppl: number; nll: number; nPredictions: number }>;
+  /**
+   * The pooled embedding of a text (tokenized as `tokenize(text)`: BOS/EOS as the vocabulary
+   * asks, special tokens as plain text) or of token ids, in a session of its own (no other
+   * session's cache is touched). Present on every model `loadModel` returns.
+   */
+  embed?(input: string | ArrayLike<number>, options?: EmbedOptions): Promise<Embedding>;
+  /** `embed` of each input, one after another. */
+  embedMany?(inputs: Array<string | ArrayLike<number>>, options?: EmbedOptions): Promise<Embedding[]>;
   dispose(): void;
   [Symbol.asyncDispose](): Promise<void>;
 }
