@@ -388,3 +388,32 @@ describe('generic response streaming', () => {
     expect(p.push(']}').toolCalls).toHaveLength(1);
   });
 });
+
+describe('grammar output reads back', () => {
+  // Texts each family's toolCallGrammar([WEATHER, TIME], …) accepts (checked with llguidance
+  // 1.9.1's matcher on a byte-level vocabulary while the engine's grammar option was not in yet):
+  // the parser must read each back as the call the grammar forced.
+  const paris = { name: 'get_weather', arguments: { city: 'Paris' } };
+  const samples: [ToolFamily, string, { name: string; arguments: unknown }[]][] = [
+    ['hermes', '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n<tool_call>\n{"name": "get_time", "arguments": {"tz": 1}}\n</tool_call>', [paris, { name: 'get_time', arguments: { tz: 1 } }]],
+    ['llama3', '{"name": "get_weather", "parameters": {"city": "Paris"}}', [paris]],
+    ['granite', '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}]', [paris]],
+    ['command_r', 'Action:\n```json\n[{"tool_name": "get_weather", "parameters": {"city": "Paris"}}, {"tool_name": "get_time", "parameters": {}}]\n```', [paris, { name: 'get_time', arguments: {} }]],
+    ['generic', '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}', [paris]],
+    ['generic', '{"tool_call": {"name": "get_time", "arguments": {"tz": 3}}}', [{ name: 'get_time', arguments: { tz: 3 } }]],
+    ['mistral', '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "abc123XYZ"}]', [paris]],
+    ['mistral', '[TOOL_CALLS]get_weather[CALL_ID]abc123XYZ[ARGS]{"city": "Paris"}[TOOL_CALLS]get_time[CALL_ID]000000002[ARGS]{}', [paris, { name: 'get_time', arguments: {} }]],
+    ['deepseek', '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{"city": "Paris"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>', [paris]],
+    ['deepseek', '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{"city": "Paris"}\n```<｜tool▁call▁end｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>', [paris, { name: 'get_time', arguments: {} }]],
+    ['glm45', '<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>', [paris]],
+    ['glm45', '<tool_call>get_time\n<arg_key>tz</arg_key>\n<arg_value>5</arg_value>\n</tool_call>', [{ name: 'get_time', arguments: { tz: 5 } }]],
+    ['harmony', '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}', [paris]],
+  ];
+  for (const [family, text, want] of samples) {
+    it(`${family}: ${text.slice(0, 40)}…`, () => {
+      const got = joined(parseAll(family, Array.from(text)));
+      expect(got.content).toBe('');
+      expect(got.calls.map((c) => ({ name: c.name, arguments: JSON.parse(c.arguments) }))).toEqual(want);
+    });
+  }
+});
