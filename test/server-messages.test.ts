@@ -138,6 +138,16 @@ describe('/v1/messages with the fake model', () => {
       expect(err.type, what).toBe('invalid_request_error');
       expect(err.message, what).toMatch(mention);
     }
+    // Malformed JSON, a non-object body and an oversized body: the same shape.
+    for (const [body, status, type] of [
+      ['{"max_tokens": 1,', 400, 'invalid_request_error'],
+      ['[1, 2]', 400, 'invalid_request_error'],
+      [JSON.stringify({ max_tokens: 1, messages: ok, system: 's'.repeat(5 << 20) }), 413, 'request_too_large'],
+    ] as const) {
+      const res = await post(app, '/v1/messages', body);
+      expect(res.status).toBe(status);
+      expect((await anthropicErrorOf(res)).type).toBe(type);
+    }
     const viaSdk = await rejection(client.messages.create({ model: 'fake', messages: [{ role: 'user', content: 'x' }] } as never));
     expect(viaSdk).toBeInstanceOf(Anthropic.BadRequestError);
     expect(viaSdk.error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
