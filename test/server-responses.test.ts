@@ -62,7 +62,7 @@ describe('/v1/responses with the fake model', () => {
         { role: 'user', content: [{ type: 'input_text', text: 'what is ' }, { type: 'input_text', text: 'the weather' }] },
         { type: 'function_call', call_id: 'call_1', name: 'weather', arguments: '{"city":"Paris"}' },
         { type: 'function_call_output', call_id: 'call_1', output: 'sunny' },
-        { role: 'assistant', content: [{ type: 'output_text', text: 'It is sunny.' }] },
+        { type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'It is sunny.', annotations: [] }] },
         { role: 'user', content: 'thanks' },
       ],
     });
