@@ -23,6 +23,8 @@ export interface RawModel {
   eos(): number | null | undefined;
   eogIds(): Uint32Array;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Uint32Array;
+  /** Control tokens parsed except where they overlap `plain` (flat UTF-8 byte ranges). */
+  tokenizeWithPlain(text: string, addSpecial: boolean, plain: Uint32Array): Uint32Array;
   detokenize(ids: Uint32Array, special: boolean): Uint8Array;
   tokenPiece(id: number, special: boolean): Uint8Array;
   nCtxTrain(): number | null | undefined;

@@ -46,6 +46,22 @@ function toIds(ids: ArrayLike<number>, nVocab?: number): Uint32Array {
 }
 
 /** `tokens` without the BOS the vocabulary added when the text itself began with BOS. */
+/** String index ranges as the engine takes them: flat UTF-8 byte offsets. */
+function utf8Ranges(text: string, ranges: ReadonlyArray<readonly [number, number]>): Uint32Array {
+  const enc = new TextEncoder();
+  const points = [...new Set(ranges.flat())].sort((a, b) => a - b);
+  const bytes = new Map<number, number>();
+  let at = 0;
+  let total = 0;
+  for (const p of points) {
+    const to = Math.max(at, Math.min(p, text.length));
+    total += enc.encode(text.slice(at, to)).length;
+    at = to;
+    bytes.set(p, total);
+  }
+  return Uint32Array.from(ranges.flatMap(([a, b]) => [bytes.get(a)!, bytes.get(b)!]));
+}
+
 export function dropDoubleBos(tokens: number[], bos: number | null): number[] {
   if (bos !== null && tokens.length >= 2 && tokens[0] === bos && tokens[1] === bos) tokens.shift();
   return tokens;
@@ -97,15 +113,19 @@ export class LlmModel implements Model {
   }
 
   tokenize(text: string, options: TokenizeOptions = {}): number[] {
-    const ids = this.raw.tokenize(text, options.addSpecial ?? true, options.special ?? false);
+    const addSpecial = options.addSpecial ?? true;
+    const ids =
+      options.special && options.plain?.length
+        ? this.raw.tokenizeWithPlain(text, addSpecial, utf8Ranges(text, options.plain))
+        : this.raw.tokenize(text, addSpecial, options.special ?? false);
     // A plain loop into a sized array: Array.from on a typed array is several times slower.
     const out = new Array<number>(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = ids[i]!;
     return out;
   }
 
-  tokenizePrompt(text: string, special = true): number[] {
-    return dropDoubleBos(this.tokenize(text, { special, addSpecial: true }), this.bos);
+  tokenizePrompt(text: string, special = true, plain?: TokenizeOptions['plain']): number[] {
+    return dropDoubleBos(this.tokenize(text, { special, addSpecial: true, plain }), this.bos);
   }
 
   detokenize(ids: ArrayLike<number>, options: DetokenizeOptions = {}): string {

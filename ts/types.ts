@@ -65,6 +65,11 @@ export interface TokenizeOptions {
   special?: boolean;
   /** Add BOS/EOS as the vocabulary asks. Default true. */
   addSpecial?: boolean;
+  /**
+   * With `special`: string index ranges `[start, end)` where control tokens are not
+   * recognised (text that must stay text, such as message content in a rendered template).
+   */
+  plain?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** How `embed` combines the positions' hidden states (llama.cpp's pooling types). */
@@ -304,7 +309,7 @@ export interface Model {
    * false), BOS added as the vocabulary asks unless the text already starts with one (a chat
    * template that writes `bos_token`), so never two BOS.
    */
-  tokenizePrompt(text: string, special?: boolean): number[];
+  tokenizePrompt(text: string, special?: boolean, plain?: TokenizeOptions['plain']): number[];
   detokenize(ids: ArrayLike<number>, options?: DetokenizeOptions): string;
   /** The text of one token (special tokens shown). */
   tokenPiece(id: number): string;

@@ -1,5 +1,6 @@
 // POST /v1/chat/completions: messages → the model's chat template → tokens → generation.
 import { Hono } from 'hono';
+import { chatPromptTokens } from '../chat-prompt.js';
 import { HarmonyContent, isHarmonyModel } from '../harmony.js';
 import type { GenerateOptions, Model } from '../types.js';
 import { readJson, type ServerContext } from './context.js';
@@ -75,9 +76,8 @@ export interface PreparedChat {
  * messages in errors ('input' for Responses).
  */
 export function prepareChat(handle: ModelHandle, req: ChatRequest, param = 'messages'): PreparedChat {
-  const text = handle.model.applyChatTemplate(req.messages, { addGenerationPrompt: true, extra: req.templateKwargs });
-  // Special tokens written by the template parsed; BOS as the vocabulary asks, once.
-  const prompt = handle.model.tokenizePrompt(text);
+  // Special tokens written by the template parsed, message text taken as text; BOS once.
+  const prompt = chatPromptTokens(handle.model, req.messages, { addGenerationPrompt: true, extra: req.templateKwargs });
   const options = planGeneration(handle, req, prompt, param);
   return { prompt, options, view: isHarmonyModel(handle.model) ? harmonyView : undefined };
 }

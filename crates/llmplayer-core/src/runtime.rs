@@ -133,6 +133,27 @@ impl TextModel {
         self.tokenizer.encode(text, add_special, parse_special)
     }
 
+    /// Tokenizes with control tokens parsed except where they overlap a `plain` byte range,
+    /// given as flat `[start, end, start, end, …]` UTF-8 offsets (a chat message's content
+    /// inside its rendered template). Ranges may come in any order; empty ones are ignored.
+    pub fn tokenize_with_plain(&self, text: &str, add_special: bool, plain: &[u32]) -> Vec<u32> {
+        let mut ranges: Vec<std::ops::Range<usize>> = plain
+            .chunks_exact(2)
+            .map(|p| (p[0] as usize).min(text.len())..(p[1] as usize).min(text.len()))
+            .filter(|r| r.start < r.end)
+            .collect();
+        ranges.sort_unstable_by_key(|r| r.start);
+        // Merge overlaps: the matcher's search needs disjoint, sorted ranges.
+        let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        self.tokenizer.encode_with_plain(text, add_special, &merged)
+    }
+
     /// Ids to bytes; `special` renders control tokens instead of hiding them. Out-of-range
     /// ids render as nothing. With special tokens hidden, a leading BOS is skipped before
     /// decoding so that SentencePiece's space prefix is stripped from the first word, as

@@ -145,10 +145,20 @@ impl Tokenizer {
     /// asks; `parse_special` recognises control tokens written in the text (user-defined
     /// tokens are always recognised).
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
+        self.encode_fragments(text, add_special, self.specials.partition(&self.vocab, text, parse_special))
+    }
+
+    /// [`encode`](Self::encode) with control tokens parsed except inside `plain` (sorted,
+    /// disjoint byte ranges of `text`, which must fall on character boundaries): one call, so
+    /// the pieces tokenize as the whole does (no space prefix or merge boundary at a range).
+    pub fn encode_with_plain(&self, text: &str, add_special: bool, plain: &[std::ops::Range<usize>]) -> Vec<u32> {
+        self.encode_fragments(text, add_special, self.specials.partition_with_plain(&self.vocab, text, true, plain))
+    }
+
+    fn encode_fragments(&self, text: &str, add_special: bool, fragments: Vec<special::Fragment>) -> Vec<u32> {
         let vocab = &self.vocab;
         let flags = vocab.flags;
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
-        let fragments = self.specials.partition(vocab, text, parse_special);
         match &self.model {
             Model::Spm(spm) => {
                 if add_special && flags.add_bos {

@@ -71,6 +71,14 @@ impl SpecialMatcher {
 
     /// Cuts `text` into raw-text fragments and special tokens.
     pub fn partition(&self, vocab: &Vocab, text: &str, parse_special: bool) -> Vec<Fragment> {
+        self.partition_with_plain(vocab, text, parse_special, &[])
+    }
+
+    /// [`partition`](Self::partition) where control tokens are not recognised in any
+    /// overlap with `plain` (sorted, disjoint byte ranges: text that must stay text, such as
+    /// a chat message's content inside a rendered template). User-defined tokens still are,
+    /// as they are with `parse_special` off.
+    pub fn partition_with_plain(&self, vocab: &Vocab, text: &str, parse_special: bool, plain: &[Range<usize>]) -> Vec<Fragment> {
         if text.is_empty() {
             return Vec::new();
         }
@@ -86,6 +94,13 @@ impl SpecialMatcher {
                 (rank, m.start(), m.end(), id)
             })
             .collect();
+        if !plain.is_empty() {
+            let overlaps = |start: usize, end: usize| {
+                let i = plain.partition_point(|r| r.end <= start);
+                plain.get(i).is_some_and(|r| r.start < end)
+            };
+            found.retain(|&(_, start, end, id)| vocab.attr(id) & (attr::CONTROL | attr::UNKNOWN) == 0 || !overlaps(start, end));
+        }
         if found.is_empty() {
             return vec![Fragment::Text(0..text.len())];
         }
