@@ -21,7 +21,9 @@
 //! one it would have been alone (the tests check greedy outputs token for token).
 
 use crate::model::{Batch, KvType, SeqId, Session, DEFAULT_UBATCH};
+use crate::grammar::Grammars;
 use crate::runtime::{RuntimeError, RuntimeModel};
+use std::sync::Arc;
 use crate::sampling::{Sampler, SamplingParams, TokenLogprob};
 use std::collections::VecDeque;
 
@@ -50,13 +52,14 @@ pub struct BatchOptions {
     pub n_batch: Option<usize>,
 }
 
-/// What a request is checked against; cheap to clone, so a binding can check requests on its
-/// own thread while a step runs.
-#[derive(Clone, Copy, Debug)]
+/// What a request is checked against (and its grammar compiled with); cheap to clone, so a
+/// binding can check requests on its own thread while a step runs.
+#[derive(Clone, Debug)]
 pub struct BatchLimits {
     pub n_ctx: usize,
     pub n_vocab: usize,
     pub kv_size: usize,
+    pub grammars: Arc<Grammars>,
 }
 
 /// A checked request, ready for [`Batcher::submit`].
@@ -90,8 +93,13 @@ impl BatchLimits {
         if need > self.kv_size {
             return Err(RuntimeError::KvBudget { need, kv_size: self.kv_size });
         }
+        let mask = params.grammar.as_ref().map(|g| self.grammars.compile(g)).transpose()?;
         let mut sampler = Sampler::new(params, self.n_vocab)?;
         prompt.iter().for_each(|&t| sampler.accept(t));
+        // After the prompt: the grammar sees the generated tokens only.
+        if let Some(mask) = mask {
+            sampler.push_mask(Box::new(mask));
+        }
         Ok(Request { id, prompt, sampler, need, end })
     }
 }
@@ -108,6 +116,9 @@ pub enum Event {
     /// not evaluated and the request is gone. The engine enforces it, so a request never
     /// outgrows the rows it reserved.
     Full { id: RequestId },
+    /// The request's grammar failed (it could not compute its next mask): the request is gone,
+    /// with this error (`code`, `message` as [`RuntimeError`] gives them).
+    Failed { id: RequestId, code: String, message: String },
 }
 
 enum Phase {
@@ -185,7 +196,7 @@ impl RuntimeModel {
         let n_batch = opts.n_batch.unwrap_or(DEFAULT_UBATCH).clamp(n_seq + 1, DEFAULT_UBATCH.max(n_seq + 1));
         Ok(Batcher {
             session,
-            limits: BatchLimits { n_ctx, n_vocab: engine.n_vocab(), kv_size },
+            limits: BatchLimits { n_ctx, n_vocab: engine.n_vocab(), kv_size, grammars: self.grammars.clone() },
             n_batch,
             slots: (0..n_seq).map(|_| Slot { active: None, last_used: 0 }).collect(),
             queue: VecDeque::new(),
@@ -200,7 +211,7 @@ impl RuntimeModel {
 
 impl Batcher {
     pub fn limits(&self) -> BatchLimits {
-        self.limits
+        self.limits.clone()
     }
 
     /// Queues a checked request (admitted by a later step, in arrival order).
@@ -369,15 +380,23 @@ impl Batcher {
     fn sample(&mut self) {
         let n_vocab = self.limits.n_vocab;
         let logits = self.session.logits();
+        let mut failed = Vec::new();
         for (row, &seq) in self.outputs.iter().enumerate() {
             let a = self.slots[seq].active.as_mut().expect("a row's request runs");
             let lg = &logits[row * n_vocab..(row + 1) * n_vocab];
             let token = a.sampler.sample(lg);
             a.sampler.accept(token);
+            if let Some(why) = a.sampler.mask_failure() {
+                let e = RuntimeError::from(crate::grammar::GrammarError::failed(why));
+                self.events.push(Event::Failed { id: a.id, code: e.code(), message: e.message() });
+                failed.push(a.id);
+                continue;
+            }
             let step = a.sampler.step_for(lg, token);
             self.events.push(Event::Token { id: a.id, token, logprob: step.logprob, top_logprobs: step.top_logprobs.to_vec() });
             a.phase = Phase::Decode { pending: token };
         }
+        failed.into_iter().for_each(|id| self.finish(id));
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod batcher;
 pub mod ggml_type;
 pub mod gguf;
+pub mod grammar;
 pub mod inspect;
 pub mod model;
 pub mod parallel;

@@ -3,6 +3,7 @@
 //! bytes and threads; everything they call lives here.
 
 use crate::gguf::{keys, GgufError, GgufFile};
+use crate::grammar::{GrammarError, GrammarSpec, Grammars};
 use crate::inspect::{inspect, InspectOptions};
 use crate::model::perplexity::{self, Perplexity};
 use crate::model::{KvType, LoadOptions, Model, ModelError, Pooling, Rounding, Session};
@@ -18,6 +19,10 @@ pub enum RuntimeError {
     Tokenizer(TokenizerError),
     Model(ModelError),
     Sampling(SamplingError),
+    /// A grammar that cannot be compiled (`GRAMMAR_INVALID`), a vocabulary that cannot end a
+    /// constrained generation (`GRAMMAR_UNSUPPORTED`), or a grammar that failed while
+    /// generating (`GRAMMAR_FAILED`).
+    Grammar(GrammarError),
     /// The file has no weights (a vocab-only GGUF) or was loaded vocab-only.
     NoWeights,
     /// `next()` without `begin()`.
@@ -42,6 +47,7 @@ impl RuntimeError {
             RuntimeError::Model(ModelError::Gguf(e)) => format!("GGUF_{}", e.code().to_uppercase()),
             RuntimeError::Model(e) => format!("MODEL_{}", e.code().to_uppercase()),
             RuntimeError::Sampling(e) => format!("SAMPLING_{}", e.param.to_uppercase()),
+            RuntimeError::Grammar(e) => e.code.to_string(),
             RuntimeError::NoWeights => "MODEL_NO_WEIGHTS".into(),
             RuntimeError::NotGenerating => "MODEL_NOT_GENERATING".into(),
             RuntimeError::EmptyPrompt => "EMPTY_PROMPT".into(),
@@ -71,6 +77,7 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Tokenizer(e) => write!(f, "cannot build the tokenizer: {e}"),
             RuntimeError::Model(e) => e.fmt(f),
             RuntimeError::Sampling(e) => e.fmt(f),
+            RuntimeError::Grammar(e) => e.fmt(f),
             RuntimeError::NoWeights => write!(f, "this model has no weights (vocab-only): it can tokenize but not generate"),
             RuntimeError::NotGenerating => write!(f, "next() called before begin()"),
             RuntimeError::EmptyPrompt => write!(f, "the prompt is empty"),
@@ -95,6 +102,12 @@ impl From<SamplingError> for RuntimeError {
     }
 }
 
+impl From<GrammarError> for RuntimeError {
+    fn from(e: GrammarError) -> Self {
+        RuntimeError::Grammar(e)
+    }
+}
+
 impl std::error::Error for RuntimeError {}
 
 impl From<GgufError> for RuntimeError {
@@ -110,7 +123,8 @@ impl From<TokenizerError> for RuntimeError {
 
 /// The text side of a model: everything but the weights. Owns its data.
 pub struct TextModel {
-    pub tokenizer: Tokenizer,
+    /// Shared with the model's grammar compiler ([`Grammars`]).
+    pub tokenizer: Arc<Tokenizer>,
     /// `tokenizer.chat_template`, when the file has one.
     pub chat_template: Option<String>,
     /// The `inspect` summary (no tensor list, large arrays summarized) as JSON.
@@ -122,7 +136,7 @@ pub struct TextModel {
 impl TextModel {
     pub fn from_gguf(f: &GgufFile<'_>) -> Result<TextModel, RuntimeError> {
         Ok(TextModel {
-            tokenizer: Tokenizer::from_gguf(f)?,
+            tokenizer: Arc::new(Tokenizer::from_gguf(f)?),
             chat_template: f.get_str(keys::TOKENIZER_CHAT_TEMPLATE).map(str::to_owned),
             info_json: inspect(f, InspectOptions::default()).to_string(),
             has_weights: !f.tensors.is_empty(),
@@ -202,6 +216,8 @@ pub struct RuntimeModel {
     pub kv_type: KvType,
     /// Attention rounded as llama.cpp's flash attention ([`RuntimeOptions::flash_attn`]).
     pub flash_attn: bool,
+    /// Compiles generation grammars against this model's vocabulary (built on first use).
+    pub grammars: Arc<Grammars>,
 }
 
 impl RuntimeModel {
@@ -223,7 +239,9 @@ impl RuntimeModel {
         } else {
             None
         };
-        Ok(RuntimeModel { text, engine, kv_type, flash_attn: opts.flash_attn })
+        let n_vocab = engine.as_ref().map_or(text.tokenizer.n_vocab(), |m| m.n_vocab());
+        let grammars = Arc::new(Grammars::new(text.tokenizer.clone(), n_vocab));
+        Ok(RuntimeModel { text, engine, kv_type, flash_attn: opts.flash_attn, grammars })
     }
 
     pub fn n_ctx_train(&self) -> Option<usize> {
@@ -291,6 +309,7 @@ impl RuntimeModel {
             sampler: None,
             pending: None,
             n_vocab: engine.n_vocab(),
+            grammars: self.grammars.clone(),
         })
     }
 }
@@ -305,6 +324,7 @@ pub struct RuntimeSession {
     /// The last sampled token, not yet evaluated (evaluated lazily by the next `next()`).
     pending: Option<u32>,
     n_vocab: usize,
+    grammars: Arc<Grammars>,
 }
 
 /// What `begin` did with the prompt.
@@ -365,6 +385,8 @@ impl RuntimeSession {
         if prompt.len() >= n_ctx {
             return Err(RuntimeError::PromptTooLong { n_prompt: prompt.len(), n_ctx });
         }
+        // Compiled before the prompt is evaluated: a bad grammar costs no forward pass.
+        let mask = params.grammar.as_ref().map(|g| self.grammars.compile(g)).transpose()?;
         let mut sampler = Sampler::new(params, self.n_vocab)?;
         self.pending = None;
         self.history.clear();
@@ -372,6 +394,10 @@ impl RuntimeSession {
         self.history.extend_from_slice(prompt);
         for &t in prompt {
             sampler.accept(t);
+        }
+        // After the prompt: the grammar sees the generated tokens only.
+        if let Some(mask) = mask {
+            sampler.push_mask(Box::new(mask));
         }
         self.sampler = Some(sampler);
         Ok(PromptStats { n_prompt: prompt.len(), n_reused: self.session.n_reused() })
@@ -406,6 +432,10 @@ impl RuntimeSession {
         let logits = self.session.logits();
         let token = sampler.sample(logits);
         sampler.accept(token);
+        if let Some(why) = sampler.mask_failure() {
+            // The token is dropped; later calls fail the same way (the failure stays).
+            return Err(GrammarError::failed(why).into());
+        }
         self.pending = Some(token);
         Ok(sampler.step_for(logits, token))
     }
@@ -466,6 +496,10 @@ pub fn sampling_params_from_json(json: &str) -> Result<SamplingParams, RuntimeEr
     if let Some(x) = num("topLogprobs")? {
         // Any count parses; the range (0..=20) is checked once, by SamplingParams::validate.
         p.top_logprobs = count("topLogprobs", x)? as u32;
+    }
+    match v.get("grammar") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(g) => p.grammar = Some(GrammarSpec::from_json(g)?),
     }
     if let Some(list) = v.get("logitBias").and_then(|b| b.as_array()) {
         for pair in list {

@@ -65,6 +65,7 @@ fn drain(b: &mut llmplayer_core::batcher::Batcher, out: &mut HashMap<RequestId, 
                     }
                 }
                 Event::Full { id } => panic!("request {id}: room full"),
+                Event::Failed { id, message, .. } => panic!("request {id}: {message}"),
             }
         }
     }

@@ -45,7 +45,8 @@ impl NativeBatcher {
 
 /// One thing a step did for one request (see `llmplayer_core::batcher::Event`): `kind` is
 /// `started` (with `nPrompt`, `nReused`), `token` (with `token`, and `logprob` /
-/// `topLogprobs` when asked for) or `full` (its `max_tokens` or the context used up).
+/// `topLogprobs` when asked for), `full` (its `max_tokens` or the context used up) or `error`
+/// (with `code`, `message`: its grammar failed; the request is gone).
 #[napi(object)]
 pub struct NativeBatchEvent {
     pub id: u32,
@@ -55,6 +56,9 @@ pub struct NativeBatchEvent {
     pub top_logprobs: Option<Vec<NativeTokenLogprob>>,
     pub n_prompt: Option<u32>,
     pub n_reused: Option<u32>,
+    /// `error` events: the engine error's code and message (a grammar that failed mid-way).
+    pub code: Option<String>,
+    pub message: Option<String>,
 }
 
 /// The scheduler's figures (see `llmplayer_core::batcher::BatchStats`).
@@ -69,7 +73,7 @@ pub struct NativeBatchStats {
 }
 
 fn event(e: &Event) -> NativeBatchEvent {
-    let base = |id: RequestId, kind: &str| NativeBatchEvent { id: id as u32, kind: kind.into(), token: None, logprob: None, top_logprobs: None, n_prompt: None, n_reused: None };
+    let base = |id: RequestId, kind: &str| NativeBatchEvent { id: id as u32, kind: kind.into(), token: None, logprob: None, top_logprobs: None, n_prompt: None, n_reused: None, code: None, message: None };
     match e {
         Event::Started { id, n_prompt, n_reused } => NativeBatchEvent { n_prompt: Some(*n_prompt as u32), n_reused: Some(*n_reused as u32), ..base(*id, "started") },
         Event::Token { id, token, logprob, top_logprobs } => NativeBatchEvent {
@@ -79,6 +83,7 @@ fn event(e: &Event) -> NativeBatchEvent {
             ..base(*id, "token")
         },
         Event::Full { id } => base(*id, "full"),
+        Event::Failed { id, code, message } => NativeBatchEvent { code: Some(code.clone()), message: Some(message.clone()), ..base(*id, "error") },
     }
 }
 

@@ -45,6 +45,12 @@ fn event(e: &Event) -> Result<js_sys::Object, JsValue> {
             set(&o, "id", (*id as u32).into())?;
             set(&o, "kind", "full".into())?;
         }
+        Event::Failed { id, code, message } => {
+            set(&o, "id", (*id as u32).into())?;
+            set(&o, "kind", "error".into())?;
+            set(&o, "code", code.as_str().into())?;
+            set(&o, "message", message.as_str().into())?;
+        }
     }
     Ok(o)
 }

@@ -62,6 +62,17 @@ impl Candidates {
         }
     }
 
+    /// Bans (-inf) every token for which `allowed` is false: a mask. Walks the buffer in its
+    /// current order, so it works dense or not; the rank order no longer holds.
+    pub fn ban_unless(&mut self, allowed: impl Fn(u32) -> bool) {
+        for c in &mut self.list {
+            if !allowed(c.id) {
+                c.logit = f32::NEG_INFINITY;
+            }
+        }
+        self.sorted = false;
+    }
+
     /// Keeps the first `n` entries (the buffer must be in rank order for that to mean "best").
     fn truncate(&mut self, n: usize) {
         if n < self.list.len() {
@@ -79,6 +90,10 @@ pub trait LogitProcessor: fmt::Debug + Send {
     fn accept(&mut self, _token: u32) {}
     /// Forgets the history (a new generation).
     fn reset(&mut self) {}
+    /// Why the stage cannot go on (a grammar that refused a token), for the owner to report.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// `logit_bias`: added to a token's logit; repeated ids add up; `-inf` bans.

@@ -39,6 +39,7 @@ pub use chain::{Candidates, LogitProcessor};
 pub use logprobs::{LogSoftmax, Step, TokenLogprob, MAX_TOP_LOGPROBS};
 pub use math::{exp_det, ln_det, log_softmax_at};
 
+use crate::grammar::GrammarSpec;
 use chain::{argmax, draw, LogitBias, MinP, Penalties, TopK, TopP};
 use logprobs::Logprobs;
 use math::Rng;
@@ -75,6 +76,10 @@ pub struct SamplingParams {
     /// Also report this many most likely tokens at each step, 0..=[`MAX_TOP_LOGPROBS`]
     /// (OpenAI's range); above 0 implies `logprobs`.
     pub top_logprobs: u32,
+    /// A grammar the output must follow. `Sampler::new` does not read it: compiling needs the
+    /// model's vocabulary, so the owner of the model (`RuntimeSession::begin`, the batcher's
+    /// requests) compiles it and pushes the mask after the prompt (see `grammar`).
+    pub grammar: Option<GrammarSpec>,
 }
 
 impl Default for SamplingParams {
@@ -92,6 +97,7 @@ impl Default for SamplingParams {
             seed: 0,
             logprobs: false,
             top_logprobs: 0,
+            grammar: None,
         }
     }
 }
@@ -250,6 +256,12 @@ impl Sampler {
     pub fn push_mask(&mut self, mask: Box<dyn LogitProcessor>) {
         self.chain.insert(self.n_rewrite, mask);
         self.n_rewrite += 1;
+    }
+
+    /// Why a mask cannot go on (a grammar that could not take the last token or compute its
+    /// next mask), if one cannot.
+    pub fn mask_failure(&self) -> Option<String> {
+        self.chain[..self.n_rewrite].iter().find_map(|p| p.failure())
     }
 
     /// The candidates the last non-greedy draw chose from, in rank order unless no filter
