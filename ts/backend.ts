@@ -51,12 +51,15 @@ export interface RawBatcher {
 
 export interface RawBatchEvent {
   id: number;
-  kind: 'started' | 'token' | 'full';
+  /** `error`: the request's grammar failed (`code`, `message`); the request is gone. */
+  kind: 'started' | 'token' | 'full' | 'error';
   token?: number | null;
   logprob?: number | null;
   topLogprobs?: { id: number; logprob: number }[] | null;
   nPrompt?: number | null;
   nReused?: number | null;
+  code?: string | null;
+  message?: string | null;
 }
 
 /**

@@ -98,6 +98,11 @@ export class LlmBatchScheduler implements BatchScheduler {
       if (finishReason) return;
       if (e.kind === 'started') cachedTokens = e.nReused ?? 0;
       else if (e.kind === 'full') end('length');
+      else if (e.kind === 'error') {
+        // The engine already dropped the request (its finish is a no-op); the caller gets the error.
+        failure = new LlmError(e.message ?? 'the request failed', e.code ?? 'GRAMMAR_FAILED');
+        end('abort');
+      }
       else if (e.kind === 'token') {
         t1 ??= performance.now();
         const token = e.token!;

@@ -33,6 +33,8 @@ export function samplingJson(o: GenerateOptions): string {
     seed: o.seed ?? Math.floor(Math.random() * 2 ** 32),
     logprobs: o.logprobs,
     topLogprobs: o.topLogprobs,
+    // Checked and compiled by the core (GRAMMAR_INVALID), against the model's vocabulary.
+    grammar: o.grammar,
   });
 }
 

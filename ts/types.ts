@@ -130,7 +130,27 @@ export interface SamplingOptions {
   seed?: number;
 }
 
+/**
+ * A grammar the generated text must follow (constrained decoding, by llguidance): every token
+ * is drawn from those that keep the text inside the grammar, and once the grammar is complete
+ * the generation ends (`finishReason: 'stop'`). A grammar the engine cannot compile (bad syntax,
+ * an unsupported JSON Schema keyword, over 256 KiB of text) fails `generate` with `LlmError`
+ * code `GRAMMAR_INVALID`; one that fails mid-generation (a limit hit) with `GRAMMAR_FAILED`.
+ * - `json_schema`: JSON valid under `schema`, written compactly (`{"a": 1, "b": [2, 3]}`).
+ *   `strict` (default true): unsupported keywords are an error; `false` ignores them.
+ * - `json_object`: any JSON object.
+ * - `lark`: llguidance's Lark dialect; `%json { ... }` embeds a JSON Schema.
+ * - `regex`: the whole output matches the pattern (Rust `regex` syntax).
+ */
+export type Grammar =
+  | { type: 'json_schema'; schema: object | boolean; strict?: boolean }
+  | { type: 'json_object' }
+  | { type: 'lark'; grammar: string }
+  | { type: 'regex'; pattern: string };
+
 export interface GenerateOptions extends SamplingOptions {
+  /** Constrain the output to a grammar (see `Grammar`). Logprobs stay those of the raw logits. */
+  grammar?: Grammar;
   /**
    * Report each token's log-probability (`logprob` on chunks, `logprobs` on the result).
    * Natural log under the model's raw distribution (softmax of its logits, before logit bias,
