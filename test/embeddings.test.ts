@@ -211,6 +211,19 @@ describe.skipIf(!usable)('POST /v1/embeddings (openai client)', () => {
     expect(ok.data[0]!.embedding).toHaveLength(576);
   });
 
+  it('stops a request past the server timeout with 504, between inputs', async () => {
+    const slow = await serve({ models: [{ id: 'smol', model }], port: 0, requestTimeoutMs: 50, log: () => {} });
+    try {
+      const res = await fetch(`${slow.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: Array.from({ length: 400 }, (_, i) => `sentence number ${i}`) }) });
+      expect(res.status).toBe(504);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('timeout');
+      const ok = await fetch(`${slow.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'quick' }) });
+      expect(ok.status).toBe(200);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('runs beside a generation without touching its cache', async () => {
     const prompt = [{ role: 'user' as const, content: 'Count from one to five.' }];
     const alone = await client.chat.completions.create({ model: 'smol', messages: prompt, max_tokens: 12, temperature: 0 });

@@ -153,10 +153,15 @@ export function embeddingRoutes(ctx: ServerContext): Hono {
       }
       const tokens = tokenizeAll(handle, inputs);
       const embed = model.embed.bind(model);
+      // The server's request timeout (waiting included), checked between inputs.
+      const deadline = ctx.timeoutMs > 0 ? Date.now() + ctx.timeoutMs : Infinity;
       const vectors = await serialized(model, async () => {
         const out: Float32Array[] = [];
         for (const t of tokens) {
           signal.throwIfAborted(); // the app's error handler answers 499 for a client gone
+          if (Date.now() > deadline) {
+            throw new ApiError(504, `The request took longer than the server's limit of ${ctx.timeoutMs / 1000} s and was stopped.`, 'server_error', null, 'timeout');
+          }
           out.push((await embed(t, { dimensions, normalize: true, contextSize: handle.pool.contextSize })).embedding);
         }
         return out;
