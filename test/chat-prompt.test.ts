@@ -43,9 +43,11 @@ describe('chat prompts: content is text', () => {
     expect(vocabs.length).toBeGreaterThan(5);
   });
 
-  for (const vocabPath of vocabs) {
-    it(`every template over ${basename(vocabPath)}`, async () => {
-      const vocab = await loadModel(vocabPath, { backend: 'native' });
+  for (const [i, vocabPath] of vocabs.entries()) {
+    // Both backends, alternating over the vocabularies (the tokenizer is the same core code).
+    const backend = i % 2 ? 'wasm' : 'native';
+    it(`every template over ${basename(vocabPath)} (${backend})`, async () => {
+      const vocab = await loadModel(vocabPath, { backend });
       models.push(vocab);
       for (const templatePath of templates) {
         const model = withTemplate(vocab, readFileSync(templatePath, 'utf8'));
@@ -70,8 +72,13 @@ describe('chat prompts: content is text', () => {
           ],
         ];
         for (const messages of cases) {
+          let naive: number[];
+          try {
+            naive = model.tokenizePrompt(model.applyChatTemplate(messages));
+          } catch {
+            continue; // the template refuses this conversation with these tokens (bert's has no BOS text)
+          }
           const tokens = chatPromptTokens(model, messages);
-          const naive = model.tokenizePrompt(model.applyChatTemplate(messages));
           const benignTwin = chatPromptTokens(model, JSON.parse(JSON.stringify(messages).replaceAll(JSON.stringify(forged).slice(1, -1), 'hi')) as ChatMessage[]);
           const where = `${basename(templatePath)} / ${basename(vocabPath)}`;
           // As many control tokens as the same conversation with harmless content…

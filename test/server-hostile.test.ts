@@ -33,6 +33,7 @@ const base: Record<string, Json> = {
 
 const bad = (param: string | null, code: string | null, status = 400) => ({ status, type: 'invalid_request_error', param, code });
 const nope = (param: string) => bad(param, 'unsupported_parameter');
+const fn = (name: string) => ({ type: 'function', function: { name, parameters: { type: 'object', properties: {} } } });
 const user = (content: unknown) => ({ messages: [{ role: 'user', content }] });
 
 const CASES: Case[] = [
@@ -79,13 +80,26 @@ const CASES: Case[] = [
   { name: 'logit_bias an array', body: { logit_bias: [1] }, ...bad('logit_bias', 'invalid_type') },
   { name: 'n = 17', body: { n: 17 }, ...bad('n', 'integer_above_max_value') },
   { name: 'n = 0', body: { n: 0 }, ...bad('n', 'integer_below_min_value') },
-  { name: 'tools', body: { tools: [{ type: 'function', function: { name: 'f' } }] }, ...nope('tools') },
-  { name: 'tool_choice required', body: { tool_choice: 'required' }, ...nope('tool_choice') },
+  { name: 'tools not a list', body: { tools: { type: 'function' } }, ...bad('tools', 'invalid_type') },
+  { name: 'tool of another type', body: { tools: [{ type: 'web_search' }] }, ...bad('tools[0].type', 'invalid_value') },
+  { name: 'tool name with spaces', body: { tools: [{ type: 'function', function: { name: 'rm -rf' } }] }, ...bad('tools[0].function.name', 'invalid_value') },
+  { name: 'tool names that clash', body: { tools: [fn('f'), fn('g'), fn('f')] }, ...bad('tools[2].function.name', 'duplicate_tool_name') },
+  { name: 'tool parameters a string', body: { tools: [{ type: 'function', function: { name: 'f', parameters: 'object' } }] }, ...bad('tools[0].function.parameters', 'invalid_type') },
+  { name: '1 MB tool schema', body: { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', description: 'd'.repeat(1 << 20) } } }] }, ...bad('tools[0].function.parameters', 'schema_too_large') },
+  { name: '129 tools', body: { tools: Array.from({ length: 129 }, (_, i) => fn(`f${i}`)) }, ...bad('tools', 'array_above_max_length') },
+  { name: 'tool_choice required without tools', body: { tool_choice: 'required' }, ...bad('tool_choice', 'invalid_value') },
+  { name: 'tool_choice naming no tool', body: { tools: [fn('f')], tool_choice: { type: 'function', function: { name: 'g' } } }, ...bad('tool_choice', 'invalid_value') },
+  { name: 'tool_choice a number', body: { tools: [fn('f')], tool_choice: 3 }, ...bad('tool_choice', 'invalid_type') },
   { name: 'functions', body: { functions: [{ name: 'f' }] }, ...nope('functions') },
+  { name: 'reasoning_effort extreme', body: { reasoning_effort: 'extreme' }, ...bad('reasoning_effort', 'invalid_value') },
   { name: 'logprobs a string', body: { logprobs: 'yes' }, ...bad('logprobs', 'invalid_type') },
   { name: 'top_logprobs without logprobs', body: { top_logprobs: 3 }, ...bad('top_logprobs', 'invalid_value') },
   { name: 'top_logprobs 10000', body: { logprobs: true, top_logprobs: 10_000 }, ...bad('top_logprobs', 'integer_above_max_value') },
-  { name: 'response_format json_object', body: { response_format: { type: 'json_object' } }, ...nope('response_format') },
+  { name: 'response_format type xml', body: { response_format: { type: 'xml' } }, ...bad('response_format.type', 'invalid_value') },
+  { name: 'json_schema without its object', body: { response_format: { type: 'json_schema' } }, ...bad('response_format.json_schema', 'missing_required_parameter') },
+  { name: 'json_schema without a name', body: { response_format: { type: 'json_schema', json_schema: { schema: {} } } }, ...bad('response_format.json_schema.name', 'missing_required_parameter') },
+  { name: 'json_schema schema an array', body: { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: [] } } }, ...bad('response_format.json_schema.schema', 'invalid_type') },
+  { name: '1 MB json_schema', body: { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { enum: ['e'.repeat(1 << 20)] } } } }, ...bad('response_format.json_schema.schema', 'schema_too_large') },
   { name: 'audio', body: { audio: { voice: 'x' } }, ...nope('audio') },
   { name: 'model a number', body: { model: 123 }, ...bad('model', 'invalid_type') },
   { name: 'unknown model', body: { model: 'gpt-4o' }, status: 404, type: 'not_found_error', param: 'model', code: 'model_not_found' },

@@ -142,18 +142,6 @@ describe('/v1/responses with the fake model', () => {
       expect(err, JSON.stringify(body).slice(0, 80)).toBeInstanceOf(OpenAI.BadRequestError);
       expect(err, JSON.stringify(body).slice(0, 80)).toMatchObject({ status: 400, param, code });
     }
-    // Until the chat path takes tools and JSON formats, they are refused as it refuses them.
-    for (const [body, param] of [
-      [{ tools: [{ type: 'function', name: 'f', parameters: { type: 'object' }, strict: true }] }, 'tools'],
-      [{ text: { format: { type: 'json_schema', name: 'x', schema: { type: 'object' } } } }, 'text.format'],
-      [{ reasoning: { effort: 'low' } }, 'reasoning.effort'],
-    ] as const) {
-      const app = createApp({ models: [{ id: 'fake', model: fake }], log: () => {} });
-      const res = await post(app, '/v1/responses', { input: 'x', ...body });
-      if (res.status === 200) continue; // the chat path took it: nothing refused
-      expect(res.status).toBe(400);
-      expect((await errorOf(res)).param).toBe(param);
-    }
     const res = await client.responses.create({ model: 'fake', input: 'still here', temperature: 0 });
     expect(res.output_text).toBe('echo: still here');
   });

@@ -1,11 +1,9 @@
 // POST /v1/chat/completions: messages → the model's chat template → tokens → generation.
 import { Hono } from 'hono';
-import { chatPromptTokens } from '../chat-prompt.js';
-import { HarmonyContent, isHarmonyModel } from '../harmony.js';
-import type { GenerateOptions, Model } from '../types.js';
+import type { Model } from '../types.js';
+import { prepareChat } from './chat-prepare.js';
 import { readJson, type ServerContext } from './context.js';
-import { planGeneration, type AssistantDelta, type AssistantView, type ChoiceOutcome } from './generate.js';
-import type { ModelHandle } from './registry.js';
+import type { AssistantDelta, ChoiceOutcome } from './generate.js';
 import { requestAbort, respond, responseMeta, type ResponseFormat, type ResponseMeta } from './respond.js';
 import { chatLogprobs } from './logprobs.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessage, FinishReason } from './openai-types.js';
@@ -58,29 +56,7 @@ export function chatFormat(meta: ResponseMeta, req: ChatRequest, model: Model): 
   };
 }
 
-/** A harmony model (gpt-oss) answers on channels: the content is its final channel only. */
-function harmonyView(): AssistantView {
-  const h = new HarmonyContent();
-  return { push: (text) => ({ content: h.push(text) }), flush: () => ({ content: h.flush() }) };
-}
-
-export interface PreparedChat {
-  prompt: number[];
-  options: GenerateOptions;
-  view: (() => AssistantView) | undefined;
-}
-
-/**
- * A chat request's prompt (the model's chat template), session options and view: the chat
- * path's preparation, shared by /v1/responses and /v1/messages. `param` names the request's
- * messages in errors ('input' for Responses).
- */
-export function prepareChat(handle: ModelHandle, req: ChatRequest, param = 'messages'): PreparedChat {
-  // Special tokens written by the template parsed, message text taken as text; BOS once.
-  const prompt = chatPromptTokens(handle.model, req.messages, { addGenerationPrompt: true, extra: req.templateKwargs });
-  const options = planGeneration(handle, req, prompt, param);
-  return { prompt, options, view: isHarmonyModel(handle.model) ? harmonyView : undefined };
-}
+export { prepareChat, type PreparedChat } from './chat-prepare.js';
 
 export function chatRoutes(ctx: ServerContext): Hono {
   const app = new Hono();

@@ -5,6 +5,7 @@
 import type { ChatMessage, ChatTextPart, ChatToolCall } from '../chat-template.js';
 import type { GenerateOptions } from '../types.js';
 import { invalidRequest, unsupported } from './errors.js';
+import { validateToolFields, type ToolFields } from './validate-tools.js';
 
 /** Limits on request contents (besides the body size); REST-API.md documents them. */
 export const LIMITS = {
@@ -33,7 +34,7 @@ export interface CommonRequest {
   logitBias: Array<[number, number]> | undefined;
 }
 
-export interface ChatRequest extends CommonRequest {
+export interface ChatRequest extends CommonRequest, ToolFields {
   messages: ChatMessage[];
   templateKwargs: Record<string, unknown> | undefined;
 }
@@ -51,7 +52,7 @@ export function describe(v: unknown): string {
   return typeof v === 'string' ? 'a string' : typeof v === 'boolean' ? 'a boolean' : `a ${typeof v}`;
 }
 
-function typeError(param: string, expected: string, v: unknown) {
+export function typeError(param: string, expected: string, v: unknown) {
   return invalidRequest(`Invalid type for '${param}': expected ${expected}, but got ${describe(v)} instead.`, param, 'invalid_type');
 }
 
@@ -68,7 +69,7 @@ export function requireObject(body: unknown): Json {
 }
 
 /** Present and not null (OpenAI treats an explicit null as "not given"). */
-function given(o: Json, key: string): boolean {
+export function given(o: Json, key: string): boolean {
   return o[key] !== undefined && o[key] !== null;
 }
 
@@ -200,23 +201,16 @@ export function validateChatRequest(raw: unknown): ChatRequest {
     throw invalidRequest("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
   }
   const messages = validateMessages(o.messages);
-  const tools = o.tools;
-  if (given(o, 'tools') && !(Array.isArray(tools) && tools.length === 0)) throw unsupported('tools', '(tool calling) is not supported yet');
-  for (const key of ['tool_choice', 'function_call'] as const) {
-    if (given(o, key) && o[key] !== 'none' && o[key] !== 'auto') throw unsupported(key, '(tool calling) is not supported yet');
-  }
-  if (given(o, 'functions') && !(Array.isArray(o.functions) && o.functions.length === 0)) throw unsupported('functions', '(function calling) is not supported yet');
-  if (given(o, 'response_format')) {
-    const rf = o.response_format;
-    if (!isObject(rf)) throw typeError('response_format', 'an object', rf);
-    if (rf.type !== 'text') throw unsupported('response_format', `of type '${String(rf.type).slice(0, 40)}' is not supported yet (only 'text')`);
-  }
+  // The deprecated function calling: harmless empty values pass, anything else points to tools.
+  const legacy = "(the deprecated function calling) is not supported: use 'tools' and 'tool_choice'";
+  if (given(o, 'functions') && !(Array.isArray(o.functions) && o.functions.length === 0)) throw unsupported('functions', legacy);
+  if (given(o, 'function_call') && o.function_call !== 'none' && o.function_call !== 'auto') throw unsupported('function_call', legacy);
+  const toolFields = validateToolFields(o);
   if (given(o, 'modalities')) {
     const m = o.modalities;
     if (!Array.isArray(m) || m.some((x) => x !== 'text')) throw unsupported('modalities', "other than ['text'] is not supported");
   }
-  rejectGiven(o, ['audio', 'prediction', 'web_search_options', 'reasoning_effort']);
-  optBoolean(o, 'parallel_tool_calls'); // accepted and ignored (no tools)
+  rejectGiven(o, ['audio', 'prediction', 'web_search_options']);
   const mct = optNumber(o, 'max_completion_tokens', { integer: true, min: 1 });
   const mt = optNumber(o, 'max_tokens', { integer: true, min: 1 });
   let templateKwargs: Record<string, unknown> | undefined;
@@ -225,7 +219,7 @@ export function validateChatRequest(raw: unknown): ChatRequest {
     if (!isObject(kw)) throw typeError('chat_template_kwargs', 'an object', kw);
     templateKwargs = kw;
   }
-  const req = { ...common(o, mct ?? mt), messages, templateKwargs };
+  const req = { ...common(o, mct ?? mt), messages, templateKwargs, ...toolFields };
   const logprobs = optBoolean(o, 'logprobs') ?? false;
   const top = optNumber(o, 'top_logprobs', { integer: true, min: 0, max: 20 });
   if (top !== undefined && !logprobs) {
