@@ -221,6 +221,7 @@ fn a_full_context_ends_the_request() {
                     return;
                 }
                 Event::Started { .. } => {}
+                Event::Failed { message, .. } => panic!("{message}"),
             }
         }
     }
