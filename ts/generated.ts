@@ -15,6 +15,8 @@ export class GeneratedText {
   readonly #logprobs: TokenLogprobs[] | undefined;
   readonly #decoder = new TextDecoder('utf-8');
   readonly #stops: StopMatcher;
+  /** Control tokens shown in the text (`preserveTokens`). */
+  readonly #preserve: Set<number>;
   #text = '';
   #stoppedByString = false;
 
@@ -23,6 +25,7 @@ export class GeneratedText {
     options: GenerateOptions,
   ) {
     this.#stops = new StopMatcher(options.stop ?? []);
+    this.#preserve = new Set(options.preserveTokens ?? []);
     this.#logprobs = wantsLogprobs(options) ? [] : undefined;
   }
 
@@ -32,7 +35,7 @@ export class GeneratedText {
    */
   push(token: number, step?: { logprob?: number | null; topLogprobs?: { id: number; logprob: number }[] | null }): { chunk: GenerateChunk; stopped: boolean } {
     this.tokens.push(token);
-    const { emit, stopped } = this.#stops.push(this.#decoder.decode(this.model.raw.tokenPiece(token, false), { stream: true }));
+    const { emit, stopped } = this.#stops.push(this.#decoder.decode(this.model.raw.tokenPiece(token, this.#preserve.has(token)), { stream: true }));
     this.#text += emit;
     if (stopped) this.#stoppedByString = true;
     if (!this.#logprobs) return { chunk: { token, text: emit }, stopped };

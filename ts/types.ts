@@ -152,6 +152,11 @@ export interface GenerateOptions extends SamplingOptions {
   /** Constrain the output to a grammar (see `Grammar`). Logprobs stay those of the raw logits. */
   grammar?: Grammar;
   /**
+   * Token ids whose text appears in the output even though they are control tokens, normally
+   * hidden (llama.cpp's "preserved tokens": Mistral's `[TOOL_CALLS]`, a tool-call parser needs it).
+   */
+  preserveTokens?: readonly number[];
+  /**
    * Report each token's log-probability (`logprob` on chunks, `logprobs` on the result).
    * Natural log under the model's raw distribution (softmax of its logits, before logit bias,
    * penalties, filters and temperature; vLLM's default), identical on both backends.

@@ -35,6 +35,28 @@ export function modelToolFamily(model: Model): ToolFamily {
   return toolFamily(model.chatTemplate.fallback ? undefined : model.chatTemplate.source, { hasToken });
 }
 
+/**
+ * Tool-call and reasoning markers that some vocabularies make control tokens (hidden from the
+ * text by default); the parser must see them. Others are plain or user-defined tokens already.
+ */
+const MARKERS = [
+  '[TOOL_CALLS]', '[ARGS]', '[CALL_ID]', '<|tool_call|>', '<|python_tag|>', '<tool_call>', '</tool_call>',
+  '<｜tool▁calls▁begin｜>', '<｜tool▁calls▁end｜>', '<｜tool▁call▁begin｜>', '<｜tool▁call▁end｜>', '<｜tool▁sep｜>',
+  '<think>', '</think>', '<arg_key>', '</arg_key>', '<arg_value>', '</arg_value>',
+];
+
+/** The ids of `MARKERS` that are one token in this vocabulary (cached per model). */
+const markerIds = new WeakMap<Model, number[]>();
+function preservedMarkers(model: Model): number[] {
+  let ids = markerIds.get(model);
+  if (!ids) {
+    const tokenFor = markerTokens(model);
+    ids = MARKERS.map(tokenFor).filter((id): id is number => id !== undefined);
+    markerIds.set(model, ids);
+  }
+  return ids;
+}
+
 function formatGrammar(format: OutputFormat): GrammarSpec {
   return format.type === 'json_object' ? { type: 'json_object' } : { type: 'json_schema', schema: format.schema, strict: format.strict };
 }
@@ -53,6 +75,8 @@ export function prepareChat(handle: ModelHandle, req: ChatRequest, param = 'mess
   const extra = { ...req.templateKwargs, ...(req.reasoningEffort ? { reasoning_effort: req.reasoningEffort } : {}) };
   const prompt = chatPromptTokens(model, messages, { addGenerationPrompt: true, tools: generic ? null : (tools ?? null), extra });
   const options = planGeneration(handle, req, prompt, param);
+  const preserve = tools ? preservedMarkers(model) : [];
+  if (preserve.length) options.preserveTokens = preserve;
   let grammarParam: PreparedChat['grammarParam'];
   const choice = req.toolChoice;
   const template = model.chatTemplate.source;
