@@ -3,6 +3,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
+import { matchedRoutes } from 'hono/route';
 import { chatRoutes } from './chat.js';
 import { completionRoutes } from './completions.js';
 import { embeddingRoutes } from './embeddings.js';
@@ -13,6 +14,7 @@ import { modelRoutes } from './models.js';
 import { toRegistry, type ModelsOption, type RegistryOptions } from './registry.js';
 import { tokenizeRoutes } from './tokenize.js';
 import { responsesRoutes } from './responses.js';
+import { Telemetry } from './telemetry.js';
 import { MESSAGES_PATH, messagesErrorHandler, messagesRoutes } from './messages.js';
 
 /** Default request body limit: 4 MiB (a 128k-token prompt is ~0.5 MB of text). */
@@ -65,9 +67,24 @@ function requireApiKey(apiKey: string): MiddlewareHandler {
   };
 }
 
+/**
+ * Counts every request by its route pattern (`/v1/models/:id`, not the id), method and final
+ * status. First in the chain: answers from later middleware (401, 413, CORS preflights) count, and
+ * Hono's compose has already replaced `c.res` with onError's response when `next()` returns.
+ * Unmatched paths are `other`, so clients cannot create label values.
+ */
+function countRequests(telemetry: Telemetry): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    // `app.use` entries match as method ALL; the handler's route is the one with a method.
+    const path = matchedRoutes(c).find((r) => r.method !== 'ALL')?.path;
+    telemetry.request(path === undefined ? 'other' : path.replace(/\{[^}]*\}/g, ''), c.req.method, c.res.status);
+  };
+}
+
 export function createApp(options: AppOptions): Hono {
   const registry = toRegistry(options.models, options);
-  const ctx: ServerContext = { registry, log: options.log ?? consoleLog, keepAliveMs: options.sseKeepAliveMs ?? 15_000, timeoutMs: options.requestTimeoutMs ?? 600_000 };
+  const ctx: ServerContext = { registry, log: options.log ?? consoleLog, keepAliveMs: options.sseKeepAliveMs ?? 15_000, timeoutMs: options.requestTimeoutMs ?? 600_000, telemetry: new Telemetry() };
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const app = new Hono();
   const openaiErrors = errorHandler(ctx.log);
@@ -75,6 +92,7 @@ export function createApp(options: AppOptions): Hono {
   // Anthropic's route answers errors in Anthropic's shape, auth and body-limit errors included.
   app.onError((err, c) => (c.req.path === MESSAGES_PATH ? anthropicErrors(err, c) : openaiErrors(err, c)));
   app.notFound(handleNotFound);
+  app.use('*', countRequests(ctx.telemetry));
   if (options.cors) app.use('*', cors({ origin: options.cors === true ? '*' : options.cors, maxAge: 600 }));
   if (options.apiKey) app.use('*', requireApiKey(options.apiKey));
   app.use(

@@ -69,7 +69,7 @@ export function chatRoutes(ctx: ServerContext): Hono {
       const { prompt, options, view } = prepareChat(handle, req);
       handedOver = true;
       const format = chatFormat(responseMeta('chatcmpl', handle), req, handle.model);
-      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
+      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation });
     } finally {
       if (!handedOver) handle.release();
     }

@@ -52,7 +52,7 @@ export function completionRoutes(ctx: ServerContext): Hono {
       const options = planGeneration(handle, req, prompt, 'prompt');
       handedOver = true;
       const format = completionFormat(responseMeta('cmpl', handle), req, handle.model);
-      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
+      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation });
     } finally {
       if (!handedOver) handle.release();
     }

@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import { invalidRequest, type ErrorLog } from './errors.js';
 import type { ModelRegistry } from './registry.js';
+import type { Telemetry } from './telemetry.js';
 
 export interface ServerContext {
   readonly registry: ModelRegistry;
@@ -9,6 +10,8 @@ export interface ServerContext {
   readonly keepAliveMs: number;
   /** A generation running longer than this is stopped (504); 0: no limit. */
   readonly timeoutMs: number;
+  /** Counters and histograms for GET /metrics (requests, tokens, generation timings). */
+  readonly telemetry: Telemetry;
 }
 
 /** The request body as JSON (any value; validators check the shape). Malformed → 400. */

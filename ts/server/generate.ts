@@ -126,6 +126,9 @@ export interface RawOutcome {
   completionTokens: number;
   cachedTokens: number;
   logprobs?: TokenLogprobs[];
+  /** performance.now() when the first / last token came (metrics); undefined without tokens. */
+  firstTokenAt?: number;
+  lastTokenAt?: number;
 }
 
 /** Runs the session to the end (or the abort), always freeing the slot. */
@@ -134,12 +137,16 @@ export async function runGeneration(lease: Lease, prompt: number[], options: Gen
   const texts: string[] = [];
   let result: GenerateResult | undefined;
   let failed = false;
+  let firstTokenAt: number | undefined;
+  let lastTokenAt: number | undefined;
   try {
     for await (const item of lease.generate(prompt, { ...options, signal })) {
       if (isGenerateResult(item)) {
         result = item;
         break;
       }
+      lastTokenAt = performance.now();
+      firstTokenAt ??= lastTokenAt;
       generated.push(item.token);
       texts.push(item.text);
       const lp = item.logprob === undefined ? undefined : { token: item.token, logprob: item.logprob, topLogprobs: item.topLogprobs ?? [] };
@@ -165,5 +172,7 @@ export async function runGeneration(lease: Lease, prompt: number[], options: Gen
     completionTokens: result?.usage.completionTokens ?? generated.length,
     cachedTokens: result?.usage.cachedTokens ?? 0,
     ...(result?.logprobs ? { logprobs: result.logprobs } : {}),
+    firstTokenAt,
+    lastTokenAt,
   };
 }

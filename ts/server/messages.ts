@@ -151,7 +151,7 @@ export function messagesRoutes(ctx: ServerContext): Hono {
       const { prompt, options, view } = prepareChat(handle, req);
       handedOver = true;
       const format = messagesFormat(`msg_${crypto.randomUUID().replace(/-/g, '')}`, handle.id, prompt.length, maxTokens);
-      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
+      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation });
     } finally {
       if (!handedOver) handle.release();
     }

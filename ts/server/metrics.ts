@@ -1,8 +1,10 @@
 // GET /metrics: Prometheus text exposition of what each loaded model's pool holds: generations
-// running and waiting, and (continuous batching) the KV budget and its use, in positions.
+// running and waiting, and (continuous batching) the KV budget and its use, in positions; then the
+// server's counters and histograms (telemetry.ts: requests, tokens, generation timings).
 import { Hono } from 'hono';
 import type { ServerContext } from './context.js';
 import type { PoolStats } from './queue.js';
+import { escapeLabel as label } from './telemetry.js';
 
 const HELP: [name: string, help: string, value: (s: PoolStats) => number | undefined][] = [
   ['llmplayer_requests_running', 'Generations running.', (s) => s.busy],
@@ -13,11 +15,6 @@ const HELP: [name: string, help: string, value: (s: PoolStats) => number | undef
   ['llmplayer_kv_positions_allocated', 'KV positions allocated (running, and finished ones kept as prefix cache).', (s) => s.kv?.allocated],
   ['llmplayer_kv_bytes', 'Bytes the KV cache holds.', (s) => s.kv?.bytes],
 ];
-
-/** A label value with `\`, `"` and newlines escaped (the exposition format's rule). */
-function label(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
 
 export function metricsRoutes(ctx: ServerContext): Hono {
   const app = new Hono();
@@ -32,6 +29,7 @@ export function metricsRoutes(ctx: ServerContext): Hono {
       }
     }
     lines.push('# HELP llmplayer_requests_in_flight Requests holding a model (generating, waiting or loading it).', '# TYPE llmplayer_requests_in_flight gauge', `llmplayer_requests_in_flight ${ctx.registry.inFlight}`);
+    lines.push(...ctx.telemetry.render());
     return c.text(lines.join('\n') + '\n', 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   });
   return app;

@@ -22,6 +22,7 @@ import {
 import type { CompletionUsage } from './openai-types.js';
 import type { Lease } from './queue.js';
 import type { ModelHandle } from './registry.js';
+import type { GenerationObservation } from './telemetry.js';
 
 /** One server-sent event: `data` objects are sent as JSON, strings as they are (`[DONE]`). */
 export interface Sse {
@@ -77,6 +78,8 @@ export interface Job {
   keepAliveMs: number;
   /** Stops the generation after this long (504 / an error event); 0: no limit. */
   timeoutMs: number;
+  /** Called once per choice that ran to its end or abort (metrics); times from respond()'s start. */
+  observe?: (o: GenerationObservation) => void;
 }
 
 /** Ties the request's lifetime to an AbortController (the runtime aborts `raw.signal` on disconnect). */
@@ -113,6 +116,12 @@ function outcomeOf(index: number, raw: RawOutcome, view: AssistantView, seen?: C
   return out;
 }
 
+/** Reports a choice to `job.observe`; `startedAt` is when respond() began (queueing counts). */
+function observe(job: Job, startedAt: number, raw: RawOutcome, finishReason: string): void {
+  const since = (t: number | undefined) => (t === undefined ? undefined : t - startedAt);
+  job.observe?.({ model: job.handle.id, promptTokens: job.prompt.length, completionTokens: raw.completionTokens, finishReason, firstTokenMs: since(raw.firstTokenAt), lastTokenMs: since(raw.lastTokenAt) });
+}
+
 /** Takes a slot for every choice; throws at once (nothing held) when the queue is full. */
 function acquireAll(job: Job): Promise<Lease>[] {
   const pendings: Promise<Lease>[] = [];
@@ -133,6 +142,7 @@ function acquireAll(job: Job): Promise<Lease>[] {
 /** Generates and answers; `job.handle` is released when the response is complete (or fails). */
 export async function respond(c: Context, job: Job): Promise<Response> {
   const { handle, abort } = job;
+  const startedAt = performance.now();
   let streaming = false;
   const timer = job.timeoutMs > 0 ? setTimeout(() => abort.abort(new RequestTimeout(job.timeoutMs)), job.timeoutMs) : undefined;
   try {
@@ -145,6 +155,7 @@ export async function respond(c: Context, job: Job): Promise<Response> {
             throw timeoutError(abort) ?? err;
           });
           const raw = await runGeneration(lease, job.prompt, choiceOptions(job.options, index), abort.signal);
+          if (raw.finishReason === 'abort') observe(job, startedAt, raw, 'abort');
           return { raw, index };
         }),
       ).catch((err: unknown) => {
@@ -154,6 +165,7 @@ export async function respond(c: Context, job: Job): Promise<Response> {
       const timedOut = timeoutError(abort);
       if (timedOut) throw timedOut;
       const outcomes = choices.map(({ raw, index }) => outcomeOf(index, raw, (job.view ?? plainView)()));
+      choices.forEach(({ raw }, i) => raw.finishReason !== 'abort' && observe(job, startedAt, raw, outcomes[i]!.finishReason)); // aborts: above
       return c.json(job.format.object(outcomes, totalUsage(job.prompt.length, outcomes)) as object);
     }
     streaming = true;
@@ -172,7 +184,7 @@ export async function respond(c: Context, job: Job): Promise<Response> {
       let failed = false;
       try {
         await send(job.format.start());
-        const outcomes = await Promise.all(pendings.map((pending, index) => streamChoice(job, index, pending, send))).catch((err: unknown) => {
+        const outcomes = await Promise.all(pendings.map((pending, index) => streamChoice(job, index, pending, send, startedAt))).catch((err: unknown) => {
           failed = !abort.signal.aborted; // a choice failed (not the client leaving): stop the others
           abort.abort(err);
           throw err;
@@ -209,7 +221,7 @@ function errorEvents(job: Job, err: ApiError): Sse[] {
 }
 
 /** One choice of a stream: its deltas as they come (logprobs riding on the next delta sent). */
-async function streamChoice(job: Job, index: number, pending: Promise<Lease>, send: (e: Sse[]) => Promise<void>): Promise<ChoiceOutcome> {
+async function streamChoice(job: Job, index: number, pending: Promise<Lease>, send: (e: Sse[]) => Promise<void>, startedAt: number): Promise<ChoiceOutcome> {
   const lease = await pending;
   const view = (job.view ?? plainView)();
   const seen: ChoiceOutcome = { index, text: '', content: '', reasoning: '', toolCalls: [], finishReason: 'stop', completionTokens: 0, cachedTokens: 0 };
@@ -230,10 +242,14 @@ async function streamChoice(job: Job, index: number, pending: Promise<Lease>, se
       if (!isEmptyDelta(delta) || logprobs.length >= 16) await emit(delta);
     },
   });
-  if (raw.finishReason === 'abort') return outcomeOf(index, raw, view, seen);
+  if (raw.finishReason === 'abort') {
+    observe(job, startedAt, raw, 'abort');
+    return outcomeOf(index, raw, view, seen);
+  }
   const flushed = view.flush();
   await emit(flushed);
   const outcome = outcomeOf(index, raw, { push: () => ({}), flush: () => ({}) }, seen);
+  observe(job, startedAt, raw, outcome.finishReason);
   await send(job.format.finish(outcome));
   return outcome;
 }

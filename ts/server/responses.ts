@@ -206,7 +206,7 @@ export function responsesRoutes(ctx: ServerContext): Hono {
       const { prompt, options, view } = prepared;
       handedOver = true;
       const format = responsesFormat(newId('resp'), handle.id, echo);
-      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs });
+      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation });
     } finally {
       if (!handedOver) handle.release();
     }
