@@ -66,10 +66,10 @@ export function chatRoutes(ctx: ServerContext): Hono {
     const handle = await ctx.registry.use(req.model, abort.signal);
     let handedOver = false;
     try {
-      const { prompt, options, view } = prepareChat(handle, req);
+      const { prompt, options, view, grammarParam } = prepareChat(handle, req);
       handedOver = true;
       const format = chatFormat(responseMeta('chatcmpl', handle), req, handle.model);
-      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation });
+      return await respond(c, { handle, prompt, options, n: req.n, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation, grammarParam });
     } finally {
       if (!handedOver) handle.release();
     }

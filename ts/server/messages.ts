@@ -148,10 +148,11 @@ export function messagesRoutes(ctx: ServerContext): Hono {
     const handle = await ctx.registry.use(req.model, abort.signal);
     let handedOver = false;
     try {
-      const { prompt, options, view } = prepareChat(handle, req);
+      const { prompt, options, view, grammarParam: param } = prepareChat(handle, req);
+      const grammarParam = param === 'response_format' ? 'output_config.format' : param;
       handedOver = true;
       const format = messagesFormat(`msg_${crypto.randomUUID().replace(/-/g, '')}`, handle.id, prompt.length, maxTokens);
-      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation });
+      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation, grammarParam });
     } finally {
       if (!handedOver) handle.release();
     }

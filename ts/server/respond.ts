@@ -6,7 +6,8 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { GenerateOptions, TokenLogprobs } from '../types.js';
-import { ApiError, toApiError, type ErrorLog } from './errors.js';
+import { LlmError } from '../errors.js';
+import { ApiError, invalidRequest, toApiError, type ErrorLog } from './errors.js';
 import {
   addDelta,
   choiceOptions,
@@ -80,6 +81,8 @@ export interface Job {
   timeoutMs: number;
   /** Called once per choice that ran to its end or abort (metrics); times from respond()'s start. */
   observe?: (o: GenerationObservation) => void;
+  /** The request field `options.grammar` came from: a grammar the engine refuses is a 400 naming it. */
+  grammarParam?: string;
 }
 
 /** Ties the request's lifetime to an AbortController (the runtime aborts `raw.signal` on disconnect). */
@@ -160,7 +163,7 @@ export async function respond(c: Context, job: Job): Promise<Response> {
         }),
       ).catch((err: unknown) => {
         abort.abort(err); // one choice failed: stop the others
-        throw err;
+        throw requestError(job, err);
       });
       const timedOut = timeoutError(abort);
       if (timedOut) throw timedOut;
@@ -198,7 +201,7 @@ export async function respond(c: Context, job: Job): Promise<Response> {
         const timedOut = timeoutError(abort);
         if (timedOut) return void (await send(errorEvents(job, timedOut)).catch(() => {}));
         if (abort.signal.aborted && !failed) return;
-        const apiError = toApiError(err);
+        const apiError = toApiError(requestError(job, err));
         if (apiError.code === 'internal_error') job.log(`${c.req.method} ${c.req.path} (stream)`, err);
         await send(errorEvents(job, apiError)).catch(() => {});
       } finally {
@@ -214,6 +217,15 @@ export async function respond(c: Context, job: Job): Promise<Response> {
       handle.release();
     }
   }
+}
+
+/** A grammar the engine refused is the request's fault: a 400 naming the field it came from. */
+function requestError(job: Job, err: unknown): unknown {
+  if (err instanceof LlmError && (err.code === 'GRAMMAR_INVALID' || err.code === 'GRAMMAR_UNSUPPORTED')) {
+    const param = job.grammarParam ?? null;
+    return invalidRequest(param ? `Invalid '${param}': ${err.message}` : err.message, param, err.code.toLowerCase());
+  }
+  return err;
 }
 
 function errorEvents(job: Job, err: ApiError): Sse[] {

@@ -204,9 +204,10 @@ export function responsesRoutes(ctx: ServerContext): Hono {
         throw renameParam(err, { messages: 'input' });
       }
       const { prompt, options, view } = prepared;
+      const grammarParam = prepared.grammarParam === 'response_format' ? 'text.format' : prepared.grammarParam;
       handedOver = true;
       const format = responsesFormat(newId('resp'), handle.id, echo);
-      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation });
+      return await respond(c, { handle, prompt, options, n: 1, stream: req.stream, format, view, abort, log: ctx.log, keepAliveMs: ctx.keepAliveMs, timeoutMs: ctx.timeoutMs, observe: ctx.telemetry.generation, grammarParam });
     } finally {
       if (!handedOver) handle.release();
     }

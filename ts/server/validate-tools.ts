@@ -4,6 +4,7 @@
 // by the grammar engine once the model is known.
 import type { ChatTool } from '../chat-template.js';
 import { invalidRequest } from './errors.js';
+import { admitsFiniteValue } from './schema-finite.js';
 import { given, isObject, optBoolean, optString, typeError } from './validate.js';
 
 type Json = Record<string, unknown>;
@@ -36,6 +37,9 @@ function schema(v: unknown, param: string): Json {
   const size = JSON.stringify(v).length;
   if (size > TOOL_LIMITS.schemaChars) {
     throw invalidRequest(`Invalid '${param}': the schema is ${size} characters of JSON, above this server's limit of ${TOOL_LIMITS.schemaChars}.`, param, 'schema_too_large');
+  }
+  if (!admitsFiniteValue(v)) {
+    throw invalidRequest(`Invalid '${param}': the schema admits no finite value (a required property or item refers back to itself).`, param, 'invalid_schema');
   }
   return v;
 }
