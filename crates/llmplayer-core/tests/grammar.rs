@@ -166,7 +166,7 @@ fn the_batcher_applies_each_requests_grammar() {
 
 fn begin_error(rt: &RuntimeModel, g: GrammarSpec) -> (String, String) {
     let mut s = rt.new_session(64, None).unwrap();
-    let e = s.begin(&[393, 5], params(g, 0.0, 0)).err().expect("the grammar must be refused");
+    let e = s.begin(&[393, 5], params(g, 0.0, 0)).expect_err("the grammar must be refused");
     (e.code(), e.message())
 }
 

@@ -2,7 +2,7 @@
 //! buffer in place. [`Sampler`](super::Sampler) builds the chain from `SamplingParams`; the
 //! stages keep llama.cpp's order and arithmetic exactly (see the module docs of `sampling`).
 //!
-//! A stage either rewrites logits (bias, penalties, a grammar mask later) or drops candidates
+//! A stage either rewrites logits (bias, penalties, a grammar mask) or drops candidates
 //! (top-k, top-p, min-p). Rewriting stages come first, while the buffer still holds every
 //! token in id order, so they find a token by indexing; filters may reorder it.
 
@@ -86,7 +86,9 @@ impl Candidates {
 /// `-inf` through [`Candidates::update`] rather than removing entries).
 pub trait LogitProcessor: fmt::Debug + Send {
     fn apply(&mut self, c: &mut Candidates);
-    /// Sees every accepted token, prompt and generated (for stages with history).
+    /// Sees every token accepted after the stage joined the chain (for stages with history):
+    /// the prompt's and the generated ones for the stages `Sampler::new` builds; only the
+    /// generated ones for a grammar mask, pushed once the prompt is accepted.
     fn accept(&mut self, _token: u32) {}
     /// Forgets the history (a new generation).
     fn reset(&mut self) {}

@@ -9,7 +9,7 @@
 //! Temperature is folded into the final draw (`exp((l - max) / T)`), not a stage of its own,
 //! which keeps the exact arithmetic the golden streams were recorded with.
 //!
-//! Masks (a grammar later) go where [`Sampler::push_mask`] puts them: after bias and
+//! Masks (a grammar: `crate::grammar`) go where [`Sampler::push_mask`] puts them: after bias and
 //! penalties, which rewrite logits while the buffer is still complete and in id order, and
 //! before the filters, so top-k/top-p/min-p only ever keep tokens the mask allows and the
 //! greedy path sees the mask too.
