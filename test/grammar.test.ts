@@ -56,7 +56,7 @@ describe.skipIf(!smol || smol.missing !== null)('grammar-constrained generation 
 
       it('the batch scheduler applies each request its own grammar', async () => {
         const m = await model(backend);
-        const b = m.createBatchScheduler({ parallel: 3, contextSize: 512 });
+        const b = m.createBatchScheduler!({ parallel: 3, contextSize: 512 });
         const run = (grammar: Grammar, text: string) => b.complete(prompt(m, text), { temperature: 0, maxTokens: 120, grammar });
         const [date, yesNo, obj] = await Promise.all([
           run({ type: 'regex', pattern: '[0-9]{4}-[0-9]{2}-[0-9]{2}' }, 'When did the Apollo 11 mission land on the Moon?'),
@@ -83,7 +83,7 @@ describe.skipIf(!smol || smol.missing !== null)('grammar-constrained generation 
         // Not strict: the unsupported keyword is ignored.
         const r = await s.complete('List numbers:', { temperature: 0, maxTokens: 60, grammar: { type: 'json_schema', strict: false, schema: { type: 'array', uniqueItems: true, items: { type: 'integer', minimum: 0, maximum: 9 }, maxItems: 3 } } });
         expect(Array.isArray(JSON.parse(r.text))).toBe(true);
-        const sched = m.createBatchScheduler({ parallel: 1, contextSize: 64 });
+        const sched = m.createBatchScheduler!({ parallel: 1, contextSize: 64 });
         await expect(sched.complete('Hi', { grammar: { type: 'regex', pattern: '(' } })).rejects.toMatchObject({ code: 'GRAMMAR_INVALID' });
         sched.dispose();
         s.dispose();

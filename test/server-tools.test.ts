@@ -147,6 +147,16 @@ for (const backend of ['native', 'wasm'] as const) {
         // The engine's compile errors name the field; the recursion check names the schema in it.
         expect(err.param, JSON.stringify(schema)).toMatch(/^response_format/);
       }
+      // Streamed too: the grammar is compiled before the stream starts, so it is a plain 400.
+      const streamed = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'smol', messages: ASK, stream: true, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'array', uniqueItems: true } } } }),
+      });
+      expect(streamed.status).toBe(400);
+      const body = (await streamed.json()) as { error: { param: string; code: string; message: string } };
+      expect(body.error).toMatchObject({ param: 'response_format', code: 'grammar_invalid' });
+      expect(body.error.message).toContain('uniqueItems'); // the engine names what it cannot enforce
       const ok = await client.chat.completions.create({ model: 'smol', messages: ASK, temperature: 0, max_tokens: 4 });
       expect(ok.choices[0]!.message.content).toBeTypeOf('string');
     }, 120_000);

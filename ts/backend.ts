@@ -33,6 +33,8 @@ export interface RawModel {
   perplexity(tokens: Uint32Array, nCtx: number | undefined | null, kvType?: string | null): PerplexityResult | Promise<PerplexityResult>;
   /** Pooled, not normalized; `pooling` passed through (the core validates it), null: the model's. */
   embed(tokens: Uint32Array, pooling: string | null | undefined, nCtx: number): Float32Array | Promise<Float32Array>;
+  /** Compiles a grammar (the `grammar` option as JSON) and drops it; throws GRAMMAR_*. */
+  checkGrammar(grammarJson: string): void;
   createBatcher(nSeq: number, nCtx: number, kvSize?: number | null, kvType?: string | null, nBatch?: number | null): RawBatcher;
   free?(): void;
 }

@@ -14,6 +14,7 @@ import type {
   DetokenizeOptions,
   EmbedOptions,
   Embedding,
+  Grammar,
   LoadModelOptions,
   Model,
   Session,
@@ -181,6 +182,19 @@ export class LlmModel implements Model {
     try {
       const raw = this.raw.createBatcher(parallel, contextSize, kvSize, options.kvType, batchSize);
       return new LlmBatchScheduler(this, raw, this.backend, parallel, contextSize);
+    } catch (err) {
+      throw fromBackendError(err);
+    }
+  }
+
+  /**
+   * Compiles `grammar` against this vocabulary without generating: throws `LlmError` with code
+   * `GRAMMAR_INVALID` (the message names what is wrong) or `GRAMMAR_UNSUPPORTED`. A server
+   * checks a request's grammar this way before it starts answering.
+   */
+  checkGrammar(grammar: Grammar): void {
+    try {
+      this.raw.checkGrammar(JSON.stringify(grammar));
     } catch (err) {
       throw fromBackendError(err);
     }

@@ -341,6 +341,8 @@ export interface Model {
   /** The bytes of one token (special tokens shown): a piece may be part of a UTF-8 character. */
   tokenBytes?(id: number): Uint8Array;
   isEndOfGeneration(id: number): boolean;
+  /** Compiles a grammar without generating; throws `LlmError` `GRAMMAR_INVALID` / `GRAMMAR_UNSUPPORTED`. */
+  checkGrammar?(grammar: Grammar): void;
   applyChatTemplate(messages: ChatMessage[], options?: ApplyChatTemplateOptions): string;
   createSession(options?: SessionOptions): Session;
   /** A continuous-batching scheduler (present on every model `loadModel` returns). */

@@ -7,25 +7,20 @@ import { assistantParser, genericMessages, markerTokens, promptOpensReasoning, r
 import { chatPromptTokens } from '../chat-prompt.js';
 import type { ChatTool } from '../chat-template.js';
 import { isHarmonyModel } from '../harmony.js';
-import type { GenerateOptions, Model } from '../types.js';
+import { LlmError } from '../errors.js';
+import type { GenerateOptions, Grammar, Model } from '../types.js';
+import { invalidRequest } from './errors.js';
 import { planGeneration, type AssistantView } from './generate.js';
 import type { ModelHandle } from './registry.js';
 import type { ChatRequest } from './validate.js';
 import type { OutputFormat } from './validate-tools.js';
-
-/** The engine's constraint (GenerateOptions.grammar). */
-export type GrammarSpec =
-  | { type: 'json_object' }
-  | { type: 'json_schema'; schema: Record<string, unknown>; strict?: boolean }
-  | { type: 'lark'; grammar: string }
-  | { type: 'regex'; pattern: string };
 
 export interface PreparedChat {
   prompt: number[];
   options: GenerateOptions;
   view: (() => AssistantView) | undefined;
   /** Which request field the grammar came from (errors compiling it name it). */
-  grammarParam?: 'response_format' | 'tools' | 'tool_choice';
+  grammarParam?: 'response_format' | 'tools';
 }
 
 /** The model's tool-call dialect: harmony by vocabulary, else from its own template. */
@@ -57,8 +52,22 @@ function preservedMarkers(model: Model): number[] {
   return ids;
 }
 
-function formatGrammar(format: OutputFormat): GrammarSpec {
-  return format.type === 'json_object' ? { type: 'json_object' } : { type: 'json_schema', schema: format.schema, strict: format.strict };
+/** Compiles the grammar now, so a bad one is a 400 before any response (streamed or not) starts. */
+function checkGrammar(model: Model, grammar: Grammar, param: string): void {
+  try {
+    model.checkGrammar?.(grammar);
+  } catch (err) {
+    if (err instanceof LlmError && (err.code === 'GRAMMAR_INVALID' || err.code === 'GRAMMAR_UNSUPPORTED')) {
+      throw invalidRequest(`Invalid '${param}': ${err.message}`, param, err.code.toLowerCase());
+    }
+    throw err;
+  }
+}
+
+function formatGrammar(format: OutputFormat): Grammar {
+  // Always strict for the engine: a keyword it cannot enforce is a 400 naming it, never
+  // silently ignored (OpenAI's `strict: false` would let the model stray from the schema anyway).
+  return format.type === 'json_object' ? { type: 'json_object' } : { type: 'json_schema', schema: format.schema, strict: true };
 }
 
 /**
@@ -81,18 +90,19 @@ export function prepareChat(handle: ModelHandle, req: ChatRequest, param = 'mess
   const choice = req.toolChoice;
   const template = model.chatTemplate.source;
   if (tools && (choice === 'required' || typeof choice === 'object')) {
-    options.grammar = { type: 'lark', grammar: toolCallGrammar(family, tools, choice, req.parallelToolCalls, { template, tokenFor: markerTokens(model) }) } as GrammarSpec;
-    grammarParam = 'tool_choice';
+    options.grammar = { type: 'lark', grammar: toolCallGrammar(family, tools, choice, req.parallelToolCalls, { template, tokenFor: markerTokens(model) }) };
+    grammarParam = 'tools';
   } else if (generic) {
     // The generic protocol's answer is always JSON: a response (shaped by response_format's
     // schema when given) or tool calls.
     const schema = req.responseFormat?.type === 'json_schema' ? req.responseFormat.schema : undefined;
-    options.grammar = { type: 'lark', grammar: responseGrammar(tools, req.parallelToolCalls, schema) } as GrammarSpec;
+    options.grammar = { type: 'lark', grammar: responseGrammar(tools, req.parallelToolCalls, schema) };
     grammarParam = req.responseFormat ? 'response_format' : 'tools';
   } else if (req.responseFormat) {
     options.grammar = formatGrammar(req.responseFormat);
     grammarParam = 'response_format';
   }
+  if (options.grammar) checkGrammar(model, options.grammar, grammarParam!);
   // The generation prompt may leave the model inside <think> (R1 distills, QwQ).
   const tail = model.detokenize(prompt.slice(-8), { special: true });
   const thinking = promptOpensReasoning(tail) ? true : 'auto';

@@ -3,7 +3,7 @@
 //! bytes and threads; everything they call lives here.
 
 use crate::gguf::{keys, GgufError, GgufFile};
-use crate::grammar::{GrammarError, Grammars};
+use crate::grammar::{GrammarError, GrammarSpec, Grammars};
 use crate::inspect::{inspect, InspectOptions};
 use crate::model::perplexity::{self, Perplexity};
 use crate::model::{KvType, LoadOptions, Model, ModelError, Pooling, Rounding, Session};
@@ -245,6 +245,15 @@ impl RuntimeModel {
         let n_vocab = engine.as_ref().map_or(text.tokenizer.n_vocab(), |m| m.n_vocab());
         let grammars = Arc::new(Grammars::new(text.tokenizer.clone(), n_vocab));
         Ok(RuntimeModel { text, engine, kv_type, flash_attn: opts.flash_attn, grammars })
+    }
+
+    /// Compiles a grammar (the `grammar` value of the sampling JSON) against this model's
+    /// vocabulary and drops it: a server checks a request's grammar before it answers, so a bad
+    /// one is a clean error rather than one raised after a stream has started.
+    pub fn check_grammar(&self, grammar_json: &str) -> Result<(), RuntimeError> {
+        let v: serde_json::Value = serde_json::from_str(grammar_json).map_err(|e| GrammarError::invalid(format!("not JSON: {e}")))?;
+        self.grammars.compile(&GrammarSpec::from_json(&v)?)?;
+        Ok(())
     }
 
     pub fn n_ctx_train(&self) -> Option<usize> {

@@ -150,6 +150,11 @@ impl NativeModel {
     pub fn embed(&self, tokens: &[u32], pooling: Option<String>, n_ctx: u32) -> AsyncTask<EmbedTask> {
         AsyncTask::new(EmbedTask { rt: Arc::clone(&self.rt), tokens: tokens.to_vec(), pooling, n_ctx, failure: None })
     }
+    /// Compiles a grammar (JSON) and drops it; throws `GRAMMAR_*` (see `RuntimeModel::check_grammar`).
+    #[napi]
+    pub fn check_grammar(&self, env: Env, grammar_json: String) -> Result<()> {
+        self.rt.check_grammar(&grammar_json).map_err(|e| throw(&env, e))
+    }
     /// The pooling `embed` uses when given none (throws when the model's own is unsupported).
     #[napi]
     pub fn default_pooling(&self, env: Env) -> Result<String> {

@@ -44,6 +44,11 @@ impl WasmModel {
     pub fn embed(&self, tokens: &[u32], pooling: Option<String>, n_ctx: u32) -> Result<Vec<f32>, JsValue> {
         self.rt.embed(tokens, pooling.as_deref(), n_ctx as usize).map_err(js_error)
     }
+    /// Compiles a grammar (JSON) and drops it (see `RuntimeModel::check_grammar`).
+    #[wasm_bindgen(js_name = checkGrammar)]
+    pub fn check_grammar(&self, grammar_json: &str) -> Result<(), JsValue> {
+        self.rt.check_grammar(grammar_json).map_err(js_error)
+    }
     /// The pooling `embed` uses when given none, or the error saying why there is none.
     #[wasm_bindgen(js_name = defaultPooling)]
     pub fn default_pooling(&self) -> Result<String, JsValue> {
