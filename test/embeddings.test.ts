@@ -18,6 +18,13 @@ interface EmbeddingsRef {
 }
 
 const REF = JSON.parse(readFileSync(new URL('./refs/embeddings.json', import.meta.url), 'utf8')) as EmbeddingsRef;
+/** llama.cpp's own pooling (last and mean) from a source build of the same llama.cpp. */
+const SOURCE = JSON.parse(readFileSync(new URL('./refs/embeddings-llama-cpp.json', import.meta.url), 'utf8')) as {
+  model: { sha256: string };
+  entries: { text: string; tokens: number[]; last: number[]; mean: number[] }[];
+};
+/** llama-embedding prints %1.7f: a value equal to llama.cpp's float is within half a unit of the 7th decimal. */
+const PRINTED = 5e-8 + 1e-12;
 const CI = process.env.CI === 'true';
 const root = fixturesRoot();
 const smol = root === null ? undefined : realModels(root).find((m) => m.file === REF.model.file);
@@ -56,6 +63,10 @@ for (const backend of ['native', 'wasm'] as const) {
     it('matches llama.cpp: last-token pooling, unnormalized, cosine ≥ 0.999', async () => {
       // The model has no pooling_type key: llmplayer pools mean by default, llama.cpp took its
       // NONE and node-llama-cpp read the last token's state, so the reference case asks for last.
+      // Measured: 4 of the 5 vectors equal bit for bit; the 24-token one is at 1 - cosine 1.4e-4,
+      // which is how far node-llama-cpp's prebuilt binary is from a source build of its own
+      // llama.cpp there (this engine equals the source build: the next test). The cause is the
+      // prebuilt binary's rounding, not the engine; 0.999 is the bar either way.
       expect(REF.pooling.used).toBe('last');
       for (const e of REF.entries) {
         expect(model.tokenize(e.text, { addSpecial: true, special: false }), e.text).toEqual(e.tokens);
@@ -66,6 +77,27 @@ for (const backend of ['native', 'wasm'] as const) {
         expect(cos, `${e.text}: cosine ${cos}`).toBeGreaterThanOrEqual(0.999);
         // Not just the direction: the same magnitude too (no normalization on either side).
         expect(Math.abs(norm(embedding) / norm(e.embedding) - 1), e.text).toBeLessThan(1e-2);
+      }
+    });
+
+    it("equals llama.cpp's source build: last pooling to its printed precision, mean to f32 rounding", async () => {
+      // node-llama-cpp's prebuilt binary rounds differently from a build of its own llama.cpp
+      // source on some inputs (the 24-token text: 1 - cosine 1.4e-4 between the two llama.cpp
+      // builds, and the same between the prebuilt one and this engine); the engine follows the
+      // source build, so against it every value agrees to the 7 printed decimals.
+      // Mean: the same states summed in f32, where llama.cpp's order of the sum is not
+      // reproduced bit for bit (see Pooling::fold): a component then moves by an ulp or so (a
+      // relative 1e-7), which keeps 1 - cosine below (1e-7)² ≈ 1e-14; 1e-12 leaves room and is
+      // far below any real difference (the two llama.cpp builds differ by 1.4e-4).
+      expect(SOURCE.model.sha256).toBe(REF.model.sha256);
+      for (const e of SOURCE.entries) {
+        expect(model.tokenize(e.text, { addSpecial: true, special: false }), e.text).toEqual(e.tokens);
+        const last = (await model.embed!(e.text, { pooling: 'last', normalize: false })).embedding;
+        const worst = Math.max(...Array.from(last, (x, i) => Math.abs(x - e.last[i]!)));
+        expect(worst, `last: ${e.text}`).toBeLessThanOrEqual(PRINTED);
+        const mean = (await model.embed!(e.text, { pooling: 'mean', normalize: false })).embedding;
+        expect(1 - cosine(mean, e.mean), `mean: ${e.text}`).toBeLessThan(1e-12);
+        expect(Math.abs(norm(mean) / norm(e.mean) - 1), `mean: ${e.text}`).toBeLessThan(1e-6);
       }
     });
 

@@ -59,8 +59,9 @@ pub struct Session<'m> {
     flash_attn: bool,
     /// positions the last `eval` kept from the cache instead of computing them
     n_reused: usize,
-    /// ((n_ubatch + 1), n_embd) for [`Session::embed`]: the pooled vector, then a forward
-    /// pass's output rows; empty until the first `embed` (decoding never touches it)
+    /// ((Pooling::ACC + n_ubatch), n_embd) for [`Session::embed`]: the pooling's accumulators
+    /// (the pooled vector first), then a forward pass's output rows; empty until the first
+    /// `embed` (decoding never touches it)
     embd: Vec<f32>,
 }
 
@@ -328,7 +329,7 @@ impl<'m> Session<'m> {
     }
 
     /// [`Session::run`], or with `pool` no head: the output rows' hidden states are folded
-    /// into `embd[..n_embd]` by `pool` after each pass (see `embed.rs`).
+    /// into `embd`'s accumulators by `pool` after each pass (see `embed.rs`).
     fn run_with(&mut self, batch: &Batch, pool: Option<Pooling>) {
         let n_vocab = self.model.get().hp.n_vocab;
         let n_embd = self.model.get().hp.n_embd;
@@ -346,9 +347,9 @@ impl<'m> Session<'m> {
             batch.runs(r0, r1, &mut self.runs);
             let n_out = batch.logits[r0..r1].iter().filter(|&&l| l).count();
             if let Some(pool) = pool {
-                let (acc, rows) = self.embd.split_at_mut(n_embd);
+                let (acc, rows) = self.embd.split_at_mut(Pooling::ACC * n_embd);
                 forward_embd(&pass, &m.net, &mut self.mem, &mut self.s, batch, r0, &self.runs, rows);
-                pool.fold(acc, &rows[..n_out * n_embd], batch.len());
+                pool.fold(acc, &rows[..n_out * n_embd], r0, batch.len());
             } else {
                 let dst = &mut self.logits[row * n_vocab..(row + n_out) * n_vocab];
                 forward(&pass, &m.net, &mut self.mem, &mut self.s, batch, r0, &self.runs, dst);

@@ -13,7 +13,8 @@ use crate::model::{HParams, ModelError};
 /// How positions combine into one vector (llama.cpp `llama_pooling_type` 1..=3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pooling {
-    /// The average over every position (llama.cpp multiplies each row by 1/n and sums).
+    /// The average over every position (llama.cpp multiplies each row by 1/n and sums, in
+    /// the order of its SIMD dot product: see [`Pooling::fold`]).
     Mean,
     /// The first position (BERT's `[CLS]`).
     Cls,
@@ -63,16 +64,63 @@ impl Pooling {
         }
     }
 
-    /// Adds one forward pass's output `rows` ((k, n_embd), k ≥ 0) of a sequence of `n`
-    /// positions into `acc` (n_embd,), which starts at zero.
-    pub(super) fn fold(self, acc: &mut [f32], rows: &[f32], n: usize) {
+    /// Accumulator floats per embedding dimension: the pooled value, then (mean) the 32 lanes
+    /// of ggml's SIMD dot product.
+    pub(super) const ACC: usize = 1 + LANES;
+
+    /// Adds one forward pass's output `rows` ((k, n_embd), k ≥ 0; the first is position `t0`)
+    /// of a sequence of `n` positions into `acc` ((ACC, n_embd): pooled values, then lanes),
+    /// which starts at zero; [`Pooling::finish`] completes it.
+    ///
+    /// Mean is rounded as llama.cpp computes it: `ggml_mul_mat` of the transposed states with
+    /// a column of `1/n` (`build_pooling`), i.e. per dimension `ggml_vec_dot_f32` over the
+    /// positions (no llamafile sgemm for a single column), whose AVX2 form fmas the first
+    /// `n & !31` positions into 4 × 8 lanes, reduces them pairwise, then adds the rest's
+    /// products in order (multiplied, then added: a GCC build's `sumf += x*y` loop is
+    /// `vmulps` then one `vaddss` per lane).
+    pub(super) fn fold(self, acc: &mut [f32], rows: &[f32], t0: usize, n: usize) {
+        let d = acc.len() / Self::ACC;
+        let (out, lanes) = acc.split_at_mut(d);
         let inv = 1.0 / n as f32;
-        for r in rows.chunks_exact(acc.len()) {
+        let np = n & !(LANES - 1);
+        for (k, r) in rows.chunks_exact(d).enumerate() {
+            let t = t0 + k;
             match self {
-                Pooling::Mean => acc.iter_mut().zip(r).for_each(|(a, &x)| *a += x * inv),
-                Pooling::Cls | Pooling::Last => acc.copy_from_slice(r),
+                Pooling::Mean if t < np => {
+                    let lane = t % LANES;
+                    lanes.chunks_exact_mut(LANES).zip(r).for_each(|(l, &x)| l[lane] = x.mul_add(inv, l[lane]));
+                }
+                Pooling::Mean => {
+                    if t == np {
+                        reduce_lanes(out, lanes);
+                    }
+                    out.iter_mut().zip(r).for_each(|(a, &x)| *a += x * inv);
+                }
+                Pooling::Cls | Pooling::Last => out.copy_from_slice(r),
             }
         }
+    }
+
+    /// Completes `acc` after the last [`Pooling::fold`]: the pooled vector is `acc[..n_embd]`.
+    pub(super) fn finish(self, acc: &mut [f32], n: usize) {
+        let d = acc.len() / Self::ACC;
+        if self == Pooling::Mean && n % LANES == 0 {
+            let (out, lanes) = acc.split_at_mut(d);
+            reduce_lanes(out, lanes);
+        }
+    }
+}
+
+/// ggml's AVX2 `GGML_F32_STEP`: 4 vectors of 8 lanes.
+const LANES: usize = 32;
+
+/// `GGML_F32x8_REDUCE` of each dimension's 32 lanes (4 vectors v0..v3 of 8) into `out`:
+/// v0 + v2, v1 + v3, then their sum, then the two halves, then `_mm_hadd_ps` twice.
+fn reduce_lanes(out: &mut [f32], lanes: &[f32]) {
+    for (o, l) in out.iter_mut().zip(lanes.chunks_exact(LANES)) {
+        let v = |i: usize| (l[i] + l[16 + i]) + (l[8 + i] + l[24 + i]);
+        let t: [f32; 4] = std::array::from_fn(|r| v(r) + v(r + 4));
+        *o = (t[0] + t[1]) + (t[2] + t[3]);
     }
 }
 
@@ -92,11 +140,11 @@ impl Session<'_> {
         self.mem.truncate(0, 0)?;
         self.n_reused = 0;
         let d = self.model.get().hp.n_embd;
-        let need = (self.n_ubatch + 1) * d;
+        let need = (self.n_ubatch + Pooling::ACC) * d;
         if self.embd.len() < need {
             self.embd.resize(need, 0.0);
         }
-        self.embd[..d].fill(0.0);
+        self.embd[..Pooling::ACC * d].fill(0.0);
 
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
@@ -105,6 +153,7 @@ impl Session<'_> {
         }
         self.run_with(&batch, Some(pooling));
         self.batch = batch;
+        pooling.finish(&mut self.embd[..Pooling::ACC * d], tokens.len());
         Ok(&self.embd[..d])
     }
 }
@@ -154,7 +203,7 @@ mod tests {
         }
         let close = |a: &[f32], b: &[f32], tol: f32| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()));
         assert!(close(&rows[0], &cls, 1e-5), "cls is the first position's state");
-        assert!(close(&rows[1], &mean, 1e-4), "mean does not depend on the batch split");
+        assert_eq!(rows[1], mean, "mean depends on the batch split");
         let fresh_last = model.new_session(64).embed(&tokens, Pooling::Last).unwrap().to_vec();
         assert_eq!(last, fresh_last, "the session's past leaked into the vector");
         assert!(mean.iter().zip(&last).any(|(a, b)| a != b));
