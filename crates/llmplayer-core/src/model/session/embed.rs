@@ -77,7 +77,9 @@ impl Pooling {
     /// positions (no llamafile sgemm for a single column), whose AVX2 form fmas the first
     /// `n & !31` positions into 4 × 8 lanes, reduces them pairwise, then adds the rest's
     /// products in order (multiplied, then added: a GCC build's `sumf += x*y` loop is
-    /// `vmulps` then one `vaddss` per lane).
+    /// `vmulps` then one `vaddss` per lane). Measured against `llama-embedding` (built from the
+    /// same llama.cpp) the result agrees to f32 rounding, not yet bit for bit: some components
+    /// differ by an ulp (test/embeddings.test.ts); last and cls copy a state and are exact.
     pub(super) fn fold(self, acc: &mut [f32], rows: &[f32], t0: usize, n: usize) {
         let d = acc.len() / Self::ACC;
         let (out, lanes) = acc.split_at_mut(d);
