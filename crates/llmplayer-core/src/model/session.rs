@@ -384,7 +384,7 @@ mod tests {
 
     /// `models/<name>.gguf` under `$LLMPLAYER_FIXTURES` (else `<repo>/../shared/fixtures`);
     /// None (skip) when missing, a panic under `CI=true`.
-    fn fixture_named(name: &str) -> Option<Vec<u8>> {
+    pub(super) fn fixture_named(name: &str) -> Option<Vec<u8>> {
         let root = std::env::var_os("LLMPLAYER_FIXTURES")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));

@@ -165,24 +165,15 @@ mod tests {
     use super::*;
     use crate::model::Model;
     use crate::GgufFile;
-
-    fn fixture(name: &str) -> Option<Vec<u8>> {
-        let root = std::env::var_os("LLMPLAYER_FIXTURES")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
-        match std::fs::read(root.join("models").join(format!("{name}.gguf"))) {
-            Ok(b) => Some(b),
-            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{}: {e}", root.display()),
-            Err(_) => None,
-        }
-    }
+    // The session tests' fixture loader (skip when missing, a panic under CI=true).
+    use super::super::tests::fixture_named;
 
     /// Each pooling is what it says over the normed hidden states, which are computed the same
     /// whatever the batch split: last = the last row of a pass that outputs every row, cls =
     /// the first, mean = their average; and a session's past never leaks into the vector.
     #[test]
     fn poolings_agree_with_every_row_and_ignore_the_past() {
-        let Some(bytes) = fixture("llama") else { return };
+        let Some(bytes) = fixture_named("llama") else { return };
         let f = GgufFile::parse(&bytes).unwrap();
         let model = Model::load(&f).unwrap();
         let d = model.hp.n_embd;
@@ -233,7 +224,7 @@ mod tests {
     /// rank and unknown values are refused.
     #[test]
     fn the_model_key_picks_the_default() {
-        let Some(bytes) = fixture("llama") else { return };
+        let Some(bytes) = fixture_named("llama") else { return };
         let f = GgufFile::parse(&bytes).unwrap();
         let model = Model::load(&f).unwrap();
         assert_eq!(model.hp.pooling_type, None);
