@@ -94,9 +94,11 @@ describe.skipIf(root === null)('generation through the SDK (stories260K)', () =>
     const free = await m.createSession().complete('Once upon a time', { temperature: 0, maxTokens: 40 });
     const stop = 'ly. Sh'; // spans "Lily", "." and "She"
     expect(free.text).toContain(stop);
-    const stopped = await m.createSession().complete('Once upon a time', { temperature: 0, maxTokens: 40, stop: [stop] });
+    const stopped = await m.createSession().complete('Once upon a time', { temperature: 0, maxTokens: 40, stop: ['never seen', stop] });
     expect(stopped.finishReason).toBe('stop');
     expect(stopped.text).toBe(free.text.slice(0, free.text.indexOf(stop)));
+    expect(stopped.stopSequence).toBe(stop); // which one ended it
+    expect(free.stopSequence).toBeUndefined();
   });
 
   it('an AbortSignal ends generation with finishReason abort', async () => {

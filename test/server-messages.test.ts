@@ -62,6 +62,15 @@ describe('/v1/messages with the fake model', () => {
     expect(msg.usage.output_tokens).toBe('echo: hello there'.length);
   });
 
+  it('a stop sequence: stop_reason stop_sequence naming it, plain and streamed', async () => {
+    const body = { model: 'fake', max_tokens: 100, messages: [{ role: 'user' as const, content: 'one two END three' }], stop_sequences: ['NEVER', 'END'], ...GREEDY };
+    const msg = await client.messages.create(body);
+    expect(msg.content).toEqual([{ type: 'text', text: 'echo: one two ' }]);
+    expect(msg).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+    const streamed = await client.messages.stream(body).finalMessage();
+    expect(streamed).toMatchObject({ content: msg.content, stop_reason: 'stop_sequence', stop_sequence: 'END' });
+  });
+
   it('blocks: system blocks, tool_use and tool_result become the chat conversation', async () => {
     fake.calls.length = 0;
     const msg = await client.messages.create({

@@ -60,6 +60,7 @@ export class GeneratedText {
         generateTokensPerSecond: generateMs > 0 ? (n * 1000) / generateMs : 0,
       },
       ...(this.#logprobs ? { logprobs: this.#logprobs } : {}),
+      ...(this.#stops.matched !== null ? { stopSequence: this.#stops.matched } : {}),
     };
   }
 }

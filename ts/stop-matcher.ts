@@ -4,6 +4,8 @@
  */
 export class StopMatcher {
   #pending = '';
+  /** The stop string that ended the text, once one has. */
+  matched: string | null = null;
   readonly #stops: string[];
   readonly #longest: number;
 
@@ -19,7 +21,10 @@ export class StopMatcher {
     let cut = -1;
     for (const s of this.#stops) {
       const i = this.#pending.indexOf(s);
-      if (i !== -1 && (cut === -1 || i < cut)) cut = i;
+      if (i !== -1 && (cut === -1 || i < cut)) {
+        cut = i;
+        this.matched = s;
+      }
     }
     if (cut !== -1) {
       const emit = this.#pending.slice(0, cut);

@@ -232,6 +232,8 @@ export interface GenerateResult {
   timings: Timings;
   /** With `logprobs` (or `topLogprobs`): one entry per item of `tokens`. */
   logprobs?: TokenLogprobs[];
+  /** The `stop` string that ended the generation (`finishReason: 'stop'`), when one did. */
+  stopSequence?: string;
 }
 
 export interface EvaluateOptions {

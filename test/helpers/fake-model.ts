@@ -259,6 +259,7 @@ export class FakeSession implements Session {
     let text = '';
     let pending = '';
     let finishReason: GenerateResult['finishReason'] = 'stop';
+    let stopSequence: string | undefined;
     this.history = prompt.slice();
     for (let i = 0; ; i++) {
       await sleep(delay);
@@ -281,6 +282,7 @@ export class FakeSession implements Session {
         text += before;
         yield { token, text: before };
         finishReason = 'stop';
+        stopSequence = hit[0];
         break;
       }
       let keep = 0;
@@ -304,6 +306,7 @@ export class FakeSession implements Session {
       // As the engine counts it: the last prompt token is always evaluated again.
       usage: { promptTokens: prompt.length, completionTokens: tokens.length, totalTokens: prompt.length + tokens.length, cachedTokens: Math.min(reused, prompt.length - 1) },
       timings: { promptMs: 0, generateMs: ms, promptTokensPerSecond: 0, generateTokensPerSecond: (tokens.length * 1000) / ms },
+      ...(stopSequence !== undefined ? { stopSequence } : {}),
     };
   }
 

@@ -55,6 +55,8 @@ export interface ChoiceOutcome {
   logprobs?: TokenLogprobs[];
   completionTokens: number;
   cachedTokens: number;
+  /** The `stop` string that ended the choice, when one did. */
+  stopSequence?: string;
 }
 
 /** Adds `b` to `a` in place (a view's deltas summed into an outcome). */
@@ -126,6 +128,7 @@ export interface RawOutcome {
   completionTokens: number;
   cachedTokens: number;
   logprobs?: TokenLogprobs[];
+  stopSequence?: string;
   /** performance.now() when the first / last token came (metrics); undefined without tokens. */
   firstTokenAt?: number;
   lastTokenAt?: number;
@@ -172,6 +175,7 @@ export async function runGeneration(lease: Lease, prompt: number[], options: Gen
     completionTokens: result?.usage.completionTokens ?? generated.length,
     cachedTokens: result?.usage.cachedTokens ?? 0,
     ...(result?.logprobs ? { logprobs: result.logprobs } : {}),
+    ...(result?.stopSequence !== undefined ? { stopSequence: result.stopSequence } : {}),
     firstTokenAt,
     lastTokenAt,
   };

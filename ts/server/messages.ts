@@ -46,7 +46,7 @@ export function messagesErrorHandler(log: ErrorLog): (err: unknown, c: Context) 
   };
 }
 
-type StopReason = 'end_turn' | 'max_tokens' | 'tool_use' | 'model_context_window_exceeded';
+type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'model_context_window_exceeded';
 
 /** Anthropic's usage: `input_tokens` excludes the tokens read from the cache. */
 function anthropicUsage(u: CompletionUsage) {
@@ -69,11 +69,20 @@ const toolUse = (t: ParsedToolCall) => ({ type: 'tool_use', id: TOOL_ID_PREFIX +
 export function messagesFormat(id: string, model: string, promptTokens: number, maxTokens: number): ResponseFormat {
   const stopReason = (c: ChoiceOutcome): StopReason => {
     if (c.finishReason === 'tool_calls') return 'tool_use';
-    if (c.finishReason === 'stop') return 'end_turn';
+    if (c.finishReason === 'stop') return c.stopSequence !== undefined ? 'stop_sequence' : 'end_turn';
     // 'length' short of max_tokens: the context (planGeneration caps maxTokens by it) ran out.
     return c.completionTokens >= maxTokens ? 'max_tokens' : 'model_context_window_exceeded';
   };
-  const message = (content: Json[], stop: StopReason | null, usage: Json) => ({ id, type: 'message', role: 'assistant', model, content, stop_reason: stop, stop_sequence: null, usage });
+  const message = (content: Json[], stop: StopReason | null, usage: Json, stopSequence: string | null = null) => ({
+    id,
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: stop,
+    stop_sequence: stopSequence,
+    usage,
+  });
 
   // Streaming: the open block (thinking or text) and the next block index.
   let open: 'thinking' | 'text' | null = null;
@@ -114,7 +123,7 @@ export function messagesFormat(id: string, model: string, promptTokens: number, 
       if (c.reasoning) content.push({ type: 'thinking', thinking: c.reasoning, signature: '' });
       if (c.content || c.toolCalls.length === 0) content.push({ type: 'text', text: c.content });
       content.push(...c.toolCalls.map(toolUse));
-      return message(content, stopReason(c), anthropicUsage(usage));
+      return message(content, stopReason(c), anthropicUsage(usage), c.stopSequence ?? null);
     },
     start: () => [
       ev('message_start', { message: message([], null, { input_tokens: promptTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 }) }),
@@ -133,7 +142,7 @@ export function messagesFormat(id: string, model: string, promptTokens: number, 
     },
     end: (choices, usage) => [
       // message_delta's usage counters are the whole message's (the SDK replaces message_start's with them).
-      ev('message_delta', { delta: { stop_reason: stopReason(choices[0]!), stop_sequence: null }, usage: anthropicUsage(usage) }),
+      ev('message_delta', { delta: { stop_reason: stopReason(choices[0]!), stop_sequence: choices[0]!.stopSequence ?? null }, usage: anthropicUsage(usage) }),
       ev('message_stop', {}),
     ],
     error: (err) => [{ event: 'error', data: anthropicError(err) }],

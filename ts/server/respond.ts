@@ -116,6 +116,7 @@ function outcomeOf(index: number, raw: RawOutcome, view: AssistantView, seen?: C
   out.completionTokens = raw.completionTokens;
   out.cachedTokens = raw.cachedTokens;
   if (raw.logprobs) out.logprobs = raw.logprobs;
+  if (raw.stopSequence !== undefined && out.finishReason === 'stop') out.stopSequence = raw.stopSequence;
   return out;
 }
 
