@@ -4,7 +4,7 @@
 import type { ChatMessage, ChatToolCall } from '../chat-template.js';
 import { given, missing, typeError, viaChat } from './chat-translate.js';
 import { invalidRequest, unsupported } from './errors.js';
-import { isObject, LIMITS, optBoolean, optNumber, optString, requireObject, type ChatRequest } from './validate.js';
+import { isObject, LIMITS, objectList, optBoolean, optNumber, optString, requireObject, type ChatRequest } from './validate.js';
 
 type Json = Record<string, unknown>;
 
@@ -104,11 +104,7 @@ function turn(m: unknown, at: string): ChatMessage[] {
 }
 
 function chatTools(v: unknown): Json[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw typeError('tools', 'an array', v);
-  return v.map((t: unknown, i) => {
-    const at = `tools[${i}]`;
-    if (!isObject(t)) throw typeError(at, 'an object', t);
+  return objectList(v, 'tools', (t, at) => {
     // Server tools (web_search_…, bash_…, text_editor_…) run at Anthropic: none here.
     if (given(t, 'type') && t.type !== 'custom') {
       throw typeof t.type === 'string' ? unsupported(`${at}.type`, `'${t.type.slice(0, 40)}' is not supported (only client tools with an input_schema)`) : typeError(`${at}.type`, 'a string', t.type);

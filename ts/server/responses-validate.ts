@@ -4,7 +4,7 @@
 import type { ChatMessage } from '../chat-template.js';
 import { given, missing, typeError, viaChat } from './chat-translate.js';
 import { invalidRequest, unsupported } from './errors.js';
-import { isObject, LIMITS, optBoolean, optString, requireObject, type ChatRequest } from './validate.js';
+import { isObject, LIMITS, objectList, optBoolean, optString, requireObject, type ChatRequest } from './validate.js';
 
 type Json = Record<string, unknown>;
 
@@ -122,11 +122,7 @@ function inputMessages(input: unknown): ChatMessage[] {
 
 /** Function tools → chat tools; built-in tools (web search, files …) are refused. */
 function chatTools(v: unknown): Json[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw typeError('tools', 'an array', v);
-  return v.map((t: unknown, i) => {
-    const at = `tools[${i}]`;
-    if (!isObject(t)) throw typeError(at, 'an object', t);
+  return objectList(v, 'tools', (t, at) => {
     if (t.type !== 'function') {
       throw typeof t.type === 'string' ? unsupported(`${at}.type`, `'${t.type.slice(0, 40)}' is not supported (only function tools)`) : typeError(`${at}.type`, 'a string', t.type);
     }

@@ -60,6 +60,17 @@ export function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** An optional array of objects, each mapped with its path (`tools[2]`); null/absent: undefined. */
+export function objectList<T>(v: unknown, param: string, each: (o: Json, at: string) => T): T[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw typeError(param, 'an array', v);
+  return v.map((x: unknown, i) => {
+    const at = `${param}[${i}]`;
+    if (!isObject(x)) throw typeError(at, 'an object', x);
+    return each(x, at);
+  });
+}
+
 /** The parsed body must be a JSON object. */
 export function requireObject(body: unknown): Json {
   if (!isObject(body)) {
