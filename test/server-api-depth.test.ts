@@ -6,14 +6,10 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatPromptTokens, loadModel, type Model } from '../ts/index.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
-import { fixturesRoot } from './helpers/fixtures.js';
-import { realModels } from './helpers/real-models.js';
+import { realModelOrFail } from './helpers/real-models.js';
 
-const root = fixturesRoot();
-const smol = root ? realModels(root).find((m) => m.file.startsWith('SmolLM2')) : undefined;
-const CI = process.env.CI === 'true';
-if (CI && (!smol || smol.missing !== null)) throw new Error(`api depth: ${smol?.missing ?? 'SmolLM2 not listed in models.json'}`);
-const usable = !!smol && smol.missing === null;
+const smol = realModelOrFail('SmolLM2', 'api depth');
+const usable = smol !== undefined;
 
 const USER = [{ role: 'user' as const, content: 'Name three colors.' }];
 

@@ -16,21 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadModel, type Model } from '../ts/index.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
-import { fixturesRoot } from './helpers/fixtures.js';
-import { realModels } from './helpers/real-models.js';
+import { realModelOrFail } from './helpers/real-models.js';
+import { TIME, WEATHER } from './helpers/weather-tools.js';
 
-const root = fixturesRoot();
-const smol = root ? realModels(root).find((m) => m.file.startsWith('SmolLM2')) : undefined;
-if (process.env.CI === 'true' && (!smol || smol.missing !== null)) throw new Error(`clients-tools: ${smol?.missing ?? 'SmolLM2 not listed in models.json'}`);
-const usable = !!smol && smol.missing === null;
+const smol = realModelOrFail('SmolLM2', 'clients-tools');
+const usable = smol !== undefined;
 
-const WEATHER = {
-  type: 'object',
-  properties: { city: { type: 'string', maxLength: 30 }, unit: { enum: ['celsius', 'fahrenheit'] } },
-  required: ['city', 'unit'],
-  additionalProperties: false,
-};
-const TIME = { type: 'object', properties: { timezone: { type: 'string', maxLength: 40 } }, required: ['timezone'], additionalProperties: false };
 const PERSON = {
   type: 'object',
   properties: { name: { type: 'string', maxLength: 20 }, age: { type: 'integer', minimum: 0, maximum: 120 } },

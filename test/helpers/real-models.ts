@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fixturesRoot } from './fixtures.js';
 
 export interface RealModelEntry {
   file: string;
@@ -50,4 +51,15 @@ export function realModels(fixturesRoot: string): RealModel[] {
     const path = join(dir, m.file);
     return { ...m, path, missing: whyUnusable(m, path) };
   });
+}
+
+/**
+ * The real model whose file name starts with `prefix`, when fetched and verified; undefined
+ * otherwise — except under CI=true, where a missing model fails the test file (`what` names it).
+ */
+export function realModelOrFail(prefix: string, what: string): RealModel | undefined {
+  const root = fixturesRoot();
+  const m = root ? realModels(root).find((x) => x.file.startsWith(prefix)) : undefined;
+  if (process.env.CI === 'true' && (!m || m.missing !== null)) throw new Error(`${what}: ${m?.missing ?? `${prefix} not listed in models.json`}`);
+  return m && m.missing === null ? m : undefined;
 }
