@@ -4,10 +4,13 @@
 import type { Model, TokenLogprobs } from '../types.js';
 import type { ChoiceLogprobs, CompletionLogprobs } from './openai-types.js';
 
+const utf8 = new TextDecoder();
+const encoder = new TextEncoder();
+
 /** A token's text as OpenAI reports it: its UTF-8 decoding (bytes of a split character as U+FFFD). */
 function piece(model: Model, id: number): { token: string; bytes: number[] } {
-  const bytes = model.tokenBytes?.(id) ?? new TextEncoder().encode(model.tokenPiece(id));
-  return { token: new TextDecoder().decode(bytes), bytes: Array.from(bytes) };
+  const bytes = model.tokenBytes?.(id) ?? encoder.encode(model.tokenPiece(id));
+  return { token: utf8.decode(bytes), bytes: Array.from(bytes) };
 }
 
 /** -Infinity (a banned token) is not JSON: OpenAI's floor is -9999. */
