@@ -20,6 +20,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       'max-queue': { type: 'string' },
       timeout: { type: 'string' },
       'shutdown-timeout': { type: 'string' },
+      'no-ui': { type: 'boolean' },
     },
   });
   if (v.model && v['models-dir']) throw new UsageError('give -m FILE or --models-dir DIR, not both');
@@ -67,6 +68,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     kvSize: parseIntOption('kv-size', v['kv-size'], 1),
     maxQueue: parseIntOption('max-queue', v['max-queue'], 0),
     requestTimeoutMs: (parseIntOption('timeout', v.timeout, 0) ?? 600) * 1000,
+    ui: !v['no-ui'],
   });
   const shutdownMs = (parseIntOption('shutdown-timeout', v['shutdown-timeout'], 0) ?? 30) * 1000;
   const auth = apiKey ? ` -H "Authorization: Bearer $LLMPLAYER_API_KEY"` : '';
@@ -74,7 +76,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     `llmplayer serving ${models.map((m) => m.id).join(', ')} at ${server.url}/v1` +
       (v.model || v['models-dir'] ? '' : ' (embedded stories260K demo model)') +
       `\n\ntry:\n  curl ${server.url}/v1/chat/completions -H "Content-Type: application/json"${auth} \\\n` +
-      `    -d '{"model":"${models[0]!.id}","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":64}'\n`,
+      `    -d '{"model":"${models[0]!.id}","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":64}'\n` +
+      (v['no-ui'] ? '' : `\nor open ${server.url}/ in a browser to chat\n`),
   );
   await new Promise<void>((resolve) => {
     let stopping = false;

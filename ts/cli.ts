@@ -14,10 +14,11 @@ Usage:
   llmplayer serve [-m FILE | --models-dir DIR] [--host 127.0.0.1] [--port 8080]
                   [--api-key KEY] [--threads N] [--ctx N] [--kv-type T] [--parallel 4]
                   [--kv-size N] [--max-queue 64] [--timeout 600] [--shutdown-timeout 30]
-                  [--backend B] [--flash-attn on|off] [--rounding avx2|avx512]
+                  [--backend B] [--flash-attn on|off] [--rounding avx2|avx512] [--no-ui]
       OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models,
-      /metrics, …). Without -m it serves the embedded stories260K demo model. The API key
-      may also come from LLMPLAYER_API_KEY. See REST-API.md.
+      /metrics, …) and a chat page at / (--no-ui turns it off). Without -m it serves the
+      embedded stories260K demo model. The API key may also come from LLMPLAYER_API_KEY
+      (the page asks for it; the API stays protected). See REST-API.md.
       --parallel N       sequences decoded together in one forward pass per model
                          (continuous batching; default 4); --ctx is each one's context.
       --kv-size N        KV cache positions the sequences share (default ctx × parallel); a

@@ -16,6 +16,7 @@ import { tokenizeRoutes } from './tokenize.js';
 import { responsesRoutes } from './responses.js';
 import { Telemetry } from './telemetry.js';
 import { MESSAGES_PATH, messagesErrorHandler, messagesRoutes } from './messages.js';
+import { UI_PATH, uiRoutes } from './ui.js';
 
 /** Default request body limit: 4 MiB (a 128k-token prompt is ~0.5 MB of text). */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -41,6 +42,8 @@ export interface AppOptions extends RegistryOptions {
   requestTimeoutMs?: number;
   /** Where unexpected errors (500s) are reported. Default: console.error. */
   log?: ErrorLog;
+  /** Serve the chat page at `/` (reachable without the API key; the API it calls still needs it). Default true. */
+  ui?: boolean;
 }
 
 /** Constant-time string comparison (the key's length is not secret). */
@@ -53,9 +56,9 @@ function sameKey(a: string, b: string): boolean {
 
 const PUBLIC_PATHS = new Set(['/health', '/v1/health']);
 
-function requireApiKey(apiKey: string): MiddlewareHandler {
+function requireApiKey(apiKey: string, publicPaths: ReadonlySet<string>): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method === 'OPTIONS' || PUBLIC_PATHS.has(c.req.path)) return next();
+    if (c.req.method === 'OPTIONS' || publicPaths.has(c.req.path)) return next();
     const header = c.req.header('authorization') ?? '';
     // Bearer (OpenAI's clients) or `x-api-key` (Anthropic's).
     const key = /^Bearer\s+(.+)$/i.exec(header.trim())?.[1] ?? c.req.header('x-api-key');
@@ -94,7 +97,8 @@ export function createApp(options: AppOptions): Hono {
   app.notFound(handleNotFound);
   app.use('*', countRequests(ctx.telemetry));
   if (options.cors) app.use('*', cors({ origin: options.cors === true ? '*' : options.cors, maxAge: 600 }));
-  if (options.apiKey) app.use('*', requireApiKey(options.apiKey));
+  const ui = options.ui ?? true;
+  if (options.apiKey) app.use('*', requireApiKey(options.apiKey, ui ? new Set([...PUBLIC_PATHS, UI_PATH]) : PUBLIC_PATHS));
   app.use(
     '*',
     bodyLimit({
@@ -112,5 +116,6 @@ export function createApp(options: AppOptions): Hono {
   app.route('/', modelRoutes(ctx));
   app.route('/', tokenizeRoutes(ctx));
   app.route('/', metricsRoutes(ctx));
+  if (ui) app.route('/', uiRoutes());
   return app;
 }
