@@ -22,7 +22,7 @@ export const EMBEDDED_MODEL = fileURLToPath(new URL('../models/stories260K.gguf'
 
 type Flags = Record<string, string | boolean | undefined>;
 
-async function openModel(v: Flags, vocabOnly = false): Promise<Model> {
+export async function openModel(v: Flags, vocabOnly = false): Promise<Model> {
   return loadModel((v.model as string | undefined) ?? EMBEDDED_MODEL, {
     backend: parseBackend(v.backend as string | undefined),
     threads: parseIntOption('threads', v.threads as string | undefined, 1),

@@ -7,6 +7,7 @@ import { formatInspection } from './cli-info.js';
 import { UsageError, parseBackend } from './cli-args.js';
 import { evalCommand, perplexityCommand, runCommand, tokenizeCommand } from './cli-model.js';
 import { serveCommand } from './cli-serve.js';
+import { chatCommand } from './cli-chat.js';
 
 const HELP = `llmplayer — GGUF LLM inference for JavaScript
 
@@ -33,6 +34,12 @@ Usage:
       Stream a completion; ends with prompt and generation tokens/s. --chat wraps the
       prompt in the model's chat template (a harmony model, gpt-oss: prints the final
       channel only).
+  llmplayer chat [-m FILE] [--system TEXT] [-n -1] [--temp T] [sampling and model options]
+      Interactive chat in the model's chat template, streamed, one session: each turn
+      evaluates only its new tokens (printed after each reply with tokens/s). Ctrl+C stops
+      a reply (a second one, or Ctrl+D, exits); /reset, /system TEXT, /save FILE, /help,
+      /bye. -n caps each reply (default -1: until the end of the turn or a full context).
+      Piped stdin: one user turn per line, no prompt or colours.
   llmplayer eval -m FILE --tokens 1,2,3 [--decode] [--json] [--top 5]
       Logits per position (one prefill batch; --decode: one token at a time).
   llmplayer perplexity -m FILE -f text.txt [--ctx N] [--kv-type T] [--flash-attn on|off]
@@ -93,6 +100,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   eval: evalCommand,
   perplexity: perplexityCommand,
   serve: serveCommand,
+  chat: chatCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
