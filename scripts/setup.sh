@@ -15,6 +15,8 @@ need=()
 if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   need+=(rustc-web cargo-web rust-web-src lld-19)
 fi
+# Headless Chromium for the chat page tests (test/ui-chat.test.ts drives it with playwright-core).
+need+=(chromium)
 
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

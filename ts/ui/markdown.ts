@@ -7,7 +7,7 @@ const md = new MarkdownIt({ html: false, linkify: false, breaks: false });
 
 const fence = md.renderer.rules.fence!;
 md.renderer.rules.fence = (tokens, idx, options, env, self) =>
-  `<div class="code"><button type="button" class="copy" data-copy aria-label="Copy code">Copy</button>${fence(tokens, idx, options, env, self)}</div>`;
+  `<div class="code"><button type="button" class="copy" data-copy>Copy</button>${fence(tokens, idx, options, env, self)}</div>`;
 
 // Links leave the page in a new tab without giving it a handle on this one.
 const linkOpen = md.renderer.rules.link_open ?? ((tokens, idx, options, _env, self) => self.renderToken(tokens, idx, options));
