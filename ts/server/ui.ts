@@ -28,7 +28,7 @@ export function uiRoutes(): Hono {
     c.header('etag', UI_ETAG);
     const ifNoneMatch = c.req.header('if-none-match');
     if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === UI_ETAG)) return c.body(null, 304);
-    return c.html(UI_HTML);
+    return c.body(UI_HTML, 200, { 'content-type': 'text/html; charset=utf-8' });
   });
   return app;
 }
