@@ -62,6 +62,8 @@ describe.skipIf(!existsSync(cli))('llmplayer serve (dist/cli.js)', () => {
     expect(port).toBeGreaterThan(0);
     expect(s.stdout()).toContain('(embedded stories260K demo model)');
     expect(s.stdout()).toContain(`curl ${s.url}/v1/chat/completions`);
+    expect(s.stdout()).toContain(`open ${s.url}/ in a browser to chat`);
+    expect((await fetch(`${s.url}/`)).headers.get('content-type')).toBe('text/html; charset=utf-8');
 
     const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const res = await client.chat.completions.create({
@@ -85,6 +87,15 @@ describe.skipIf(!existsSync(cli))('llmplayer serve (dist/cli.js)', () => {
     expect(await s.exited).toEqual({ code: 0, signal: null });
     expect(s.stderr()).toContain('shutting down');
     await expect(fetch(`${s.url}/health`)).rejects.toThrow();
+  });
+
+  it('--no-ui: no chat page at / and no page URL printed', async () => {
+    const s = await startServe(['--no-ui']);
+    expect(s.stdout()).not.toContain('in a browser');
+    expect((await fetch(`${s.url}/`)).status).toBe(404);
+    expect((await fetch(`${s.url}/v1/models`)).status).toBe(200);
+    s.child.kill('SIGTERM');
+    expect((await s.exited).code).toBe(0);
   });
 
   it('--api-key: 401 without the key, 200 with it; /health stays public', async () => {
