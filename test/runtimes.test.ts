@@ -115,6 +115,12 @@ async function checkChat(url: string, backend: string): Promise<void> {
 
   const health = await fetch(`${url}/health`);
   expect(health.status).toBe(200);
+
+  // The chat page at / comes from every runtime's entry (one inline HTML answer, no files to find).
+  const page = await fetch(`${url}/`);
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-security-policy')).toMatch(/script-src 'sha256-/);
+  expect(await page.text()).toMatch(/^<!doctype html>[\s\S]*<script>/);
 }
 
 const LISTENING = /LISTENING (http:\/\/\S+) (native|wasm)/;
