@@ -27,7 +27,7 @@ interface Stats {
   reused: number;
   fresh: number;
 }
-const STATS = /\[(stopped · |length limit · )?(\d+) tokens, [\d.]+ tok\/s · prompt: (\d+) tokens, (\d+) reused, (\d+) new at [\d.]+ tok\/s\]/g;
+const STATS = /\[(stopped · |length limit · |context full · )?(\d+) tokens, [\d.]+ tok\/s · prompt: (\d+) tokens, (\d+) reused, (\d+) new at [\d.]+ tok\/s\]/g;
 function statsLines(text: string): Stats[] {
   return [...text.matchAll(STATS)].map((m) => ({ stopped: m[1] === 'stopped · ', completion: +m[2]!, prompt: +m[3]!, reused: +m[4]!, fresh: +m[5]! }));
 }
@@ -181,6 +181,7 @@ describe.skipIf(!existsSync(cli))('llmplayer chat with piped stdin (stories260K,
     const stats = statsLines(err);
     expect(stats).toHaveLength(2);
     expect(stats[0]!.prompt + stats[0]!.completion).toBe(ctx);
+    expect(err).toMatch(/\[context full · \d+ tokens/);
     expect(err).toContain(`[context full (${ctx} tokens)`);
     // The second turn does not fit: refused with the engine's reason, the chat goes on.
     expect(err).toMatch(new RegExp(`\\[context full: the prompt has \\d+ tokens; the context holds ${ctx}`));

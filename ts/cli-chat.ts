@@ -179,15 +179,20 @@ class Conversation {
     if (r.finishReason === 'abort' && printer.content === '') this.messages.pop();
     else this.messages.push({ role: 'assistant', content: printer.content });
     this.#stats(r);
-    if (r.finishReason === 'length' && r.usage.completionTokens < this.settings.maxTokens) {
+    if (this.#contextFull(r)) {
       this.#note(`[context full (${this.session.contextSize} tokens): /reset starts a new conversation, or restart with a larger -c]`);
     }
+  }
+
+  /** Ended by the context, not by -n. */
+  #contextFull(r: GenerateResult): boolean {
+    return r.finishReason === 'length' && r.usage.completionTokens < this.settings.maxTokens;
   }
 
   #stats(r: GenerateResult): void {
     const u = r.usage;
     const t = r.timings;
-    const how = r.finishReason === 'abort' ? 'stopped · ' : r.finishReason === 'length' ? 'length limit · ' : '';
+    const how = r.finishReason === 'abort' ? 'stopped · ' : this.#contextFull(r) ? 'context full · ' : r.finishReason === 'length' ? 'length limit · ' : '';
     this.#note(
       `[${how}${u.completionTokens} tokens, ${t.generateTokensPerSecond.toFixed(1)} tok/s · ` +
         `prompt: ${u.promptTokens} tokens, ${u.cachedTokens} reused, ${u.promptTokens - u.cachedTokens} new at ${t.promptTokensPerSecond.toFixed(1)} tok/s]`,
