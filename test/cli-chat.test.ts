@@ -32,7 +32,6 @@ function statsLines(text: string): Stats[] {
   return [...text.matchAll(STATS)].map((m) => ({ stopped: m[1] === 'stopped · ', completion: +m[2]!, prompt: +m[3]!, reused: +m[4]!, fresh: +m[5]! }));
 }
 
-// eslint-disable-next-line no-control-regex
 const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 
 const children: ChildProcess[] = [];
