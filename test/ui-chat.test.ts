@@ -9,12 +9,15 @@ import { chromium, type Browser, type BrowserContextOptions, type Page } from 'p
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../ts/index.js';
 import { serve, type RunningServer } from '../ts/server/node.js';
+import { FakeModel } from './helpers/fake-model.js';
 import { realModelOrFail } from './helpers/real-models.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const SHOTS = `${repo}test/output/ui`;
 const KEY = 'sk-ui-test';
 const SMOL = 'SmolLM2-135M-Instruct';
+const THOUGHT = 'The user says hi. I should greet back.';
+const ANSWER = 'Hello **there**!';
 const chromiumPath = process.env.LLMPLAYER_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(chromiumPath);
 if (!haveChromium && process.env.CI === 'true') throw new Error(`chat page tests: no Chromium at ${chromiumPath} (scripts/setup.sh installs Debian's; or set LLMPLAYER_CHROMIUM)`);
@@ -71,7 +74,9 @@ describe.skipIf(!haveChromium || !smol)('chat page in Chromium', () => {
       parallel: 1,
       log: () => {},
     });
-    keyed = await serve({ models: [{ id: 'stories260K', model: small }], port: 0, apiKey: KEY, log: () => {} });
+    // `thinker` answers `<think>…</think>answer` (reasoning_content), or fails mid-stream on "explode".
+    const thinker = new FakeModel({ reply: (x) => (x.includes('explode') ? x : `<think>\n${THOUGHT}\n</think>\n\n${ANSWER}`) });
+    keyed = await serve({ models: [{ id: 'stories260K', model: small }, { id: 'thinker', model: thinker }], port: 0, apiKey: KEY, log: () => {} });
     browser = await chromium.launch({ executablePath: chromiumPath });
   });
   afterAll(async () => {
@@ -94,6 +99,11 @@ describe.skipIf(!haveChromium || !smol)('chat page in Chromium', () => {
     await shot(page, 'settings');
     await page.getByTestId('settings-toggle').click();
 
+    await page.getByTestId('prompt').fill('line one');
+    await page.getByTestId('prompt').press('Shift+Enter'); // a newline, not a send
+    await page.getByTestId('prompt').pressSequentially('line two');
+    expect(await page.getByTestId('prompt').inputValue()).toBe('line one\nline two');
+    expect(await page.getByTestId('msg-user').count()).toBe(0);
     await page.getByTestId('prompt').fill('Tell me a long story about a dragon who learns to cook.');
     await page.getByTestId('prompt').press('Enter'); // Enter sends
     await expect.poll(() => replyLength(page), { timeout: 20_000 }).toBeGreaterThan(0);
@@ -231,6 +241,35 @@ describe.skipIf(!haveChromium || !smol)('chat page in Chromium', () => {
     await keyPage.getByTestId('reply-stats').waitFor();
     expect(await keyPage.getByTestId('key-form').count()).toBe(0);
     await shot(keyPage, 'key-chat');
+
+    // Reasoning arrives as reasoning_content: shown collapsed above the answer.
+    await keyPage.getByTestId('settings-toggle').click();
+    await keyPage.getByTestId('temperature').fill('0'); // the fake model's greedy (verbatim) answer
+    await keyPage.getByTestId('settings-toggle').click();
+    await keyPage.getByTestId('new-chat').click();
+    await keyPage.getByTestId('model-select').selectOption('thinker');
+    await keyPage.getByTestId('prompt').fill('hi');
+    await keyPage.getByTestId('prompt').press('Enter');
+    await keyPage.getByTestId('reply-stats').waitFor({ timeout: 10_000 });
+    expect(await keyPage.locator('[data-testid=reasoning]').getAttribute('open')).toBeNull();
+    expect(await keyPage.getByText(THOUGHT).isVisible()).toBe(false);
+    expect(await keyPage.getByTestId('reply-body').innerHTML()).toBe('<p>Hello <strong>there</strong>!</p>\n');
+    await keyPage.locator('[data-testid=reasoning] summary').click();
+    expect(await keyPage.getByText(THOUGHT).isVisible()).toBe(true);
+    await shot(keyPage, 'reasoning');
+
+    // An error event mid-stream is shown under the partial reply.
+    await keyPage.getByTestId('prompt').fill('explode');
+    await keyPage.getByTestId('prompt').press('Enter');
+    await keyPage.getByTestId('reply-error').waitFor({ timeout: 10_000 });
+    expect(await keyPage.getByTestId('reply-error').innerText()).not.toBe('');
+    await shot(keyPage, 'stream-error');
+
+    // A stored key the server no longer accepts brings the form back, saying why.
+    await keyPage.evaluate(() => localStorage.setItem('llmplayer.apiKey', JSON.stringify('sk-stale')));
+    await keyPage.reload();
+    await keyPage.getByTestId('key-error').waitFor();
+    expect(await keyPage.getByTestId('key-error').innerText()).toMatch(/Incorrect API key/);
     expect(pageErrors).toEqual([]);
   });
 });
