@@ -17,6 +17,9 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unkno
 fi
 # Headless Chromium for the chat page tests (test/ui-chat.test.ts drives it with playwright-core).
 need+=(chromium)
+# An OpenCL runtime on the CPU (PoCL) and the ICD loader, for the OpenCL device tests
+# (crates/llmplayer-opencl); util-linux's `script` drives the terminal chat test.
+need+=(pocl-opencl-icd ocl-icd-libopencl1 util-linux)
 
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
