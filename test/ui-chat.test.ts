@@ -265,6 +265,16 @@ describe.skipIf(!haveChromium || !smol)('chat page in Chromium', () => {
     expect(await keyPage.getByTestId('reply-error').innerText()).not.toBe('');
     await shot(keyPage, 'stream-error');
 
+    // The failed exchange stays on screen but is not sent again: the roles keep alternating.
+    const sent = keyPage.waitForRequest((r) => r.url().endsWith('/v1/chat/completions'));
+    await keyPage.getByTestId('prompt').fill('hi again');
+    await keyPage.getByTestId('prompt').press('Enter');
+    const body = JSON.parse((await sent).postData() ?? '{}') as { messages: { role: string; content: string }[] };
+    expect(body.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(body.messages.at(-1)!.content).toBe('hi again');
+    await expect.poll(() => keyPage.getByTestId('reply-stats').count(), { timeout: 10_000 }).toBe(2);
+    expect(await keyPage.getByTestId('reply-error').count()).toBe(1);
+
     // A stored key the server no longer accepts brings the form back, saying why.
     await keyPage.evaluate(() => localStorage.setItem('llmplayer.apiKey', JSON.stringify('sk-stale')));
     await keyPage.reload();

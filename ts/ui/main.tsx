@@ -9,6 +9,23 @@ import { Sidebar } from './sidebar.js';
 import * as store from './store.js';
 import type { Conversation, Message } from './store.js';
 
+/**
+ * The turns sent to the server: a failed exchange (a reply that ended in an error, and the
+ * question before it) stays on screen but is left out, so user and assistant turns keep
+ * alternating, as strict chat templates require.
+ */
+function turnsToSend(history: Message[]): Message[] {
+  const out: Message[] = [];
+  for (const m of history) {
+    if (m.role === 'assistant' && m.error) {
+      if (out[out.length - 1]?.role === 'user') out.pop();
+      continue;
+    }
+    out.push(m);
+  }
+  return out;
+}
+
 function App() {
   const [conversations, setConversations] = useState<Conversation[]>(store.loadConversations);
   const [currentId, setCurrentId] = useState(store.loadCurrentId);
@@ -28,9 +45,15 @@ function App() {
   const current = conversations.find((c) => c.id === currentId);
   const model = current && models.includes(current.model) ? current.model : models[0] ?? '';
 
-  // Saved when a reply is done, not on every token.
+  // Saved when a reply is done, and at most once a second while one streams (a reload then
+  // finds the question and the reply so far), not on every token.
+  const savedAt = useRef(0);
   useEffect(() => {
-    if (!streaming) store.saveConversations(conversations);
+    const now = Date.now();
+    if (!streaming || now - savedAt.current >= 1000) {
+      store.saveConversations(conversations);
+      savedAt.current = now;
+    }
   }, [conversations, streaming]);
   useEffect(() => store.saveCurrentId(currentId), [currentId]);
   useEffect(() => store.saveSettings(settings), [settings]);
@@ -80,7 +103,7 @@ function App() {
     setCurrentId(conv.id);
     const request: ChatRequest = {
       model,
-      messages: [...(settings.system.trim() ? [{ role: 'system' as const, content: settings.system }] : []), ...history.filter((m) => !m.error).map((m) => ({ role: m.role, content: m.content }))],
+      messages: [...(settings.system.trim() ? [{ role: 'system' as const, content: settings.system }] : []), ...turnsToSend(history).map((m) => ({ role: m.role, content: m.content }))],
       temperature: settings.temperature,
       top_p: settings.topP,
       max_tokens: settings.maxTokens,
@@ -133,7 +156,7 @@ function App() {
     if (!text || streaming) return;
     setDraft('');
     const conv = current ?? store.newConversation(model);
-    void send(conv, [...conv.messages.filter((m) => !(m.role === 'assistant' && m.error && !m.content)), { role: 'user', content: text }]);
+    void send(conv, [...conv.messages, { role: 'user', content: text }]);
   };
   const regenerate = () => {
     if (!current || streaming) return;
