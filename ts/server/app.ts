@@ -27,7 +27,7 @@ export interface AppOptions extends RegistryOptions {
    * `{ id, load }` entries, or a ModelRegistry (to keep a handle for `close()`).
    */
   models: ModelsOption;
-  /** When set, every route but /health requires `Authorization: Bearer <apiKey>` (or `x-api-key: <apiKey>`). */
+  /** When set, every route but /health and the chat page at / requires `Authorization: Bearer <apiKey>` (or `x-api-key: <apiKey>`). */
   apiKey?: string;
   /** Request bodies above this many bytes get 413. Default DEFAULT_MAX_BODY_BYTES (4 MiB). */
   maxBodyBytes?: number;
