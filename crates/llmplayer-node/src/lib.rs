@@ -3,6 +3,7 @@
 
 mod batcher;
 mod bytes;
+mod devices;
 mod error;
 mod model;
 mod session;

@@ -23,7 +23,9 @@ use std::sync::OnceLock;
 /// what an ICD loader with no platforms answers).
 pub const NO_RUNTIME: cl_int = -1001;
 
-/// Library names tried in order; `LLMPLAYER_OPENCL_LIB` (a path) comes first when set.
+/// Library names tried in order, unless `LLMPLAYER_OPENCL_LIB` (a path) is set: then only that
+/// path is tried, so a user who names a loader gets that one or a clear error, never a silent
+/// fallback to the system's.
 #[cfg(target_os = "windows")]
 const NAMES: &[&str] = &["OpenCL.dll"];
 #[cfg(target_os = "macos")]
@@ -38,15 +40,22 @@ pub fn load() -> Result<&'static Library, String> {
     LIBRARY
         .get_or_init(|| {
             let from_env = std::env::var("LLMPLAYER_OPENCL_LIB").ok().filter(|s| !s.is_empty());
+            let names: Vec<&str> = match &from_env {
+                Some(path) => vec![path.as_str()],
+                None => NAMES.to_vec(),
+            };
             let mut tried = Vec::new();
-            for name in from_env.iter().map(String::as_str).chain(NAMES.iter().copied()) {
+            for name in names {
                 // SAFETY: an OpenCL ICD loader's initialisers only set up its own state.
                 match unsafe { Library::new(name) } {
                     Ok(lib) => return Ok(lib),
                     Err(e) => tried.push(format!("{name}: {e}")),
                 }
             }
-            Err(format!("no OpenCL runtime found (install an OpenCL driver and its ICD loader; tried {})", tried.join("; ")))
+            Err(match from_env {
+                Some(_) => format!("the OpenCL loader LLMPLAYER_OPENCL_LIB names does not load ({})", tried.join("; ")),
+                None => format!("no OpenCL runtime found (install an OpenCL driver and its ICD loader; tried {})", tried.join("; ")),
+            })
         })
         .as_ref()
         .map_err(Clone::clone)
