@@ -1,7 +1,7 @@
 // Chooses and loads a backend: the native addon when its binary loads, else WASM.
 // `LLMPLAYER_BACKEND=native|wasm` (or the `backend` option) forces one.
 import { fromBackendError } from './errors.js';
-import type { BatchStats } from './types.js';
+import type { BatchStats, DeviceInfo, DeviceList } from './types.js';
 
 export type BackendName = 'native' | 'wasm';
 
@@ -123,9 +123,13 @@ export interface Backend {
   inspectPath(path: string, flags: InspectFlags): Promise<string>;
   inspectBytes(bytes: Uint8Array, flags: InspectFlags): string;
   loadModel(source: string | Uint8Array, options: RawLoadOptions): Promise<RawModel>;
+  /** The OpenCL devices (native only: WASM has none). */
+  listDevices?(): DeviceList;
 }
 
 interface NativeBinding {
+  /** Absent from an addon built before OpenCL support. */
+  listDevices?(): { available: boolean; reason?: string | null; devices: DeviceInfo[] };
   inspectFile(path: string, options?: InspectFlags): string;
   inspectBytes(bytes: Uint8Array, options?: InspectFlags): string;
   loadModelFile(path: string, options?: RawLoadOptions): Promise<RawModel>;
@@ -175,6 +179,14 @@ async function loadNative(): Promise<Backend> {
     name: 'native',
     inspectPath: async (path, flags) => wrap(() => binding.inspectFile(path, flags)),
     inspectBytes: (bytes, flags) => wrap(() => binding.inspectBytes(bytes, flags)),
+    listDevices: binding.listDevices
+      ? () => {
+          const r = binding.listDevices!();
+          return r.available
+            ? { available: true, devices: r.devices }
+            : { available: false, reason: r.reason ?? 'OpenCL unavailable', devices: [] };
+        }
+      : undefined,
     loadModel: async (source, options) => {
       try {
         return await (typeof source === 'string'

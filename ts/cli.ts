@@ -8,6 +8,7 @@ import { UsageError, parseBackend } from './cli-args.js';
 import { evalCommand, perplexityCommand, runCommand, tokenizeCommand } from './cli-model.js';
 import { serveCommand } from './cli-serve.js';
 import { chatCommand } from './cli-chat.js';
+import { devicesCommand } from './cli-devices.js';
 
 const HELP = `llmplayer — GGUF LLM inference for JavaScript
 
@@ -49,6 +50,10 @@ Usage:
       Token ids and pieces (a vocab-only GGUF is enough).
   llmplayer info <file.gguf> [--json] [--tensors] [--full-arrays]
       Architecture, parameters, quantization mix, tokenizer, chat template.
+  llmplayer devices [--json]
+      The OpenCL devices (index, kind, name, platform, memory, compute units), or why there
+      are none. LLMPLAYER_OPENCL_LIB=PATH uses that OpenCL ICD loader (only that one) instead
+      of the system's libOpenCL.so.1.
   llmplayer --help | -h        Show this help.
   llmplayer --version | -v     Show the version.
 
@@ -101,6 +106,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   perplexity: perplexityCommand,
   serve: serveCommand,
   chat: chatCommand,
+  devices: devicesCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

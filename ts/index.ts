@@ -4,6 +4,7 @@ export { getBackend, setWasmModule } from './backend.js';
 export type { BackendName } from './backend.js';
 export { GgufError } from './errors.js';
 export { loadModel } from './model.js';
+export { listDevices } from './devices.js';
 export { chatPromptTokens } from './chat-prompt.js';
 export { LlmError } from './errors.js';
 export type * from './types.js';

@@ -366,3 +366,32 @@ export interface Model {
 export function isGenerateResult(x: GenerateChunk | GenerateResult): x is GenerateResult {
   return (x as GenerateResult).finishReason !== undefined;
 }
+
+/** What kind of device an OpenCL device reports itself as. */
+export type DeviceKind = 'gpu' | 'cpu' | 'accelerator' | 'other';
+
+/** One OpenCL device, as `listDevices()` and `llmplayer devices` list it. */
+export interface DeviceInfo {
+  /** Position in the list (platforms in the ICD loader's order, then each platform's devices). */
+  index: number;
+  /** The OpenCL platform (driver), e.g. "NVIDIA CUDA" or "Portable Computing Language". */
+  platform: string;
+  name: string;
+  vendor: string;
+  kind: DeviceKind;
+  /** Global memory, bytes. */
+  memory: number;
+  /** The largest single buffer the device allocates, bytes. */
+  maxAlloc: number;
+  computeUnits: number;
+  /** The OpenCL C version the device compiles, e.g. "OpenCL C 1.2 PoCL". */
+  cVersion: string;
+  /** Whether the device has half-precision arithmetic (`cl_khr_fp16`). */
+  fp16: boolean;
+}
+
+/**
+ * The machine's OpenCL devices, or why none can be listed (no OpenCL runtime, no device, the
+ * native addon not loaded). Not having OpenCL is an answer here, not an error.
+ */
+export type DeviceList = { available: true; devices: DeviceInfo[] } | { available: false; reason: string; devices: [] };
