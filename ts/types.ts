@@ -394,4 +394,7 @@ export interface DeviceInfo {
  * The machine's OpenCL devices, or why none can be listed (no OpenCL runtime, no device, the
  * native addon not loaded). Not having OpenCL is an answer here, not an error.
  */
-export type DeviceList = { available: true; devices: DeviceInfo[] } | { available: false; reason: string; devices: [] };
+export type DeviceList =
+  | { available: true; devices: DeviceInfo[] }
+  /** `devices` is always empty here (typed as the list so code can read it either way). */
+  | { available: false; reason: string; devices: DeviceInfo[] };
