@@ -49,7 +49,11 @@ pub fn load() -> Result<&'static Library, String> {
                 // SAFETY: an OpenCL ICD loader's initialisers only set up its own state.
                 match unsafe { Library::new(name) } {
                     Ok(lib) => return Ok(lib),
-                    Err(e) => tried.push(format!("{name}: {e}")),
+                    // dlopen's message usually names the file already; name it only if not.
+                    Err(e) => {
+                        let e = e.to_string();
+                        tried.push(if e.contains(name) { e } else { format!("{name}: {e}") })
+                    }
                 }
             }
             Err(match from_env {
