@@ -203,6 +203,8 @@ pub struct RuntimeOptions {
     /// Which llama.cpp x86 build's rounding to reproduce: `avx2` or `avx512` (None: `avx2`;
     /// see `model::ops::expf`). Checked at load.
     pub rounding: Option<String>,
+    /// A device that takes the products of the weights it holds (`model::offload`).
+    pub offload: Option<crate::model::offload::SharedOffload>,
 }
 
 /// `name` as a cache type, or `default` when absent (the bindings pass the SDK's string
@@ -235,7 +237,7 @@ impl RuntimeModel {
             None => Rounding::default(),
         };
         let engine = if text.has_weights && !opts.vocab_only {
-            let load = LoadOptions { n_threads: opts.n_threads, rounding, ..LoadOptions::default() };
+            let load = LoadOptions { n_threads: opts.n_threads, rounding, offload: opts.offload.clone(), ..LoadOptions::default() };
             let m = Model::from_shared(bytes, &load)?;
             kv_type.check(m.hparams())?;
             Some(Arc::new(m))

@@ -18,7 +18,7 @@ pub struct WasmModel {
 impl WasmModel {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: Vec<u8>, vocab_only: bool, kv_type: Option<String>, flash_attn: Option<bool>, rounding: Option<String>) -> Result<WasmModel, JsValue> {
-        let opts = RuntimeOptions { n_threads: Some(1), vocab_only, kv_type, flash_attn: flash_attn.unwrap_or(false), rounding };
+        let opts = RuntimeOptions { n_threads: Some(1), vocab_only, kv_type, flash_attn: flash_attn.unwrap_or(false), rounding, offload: None };
         Ok(WasmModel { rt: RuntimeModel::load(Arc::new(bytes), &opts).map_err(js_error)? })
     }
     #[wasm_bindgen(js_name = createSession)]

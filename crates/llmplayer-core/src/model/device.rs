@@ -11,6 +11,7 @@ use super::ops::attention::{attention, AttnDims, AttnScratch, KvView};
 use super::ops::expf::Rounding;
 use super::ops::ffn::{geglu_inplace, gelu_inplace, swiglu_fused_rows, swiglu_inplace, swiglu_oai_inplace};
 use super::ops::norm::{layer_norm_rows, rms_norm_rows, rms_norm_rows_inplace};
+use super::offload::Offload;
 use super::ops::rope::Rope;
 use super::weights::Mat;
 use crate::parallel::ThreadPool;
@@ -80,10 +81,12 @@ fn all_distinct(ids: &[u32]) -> bool {
     ids.iter().enumerate().all(|(i, a)| !ids[..i].contains(a))
 }
 
-/// The CPU: weights read in place from the model file's bytes, work split over `pool`.
+/// The CPU: weights read in place from the model file's bytes, work split over `pool`; the
+/// products of weights an [`Offload`] device holds go to that device first.
 pub(crate) struct Cpu<'a> {
     pub file: &'a [u8],
     pub pool: &'a ThreadPool,
+    pub offload: Option<&'a dyn Offload>,
 }
 
 impl Device for Cpu<'_> {
@@ -92,6 +95,11 @@ impl Device for Cpu<'_> {
     }
 
     fn matmul(&self, w: &Mat, x: &[f32], n: usize, out: &mut [f32], acts: &mut QuantizedActs) {
+        if let (Some(device), Some(start)) = (self.offload, w.file_start()) {
+            if device.matmul(start, &x[..n * w.cols], n, &mut out[..n * w.rows]) {
+                return;
+            }
+        }
         w.matmul(self.file, self.pool, x, n, out, acts);
     }
 
@@ -209,7 +217,7 @@ mod tests {
         // Row t takes experts (t % 4, (t + 1) % 4), expert 3 in only some rows.
         let ids: Vec<u32> = (0..n).flat_map(|t| [(t % n_exp) as u32, ((t + 2) % 3) as u32]).collect();
         let pool = ThreadPool::new(1);
-        let cpu = Cpu { file: &[], pool: &pool };
+        let cpu = Cpu { file: &[], pool: &pool, offload: None };
         let (mut acts, mut s) = (QuantizedActs::new(), ExpertScratch::default());
         let mut out = vec![f32::NAN; n * k * rows];
         cpu.matmul_id(&experts, &x, n, &ids, k, &mut out, &mut acts, &mut s);
@@ -236,7 +244,7 @@ mod tests {
         let experts: Vec<Mat> = (0..n_exp).map(|e| Mat::in_file(ty, rows, cols, e * rows * rb)).collect();
         for threads in [1, 2] {
             let pool = ThreadPool::new(threads);
-            let cpu = Cpu { file: &file, pool: &pool };
+            let cpu = Cpu { file: &file, pool: &pool, offload: None };
             let (mut acts, mut s) = (QuantizedActs::new(), ExpertScratch::default());
             // (n, k, ids): one token through 3 experts; 3 rows each through its own expert.
             for (n, k, ids) in [(1, 3, vec![2u32, 0, 3]), (3, 1, vec![1u32, 3, 0])] {

@@ -25,6 +25,7 @@ mod device;
 mod forward;
 mod kv;
 mod memory;
+pub mod offload;
 mod session;
 mod weights;
 
@@ -150,6 +151,8 @@ pub struct LoadOptions {
     /// Which llama.cpp x86 build's rounding to reproduce where builds differ (the vector exp
     /// of softmax and SiLU; see `ops::expf`). Default AVX2.
     pub rounding: Rounding,
+    /// A device that computes the products of the weights it holds ([`offload`]).
+    pub offload: Option<offload::SharedOffload>,
 }
 
 /// A loaded model: hyperparameters, tensor bindings and the file bytes.
@@ -159,6 +162,7 @@ pub struct Model<'a> {
     pub(crate) net: blocks::Net,
     pool: Arc<ThreadPool>,
     pub(crate) rounding: Rounding,
+    offload: Option<offload::SharedOffload>,
 }
 
 struct Parts {
@@ -197,7 +201,7 @@ impl<'a> Model<'a> {
 
     pub fn load_with(f: &GgufFile<'a>, opts: &LoadOptions) -> Result<Model<'a>, ModelError> {
         let p = build(f, opts)?;
-        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, net: p.net, pool: make_pool(opts), rounding: opts.rounding })
+        Ok(Model { bytes: Bytes::Borrowed(f.bytes()), hp: p.hp, net: p.net, pool: make_pool(opts), rounding: opts.rounding, offload: opts.offload.clone() })
     }
 
     pub fn arch(&self) -> Arch {
@@ -228,6 +232,11 @@ impl<'a> Model<'a> {
         self.bytes.get()
     }
 
+    /// The device that takes this model's offloaded products, if any.
+    pub(crate) fn offload(&self) -> Option<&dyn offload::Offload> {
+        self.offload.as_ref().map(|o| &*o.0)
+    }
+
     /// A session with an f32 KV cache of `n_ctx` positions, borrowing this model.
     pub fn new_session(&self, n_ctx: usize) -> Session<'_> {
         Session::new(session::ModelRef::Borrowed(self), n_ctx, 1, KvType::F32, false)
@@ -255,7 +264,7 @@ impl Model<'static> {
             let f = GgufFile::parse((*bytes).as_ref())?;
             build(&f, opts)?
         };
-        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, net: p.net, pool: make_pool(opts), rounding: opts.rounding })
+        Ok(Model { bytes: Bytes::Shared(bytes), hp: p.hp, net: p.net, pool: make_pool(opts), rounding: opts.rounding, offload: opts.offload.clone() })
     }
 
     /// A session that keeps the model alive (for bindings that hand sessions out), with a

@@ -338,7 +338,7 @@ impl<'m> Session<'m> {
             self.logits.resize(n_rows * n_vocab, 0.0);
         }
         let m = self.model.get();
-        let cpu = Cpu { file: m.file(), pool: &self.pool };
+        let cpu = Cpu { file: m.file(), pool: &self.pool, offload: m.offload() };
         let pass = Pass { dev: &cpu, hp: &m.hp, rope: &self.rope.0, rope_swa: self.rope.1.as_ref(), rounding: m.rounding, flash: self.flash_attn };
         let mut row = 0;
         let mut r0 = 0;

@@ -77,6 +77,14 @@ impl Mat {
         }
     }
 
+    /// Where the matrix starts in the file (`None` for an owned, dequantized copy).
+    pub fn file_start(&self) -> Option<usize> {
+        match self.data {
+            MatData::File { start, .. } => Some(start),
+            MatData::Owned(_) => None,
+        }
+    }
+
     /// A matrix of type `ty` at byte `start` of the file.
     #[cfg(test)]
     pub fn in_file(ty: GgmlType, rows: usize, cols: usize, start: usize) -> Mat {
