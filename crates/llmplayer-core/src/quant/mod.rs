@@ -36,7 +36,7 @@ mod blocks_nl4;
 mod blocks_ternary;
 pub mod check;
 pub mod float;
-mod grids;
+pub mod grids;
 mod grids_iq1_iq3;
 mod grids_iq2;
 mod acts;
