@@ -1,7 +1,7 @@
 // Chooses and loads a backend: the native addon when its binary loads, else WASM.
 // `LLMPLAYER_BACKEND=native|wasm` (or the `backend` option) forces one.
 import { fromBackendError } from './errors.js';
-import type { BatchStats, DeviceInfo, DeviceList } from './types.js';
+import type { BatchStats, DeviceInfo, DeviceList, OffloadInfo } from './types.js';
 
 export type BackendName = 'native' | 'wasm';
 
@@ -16,6 +16,8 @@ export interface InspectFlags {
  */
 export interface RawModel {
   infoJson(): string;
+  /** What `gpuLayers` got (native only; null/absent when none were asked for). */
+  readonly offload?: OffloadInfo | null;
   chatTemplate(): string | null | undefined;
   hasWeights(): boolean;
   nVocab(): number;
@@ -115,6 +117,10 @@ export interface RawLoadOptions {
   flashAttn?: boolean;
   /** Validated by the core at load. */
   rounding?: string;
+  /** Layers whose products run on the OpenCL device (native only; 2^32-1: all). */
+  gpuLayers?: number;
+  /** The OpenCL device (index or part of its name). */
+  device?: string;
 }
 
 /** What every backend offers; both return the core's JSON so results agree field by field. */

@@ -1,6 +1,7 @@
 // Shared option parsing for the CLI commands.
 import type { BackendName } from './backend.js';
-import type { KvType, Rounding, SamplingOptions } from './types.js';
+import { formatBytes } from './format.js';
+import type { KvType, OffloadInfo, Rounding, SamplingOptions } from './types.js';
 
 export class UsageError extends Error {}
 
@@ -32,7 +33,25 @@ export const MODEL_OPTIONS = {
   'kv-type': { type: 'string' },
   'flash-attn': { type: 'string' },
   rounding: { type: 'string' },
+  'gpu-layers': { type: 'string', short: 'g' },
+  device: { type: 'string' },
 } as const;
+
+/** `--gpu-layers N|all` (llama.cpp's `-ngl`). */
+export function gpuLayersOption(v: string | undefined): number | 'all' | undefined {
+  if (v === undefined || v === 'all') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--gpu-layers must be a non-negative integer or all, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** One line on what `--gpu-layers` got (stderr of the model commands). */
+export function describeOffload(o: OffloadInfo): string {
+  if (o.error) return `offload: ${o.error}`;
+  const what = `${o.layers} layer${o.layers === 1 ? '' : 's'}${o.output ? ' + output' : ''}`;
+  const left = o.cpuTensors ? `; ${o.cpuTensors} matrices of types without a device kernel (${o.cpuTypes.join(', ')}) stay on the CPU` : '';
+  return `offload: ${what} on ${o.device}: ${o.tensors} matrices, ${formatBytes(o.bytes)}${left}`;
+}
 
 /** `--flash-attn on|off` (llama.cpp's `-fa`; default off here). */
 export function flashAttnOption(v: string | undefined): boolean | undefined {

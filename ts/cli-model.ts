@@ -9,7 +9,9 @@ import {
   MODEL_OPTIONS,
   SAMPLING_OPTIONS,
   UsageError,
+  describeOffload,
   flashAttnOption,
+  gpuLayersOption,
   kvTypeOption,
   parseBackend,
   parseIntOption,
@@ -23,15 +25,19 @@ export const EMBEDDED_MODEL = fileURLToPath(new URL('../models/stories260K.gguf'
 type Flags = Record<string, string | boolean | undefined>;
 
 export async function openModel(v: Flags, vocabOnly = false): Promise<Model> {
-  return loadModel((v.model as string | undefined) ?? EMBEDDED_MODEL, {
+  const model = await loadModel((v.model as string | undefined) ?? EMBEDDED_MODEL, {
     backend: parseBackend(v.backend as string | undefined),
     threads: parseIntOption('threads', v.threads as string | undefined, 1),
     contextSize: parseIntOption('ctx', v.ctx as string | undefined, 1),
     kvType: kvTypeOption(v['kv-type'] as string | undefined),
     flashAttn: flashAttnOption(v['flash-attn'] as string | undefined),
     rounding: roundingOption(v.rounding as string | undefined),
+    gpuLayers: vocabOnly ? undefined : gpuLayersOption(v['gpu-layers'] as string | undefined),
+    device: v.device as string | undefined,
     vocabOnly,
   });
+  if (model.offload) process.stderr.write(describeOffload(model.offload) + '\n');
+  return model;
 }
 
 export async function runCommand(args: string[]): Promise<number> {

@@ -4,7 +4,7 @@ import { loadModel } from './model.js';
 import { serve, modelFromFile, modelsFromDir } from './server/node.js';
 import type { LoadModelOptions } from './types.js';
 import { EMBEDDED_MODEL } from './cli-model.js';
-import { MODEL_OPTIONS, UsageError, flashAttnOption, kvTypeOption, parseBackend, parseIntOption, roundingOption } from './cli-args.js';
+import { MODEL_OPTIONS, UsageError, describeOffload, flashAttnOption, gpuLayersOption, kvTypeOption, parseBackend, parseIntOption, roundingOption } from './cli-args.js';
 
 export async function serveCommand(args: string[]): Promise<number> {
   const { values: v } = parseArgs({
@@ -31,6 +31,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     kvType: kvTypeOption(v['kv-type']),
     flashAttn: flashAttnOption(v['flash-attn']),
     rounding: roundingOption(v.rounding),
+    gpuLayers: gpuLayersOption(v['gpu-layers']),
+    device: v.device,
   };
   const port = parseIntOption('port', v.port, 0) ?? 8080;
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
@@ -53,6 +55,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       throw err;
     }
     process.stderr.write(`loaded ${name} in ${(performance.now() - t0).toFixed(0)} ms (${model.backend}, ${model.info.architecture})\n`);
+    if (model.offload) process.stderr.write(`  ${describeOffload(model.offload)}\n`);
     return model;
   };
   const models = v['models-dir']

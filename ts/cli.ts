@@ -17,6 +17,7 @@ Usage:
                   [--api-key KEY] [--threads N] [--ctx N] [--kv-type T] [--parallel 4]
                   [--kv-size N] [--max-queue 64] [--timeout 600] [--shutdown-timeout 30]
                   [--backend B] [--flash-attn on|off] [--rounding avx2|avx512] [--no-ui]
+                  [--gpu-layers N|all] [--device D]
       OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models,
       /metrics, …) and a chat page at / (--no-ui turns it off). Without -m it serves the
       embedded stories260K demo model. The API key may also come from LLMPLAYER_API_KEY
@@ -72,6 +73,14 @@ Common options:
   --rounding R       Which llama.cpp x86 build's rounding to reproduce where builds differ
                      (the vector exp of softmax and SiLU): avx2 (default, on every machine)
                      or avx512 (exact with --flash-attn on).
+  -g, --gpu-layers N|all  Run the matrix products of the last N layers (all: every layer and
+                     the output projection) on an OpenCL device, as llama.cpp's -ngl (native
+                     backend; default 0). Weights are uploaded once; activations still go
+                     to the device and back per product (whole layers on the device: next).
+                     Without a usable device the model runs on the CPU and says why.
+  --device D         The OpenCL device: index or part of its name from \`llmplayer devices\`
+                     (default: the first GPU, else the first device; env
+                     LLMPLAYER_OPENCL_DEVICE).
   info --json        The full summary as JSON (metadata included); --full-arrays prints
                      large metadata arrays (e.g. the vocabulary) whole.
 `;

@@ -17,6 +17,7 @@ import type {
   Grammar,
   LoadModelOptions,
   Model,
+  OffloadInfo,
   Session,
   SessionOptions,
   TokenizeOptions,
@@ -76,6 +77,7 @@ export class LlmModel implements Model {
   readonly bos: number | null;
   readonly eos: number | null;
   readonly chatTemplate: ChatTemplateInfo;
+  readonly offload: OffloadInfo | null;
   readonly #eog: Set<number>;
   #raw: RawModel | null;
 
@@ -85,6 +87,7 @@ export class LlmModel implements Model {
     options: LoadModelOptions,
   ) {
     this.#raw = raw;
+    this.offload = raw.offload ?? (options.gpuLayers && backend !== 'native' ? { layers: 0, output: false, tensors: 0, bytes: 0, cpuTensors: 0, cpuTypes: [], error: `OpenCL needs the native backend (this model runs on ${backend}); running on the CPU` } : null);
     this.info = withChatTemplate(backend, JSON.parse(raw.infoJson()) as Omit<Inspection, 'backend' | 'chatTemplate'>);
     this.vocabOnly = options.vocabOnly === true || !raw.hasWeights();
     this.nVocab = raw.nVocab();
@@ -232,6 +235,9 @@ export class LlmModel implements Model {
   }
 }
 
+/** `gpuLayers: 'all'` as the bindings take it (the largest u32: more than any model's blocks). */
+const ALL_LAYERS = 0xffff_ffff;
+
 /** Loads a GGUF model from a path (memory-mapped natively) or from bytes. */
 export async function loadModel(source: string | Uint8Array | ArrayBuffer, options: LoadModelOptions = {}): Promise<Model> {
   const backend = await getBackend(options.backend);
@@ -240,12 +246,18 @@ export async function loadModel(source: string | Uint8Array | ArrayBuffer, optio
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
     throw new RangeError(`threads must be a positive integer, got ${options.threads}`);
   }
+  const gpuLayers = options.gpuLayers === 'all' ? ALL_LAYERS : options.gpuLayers;
+  if (gpuLayers !== undefined && !(Number.isInteger(gpuLayers) && gpuLayers >= 0 && gpuLayers <= ALL_LAYERS)) {
+    throw new RangeError(`gpuLayers must be a non-negative integer or 'all', got ${options.gpuLayers}`);
+  }
   const raw = await backend.loadModel(bytes, {
     threads: options.threads,
     vocabOnly: options.vocabOnly,
     kvType: options.kvType,
     flashAttn: options.flashAttn,
     rounding: options.rounding,
+    gpuLayers,
+    device: options.device,
   });
   const model = new LlmModel(raw, backend.name, options);
   options.onProgress?.({ progress: 1, stage: 'ready' });

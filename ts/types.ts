@@ -57,6 +57,17 @@ export interface LoadModelOptions {
   rounding?: Rounding;
   /** Load only the tokenizer and template (a vocab-only GGUF always loads this way). */
   vocabOnly?: boolean;
+  /**
+   * Layers whose matrix products run on an OpenCL device (llama.cpp's `-ngl`: the last N
+   * blocks, plus the output projection when N exceeds the block count; `'all'` for every one).
+   * Native backend only. Default 0 (the CPU): the device takes each product with its weights
+   * uploaded once, but activations still go there and back per product; whole layers on the
+   * device come next. `model.offload` says what was taken, or why nothing was (no OpenCL
+   * runtime or device: the model runs on the CPU, the load does not fail).
+   */
+  gpuLayers?: number | 'all';
+  /** Which OpenCL device: its index in `listDevices()` or part of its name (default: the first GPU, else the first device; env `LLMPLAYER_OPENCL_DEVICE`). */
+  device?: string;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -324,6 +335,8 @@ export interface BatchScheduler {
 export interface Model {
   readonly backend: BackendName;
   readonly info: Inspection;
+  /** What `gpuLayers` got (null when none were asked for). */
+  readonly offload?: OffloadInfo | null;
   readonly vocabOnly: boolean;
   readonly nVocab: number;
   readonly contextSize: number;
@@ -398,3 +411,23 @@ export type DeviceList =
   | { available: true; devices: DeviceInfo[] }
   /** `devices` is always empty here (typed as the list so code can read it either way). */
   | { available: false; reason: string; devices: DeviceInfo[] };
+
+/**
+ * What `gpuLayers` got: the matrix products of `layers` blocks (and of the output projection
+ * when `output`) run on the OpenCL `device`; weights of types without a device kernel stay on
+ * the CPU (`cpuTypes`). When the device cannot be used, `error` says why and the model runs on
+ * the CPU (the load does not fail).
+ */
+export interface OffloadInfo {
+  /** The device's name and platform; absent when `error` is set. */
+  device?: string | null;
+  layers: number;
+  output: boolean;
+  /** Weight matrices uploaded to the device, and their bytes. */
+  tensors: number;
+  bytes: number;
+  /** Matrices of the offloaded layers left on the CPU (types without a device kernel yet). */
+  cpuTensors: number;
+  cpuTypes: string[];
+  error?: string | null;
+}

@@ -14,6 +14,22 @@ use std::sync::Arc;
 #[napi]
 pub struct NativeModel {
     rt: Arc<RuntimeModel>,
+    offload: Option<NativeOffload>,
+}
+
+/// What `gpuLayers` got (`llmplayer_opencl::OffloadReport`), or why the model runs on the CPU.
+#[napi(object)]
+#[derive(Clone)]
+pub struct NativeOffload {
+    pub device: Option<String>,
+    pub layers: u32,
+    pub output: bool,
+    pub tensors: u32,
+    /// Bytes of weights on the device (a JS number).
+    pub bytes: f64,
+    pub cpu_tensors: u32,
+    pub cpu_types: Vec<String>,
+    pub error: Option<String>,
 }
 
 #[napi(object)]
@@ -26,6 +42,10 @@ pub struct NativeLoadOptions {
     pub flash_attn: Option<bool>,
     /// Which llama.cpp x86 build's rounding to reproduce (`avx2` / `avx512`; validated by the core).
     pub rounding: Option<String>,
+    /// Layers whose matrix products run on the OpenCL device (llama.cpp's `-ngl`; 0 or absent: none).
+    pub gpu_layers: Option<u32>,
+    /// Which OpenCL device (index or part of its name; see `listDevices`).
+    pub device: Option<String>,
 }
 
 pub enum Source {
@@ -33,8 +53,11 @@ pub enum Source {
     Bytes(Vec<u8>),
 }
 
+/// The OpenCL offload a load asked for: layers and device selector.
+type OffloadAsk = Option<(usize, Option<String>)>;
+
 pub struct LoadTask {
-    job: Option<(Source, RuntimeOptions)>,
+    job: Option<(Source, RuntimeOptions, OffloadAsk)>,
     failure: Option<Failure>,
 }
 
@@ -42,13 +65,28 @@ impl Task for LoadTask {
     type Output = NativeModel;
     type JsValue = NativeModel;
     fn compute(&mut self) -> Result<NativeModel> {
-        let (source, opts) = self.job.take().ok_or_else(|| Error::from_reason("model load task ran twice"))?;
+        let (source, mut opts, ask) = self.job.take().ok_or_else(|| Error::from_reason("model load task ran twice"))?;
         let bytes = match source {
             Source::Path(p) => map_file(&p)?,
             Source::Bytes(b) => ModelBytes::Owned(b),
         };
+        let offload = ask.filter(|(n, _)| *n > 0 && !opts.vocab_only).map(|(n, device)| {
+            let o = llmplayer_opencl::offload_or_cpu(bytes.as_ref(), n, device.as_deref());
+            opts.offload = o.offload;
+            let r = o.report.unwrap_or_default();
+            NativeOffload {
+                device: (!r.device.is_empty()).then_some(r.device),
+                layers: r.layers as u32,
+                output: r.output,
+                tensors: r.tensors as u32,
+                bytes: r.bytes as f64,
+                cpu_tensors: r.cpu_tensors as u32,
+                cpu_types: r.cpu_types.iter().map(|t| t.name().to_string()).collect(),
+                error: o.error,
+            }
+        });
         let rt = RuntimeModel::load(Arc::new(bytes), &opts).map_err(|e| keep(&mut self.failure, e))?;
-        Ok(NativeModel { rt: Arc::new(rt) })
+        Ok(NativeModel { rt: Arc::new(rt), offload })
     }
     fn resolve(&mut self, _env: Env, model: NativeModel) -> Result<NativeModel> {
         Ok(model)
@@ -58,10 +96,11 @@ impl Task for LoadTask {
     }
 }
 
-fn runtime_options(o: Option<NativeLoadOptions>) -> RuntimeOptions {
-    let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None, kv_type: None, flash_attn: None, rounding: None });
+fn runtime_options(o: Option<NativeLoadOptions>) -> (RuntimeOptions, OffloadAsk) {
+    let o = o.unwrap_or(NativeLoadOptions { threads: None, vocab_only: None, kv_type: None, flash_attn: None, rounding: None, gpu_layers: None, device: None });
     let threads = o.threads.map_or_else(default_threads, |t| t.max(1) as usize);
-    RuntimeOptions { n_threads: Some(threads), vocab_only: o.vocab_only.unwrap_or(false), kv_type: o.kv_type, flash_attn: o.flash_attn.unwrap_or(false), rounding: o.rounding }
+    let opts = RuntimeOptions { n_threads: Some(threads), vocab_only: o.vocab_only.unwrap_or(false), kv_type: o.kv_type, flash_attn: o.flash_attn.unwrap_or(false), rounding: o.rounding, offload: None };
+    (opts, o.gpu_layers.map(|n| (n as usize, o.device)))
 }
 
 /// Physical cores (as llama.cpp defaults: SMT siblings share the vector units and the memory
@@ -75,13 +114,15 @@ fn default_threads() -> usize {
 /// Loads the GGUF at `path` (memory-mapped) off the JS thread.
 #[napi(ts_return_type = "Promise<NativeModel>")]
 pub fn load_model_file(path: String, options: Option<NativeLoadOptions>) -> AsyncTask<LoadTask> {
-    AsyncTask::new(LoadTask { job: Some((Source::Path(path), runtime_options(options))), failure: None })
+    let (opts, ask) = runtime_options(options);
+    AsyncTask::new(LoadTask { job: Some((Source::Path(path), opts, ask)), failure: None })
 }
 
 /// Loads GGUF bytes (copied out of the JS buffer) off the JS thread.
 #[napi(ts_return_type = "Promise<NativeModel>")]
 pub fn load_model_bytes(bytes: &[u8], options: Option<NativeLoadOptions>) -> AsyncTask<LoadTask> {
-    AsyncTask::new(LoadTask { job: Some((Source::Bytes(bytes.to_vec()), runtime_options(options))), failure: None })
+    let (opts, ask) = runtime_options(options);
+    AsyncTask::new(LoadTask { job: Some((Source::Bytes(bytes.to_vec()), opts, ask)), failure: None })
 }
 
 /// The perplexity of a token list (see `RuntimeModel::perplexity`).
@@ -144,6 +185,11 @@ impl Task for EmbedTask {
 
 #[napi]
 impl NativeModel {
+    /// What `gpuLayers` got: `null` when none were asked for.
+    #[napi(getter)]
+    pub fn offload(&self) -> Option<NativeOffload> {
+        self.offload.clone()
+    }
     /// The pooled embedding of a token list, off the JS thread (see `RuntimeModel::embed`;
     /// not normalized).
     #[napi(ts_return_type = "Promise<Float32Array>")]

@@ -13,7 +13,7 @@ mod programs;
 
 pub use devices::{devices, select_device, DeviceInfo, DeviceKind};
 pub use gpu::{Gpu, Weights};
-pub use offload::{offload_model, shared, OffloadReport, OpenClOffload};
+pub use offload::{offload_model, offload_or_cpu, shared, OffloadOutcome, OffloadReport, OpenClOffload};
 pub use programs::supports;
 
 /// Why the OpenCL path cannot run (the caller falls back to the CPU and says why).

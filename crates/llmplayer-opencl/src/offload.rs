@@ -99,3 +99,21 @@ pub fn offload_model(file: &[u8], gpu_layers: usize, selector: Option<&str>, all
 pub fn shared(device: &Arc<OpenClOffload>) -> SharedOffload {
     SharedOffload(Arc::clone(device) as Arc<dyn Offload>)
 }
+
+/// What a load asking for `gpu_layers` got: the engine's offload and what it took, or why the
+/// model runs on the CPU (no runtime, no device, device memory exhausted …): never a failed load.
+pub struct OffloadOutcome {
+    pub offload: Option<SharedOffload>,
+    pub report: Option<OffloadReport>,
+    pub error: Option<String>,
+}
+
+/// [`offload_model`] for a load option: `selector` (else `LLMPLAYER_OPENCL_DEVICE`) names the
+/// device; asking for layers lets a CPU device (PoCL) be used when no GPU exists.
+pub fn offload_or_cpu(file: &[u8], gpu_layers: usize, selector: Option<&str>) -> OffloadOutcome {
+    let from_env = std::env::var("LLMPLAYER_OPENCL_DEVICE").ok().filter(|s| !s.trim().is_empty());
+    match offload_model(file, gpu_layers, selector.or(from_env.as_deref()), true) {
+        Ok((device, report)) => OffloadOutcome { offload: Some(shared(&device)), report: Some(report), error: None },
+        Err(e) => OffloadOutcome { offload: None, report: None, error: Some(format!("{e}; running on the CPU")) },
+    }
+}
