@@ -107,6 +107,18 @@ impl Device for Cpu<'_> {
         let Some(first) = experts.first() else { return };
         let (cols, rows) = (first.cols, first.rows);
         let n_rows = n * k;
+        if let Some(device) = self.offload {
+            // Each routed row through its expert on the device; a product it does not take
+            // (an expert it does not hold) is computed here, one row at a time.
+            for (i, &e) in ids[..n_rows].iter().enumerate() {
+                let (w, t) = (&experts[e as usize], i / k);
+                let (x, o) = (&x[t * cols..(t + 1) * cols], &mut out[i * rows..(i + 1) * rows]);
+                if !w.file_start().is_some_and(|start| device.matmul(start, x, 1, o)) {
+                    w.matmul(self.file, self.pool, x, 1, o, acts);
+                }
+            }
+            return;
+        }
         let vdt = crate::quant::traits(first.ty).map(|t| t.vec_dot_type);
         let quantized = vdt.is_some_and(|t| t != GgmlType::F32) && experts.iter().all(|w| w.ty == first.ty);
         if quantized && n_rows <= MATVECS_MAX_ROWS && all_distinct(&ids[..n_rows]) {

@@ -45,8 +45,9 @@ pub struct OffloadTensor {
 
 /// The matrices of `gpu_layers` layers, counted as llama.cpp's `-ngl` counts them: the last
 /// `min(gpu_layers, n_layer)` blocks, plus the output projection when `gpu_layers > n_layer`
-/// (the tied token embedding when the file has no `output.weight`). Only 2-D weights (the
-/// operands of matrix products); norms, biases and 3-D expert stacks stay on the CPU.
+/// (the tied token embedding when the file has no `output.weight`). Only the operands of
+/// matrix products: 2-D weights, and each matrix of a 3-D stack (the experts of a MoE layer,
+/// the per-head matrices of MLA) as its own entry; norms and biases stay on the CPU.
 pub fn offload_plan(f: &GgufFile<'_>, gpu_layers: usize) -> Vec<OffloadTensor> {
     let n_layer = f.architecture().and_then(|a| f.get_u32(&format!("{a}.block_count"))).unwrap_or(0) as usize;
     let first = n_layer.saturating_sub(gpu_layers);
@@ -55,7 +56,7 @@ pub fn offload_plan(f: &GgufFile<'_>, gpu_layers: usize) -> Vec<OffloadTensor> {
     let tied = f.tensor(&output).is_none();
     let mut plan = Vec::new();
     for t in &f.tensors {
-        if t.dims.len() != 2 || !t.name.ends_with(".weight") {
+        if !(t.dims.len() == 2 || t.dims.len() == 3) || !t.name.ends_with(".weight") {
             continue;
         }
         let layer = t.name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok());
@@ -63,9 +64,20 @@ pub fn offload_plan(f: &GgufFile<'_>, gpu_layers: usize) -> Vec<OffloadTensor> {
             Some(i) => i >= first && i < n_layer,
             None => gpu_layers > n_layer && (t.name == output || (tied && t.name == embd)),
         };
-        if take {
-            let (start, len) = ((f.data_offset + t.offset) as usize, t.size as usize);
-            plan.push(OffloadTensor { name: t.name.to_string(), ty: t.ty, rows: t.ne(1) as usize, cols: t.ne(0) as usize, start, len, layer });
+        if !take {
+            continue;
+        }
+        let (rows, cols, start) = (t.ne(1) as usize, t.ne(0) as usize, (f.data_offset + t.offset) as usize);
+        if t.dims.len() == 2 {
+            plan.push(OffloadTensor { name: t.name.to_string(), ty: t.ty, rows, cols, start, len: t.size as usize, layer });
+            continue;
+        }
+        // Matrix `e` of a stack starts where the engine's loader (`Loader::experts`) puts it.
+        let len = rows * crate::quant::row_bytes(t.ty, cols);
+        for e in 0..t.ne(2) as usize {
+            if (e + 1) * len <= t.size as usize {
+                plan.push(OffloadTensor { name: format!("{}[{e}]", t.name), ty: t.ty, rows, cols, start: start + e * len, len, layer });
+            }
         }
     }
     plan
