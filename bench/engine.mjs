@@ -5,6 +5,11 @@
 // more for a longer prompt), in the same run.
 //
 //   npm run bench [-- --quick] [-- --model NAME] [-- --runs=N] [-- --no-wasm] [-- --threads=N] [-- --out=FILE]
+//                 [-- --device opencl[:SELECTOR]]
+//
+// --device opencl: llmplayer native with every layer's products on the OpenCL device (the
+// first GPU, else the first device; `opencl:NAME` picks one), the peer still on the CPU. On a
+// CPU OpenCL (PoCL) this only proves the path.
 //
 // AVX2 against AVX2 on an AVX-512 machine: LLMPLAYER_X86=avx2 for llmplayer, and the peer's
 // AVX-512 CPU variants (libggml-cpu-{zen4,skylakex,...}.so) moved out of its bins folder.
@@ -17,7 +22,10 @@
 import { args, load, peer, PEER, printHeader, ratio, sdk, table, writeResults } from './lib.mjs';
 import { DEFAULT_MODELS, generate, MODELS } from './gen-models.mjs';
 
-const { flags, values } = args(['model', 'runs', 'threads', 'prompt', 'gen', 'out']);
+const { flags, values } = args(['model', 'runs', 'threads', 'prompt', 'gen', 'out', 'device']);
+const device = values.device;
+if (device !== undefined && !/^opencl(:.+)?$/.test(device)) throw new Error(`--device must be opencl or opencl:SELECTOR, got ${device}`);
+const offload = device ? { gpuLayers: 'all', device: device.split(':')[1] } : {};
 const quick = flags.has('--quick');
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 const threads = Number(values.threads ?? 2);
@@ -57,8 +65,12 @@ function timingsOf(t0, stamps) {
 /** llmplayer through the SDK's session.generate (what users get). */
 async function llmplayerEngine(path, backend) {
   const t = performance.now();
-  const model = await loadModel(path, { backend, threads: backend === 'native' ? threads : undefined, contextSize: CTX });
+  const model = await loadModel(path, { backend, threads: backend === 'native' ? threads : undefined, contextSize: CTX, ...(backend === 'native' ? offload : {}) });
   const loadMs = performance.now() - t;
+  if (model.offload) {
+    if (model.offload.error) throw new Error(`--device ${device}: ${model.offload.error}`);
+    console.log(`  offload: ${model.offload.layers} layers + output on ${model.offload.device}, ${model.offload.tensors} matrices`);
+  }
   const banned = {};
   for (let id = 0; id < model.nVocab; id++) if (model.isEndOfGeneration(id)) banned[id] = -Infinity;
   const session = model.createSession({ contextSize: CTX });
@@ -195,6 +207,6 @@ console.log(`load average ${load().join(' ')} (numbers taken on a busy machine a
 writeResults(values.out ?? 'engine.json', {
   peer: PEER,
   peer_cpu_features: peerCpu,
-  settings: { prompt_tokens: N_PROMPT, prompt: `ids ${prompt[0]}..${prompt.at(-1)}, no BOS`, decode_tokens: N_GEN, context: CTX, threads, runs, llmplayer_x86: process.env.LLMPLAYER_X86 ?? 'auto', sampling: 'greedy, EOG tokens banned (llmplayer)' },
+  settings: { device: device ?? 'cpu', prompt_tokens: N_PROMPT, prompt: `ids ${prompt[0]}..${prompt.at(-1)}, no BOS`, decode_tokens: N_GEN, context: CTX, threads, runs, llmplayer_x86: process.env.LLMPLAYER_X86 ?? 'auto', sampling: 'greedy, EOG tokens banned (llmplayer)' },
   results: summary,
 });
