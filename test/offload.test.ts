@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { listDevices, loadModel } from '../ts/index.js';
+import { inspect, listDevices, loadModel } from '../ts/index.js';
 import { fixturesRoot } from './helpers/fixtures.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -37,6 +37,11 @@ describe.skipIf(!root || !hasDevice)('gpuLayers on an OpenCL device', () => {
     expect(o.tensors).toBeGreaterThanOrEqual(layers * 4);
     expect(o.bytes).toBeGreaterThan(0);
     expect(o.cpuTensors).toBe(0);
+    // inspect() says the same before loading: every block's 2-D weights and the output.
+    expect(dev.info.offload).toEqual({ layers, output: true, matrices: o.tensors, bytes: o.bytes });
+    const listed = (await inspect(file, { tensors: true })).tensors!.filter((t) => t.shape.length === 2 && /^(blk\.\d+\..*|output)\.weight$/.test(t.name));
+    expect(o.tensors).toBe(listed.length);
+    expect(o.bytes).toBe(listed.reduce((a, t) => a + t.bytes, 0));
     const want = await cpu.createSession().evaluate(prompt, { allLogits: true });
     const got = await dev.createSession().evaluate(prompt, { allLogits: true });
     expect(got.length).toBe(want.length);

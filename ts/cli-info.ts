@@ -39,6 +39,7 @@ export function formatInspection(file: string, info: Inspection, withTensors: bo
     field('  of which', `${formatBytes(f32)} (f32) in ${k.layers} sliding-window layers (window ${k.window}), held for at most ${k.maxPositions} positions`);
   }
   if (info.stateBytesPerSequence) field('recurrent state', `${formatBytes(info.stateBytesPerSequence)} per sequence (f32, any context length)`);
+  if (info.offload) field('gpu offload', `--gpu-layers all: ${info.offload.layers} layers${info.offload.output ? ' + output' : ''}, ${info.offload.matrices} matrices, ${formatBytes(info.offload.bytes)} on the device`);
   field('tokenizer', info.tokenizerModel ? `${info.tokenizerModel}${info.tokenizerPre ? ` (pre: ${info.tokenizerPre})` : ''}` : null);
   field('chat template', info.chatTemplate.fallback ? `none in file; fallback: ${info.chatTemplate.name}` : 'yes (from the file)');
   if (info.quantMix.length) {

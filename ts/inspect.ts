@@ -84,6 +84,11 @@ export interface Inspection {
    * checkpoint copies per sequence. null for attention-only models.
    */
   stateBytesPerSequence: number | null;
+  /**
+   * What `gpuLayers: 'all'` would put on an OpenCL device: every block's matrices and the
+   * output projection, their count and bytes. null for an architecture this engine does not run.
+   */
+  offload: { layers: number; output: boolean; matrices: number; bytes: number } | null;
   /** JSON-safe metadata: integers beyond 2^53 and non-finite floats become strings. */
   metadata: Record<string, MetadataValue>;
   tensors?: TensorSummary[];

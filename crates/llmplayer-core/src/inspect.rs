@@ -2,6 +2,7 @@
 //! tokenizer, metadata). Both bindings return exactly this JSON, so native and WASM agree.
 
 use crate::gguf::{keys, GgufFile, Value};
+use crate::model::offload::offload_plan;
 use crate::model::{names, window_cells, Arch, HParams, KvType};
 use crate::GgmlType;
 use serde_json::{json, Map, Value as Json};
@@ -182,6 +183,7 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         "kvBytesPerToken": kv_bytes,
         "kvLayers": kv_layers,
         "stateBytesPerSequence": state_bytes,
+        "offload": offload_summary(f, hp.as_ref()),
         "metadata": metadata,
     });
     if opts.tensors {
@@ -193,6 +195,16 @@ pub fn inspect(f: &GgufFile<'_>, opts: InspectOptions) -> Json {
         out["tensors"] = Json::Array(tensors);
     }
     out
+}
+
+/// What `gpuLayers: 'all'` would put on a device ([`offload_plan`]): every block and the
+/// output projection, the matrices and their bytes (None for an architecture this engine does
+/// not run).
+fn offload_summary(f: &GgufFile<'_>, hp: Option<&HParams>) -> Json {
+    let Some(hp) = hp else { return Json::Null };
+    let plan = offload_plan(f, hp.n_layer + 1);
+    let bytes: usize = plan.iter().map(|t| t.len).sum();
+    json!({ "layers": hp.n_layer, "output": plan.iter().any(|t| t.layer.is_none()), "matrices": plan.len(), "bytes": bytes })
 }
 
 /// Texts of the CONTROL and USER_DEFINED tokens (chat markers such as `<|im_start|>`), which
