@@ -2,7 +2,7 @@
 //! weight type, on first use), weights uploaded once, and the ops on them.
 
 use crate::devices::{select_device, DeviceInfo};
-use crate::programs::{build_options, source, WG};
+use crate::programs::{build_options, source, TN, WG};
 use crate::OpenClError;
 use llmplayer_core::quant::row_bytes;
 use llmplayer_core::GgmlType;
@@ -16,6 +16,19 @@ pub struct Gpu {
     context: Context,
     queue: Queue,
     programs: Mutex<HashMap<GgmlType, Program>>,
+    reuse: Mutex<Reuse>,
+}
+
+/// What every product reuses instead of creating: each type's `matmul` kernel (its arguments
+/// set per call) and the activation and output buffers, grown when a product needs more. One
+/// product at a time per device: the queue runs them in order anyway.
+#[derive(Default)]
+struct Reuse {
+    kernels: HashMap<GgmlType, Kernel>,
+    /// (≥ n * cols) activations
+    x: Option<Buffer<f32>>,
+    /// (≥ n * rows) outputs
+    out: Option<Buffer<f32>>,
 }
 
 /// A weight matrix in device memory: `rows` rows of `cols` elements of `ty`.
@@ -37,7 +50,7 @@ impl Gpu {
         let (info, device) = select_device(selector, allow_cpu)?;
         let context = Context::builder().devices(device).build().map_err(runtime("creating a context"))?;
         let queue = Queue::new(&context, device, None).map_err(runtime("creating a queue"))?;
-        Ok(Gpu { info, device, context, queue, programs: Mutex::new(HashMap::new()) })
+        Ok(Gpu { info, device, context, queue, programs: Mutex::new(HashMap::new()), reuse: Mutex::new(Reuse::default()) })
     }
 
     pub fn info(&self) -> &DeviceInfo {
@@ -85,26 +98,51 @@ impl Gpu {
             return Ok(());
         }
         let program = self.program(w.ty)?;
-        let xb = self.input(&x[..n * w.cols])?;
-        let ob = self.output(n * w.rows)?;
-        let kernel = Kernel::builder()
-            .program(&program)
-            .name("matmul")
-            .queue(self.queue.clone())
-            .global_work_size([w.rows * WG, n])
-            .local_work_size([WG, 1])
-            .arg(&w.buf)
-            .arg(&xb)
-            .arg(&ob)
-            .arg(w.rows as u32)
-            .arg(w.cols as u32)
-            .build()
-            .map_err(runtime("matmul kernel"))?;
+        let mut reuse = self.reuse.lock().unwrap_or_else(|p| p.into_inner());
+        let r = &mut *reuse;
+        let xb = self.grown(&mut r.x, n * w.cols)?;
+        let ob = self.grown(&mut r.out, n * w.rows)?;
+        xb.write(&x[..n * w.cols]).enq().map_err(runtime("uploading activations"))?;
+        let kernel = match r.kernels.entry(w.ty) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                Kernel::builder()
+                    .program(&program)
+                    .name("matmul")
+                    .queue(self.queue.clone())
+                    .arg(None::<&Buffer<u8>>)
+                    .arg(None::<&Buffer<f32>>)
+                    .arg(None::<&Buffer<f32>>)
+                    .arg(0u32)
+                    .arg(0u32)
+                    .arg(0u32)
+                    .build()
+                    .map_err(runtime("matmul kernel"))?,
+            ),
+        };
+        let set = |e: ocl::Error| OpenClError::Runtime(format!("matmul arguments: {e}"));
+        kernel.set_arg(0, &w.buf).map_err(set)?;
+        kernel.set_arg(1, &xb).map_err(set)?;
+        kernel.set_arg(2, &ob).map_err(set)?;
+        kernel.set_arg(3, w.rows as u32).map_err(set)?;
+        kernel.set_arg(4, w.cols as u32).map_err(set)?;
+        kernel.set_arg(5, n as u32).map_err(set)?;
         // SAFETY: the kernel reads `rows` rows of `w` and n rows of x, writes n * rows outputs:
-        // every buffer was sized for exactly that above.
-        unsafe { kernel.enq() }.map_err(runtime("matmul"))?;
+        // the buffers hold at least that many elements.
+        unsafe { kernel.cmd().global_work_size([w.rows * WG, n.div_ceil(TN)]).local_work_size([WG, 1]).enq() }.map_err(runtime("matmul"))?;
         ob.read(&mut out[..n * w.rows]).enq().map_err(runtime("reading matmul output"))?;
         Ok(())
+    }
+
+    /// `slot`'s buffer, replaced by one of at least `len` elements (doubling) when smaller.
+    fn grown(&self, slot: &mut Option<Buffer<f32>>, len: usize) -> Result<Buffer<f32>, OpenClError> {
+        if let Some(b) = slot.as_ref().filter(|b| b.len() >= len) {
+            return Ok(b.clone());
+        }
+        let cap = len.next_power_of_two().max(1024);
+        let b = Buffer::<f32>::builder().queue(self.queue.clone()).flags(flags::MEM_READ_WRITE).len(cap).build().map_err(runtime("allocating a work buffer"))?;
+        *slot = Some(b.clone());
+        Ok(b)
     }
 
     /// Every element of `w` as f32 (row-major), decoded on the device.
@@ -127,16 +165,6 @@ impl Gpu {
         let mut out = vec![0f32; n];
         ob.read(&mut out).enq().map_err(runtime("reading dequant output"))?;
         Ok(out)
-    }
-
-    fn input(&self, data: &[f32]) -> Result<Buffer<f32>, OpenClError> {
-        Buffer::<f32>::builder()
-            .queue(self.queue.clone())
-            .flags(flags::MEM_READ_ONLY)
-            .len(data.len())
-            .copy_host_slice(data)
-            .build()
-            .map_err(runtime("uploading activations"))
     }
 
     fn output(&self, len: usize) -> Result<Buffer<f32>, OpenClError> {
