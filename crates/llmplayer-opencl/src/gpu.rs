@@ -2,7 +2,7 @@
 //! weight type, on first use), weights uploaded once, and the ops on them.
 
 use crate::devices::{select_device, DeviceInfo};
-use crate::programs::{build_options, source, TN, WG};
+use crate::programs::{build_options, source, WG};
 use crate::OpenClError;
 use llmplayer_core::quant::row_bytes;
 use llmplayer_core::GgmlType;
@@ -115,7 +115,6 @@ impl Gpu {
                     .arg(None::<&Buffer<f32>>)
                     .arg(0u32)
                     .arg(0u32)
-                    .arg(0u32)
                     .build()
                     .map_err(runtime("matmul kernel"))?,
             ),
@@ -126,10 +125,9 @@ impl Gpu {
         kernel.set_arg(2, &ob).map_err(set)?;
         kernel.set_arg(3, w.rows as u32).map_err(set)?;
         kernel.set_arg(4, w.cols as u32).map_err(set)?;
-        kernel.set_arg(5, n as u32).map_err(set)?;
         // SAFETY: the kernel reads `rows` rows of `w` and n rows of x, writes n * rows outputs:
         // the buffers hold at least that many elements.
-        unsafe { kernel.cmd().global_work_size([w.rows * WG, n.div_ceil(TN)]).local_work_size([WG, 1]).enq() }.map_err(runtime("matmul"))?;
+        unsafe { kernel.cmd().global_work_size([w.rows * WG, n]).local_work_size([WG, 1]).enq() }.map_err(runtime("matmul"))?;
         ob.read(&mut out[..n * w.rows]).enq().map_err(runtime("reading matmul output"))?;
         Ok(())
     }

@@ -96,9 +96,6 @@ pub(crate) fn source(ty: GgmlType) -> Option<String> {
     Some([COMMON, &prelude(ty), layout, DEQUANT, MATMUL].join("\n"))
 }
 
-/// Tokens one `matmul` work-group takes (`TN`): each weight element is decoded once for all.
-pub(crate) const TN: usize = 4;
-
 pub(crate) fn build_options() -> String {
-    format!("-D WG={WG} -D TN={TN}")
+    format!("-D WG={WG}")
 }
