@@ -275,6 +275,14 @@ describe.skipIf(!haveChromium || !smol)('chat page in Chromium', () => {
     await expect.poll(() => keyPage.getByTestId('reply-stats').count(), { timeout: 10_000 }).toBe(2);
     expect(await keyPage.getByTestId('reply-error').count()).toBe(1);
 
+    // A 401 in the middle of a chat (the key revoked) reopens the form, saying why.
+    const revoked = { error: { message: 'Incorrect API key provided.', type: 'authentication_error', param: null, code: 'invalid_api_key' } };
+    await keyPage.route('**/v1/chat/completions', (r) => r.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify(revoked) }), { times: 1 });
+    await keyPage.getByTestId('prompt').fill('still there?');
+    await keyPage.getByTestId('prompt').press('Enter');
+    await keyPage.getByTestId('key-form').waitFor({ timeout: 10_000 });
+    expect(await keyPage.getByTestId('key-error').innerText()).toMatch(/Incorrect API key/);
+
     // A stored key the server no longer accepts brings the form back, saying why.
     await keyPage.evaluate(() => localStorage.setItem('llmplayer.apiKey', JSON.stringify('sk-stale')));
     await keyPage.reload();
