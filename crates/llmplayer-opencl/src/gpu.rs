@@ -97,7 +97,6 @@ impl Gpu {
         if n == 0 {
             return Ok(());
         }
-        let program = self.program(w.ty)?;
         let mut reuse = self.reuse.lock().unwrap_or_else(|p| p.into_inner());
         let r = &mut *reuse;
         let xb = self.grown(&mut r.x, n * w.cols)?;
@@ -107,7 +106,7 @@ impl Gpu {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
                 Kernel::builder()
-                    .program(&program)
+                    .program(&self.program(w.ty)?)
                     .name("matmul")
                     .queue(self.queue.clone())
                     .arg(None::<&Buffer<u8>>)
@@ -121,8 +120,8 @@ impl Gpu {
         };
         let set = |e: ocl::Error| OpenClError::Runtime(format!("matmul arguments: {e}"));
         kernel.set_arg(0, &w.buf).map_err(set)?;
-        kernel.set_arg(1, &xb).map_err(set)?;
-        kernel.set_arg(2, &ob).map_err(set)?;
+        kernel.set_arg(1, xb).map_err(set)?;
+        kernel.set_arg(2, ob).map_err(set)?;
         kernel.set_arg(3, w.rows as u32).map_err(set)?;
         kernel.set_arg(4, w.cols as u32).map_err(set)?;
         // SAFETY: the kernel reads `rows` rows of `w` and n rows of x, writes n * rows outputs:
@@ -133,14 +132,13 @@ impl Gpu {
     }
 
     /// `slot`'s buffer, replaced by one of at least `len` elements (doubling) when smaller.
-    fn grown(&self, slot: &mut Option<Buffer<f32>>, len: usize) -> Result<Buffer<f32>, OpenClError> {
-        if let Some(b) = slot.as_ref().filter(|b| b.len() >= len) {
-            return Ok(b.clone());
+    fn grown<'s>(&self, slot: &'s mut Option<Buffer<f32>>, len: usize) -> Result<&'s Buffer<f32>, OpenClError> {
+        if slot.as_ref().is_none_or(|b| b.len() < len) {
+            let cap = len.next_power_of_two().max(1024);
+            let b = Buffer::<f32>::builder().queue(self.queue.clone()).flags(flags::MEM_READ_WRITE).len(cap).build().map_err(runtime("allocating a work buffer"))?;
+            *slot = Some(b);
         }
-        let cap = len.next_power_of_two().max(1024);
-        let b = Buffer::<f32>::builder().queue(self.queue.clone()).flags(flags::MEM_READ_WRITE).len(cap).build().map_err(runtime("allocating a work buffer"))?;
-        *slot = Some(b.clone());
-        Ok(b)
+        Ok(slot.as_ref().expect("set above"))
     }
 
     /// Every element of `w` as f32 (row-major), decoded on the device.
