@@ -47,6 +47,10 @@ impl OpenClOffload {
 }
 
 impl Offload for OpenClOffload {
+    fn holds(&self, start: usize) -> bool {
+        self.mats.contains_key(&start)
+    }
+
     fn matmul(&self, start: usize, x: &[f32], n: usize, out: &mut [f32]) -> bool {
         let Some(w) = self.mats.get(&start) else { return false };
         match self.gpu.matmul(w, x, n, out) {

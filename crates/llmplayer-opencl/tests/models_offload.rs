@@ -10,6 +10,8 @@
 //!   (gemma*, starcoder2) take the README's GELU bound, 1e-2: ggml's GELU rounds its input to
 //!   f16 for a table lookup, so the device's summation order (not ggml's) moves some inputs
 //!   across an f16 rounding boundary, and the output by an f16 step;
+//! * F32 files are also run with the first block and the output left on the CPU (`-ngl n-1`),
+//!   against the same rows;
 //! * a file whose offloaded layers held a type without a device kernel would mix both paths:
 //!   it must run with products on the device and finite logits (no reference computes that
 //!   mix). Every fixture type has a kernel today, so none does; the count is printed.
@@ -150,6 +152,22 @@ fn every_model_fixture_matches_its_reference_with_all_layers_on_the_device() {
             // decode agree far inside the bound (README), and the dequantized run has no decode.
             let b = compare(&decode, &refj[key], nv, gelu, "decode")?;
             Ok(a.max(b))
+        });
+        // F32 files once more with the first block (and the output) left on the CPU: they (and
+        // their expert stacks) take the CPU's own path, and both paths are f32 here. Counted
+        // from the end as -ngl counts, so a trailing MTP block (glm4moe) is not all it takes.
+        let result = result.and_then(|worst| {
+            if key != "logits_prefill" || n_layer < 2 {
+                return Ok(worst);
+            }
+            let (partial, _) = offload_model(&bytes, n_layer - 1, selector.as_deref(), true).map_err(|e| e.to_string())?;
+            let opts = LoadOptions { pool: Some(Arc::clone(&pool)), offload: Some(shared(&partial)), ..Default::default() };
+            let model = Model::load_with(&f, &opts).map_err(|e| e.to_string())?;
+            let logits = model.new_session(512).eval(&prompt, true).unwrap().to_vec();
+            if partial.calls() == 0 {
+                return Err("no product of the offloaded blocks ran on the device".into());
+            }
+            Ok(worst.max(compare(&logits, &refj[key], nv, gelu, "prefill, first block on the CPU")?))
         });
         match result {
             Ok(worst) => strict.push(format!("{what}({worst:.1e})")),

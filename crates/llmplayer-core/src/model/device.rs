@@ -107,9 +107,9 @@ impl Device for Cpu<'_> {
         let Some(first) = experts.first() else { return };
         let (cols, rows) = (first.cols, first.rows);
         let n_rows = n * k;
-        if let Some(device) = self.offload {
-            // Each routed row through its expert on the device; a product it does not take
-            // (an expert it does not hold) is computed here, one row at a time.
+        // A stack the device holds (the plan takes stacks whole): each routed row through its
+        // expert there; a product it fails is computed here, one row at a time.
+        if let Some(device) = self.offload.filter(|d| first.file_start().is_some_and(|s| d.holds(s))) {
             for (i, &e) in ids[..n_rows].iter().enumerate() {
                 let (w, t) = (&experts[e as usize], i / k);
                 let (x, o) = (&x[t * cols..(t + 1) * cols], &mut out[i * rows..(i + 1) * rows]);

@@ -17,6 +17,8 @@ pub trait Offload: Send + Sync {
     /// `out (n, rows) = x (n, cols) · Wᵀ` for the matrix stored at byte `start` of the model
     /// file; `false` when this device does not compute it (the CPU then does).
     fn matmul(&self, start: usize, x: &[f32], n: usize, out: &mut [f32]) -> bool;
+    /// Whether this device holds the matrix stored at byte `start`.
+    fn holds(&self, start: usize) -> bool;
 }
 
 /// An [`Offload`] as [`super::LoadOptions`] carries it.
