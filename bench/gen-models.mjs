@@ -8,8 +8,9 @@
 //                                                      ones; skips existing)
 //
 // Models go to bench/models/ (gitignored): ~0.8 GB, 1.3 GB, 0.5 GB, 0.4 GB, 3.3 GB, 2.1 GB,
-// 0.8 GB, 0.4 GB (mamba2) and 4.3 GB (qwen3-next); gpt-oss-20b-mxfp4, only when named, 11.8 GB (all 24 layers: it fits a 24 GB machine,
-// though llama.cpp's AVX2 repacking of the MXFP4 experts keeps ~10 GB of copies besides the map).
+// 0.8 GB, 0.4 GB (mamba2) and 4.3 GB (qwen3-next); only when named: gpt-oss-20b-mxfp4, 11.8 GB (all 24 layers: it fits a 24 GB machine,
+// though llama.cpp's AVX2 repacking of the MXFP4 experts keeps ~10 GB of copies besides the map),
+// kimi-linear-48b-a3b-4l-q4_k_m 3.9 GB and gemma-4-e2b-q4_k_m 3.4 GB.
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statfsSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -17,10 +18,12 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtures, modelsDir } from './lib.mjs';
 import { RECURRENT_SHAPES, recurrentKeys, recurrentLayer } from './gen-recurrent.mjs';
+import { ROADMAP_SHAPES, roadmapFf, roadmapKeys, roadmapTensors } from './gen-roadmap.mjs';
 
 // ggml types: id, block elements, block bytes.
 const T = {
   F32: { id: 0, blk: 1, bytes: 4 },
+  F16: { id: 1, blk: 1, bytes: 2 },
   Q5_0: { id: 6, blk: 32, bytes: 22 },
   Q8_0: { id: 8, blk: 32, bytes: 34 },
   Q4_K: { id: 12, blk: 256, bytes: 144 },
@@ -85,6 +88,7 @@ const SHAPES = {
     oai: { window: 128 },
   },
   ...RECURRENT_SHAPES,
+  ...ROADMAP_SHAPES,
 };
 
 /** The benchmark's models: shape + quantization mix. */
@@ -107,6 +111,11 @@ export const MODELS = {
   // and gated attention with 512 experts (gen-recurrent.mjs).
   'mamba2-370m-q8_0': { shape: 'mamba2-370m', ftype: 'Q8_0' },
   'qwen3-next-80b-a3b-4l-q4_k_m': { shape: 'qwen3-next-80b-a3b-4l', ftype: 'Q4_K_M' },
+  // Roadmap architectures (gen-roadmap.mjs): Kimi-Linear's KDA/MLA hybrid with 256 experts, and
+  // Gemma 4 E2B's text model (per-layer embeddings, KV-shared layers). `byName` until the engine
+  // loads them (a default run would stop at llmplayer's load).
+  'kimi-linear-48b-a3b-4l-q4_k_m': { shape: 'kimi-linear-48b-a3b-4l', ftype: 'Q4_K_M', byName: true },
+  'gemma-4-e2b-q4_k_m': { shape: 'gemma-4-e2b', ftype: 'Q4_K_M', byName: true },
   // A real model (trained weights), not generated: the file scripts/fetch-models.sh caches.
   'gemma-3-270m-q4_k_m': { real: 'gemma-3-270m-q4_k_m.gguf' },
 };
@@ -199,6 +208,17 @@ class Header {
   }
   kv(key, type, v) {
     this.str(key);
+    if (Array.isArray(v)) {
+      // An array of int32 (type 5) or bool (type 7) elements.
+      this.u32(9);
+      this.u32(type);
+      this.u64(v.length);
+      const b = Buffer.alloc(v.length * (type === 7 ? 1 : 4));
+      v.forEach((x, i) => (type === 7 ? b.writeUInt8(x ? 1 : 0, i) : b.writeInt32LE(x, 4 * i)));
+      this.parts.push(b);
+      this.n++;
+      return;
+    }
     this.u32(type);
     if (type === 4) this.u32(v);
     else if (type === 6) {
@@ -238,6 +258,11 @@ function blockPool(ty, seedByte) {
   const nBlocks = largestPrimeBelow(Math.floor((64 << 20) / t.bytes));
   const pool = Buffer.alloc(nBlocks * t.bytes);
   randomFillSync(pool);
+  if (ty === 'F16') {
+    // Values of std WEIGHT_STD, those under f16's normal range flushed to zero.
+    const v = randomF32(nBlocks);
+    for (let i = 0; i < nBlocks; i++) pool.writeUInt16LE(Math.abs(v[i]) < 2 ** -14 ? 0 : f16(v[i]), 2 * i);
+  }
   for (let b = 0; b < nBlocks; b++) {
     const o = b * t.bytes;
     if (ty === 'Q8_0') {
@@ -302,13 +327,17 @@ function tensorList(shape, ftype, nVocab) {
   const { nEmbd, nLayer, nHead, nHeadKv, headDim, nFf } = shape;
   const q4km = ftype === 'Q4_K_M';
   const main = q4km ? 'Q4_K' : 'Q8_0';
-  const more = (il) => (q4km && useMoreBits(il, nLayer) ? 'Q6_K' : main);
+  const more = (il, n = nLayer) => (q4km && useMoreBits(il, n) ? 'Q6_K' : main);
   // MXFP4_MOE: llama-quantize gives MXFP4 to the 3-D expert tensors only, Q8_0 to the rest.
   const exps = ftype === 'MXFP4_MOE' ? 'MXFP4' : null;
   const list = [];
   // llama-quantize's fallback for rows that are not a multiple of the K-quant block (256).
   const FALLBACK = { Q4_K: 'Q5_0', Q6_K: 'Q8_0' };
   const add = (name, type, ne, fill) => list.push({ name, type: ne[0] % 256 && FALLBACK[type] ? FALLBACK[type] : type, ne, fill });
+  if (shape.roadmap) {
+    roadmapTensors(shape, nVocab, add, main, more, randomF32);
+    return list;
+  }
   // Tied embeddings (no output.weight): llama.cpp's Q4_K_M stores token_embd as Q6_K then.
   add('token_embd.weight', q4km ? 'Q6_K' : main, [nEmbd, nVocab]);
   add('output_norm.weight', 'F32', [nEmbd], 1);
@@ -436,10 +465,12 @@ export function generate(name, { force = false, log = console.log } = {}) {
   h.kv(`${a}.context_length`, 4, shape.ctxTrain);
   h.kv(`${a}.embedding_length`, 4, shape.nEmbd);
   h.kv(`${a}.block_count`, 4, shape.nLayer);
-  h.kv(`${a}.feed_forward_length`, 4, shape.nFf ?? 0);
+  h.kv(`${a}.feed_forward_length`, shape.roadmap === 'gemma4' ? 5 : 4, shape.roadmap ? roadmapFf(shape) : (shape.nFf ?? 0));
   h.kv(`${a}.attention.head_count`, 4, shape.nHead ?? 0);
   if (shape.ssm) {
     recurrentKeys(a, shape, (k, t, v) => h.kv(k, t, v));
+  } else if (shape.roadmap) {
+    roadmapKeys(a, shape, (k, t, v) => h.kv(k, t, v));
   } else if (shape.mla) {
     // The split layout's MQA view: one KV head of [latent | rope key], V the latent.
     const { kvLora, nope, rope, v } = shape.mla;
