@@ -682,3 +682,51 @@ fn decode_does_not_allocate() {
         assert_eq!(allocs_on_this_thread() - before, 0, "{file}: decode allocated");
     }
 }
+
+/// Mamba-1: the conv window and scan state cross batch boundaries (5-token batches and the
+/// last row alone agree with one batch), and decoding allocates nothing.
+#[test]
+fn mamba_state_crosses_batches_and_decode_does_not_allocate() {
+    let Some(root) = fixtures_root() else { return };
+    let path = root.join("models-roadmap/mamba.gguf");
+    let Ok(bytes) = std::fs::read(&path) else { return };
+    let f = GgufFile::parse(&bytes).unwrap();
+    let model = Model::load_with(&f, &opts(false)).unwrap();
+    let prompt = u32s(&read_json(&path.with_extension("gguf.ref.json"))["prompt_tokens"]);
+    let nv = model.n_vocab();
+    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+
+    let full = model.new_session(64).eval(&prompt, true).unwrap().to_vec();
+    for ub in [1, 2, 5] {
+        let mut split = model.new_session(64);
+        split.set_n_ubatch(ub);
+        let d = worst(&full, split.eval(&prompt, true).unwrap());
+        assert!(d < 1e-4, "{ub}-token batches differ by {d}");
+    }
+    let last = model.new_session(64).eval(&prompt, false).unwrap().to_vec();
+    let d = worst(&full[(prompt.len() - 1) * nv..], &last);
+    assert!(d < 1e-4, "the last row alone differs by {d}");
+
+    let model = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();
+    let mut s = model.new_session(128);
+    let mut tokens: Vec<u32> = (0..20).map(|i| (i * 13 + 1) % 256).collect();
+    tokens.reserve(64);
+    let first = argmax(s.eval(&tokens, false).unwrap());
+    tokens.push(first);
+    let before = allocs_on_this_thread();
+    for _ in 0..16 {
+        let next = argmax(s.eval(&tokens, false).unwrap());
+        tokens.push(next);
+    }
+    assert_eq!(allocs_on_this_thread() - before, 0, "mamba: decode allocated");
+
+    // `ssm.dt_b_c_rms` (falcon-mamba) is read: set, it RMS-norms dt, B and C, which changes
+    // every row (checked against a float64 forward pass by hand: 1.6e-5 on this prompt).
+    let mut flipped = bytes.clone();
+    let key = b"mamba.ssm.dt_b_c_rms\x07\0\0\0\0";
+    let at = flipped.windows(key.len()).position(|w| w == key).expect("the flag, false") + key.len() - 1;
+    flipped[at] = 1;
+    let f = GgufFile::parse(&flipped).unwrap();
+    let normed = Model::load_with(&f, &opts(false)).unwrap().new_session(64).eval(&prompt, true).unwrap().to_vec();
+    assert!(normed.iter().all(|v| v.is_finite()) && worst(&full, &normed) > 0.1);
+}

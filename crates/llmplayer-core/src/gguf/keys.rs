@@ -67,6 +67,8 @@ pub const SSM_INNER_SIZE: &str = ".ssm.inner_size";
 pub const SSM_STATE_SIZE: &str = ".ssm.state_size";
 pub const SSM_TIME_STEP_RANK: &str = ".ssm.time_step_rank";
 pub const SSM_GROUP_COUNT: &str = ".ssm.group_count";
+/// Mamba-1 (falcon-mamba): RMS-norm dt, B and C before their use.
+pub const SSM_DT_B_C_RMS: &str = ".ssm.dt_b_c_rms";
 pub const FULL_ATTENTION_INTERVAL: &str = ".full_attention_interval";
 pub const ATTENTION_RECURRENT_LAYERS: &str = ".attention.recurrent_layers";
 pub const EXPERT_SHARED_FEED_FORWARD_LENGTH: &str = ".expert_shared_feed_forward_length";

@@ -139,6 +139,7 @@ fn mix(p: &Pass, m: &Mixer, io: &MixIo, mem: &mut Memory, attn: &mut AttnBufs, r
         Mixer::Attention(a) => a.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
         Mixer::Mla(m) => m.forward(p, il, inp, n, runs, rc, temp, mem, attn, acts),
         Mixer::Mamba2(m) => m.forward(p, il, inp, n, runs, mem, rec.ssm.as_mut().expect("sized for it"), &mut attn.out, acts),
+        Mixer::Mamba(m) => m.forward(p, il, inp, n, runs, mem, rec.mamba.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::DeltaNet(m) => m.forward(p, il, inp, n, runs, mem, rec.dnet.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::Rwkv7(m) => m.forward(p, il, inp, n, runs, mem, rec.rwkv.as_mut().expect("sized for it"), &mut attn.out, acts),
     }

@@ -111,6 +111,8 @@ pub struct HParams {
     pub ssm: Option<SsmDims>,
     /// RWKV's head size and LoRA ranks (rwkv7).
     pub rwkv: Option<RwkvDims>,
+    /// Mamba-1's sizes (mamba).
+    pub mamba: Option<MambaDims>,
     /// (n_layer,) the layer keeps no KV: its mixer is recurrent only (set by the
     /// architecture; attention-free models have every layer so and may have no heads).
     pub recurrent: Vec<bool>,
@@ -160,6 +162,44 @@ impl SsmDims {
     /// Per-head width of the inner activations (Mamba-2's head_dim).
     pub fn head_dim(&self) -> usize {
         self.d_inner / self.n_head
+    }
+}
+
+/// Mamba-1's sizes (llama.cpp's `ssm_d_conv`, `ssm_d_inner`, `ssm_d_state`, `ssm_dt_rank`,
+/// `ssm_dt_b_c_rms`): the conv's kernel, the inner width (one scan channel per inner value),
+/// the state size per channel, the rank of the time-step projection, and whether dt, B and
+/// C are RMS-normed (falcon-mamba).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MambaDims {
+    pub d_conv: usize,
+    pub d_inner: usize,
+    pub d_state: usize,
+    pub dt_rank: usize,
+    pub dt_b_c_rms: bool,
+}
+
+impl MambaDims {
+    /// Reads and checks the keys (the four sizes required, the flag false when absent, as
+    /// llama.cpp does).
+    pub(crate) fn read(m: &Meta) -> Result<MambaDims, ModelError> {
+        let get = |k: &str| -> Result<usize, ModelError> {
+            let v = m.u32_req(k)? as usize;
+            if v == 0 || v > 1 << 20 {
+                return Err(m.bad(k, "must be between 1 and 2^20"));
+            }
+            Ok(v)
+        };
+        let d = MambaDims {
+            d_conv: get(keys::SSM_CONV_KERNEL)?,
+            d_inner: get(keys::SSM_INNER_SIZE)?,
+            d_state: get(keys::SSM_STATE_SIZE)?,
+            dt_rank: get(keys::SSM_TIME_STEP_RANK)?,
+            dt_b_c_rms: m.bool_opt(keys::SSM_DT_B_C_RMS)?.unwrap_or(false),
+        };
+        if d.d_conv > 64 {
+            return Err(m.bad(keys::SSM_CONV_KERNEL, &format!("a conv of {} taps (at most 64)", d.d_conv)));
+        }
+        Ok(d)
     }
 }
 
@@ -552,6 +592,7 @@ impl HParams {
             final_softcap: None,
             ssm: None,
             rwkv: None,
+            mamba: None,
             recurrent: vec![false; n_layer],
             state_len: vec![0; n_layer],
             pooling_type: m.u32_opt(keys::POOLING_TYPE)?,

@@ -121,6 +121,8 @@ pub enum Layer {
     SsmBa,
     SsmBeta,
     SsmAlpha,
+    /// Mamba-1's projection of the conv output to [dt (dt_rank) | B | C] (mamba).
+    SsmX,
     /// RWKV-7 (rwkv7): the channel mix's pre-norm, the time mix's LoRAs (decay w, in-context
     /// learning rate a, value residual v, gate g; `0` biases, `1` down, `2` up), its fused
     /// token-shift lerps, key normalisation vectors, projections, group norm and output,
@@ -197,6 +199,7 @@ impl Layer {
             Layer::SsmBa => "ssm_ba",
             Layer::SsmBeta => "ssm_beta",
             Layer::SsmAlpha => "ssm_alpha",
+            Layer::SsmX => "ssm_x",
             Layer::AttnNorm2 => "attn_norm_2",
             Layer::TimeMixW0 => "time_mix_w0",
             Layer::TimeMixW1 => "time_mix_w1",

@@ -18,6 +18,7 @@ mod gpt_oss;
 mod granite;
 mod llama;
 mod llama4;
+mod mamba;
 mod mamba2;
 mod minimax_m2;
 mod mistral3;
@@ -94,6 +95,7 @@ pub enum Arch {
     Qwen3Next,
     Qwen35,
     Rwkv7,
+    Mamba,
 }
 
 impl Arch {
@@ -125,6 +127,7 @@ impl Arch {
         Arch::Qwen3Next,
         Arch::Qwen35,
         Arch::Rwkv7,
+        Arch::Mamba,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -156,6 +159,7 @@ impl Arch {
             Arch::Qwen3Next => "qwen3next",
             Arch::Qwen35 => "qwen35",
             Arch::Rwkv7 => "rwkv7",
+            Arch::Mamba => "mamba",
         }
     }
 
@@ -188,6 +192,7 @@ impl Arch {
             Arch::Qwen3Next => &qwen3next::DEF,
             Arch::Qwen35 => &qwen35::DEF,
             Arch::Rwkv7 => &rwkv7::DEF,
+            Arch::Mamba => &mamba::DEF,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The shared blocks architectures are composed of (llama.cpp's `llm_graph` helpers): a
 //! layer is an optional pre-norm, a mixer, an optional post-norm and the residual add, then
 //! the same around an FFN. Mixers: grouped-query attention (sliding-window and chunked
-//! included), multi-head latent attention, Mamba-2, gated DeltaNet, RWKV-7 time mix; FFNs:
+//! included), multi-head latent attention, Mamba-2, Mamba-1, gated DeltaNet, RWKV-7 time mix; FFNs:
 //! dense gated, mixture of experts, RWKV-7 channel mix. `arch/*.rs` choose and load them; the forward pass
 //! (`forward.rs`) runs them. Recurrent mixers keep a state per sequence in the memory
 //! (`Mixer::state_len` values per layer).
@@ -9,6 +9,7 @@
 pub(crate) mod attention;
 pub(crate) mod deltanet;
 pub(crate) mod ffn;
+pub(crate) mod mamba;
 pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod proj;
@@ -45,6 +46,8 @@ pub(crate) enum Mixer {
     Mla(mla::Mla),
     /// Mamba-2 (mamba2, falcon-h1).
     Mamba2(ssm::Mamba2),
+    /// Mamba-1 (mamba).
+    Mamba(mamba::Mamba),
     /// Gated DeltaNet linear attention (qwen3next, qwen35).
     DeltaNet(deltanet::DeltaNet),
     /// RWKV-7 time mix (rwkv7).
@@ -57,6 +60,7 @@ pub(crate) struct RecBufs {
     pub ssm: Option<ssm::SsmBufs>,
     pub dnet: Option<deltanet::DeltaNetBufs>,
     pub rwkv: Option<rwkv7::RwkvBufs>,
+    pub mamba: Option<mamba::MambaBufs>,
 }
 
 impl RecBufs {
@@ -67,6 +71,7 @@ impl RecBufs {
             ssm: ssm.map(|d| ssm::SsmBufs::new(&d, n_ubatch)),
             dnet: if has(&|m| matches!(m, Mixer::DeltaNet(_))) { Some(deltanet::DeltaNetBufs::new(hp, n_ubatch)) } else { None },
             rwkv: if has(&|m| matches!(m, Mixer::Rwkv7(_))) { Some(rwkv7::RwkvBufs::new(hp, n_ubatch)) } else { None },
+            mamba: hp.mamba.filter(|_| has(&|m| matches!(m, Mixer::Mamba(_)))).map(|d| mamba::MambaBufs::new(&d, n_ubatch)),
         }
     }
 }
@@ -78,6 +83,7 @@ impl Mixer {
             Mixer::Attention(a) => &a.wo,
             Mixer::Mla(m) => &m.wo,
             Mixer::Mamba2(m) => &m.out,
+            Mixer::Mamba(m) => &m.out,
             Mixer::DeltaNet(m) => &m.out,
             Mixer::Rwkv7(m) => &m.out,
         }
@@ -88,6 +94,7 @@ impl Mixer {
         match self {
             Mixer::Attention(_) | Mixer::Mla(_) => hp.n_embd_attn_out(il),
             Mixer::Mamba2(m) => m.out_width(),
+            Mixer::Mamba(m) => m.out_width(),
             Mixer::DeltaNet(m) => m.out_width(),
             Mixer::Rwkv7(m) => m.out_width(),
         }
@@ -98,6 +105,7 @@ impl Mixer {
         match self {
             Mixer::Attention(_) | Mixer::Mla(_) => 0,
             Mixer::Mamba2(m) => m.state_len(),
+            Mixer::Mamba(m) => m.state_len(),
             Mixer::DeltaNet(m) => m.state_len(),
             Mixer::Rwkv7(m) => m.state_len(),
         }
@@ -115,6 +123,7 @@ impl Mixer {
             }
             Mixer::Mla(m) => m.mats(),
             Mixer::Mamba2(m) => m.mats(),
+            Mixer::Mamba(m) => m.mats(),
             Mixer::DeltaNet(m) => m.mats(),
             Mixer::Rwkv7(m) => m.mats(),
         }

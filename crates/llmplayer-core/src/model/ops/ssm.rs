@@ -1,6 +1,8 @@
-//! The state-space ops of Mamba-2 (llama.cpp's `ggml_ssm_conv` and `ggml_ssm_scan` with a
-//! scalar decay per head), on one sequence's rows. Each keeps its state per sequence: the
-//! conv the last `d_conv - 1` input rows, the scan one `(head_dim, d_state)` matrix per head.
+//! The state-space ops of Mamba-2 and Mamba-1 (llama.cpp's `ggml_ssm_conv` and `ggml_ssm_scan`,
+//! with a scalar decay per head or, for Mamba-1, one per channel and state), on one
+//! sequence's rows. Each keeps its state per sequence: the conv the last `d_conv - 1` input
+//! rows, the scan one `(head_dim, d_state)` matrix per head (Mamba-1: one `d_state` row per
+//! channel).
 
 use super::expf::{fma, silu_inplace, Rounding};
 use super::glibc::{expf, logf};
@@ -211,6 +213,30 @@ fn reduce8x4(acc: &[[f32; 8]; 4]) -> f32 {
     (t[0] + t[1]) + (t[2] + t[3])
 }
 
+/// One row of the Mamba-1 scan over a block of channels (ggml `ssm_scan` with `A` of
+/// `(d_state, d_inner)`, head_dim 1): per channel `h`, `dt' = softplus(dt[h])`,
+/// `S[h] = S[h]·exp(dt'·A[h]) + B·(x[h]·dt')` element-wise, `y[h] = S[h]·C`.
+/// * `x`, `dt`: (k,) the row's channel inputs and time steps (biased, before softplus)
+/// * `a`: (k, d_state) the channels' decays (-exp(A_log)); `b`, `c`: (d_state,) the row's
+/// * `s`: (k, d_state) the channels' states, updated; `y`: (k,) outputs
+///
+/// Rounded as ggml's scalar loop (its Mamba-1 path has no SIMD) as GCC contracts it: the
+/// update `fma(s, expf(dt'·a), round(b·x_dt))`, as in [`scan_row`], and the dot one
+/// `fma(s, c, sum)` per state, in order.
+pub fn scan_mamba1_row(x: &[f32], dt: &[f32], a: &[f32], b: &[f32], c: &[f32], s: &mut [f32], y: &mut [f32]) {
+    let d_state = b.len();
+    for ((((&xv, &dv), ah), sh), yv) in x.iter().zip(dt).zip(a.chunks_exact(d_state)).zip(s.chunks_exact_mut(d_state)).zip(y.iter_mut()) {
+        let dts = softplus(dv);
+        let xdt = xv * dts;
+        let mut sum = 0.0f32;
+        for (((sv, &av), &bv), &cv) in sh.iter_mut().zip(ah).zip(b).zip(c) {
+            *sv = fma(*sv, expf(dts * av), bv * xdt);
+            sum = fma(*sv, cv, sum);
+        }
+        *yv = sum;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +283,38 @@ mod tests {
         scan_head_with(x, b, c, stride, &dt, -0.3, &mut s2, hd, &mut y2, hd);
         let same = |p: &[f32], q: &[f32]| p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits());
         assert!(same(&s1, &s2) && same(&y1, &y2));
+    }
+
+    /// The Mamba-1 scan against its definition in f64 (the roundings differ, so a bound),
+    /// over a few rows: state and outputs.
+    #[test]
+    fn mamba1_scan_matches_its_definition() {
+        let (k, ds, n) = (3, 5, 6);
+        let val = |i: usize| ((i * 7919 % 97) as f32 - 48.0) / 40.0;
+        let a: Vec<f32> = (0..k * ds).map(|i| -(val(i).abs() + 0.1)).collect();
+        let mut s: Vec<f32> = (0..k * ds).map(|i| val(i + 500) / 4.0).collect();
+        let mut want: Vec<f64> = s.iter().map(|&v| v as f64).collect();
+        for t in 0..n {
+            let x: Vec<f32> = (0..k).map(|h| val(1000 + t * 10 + h)).collect();
+            let dt: Vec<f32> = (0..k).map(|h| val(2000 + t * 10 + h) * 3.0).collect();
+            let b: Vec<f32> = (0..ds).map(|j| val(3000 + t * 10 + j)).collect();
+            let c: Vec<f32> = (0..ds).map(|j| val(4000 + t * 10 + j)).collect();
+            let mut y = vec![0.0; k];
+            scan_mamba1_row(&x, &dt, &a, &b, &c, &mut s, &mut y);
+            for h in 0..k {
+                let d = (1.0 + (dt[h] as f64).exp()).ln();
+                let mut acc = 0.0f64;
+                for j in 0..ds {
+                    let w = &mut want[h * ds + j];
+                    *w = *w * (d * a[h * ds + j] as f64).exp() + b[j] as f64 * x[h] as f64 * d;
+                    acc += *w * c[j] as f64;
+                }
+                assert!((y[h] as f64 - acc).abs() < 1e-5, "row {t} channel {h}: {} vs {acc}", y[h]);
+            }
+        }
+        for (u, v) in s.iter().zip(&want) {
+            assert!((*u as f64 - v).abs() < 1e-5);
+        }
     }
 
     #[test]
