@@ -141,6 +141,7 @@ fn mix(p: &Pass, m: &Mixer, io: &MixIo, mem: &mut Memory, attn: &mut AttnBufs, r
         Mixer::Mamba2(m) => m.forward(p, il, inp, n, runs, mem, rec.ssm.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::DeltaNet(m) => m.forward(p, il, inp, n, runs, mem, rec.dnet.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::Rwkv7(m) => m.forward(p, il, inp, n, runs, mem, rec.rwkv.as_mut().expect("sized for it"), &mut attn.out, acts),
+        Mixer::Kda(m) => m.forward(p, il, inp, n, runs, mem, rec.kda.as_mut().expect("sized for it"), &mut attn.out, acts),
     }
 }
 

@@ -15,6 +15,7 @@ mod gemma3;
 mod glm4;
 mod glm4moe;
 mod gpt_oss;
+mod kimi_linear;
 mod granite;
 mod llama;
 mod llama4;
@@ -94,6 +95,7 @@ pub enum Arch {
     Qwen3Next,
     Qwen35,
     Rwkv7,
+    KimiLinear,
 }
 
 impl Arch {
@@ -125,6 +127,7 @@ impl Arch {
         Arch::Qwen3Next,
         Arch::Qwen35,
         Arch::Rwkv7,
+        Arch::KimiLinear,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -156,6 +159,7 @@ impl Arch {
             Arch::Qwen3Next => "qwen3next",
             Arch::Qwen35 => "qwen35",
             Arch::Rwkv7 => "rwkv7",
+            Arch::KimiLinear => "kimi-linear",
         }
     }
 
@@ -188,6 +192,7 @@ impl Arch {
             Arch::Qwen3Next => &qwen3next::DEF,
             Arch::Qwen35 => &qwen35::DEF,
             Arch::Rwkv7 => &rwkv7::DEF,
+            Arch::KimiLinear => &kimi_linear::DEF,
         }
     }
 

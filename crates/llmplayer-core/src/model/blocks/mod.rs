@@ -9,6 +9,7 @@
 pub(crate) mod attention;
 pub(crate) mod deltanet;
 pub(crate) mod ffn;
+pub(crate) mod kda;
 pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod proj;
@@ -49,6 +50,8 @@ pub(crate) enum Mixer {
     DeltaNet(deltanet::DeltaNet),
     /// RWKV-7 time mix (rwkv7).
     Rwkv7(Box<rwkv7::TimeMix>),
+    /// Kimi delta attention (kimi-linear).
+    Kda(kda::Kda),
 }
 
 /// The recurrent mixers' activations (each present when some layer has that mixer).
@@ -57,6 +60,7 @@ pub(crate) struct RecBufs {
     pub ssm: Option<ssm::SsmBufs>,
     pub dnet: Option<deltanet::DeltaNetBufs>,
     pub rwkv: Option<rwkv7::RwkvBufs>,
+    pub kda: Option<kda::KdaBufs>,
 }
 
 impl RecBufs {
@@ -67,6 +71,7 @@ impl RecBufs {
             ssm: ssm.map(|d| ssm::SsmBufs::new(&d, n_ubatch)),
             dnet: if has(&|m| matches!(m, Mixer::DeltaNet(_))) { Some(deltanet::DeltaNetBufs::new(hp, n_ubatch)) } else { None },
             rwkv: if has(&|m| matches!(m, Mixer::Rwkv7(_))) { Some(rwkv7::RwkvBufs::new(hp, n_ubatch)) } else { None },
+            kda: if has(&|m| matches!(m, Mixer::Kda(_))) { Some(kda::KdaBufs::new(hp, n_ubatch)) } else { None },
         }
     }
 }
@@ -80,6 +85,7 @@ impl Mixer {
             Mixer::Mamba2(m) => &m.out,
             Mixer::DeltaNet(m) => &m.out,
             Mixer::Rwkv7(m) => &m.out,
+            Mixer::Kda(m) => &m.out,
         }
     }
 
@@ -90,6 +96,7 @@ impl Mixer {
             Mixer::Mamba2(m) => m.out_width(),
             Mixer::DeltaNet(m) => m.out_width(),
             Mixer::Rwkv7(m) => m.out_width(),
+            Mixer::Kda(m) => m.out_width(),
         }
     }
 
@@ -100,6 +107,7 @@ impl Mixer {
             Mixer::Mamba2(m) => m.state_len(),
             Mixer::DeltaNet(m) => m.state_len(),
             Mixer::Rwkv7(m) => m.state_len(),
+            Mixer::Kda(m) => m.state_len(),
         }
     }
 
@@ -117,6 +125,7 @@ impl Mixer {
             Mixer::Mamba2(m) => m.mats(),
             Mixer::DeltaNet(m) => m.mats(),
             Mixer::Rwkv7(m) => m.mats(),
+            Mixer::Kda(m) => m.mats(),
         }
     }
 }
