@@ -72,6 +72,8 @@ pub const SSM_DT_B_C_RMS: &str = ".ssm.dt_b_c_rms";
 pub const FULL_ATTENTION_INTERVAL: &str = ".full_attention_interval";
 pub const ATTENTION_RECURRENT_LAYERS: &str = ".attention.recurrent_layers";
 pub const EXPERT_SHARED_FEED_FORWARD_LENGTH: &str = ".expert_shared_feed_forward_length";
+// Kimi delta attention (kimi-linear): the head size of q, k and v
+pub const KDA_HEAD_DIM: &str = ".kda.head_dim";
 // RWKV (rwkv7)
 pub const WKV_HEAD_SIZE: &str = ".wkv.head_size";
 pub const DECAY_LORA_RANK: &str = ".attention.decay_lora_rank";

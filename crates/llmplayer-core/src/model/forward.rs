@@ -142,6 +142,7 @@ fn mix(p: &Pass, m: &Mixer, io: &MixIo, mem: &mut Memory, attn: &mut AttnBufs, r
         Mixer::Mamba(m) => m.forward(p, il, inp, n, runs, mem, rec.mamba.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::DeltaNet(m) => m.forward(p, il, inp, n, runs, mem, rec.dnet.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::Rwkv7(m) => m.forward(p, il, inp, n, runs, mem, rec.rwkv.as_mut().expect("sized for it"), &mut attn.out, acts),
+        Mixer::Kda(m) => m.forward(p, il, inp, n, runs, mem, rec.kda.as_mut().expect("sized for it"), &mut attn.out, acts),
     }
 }
 

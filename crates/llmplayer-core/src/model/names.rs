@@ -123,6 +123,15 @@ pub enum Layer {
     SsmAlpha,
     /// Mamba-1's projection of the conv output to [dt (dt_rank) | B | C] (mamba).
     SsmX,
+    /// Kimi delta attention (kimi-linear): the short convs of q, k and v, and the low-rank
+    /// projections (`a` down, `b` up) of the per-channel decay and of the output gate.
+    SsmConv1dQ,
+    SsmConv1dK,
+    SsmConv1dV,
+    SsmFA,
+    SsmFB,
+    SsmGA,
+    SsmGB,
     /// RWKV-7 (rwkv7): the channel mix's pre-norm, the time mix's LoRAs (decay w, in-context
     /// learning rate a, value residual v, gate g; `0` biases, `1` down, `2` up), its fused
     /// token-shift lerps, key normalisation vectors, projections, group norm and output,
@@ -200,6 +209,13 @@ impl Layer {
             Layer::SsmBeta => "ssm_beta",
             Layer::SsmAlpha => "ssm_alpha",
             Layer::SsmX => "ssm_x",
+            Layer::SsmConv1dQ => "ssm_conv1d_q",
+            Layer::SsmConv1dK => "ssm_conv1d_k",
+            Layer::SsmConv1dV => "ssm_conv1d_v",
+            Layer::SsmFA => "ssm_f_a",
+            Layer::SsmFB => "ssm_f_b",
+            Layer::SsmGA => "ssm_g_a",
+            Layer::SsmGB => "ssm_g_b",
             Layer::AttnNorm2 => "attn_norm_2",
             Layer::TimeMixW0 => "time_mix_w0",
             Layer::TimeMixW1 => "time_mix_w1",

@@ -15,6 +15,7 @@ mod gemma3;
 mod glm4;
 mod glm4moe;
 mod gpt_oss;
+mod kimi_linear;
 mod granite;
 mod llama;
 mod llama4;
@@ -96,6 +97,7 @@ pub enum Arch {
     Qwen35,
     Rwkv7,
     Mamba,
+    KimiLinear,
 }
 
 impl Arch {
@@ -128,6 +130,7 @@ impl Arch {
         Arch::Qwen35,
         Arch::Rwkv7,
         Arch::Mamba,
+        Arch::KimiLinear,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -160,6 +163,7 @@ impl Arch {
             Arch::Qwen35 => "qwen35",
             Arch::Rwkv7 => "rwkv7",
             Arch::Mamba => "mamba",
+            Arch::KimiLinear => "kimi-linear",
         }
     }
 
@@ -193,6 +197,7 @@ impl Arch {
             Arch::Qwen35 => &qwen35::DEF,
             Arch::Rwkv7 => &rwkv7::DEF,
             Arch::Mamba => &mamba::DEF,
+            Arch::KimiLinear => &kimi_linear::DEF,
         }
     }
 

@@ -199,9 +199,12 @@ impl Mla {
                 mb.q_pe[(t * nh + h) * n_rot..][..n_rot].copy_from_slice(&mb.q[at..at + n_rot]);
             }
         }
-        let rc = &rc[..n * n_rot];
-        dev.rope(p.rope, rc, &mut mb.q_pe[..n * nh * n_rot], nh * n_rot, n_rot);
-        dev.rope(p.rope, rc, &mut mb.k_pe[..n * n_rot], n_rot, n_rot);
+        if hp.has_rope(il) {
+            // (kimi-linear's MLA has none: its q_pe and k_pe are used as projected.)
+            let rc = &rc[..n * n_rot];
+            dev.rope(p.rope, rc, &mut mb.q_pe[..n * nh * n_rot], nh * n_rot, n_rot);
+            dev.rope(p.rope, rc, &mut mb.k_pe[..n * n_rot], n_rot, n_rot);
+        }
         dev.rms_norm_inplace(&mut mb.latent[..n * kvl], Some(&self.kv_a_norm), eps, kvl);
 
         let (n_k, n_q) = (hp.n_embd_k_gqa(il), hp.n_embd_q(il));

@@ -10,6 +10,7 @@ pub(crate) mod attention;
 pub(crate) mod deltanet;
 pub(crate) mod ffn;
 pub(crate) mod mamba;
+pub(crate) mod kda;
 pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod proj;
@@ -52,6 +53,8 @@ pub(crate) enum Mixer {
     DeltaNet(deltanet::DeltaNet),
     /// RWKV-7 time mix (rwkv7).
     Rwkv7(Box<rwkv7::TimeMix>),
+    /// Kimi delta attention (kimi-linear).
+    Kda(kda::Kda),
 }
 
 /// The recurrent mixers' activations (each present when some layer has that mixer).
@@ -61,6 +64,7 @@ pub(crate) struct RecBufs {
     pub dnet: Option<deltanet::DeltaNetBufs>,
     pub rwkv: Option<rwkv7::RwkvBufs>,
     pub mamba: Option<mamba::MambaBufs>,
+    pub kda: Option<kda::KdaBufs>,
 }
 
 impl RecBufs {
@@ -72,6 +76,7 @@ impl RecBufs {
             dnet: if has(&|m| matches!(m, Mixer::DeltaNet(_))) { Some(deltanet::DeltaNetBufs::new(hp, n_ubatch)) } else { None },
             rwkv: if has(&|m| matches!(m, Mixer::Rwkv7(_))) { Some(rwkv7::RwkvBufs::new(hp, n_ubatch)) } else { None },
             mamba: hp.mamba.filter(|_| has(&|m| matches!(m, Mixer::Mamba(_)))).map(|d| mamba::MambaBufs::new(&d, n_ubatch)),
+            kda: if has(&|m| matches!(m, Mixer::Kda(_))) { Some(kda::KdaBufs::new(hp, n_ubatch)) } else { None },
         }
     }
 }
@@ -86,6 +91,7 @@ impl Mixer {
             Mixer::Mamba(m) => &m.out,
             Mixer::DeltaNet(m) => &m.out,
             Mixer::Rwkv7(m) => &m.out,
+            Mixer::Kda(m) => &m.out,
         }
     }
 
@@ -97,6 +103,7 @@ impl Mixer {
             Mixer::Mamba(m) => m.out_width(),
             Mixer::DeltaNet(m) => m.out_width(),
             Mixer::Rwkv7(m) => m.out_width(),
+            Mixer::Kda(m) => m.out_width(),
         }
     }
 
@@ -108,6 +115,7 @@ impl Mixer {
             Mixer::Mamba(m) => m.state_len(),
             Mixer::DeltaNet(m) => m.state_len(),
             Mixer::Rwkv7(m) => m.state_len(),
+            Mixer::Kda(m) => m.state_len(),
         }
     }
 
@@ -126,6 +134,7 @@ impl Mixer {
             Mixer::Mamba(m) => m.mats(),
             Mixer::DeltaNet(m) => m.mats(),
             Mixer::Rwkv7(m) => m.mats(),
+            Mixer::Kda(m) => m.mats(),
         }
     }
 }

@@ -6,6 +6,9 @@
 //! `j` the column `S[:, j]` of the `(d_k, d_v)` matrix the papers write): row `j` maps a key
 //! to value component `j`. Per row `t`:
 //! `M = exp(g) M`, `δ = β (v - M k)`, `M += δ ⊗ k`, `o = scale · M q`.
+//!
+//! Kimi delta attention (KDA, the same ggml op with a `g` of `d_k` values per row) decays
+//! each key channel by its own gate instead: `M[j][i] *= exp(g[i])` ([`kda_rule_head`]).
 
 use super::expf::fma;
 use super::f32dot::{dot_rows, Order};
@@ -42,7 +45,8 @@ pub struct HeadRows<'a> {
     pub k: &'a [f32],
     pub v: &'a [f32],
     pub stride: usize,
-    /// log-decay `g` and write strength `β` of row t, at `[t * gb_stride]`
+    /// log-decay `g` and write strength `β` of row t, at `[t * gb_stride]` (KDA: `g` is the
+    /// `d_k` values at `[t * gb_stride..]`)
     pub g: &'a [f32],
     pub beta: &'a [f32],
     pub gb_stride: usize,
@@ -52,33 +56,58 @@ pub struct HeadRows<'a> {
 /// query scale (`1 / sqrt(d_k)`): updates `s` ((d_v, d_k), row-major) and writes row t's
 /// output to `y[t * y_stride..][..d_v]`.
 pub fn delta_rule_head(x: HeadRows, n: usize, scale: f32, s: &mut [f32], y: &mut [f32], y_stride: usize) {
+    rule_head::<false>(x, n, scale, s, y, y_stride)
+}
+
+/// [`delta_rule_head`] with KDA's per-channel decay: row t's `g` is `d_k` log-decays, one per
+/// key channel, so state column i (of every row j) decays by `exp(g[i])`.
+pub fn kda_rule_head(x: HeadRows, n: usize, scale: f32, s: &mut [f32], y: &mut [f32], y_stride: usize) {
+    rule_head::<true>(x, n, scale, s, y, y_stride)
+}
+
+fn rule_head<const PER_CHANNEL: bool>(x: HeadRows, n: usize, scale: f32, s: &mut [f32], y: &mut [f32], y_stride: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has FMA (checked just above).
-            return unsafe { delta_rule_head_fma(x, n, scale, s, y, y_stride) };
+            return unsafe { rule_head_fma::<PER_CHANNEL>(x, n, scale, s, y, y_stride) };
         }
     }
-    delta_rule_head_any(x, n, scale, s, y, y_stride)
+    rule_head_any::<PER_CHANNEL>(x, n, scale, s, y, y_stride)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-unsafe fn delta_rule_head_fma(x: HeadRows, n: usize, scale: f32, s: &mut [f32], y: &mut [f32], y_stride: usize) {
-    delta_rule_head_any(x, n, scale, s, y, y_stride)
+unsafe fn rule_head_fma<const PER_CHANNEL: bool>(x: HeadRows, n: usize, scale: f32, s: &mut [f32], y: &mut [f32], y_stride: usize) {
+    rule_head_any::<PER_CHANNEL>(x, n, scale, s, y, y_stride)
 }
 
 #[inline(always)]
-fn delta_rule_head_any(x: HeadRows, n: usize, scale: f32, s: &mut [f32], y: &mut [f32], y_stride: usize) {
+fn rule_head_any<const PER_CHANNEL: bool>(x: HeadRows, n: usize, scale: f32, s: &mut [f32], y: &mut [f32], y_stride: usize) {
     let d_k = x.d_k;
     let d_v = s.len() / d_k;
     for t in 0..n {
         let (q, k) = (&x.q[t * x.stride..][..d_k], &x.k[t * x.stride..][..d_k]);
         let v = &x.v[t * x.stride..][..d_v];
-        let (decay, beta) = (expf(x.g[t * x.gb_stride]), x.beta[t * x.gb_stride]);
+        let beta = x.beta[t * x.gb_stride];
         // The output row holds M k first, then the output.
         let yt = &mut y[t * y_stride..][..d_v];
-        s.iter_mut().for_each(|m| *m *= decay);
+        if PER_CHANNEL {
+            // exp(g) per channel, in the output row until M k overwrites it (ggml keeps it in
+            // its delta scratch the same way); then each state row times it.
+            // (ggml requires d_k = d_v for it.)
+            debug_assert_eq!(d_k, d_v);
+            let g = &x.g[t * x.gb_stride..][..d_k];
+            for (e, &gv) in yt.iter_mut().zip(g) {
+                *e = expf(gv);
+            }
+            for row in s.chunks_exact_mut(d_k) {
+                row.iter_mut().zip(yt.iter()).for_each(|(m, &e)| *m *= e);
+            }
+        } else {
+            let decay = expf(x.g[t * x.gb_stride]);
+            s.iter_mut().for_each(|m| *m *= decay);
+        }
         dot_rows(k, s, d_k, yt, Order::VecDot);
         for ((row, &vj), &mk) in s.chunks_exact_mut(d_k).zip(v).zip(yt.iter()) {
             vec_mad(row, k, (vj - mk) * beta);
@@ -144,6 +173,48 @@ mod tests {
             }
             for j in 0..d {
                 let o: f64 = (0..d).map(|i| st[i * d + j] * at(x.q, i)).sum::<f64>() * scale as f64;
+                assert!((y[t * d + j] as f64 - o).abs() < 1e-5, "t {t} j {j}: {} vs {o}", y[t * d + j]);
+            }
+        }
+        for (ij, &v) in st.iter().enumerate() {
+            assert!((s[(ij % d) * d + ij / d] as f64 - v).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn kda_rule_matches_its_definition() {
+        // Rows of [q | k | v | g (d values) | beta].
+        let (n, d) = (4, 36);
+        let w = 4 * d + 1;
+        let mut r: Vec<f32> = (0..n * w).map(|i| ((i * 29 % 19) as f32 - 9.0) / 7.0).collect();
+        for t in 0..n {
+            let row = &mut r[t * w..(t + 1) * w];
+            l2_norm(&mut row[..d], 1e-6);
+            l2_norm(&mut row[d..2 * d], 1e-6);
+            row[3 * d..4 * d].iter_mut().for_each(|g| *g = -0.05 * (1.0 + g.abs()));
+            row[4 * d] = 1.0 / (1.0 + (-row[4 * d]).exp());
+        }
+        let x = HeadRows { d_k: d, q: &r, k: &r[d..], v: &r[2 * d..], stride: w, g: &r[3 * d..], beta: &r[4 * d..], gb_stride: w };
+        let scale = 1.0 / (d as f32).sqrt();
+        let init: Vec<f32> = (0..d * d).map(|i| ((i * 11 % 9) as f32 - 4.0) / 40.0).collect();
+        let (mut s, mut y) = (init.clone(), vec![0.0; n * d]);
+        kda_rule_head(x, n, scale, &mut s, &mut y, d);
+        // The definition with S (d_k, d_v): row i of S decays by exp(g[i]), in f64.
+        let mut st: Vec<f64> = (0..d * d).map(|ij| init[(ij % d) * d + ij / d] as f64).collect();
+        for t in 0..n {
+            let at = |i: usize| r[t * w + i] as f64;
+            for i in 0..d {
+                let e = at(3 * d + i).exp();
+                (0..d).for_each(|j| st[i * d + j] *= e);
+            }
+            let beta = at(4 * d);
+            for j in 0..d {
+                let sk: f64 = (0..d).map(|i| st[i * d + j] * at(d + i)).sum();
+                let delta = beta * (at(2 * d + j) - sk);
+                (0..d).for_each(|i| st[i * d + j] += at(d + i) * delta);
+            }
+            for j in 0..d {
+                let o: f64 = (0..d).map(|i| st[i * d + j] * at(i)).sum::<f64>() * scale as f64;
                 assert!((y[t * d + j] as f64 - o).abs() < 1e-5, "t {t} j {j}: {} vs {o}", y[t * d + j]);
             }
         }
