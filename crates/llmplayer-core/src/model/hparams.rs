@@ -111,6 +111,11 @@ pub struct HParams {
     pub ssm: Option<SsmDims>,
     /// RWKV's head size and LoRA ranks (rwkv7).
     pub rwkv: Option<RwkvDims>,
+    /// RWKV-6's head size and LoRA ranks (rwkv6).
+    pub rwkv6: Option<Rwkv6Dims>,
+    /// The residual stream is halved after every this many layers (rwkv6's
+    /// `rescale_every_n_layers`: after layer `il` when `(il + 1) % n == 0`).
+    pub rescale_every: Option<usize>,
     /// (n_layer,) the layer keeps no KV: its mixer is recurrent only (set by the
     /// architecture; attention-free models have every layer so and may have no heads).
     pub recurrent: Vec<bool>,
@@ -198,6 +203,16 @@ impl RwkvDims {
         }
         Ok(d)
     }
+}
+
+/// RWKV-6's sizes (llama.cpp's `wkv_head_size`, `time_mix_extra_dim`,
+/// `time_decay_extra_dim`): the wkv head size, the rank of each of the five token-shift
+/// LoRAs and that of the decay LoRA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rwkv6Dims {
+    pub head_size: usize,
+    pub mix_rank: usize,
+    pub decay_rank: usize,
 }
 
 /// Multi-head latent attention's sizes (llama.cpp's deepseek2 hparams). Its K and V heads
@@ -552,6 +567,8 @@ impl HParams {
             final_softcap: None,
             ssm: None,
             rwkv: None,
+            rwkv6: None,
+            rescale_every: None,
             recurrent: vec![false; n_layer],
             state_len: vec![0; n_layer],
             pooling_type: m.u32_opt(keys::POOLING_TYPE)?,

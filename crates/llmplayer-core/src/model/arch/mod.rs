@@ -28,6 +28,7 @@ mod qwen3;
 mod qwen35;
 mod qwen3moe;
 mod qwen3next;
+mod rwkv6;
 mod rwkv7;
 mod smollm3;
 mod starcoder2;
@@ -94,6 +95,7 @@ pub enum Arch {
     Qwen3Next,
     Qwen35,
     Rwkv7,
+    Rwkv6,
 }
 
 impl Arch {
@@ -125,6 +127,7 @@ impl Arch {
         Arch::Qwen3Next,
         Arch::Qwen35,
         Arch::Rwkv7,
+        Arch::Rwkv6,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -156,6 +159,7 @@ impl Arch {
             Arch::Qwen3Next => "qwen3next",
             Arch::Qwen35 => "qwen35",
             Arch::Rwkv7 => "rwkv7",
+            Arch::Rwkv6 => "rwkv6",
         }
     }
 
@@ -188,6 +192,7 @@ impl Arch {
             Arch::Qwen3Next => &qwen3next::DEF,
             Arch::Qwen35 => &qwen35::DEF,
             Arch::Rwkv7 => &rwkv7::DEF,
+            Arch::Rwkv6 => &rwkv6::DEF,
         }
     }
 

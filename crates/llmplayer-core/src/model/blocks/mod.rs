@@ -1,8 +1,8 @@
 //! The shared blocks architectures are composed of (llama.cpp's `llm_graph` helpers): a
 //! layer is an optional pre-norm, a mixer, an optional post-norm and the residual add, then
 //! the same around an FFN. Mixers: grouped-query attention (sliding-window and chunked
-//! included), multi-head latent attention, Mamba-2, gated DeltaNet, RWKV-7 time mix; FFNs:
-//! dense gated, mixture of experts, RWKV-7 channel mix. `arch/*.rs` choose and load them; the forward pass
+//! included), multi-head latent attention, Mamba-2, gated DeltaNet, RWKV-7 and RWKV-6 time mixes; FFNs:
+//! dense gated, mixture of experts, RWKV channel mix. `arch/*.rs` choose and load them; the forward pass
 //! (`forward.rs`) runs them. Recurrent mixers keep a state per sequence in the memory
 //! (`Mixer::state_len` values per layer).
 
@@ -12,6 +12,7 @@ pub(crate) mod ffn;
 pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod proj;
+pub(crate) mod rwkv6;
 pub(crate) mod rwkv7;
 pub(crate) mod ssm;
 
@@ -49,6 +50,8 @@ pub(crate) enum Mixer {
     DeltaNet(deltanet::DeltaNet),
     /// RWKV-7 time mix (rwkv7).
     Rwkv7(Box<rwkv7::TimeMix>),
+    /// RWKV-6 time mix (rwkv6).
+    Rwkv6(Box<rwkv6::TimeMix>),
 }
 
 /// The recurrent mixers' activations (each present when some layer has that mixer).
@@ -57,6 +60,7 @@ pub(crate) struct RecBufs {
     pub ssm: Option<ssm::SsmBufs>,
     pub dnet: Option<deltanet::DeltaNetBufs>,
     pub rwkv: Option<rwkv7::RwkvBufs>,
+    pub rwkv6: Option<rwkv6::Rwkv6Bufs>,
 }
 
 impl RecBufs {
@@ -67,6 +71,7 @@ impl RecBufs {
             ssm: ssm.map(|d| ssm::SsmBufs::new(&d, n_ubatch)),
             dnet: if has(&|m| matches!(m, Mixer::DeltaNet(_))) { Some(deltanet::DeltaNetBufs::new(hp, n_ubatch)) } else { None },
             rwkv: if has(&|m| matches!(m, Mixer::Rwkv7(_))) { Some(rwkv7::RwkvBufs::new(hp, n_ubatch)) } else { None },
+            rwkv6: if has(&|m| matches!(m, Mixer::Rwkv6(_))) { Some(rwkv6::Rwkv6Bufs::new(hp, n_ubatch)) } else { None },
         }
     }
 }
@@ -80,6 +85,7 @@ impl Mixer {
             Mixer::Mamba2(m) => &m.out,
             Mixer::DeltaNet(m) => &m.out,
             Mixer::Rwkv7(m) => &m.out,
+            Mixer::Rwkv6(m) => &m.out,
         }
     }
 
@@ -90,6 +96,7 @@ impl Mixer {
             Mixer::Mamba2(m) => m.out_width(),
             Mixer::DeltaNet(m) => m.out_width(),
             Mixer::Rwkv7(m) => m.out_width(),
+            Mixer::Rwkv6(m) => m.out_width(),
         }
     }
 
@@ -100,6 +107,7 @@ impl Mixer {
             Mixer::Mamba2(m) => m.state_len(),
             Mixer::DeltaNet(m) => m.state_len(),
             Mixer::Rwkv7(m) => m.state_len(),
+            Mixer::Rwkv6(m) => m.state_len(),
         }
     }
 
@@ -117,6 +125,7 @@ impl Mixer {
             Mixer::Mamba2(m) => m.mats(),
             Mixer::DeltaNet(m) => m.mats(),
             Mixer::Rwkv7(m) => m.mats(),
+            Mixer::Rwkv6(m) => m.mats(),
         }
     }
 }
