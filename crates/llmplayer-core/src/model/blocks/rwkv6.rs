@@ -76,7 +76,7 @@ pub(crate) struct Rwkv6Bufs {
     xx: Vec<f32>,
     /// (n_ubatch, 5 * mix_rank) `tanh(W1 xxx)`
     mid: Vec<f32>,
-    /// (n_ubatch, max(mix_rank, decay_rank)) one slice of `mid`, or the decay LoRA's inner rows
+    /// (n_ubatch, decay_rank) the decay LoRA's inner rows
     low: Vec<f32>,
     r: Vec<f32>,
     k: Vec<f32>,
@@ -93,7 +93,7 @@ impl Rwkv6Bufs {
             sx: row(),
             xx: row(),
             mid: vec![0.0; n_ubatch * N_LERP * d.mix_rank],
-            low: vec![0.0; n_ubatch * d.mix_rank.max(d.decay_rank)],
+            low: vec![0.0; n_ubatch * d.decay_rank],
             r: row(),
             k: row(),
             v: row(),
@@ -155,14 +155,15 @@ impl TimeMix {
     }
 
     /// Lerped input `i` of the `n` rows into `xx` (n, n_embd): `(W2_i m_i + lerp_i) * sx + x`,
-    /// with `m_i` slice `i` of `mid`'s rows copied into `low`.
+    /// with `m_i` slice `i` of `mid`'s rows.
     #[allow(clippy::too_many_arguments)]
-    fn lerped(&self, dev: &dyn Device, i: usize, x: &[f32], sx: &[f32], mid: &[f32], n: usize, low: &mut [f32], xx: &mut [f32], acts: &mut QuantizedActs) {
+    fn lerped(&self, dev: &dyn Device, i: usize, x: &[f32], sx: &[f32], mid: &[f32], n: usize, xx: &mut [f32], acts: &mut QuantizedActs) {
         let (d, e) = (self.out_width(), self.mix_up[i].cols);
-        for (lr, mr) in low[..n * e].chunks_exact_mut(e).zip(mid.chunks_exact(N_LERP * e)) {
-            lr.copy_from_slice(&mr[i * e..(i + 1) * e]);
+        // One mat-vec per row: llama.cpp's product broadcasts W2_i over the tokens, each a
+        // one-column product (the vec-dot order; a batched mat-mat would sum otherwise).
+        for (o, mr) in xx[..n * d].chunks_exact_mut(d).zip(mid.chunks_exact(N_LERP * e)) {
+            dev.matmul(&self.mix_up[i], &mr[i * e..(i + 1) * e], 1, o, acts);
         }
-        dev.matmul(&self.mix_up[i], low, n, xx, acts);
         let l = &self.lerp[i * d..(i + 1) * d];
         for ((o, s), x) in xx[..n * d].chunks_exact_mut(d).zip(sx.chunks_exact(d)).zip(x.chunks_exact(d)) {
             for (((o, &s), &x), &l) in o.iter_mut().zip(s).zip(x).zip(l) {
@@ -201,12 +202,12 @@ impl TimeMix {
         mid.iter_mut().for_each(|v| *v = v.tanh());
 
         for (i, proj, dst) in [(LERP_K, &self.key, &mut *k), (LERP_V, &self.value, &mut *v), (LERP_R, &self.receptance, &mut *r), (LERP_G, &self.gate, &mut *g)] {
-            self.lerped(dev, i, inp, sx, mid, n, low, xx, acts);
+            self.lerped(dev, i, inp, sx, mid, n, xx, acts);
             proj.apply(dev, xx, n, dst, acts);
         }
         silu_inplace(&mut g[..nd], p.rounding);
-        // w = exp(-exp(decay + D2 tanh(D1 x_w))), last: its LoRA reuses `low`.
-        self.lerped(dev, LERP_W, inp, sx, mid, n, low, xx, acts);
+        // w = exp(-exp(decay + D2 tanh(D1 x_w))).
+        self.lerped(dev, LERP_W, inp, sx, mid, n, xx, acts);
         self.decay_down.apply(dev, xx, n, low, acts);
         low[..n * self.decay_down.w.rows].iter_mut().for_each(|v| *v = v.tanh());
         self.decay_up.apply(dev, low, n, w, acts);
