@@ -600,22 +600,25 @@ fn with_arch(file: &[u8], from: &str, to: &str) -> Vec<u8> {
 #[test]
 fn rwkv7_token_shift_crosses_batches_and_unwanted_rows() {
     let Some(root) = fixtures_root() else { return };
-    let path = root.join("models/rwkv7.gguf");
-    let bytes = std::fs::read(&path).unwrap();
-    let f = GgufFile::parse(&bytes).unwrap();
-    let model = Model::load_with(&f, &opts(false)).unwrap();
-    let prompt = u32s(&read_json(&path.with_extension("gguf.ref.json"))["prompt_tokens"]);
-    let nv = model.n_vocab();
-    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    // RWKV-6's channel mix carries a second shifted row set (its receptance's) along.
+    for file in ["models/rwkv7.gguf", "models-roadmap/rwkv6.gguf"] {
+        let path = root.join(file);
+        let bytes = std::fs::read(&path).unwrap();
+        let f = GgufFile::parse(&bytes).unwrap();
+        let model = Model::load_with(&f, &opts(false)).unwrap();
+        let prompt = u32s(&read_json(&path.with_extension("gguf.ref.json"))["prompt_tokens"]);
+        let nv = model.n_vocab();
+        let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
 
-    let full = model.new_session(64).eval(&prompt, true).unwrap().to_vec();
-    let mut split = model.new_session(64);
-    split.set_n_ubatch(5);
-    let d = worst(&full, split.eval(&prompt, true).unwrap());
-    assert!(d < 1e-4, "5-token batches differ by {d}");
-    let last = model.new_session(64).eval(&prompt, false).unwrap().to_vec();
-    let d = worst(&full[(prompt.len() - 1) * nv..], &last);
-    assert!(d < 1e-4, "the last row alone differs by {d}");
+        let full = model.new_session(64).eval(&prompt, true).unwrap().to_vec();
+        let mut split = model.new_session(64);
+        split.set_n_ubatch(5);
+        let d = worst(&full, split.eval(&prompt, true).unwrap());
+        assert!(d < 1e-4, "{file}: 5-token batches differ by {d}");
+        let last = model.new_session(64).eval(&prompt, false).unwrap().to_vec();
+        let d = worst(&full[(prompt.len() - 1) * nv..], &last);
+        assert!(d < 1e-4, "{file}: the last row alone differs by {d}");
+    }
 }
 
 #[test]
@@ -665,7 +668,7 @@ fn decode_does_not_allocate() {
     }
     // Recurrent and hybrid models: decoding allocates nothing either (a prompt's checkpoint
     // takes a buffer the first three times, then reuses the oldest).
-    for file in ["models/mamba2.gguf", "models/falcon-h1.gguf", "models/qwen3next.gguf", "models/qwen35.gguf", "models/rwkv7.gguf"] {
+    for file in ["models/mamba2.gguf", "models/falcon-h1.gguf", "models/qwen3next.gguf", "models/qwen35.gguf", "models/rwkv7.gguf", "models-roadmap/rwkv6.gguf"] {
         let bytes = std::fs::read(root.join(file)).unwrap();
         let f = GgufFile::parse(&bytes).unwrap();
         let model = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();

@@ -81,6 +81,10 @@ pub const ICLR_LORA_RANK: &str = ".attention.iclr_lora_rank";
 pub const VALUE_RESIDUAL_MIX_LORA_RANK: &str = ".attention.value_residual_mix_lora_rank";
 pub const GATE_LORA_RANK: &str = ".attention.gate_lora_rank";
 pub const TOKEN_SHIFT_COUNT: &str = ".token_shift_count";
+// RWKV-6 (rwkv6)
+pub const TIME_MIX_EXTRA_DIM: &str = ".time_mix_extra_dim";
+pub const TIME_DECAY_EXTRA_DIM: &str = ".time_decay_extra_dim";
+pub const RESCALE_EVERY_N_LAYERS: &str = ".rescale_every_n_layers";
 /// How pooled embeddings combine the positions (llama.cpp `llama_pooling_type`: 0 none,
 /// 1 mean, 2 cls, 3 last, 4 rank).
 pub const POOLING_TYPE: &str = ".pooling_type";

@@ -70,6 +70,9 @@ impl Scratch {
         if s.attn.out.len() < out {
             s.attn.out.resize(out, 0.0);
         }
+        if net.layers.iter().any(|l| matches!(&l.ffn, Ffn::ChannelMix(c) if c.receptance.is_some())) {
+            s.ffn.xr = vec![0.0; n_ubatch * hp.n_embd];
+        }
         s.prewarm_acts(net, n_ubatch);
         s
     }
@@ -143,6 +146,7 @@ fn mix(p: &Pass, m: &Mixer, io: &MixIo, mem: &mut Memory, attn: &mut AttnBufs, r
         Mixer::DeltaNet(m) => m.forward(p, il, inp, n, runs, mem, rec.dnet.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::Rwkv7(m) => m.forward(p, il, inp, n, runs, mem, rec.rwkv.as_mut().expect("sized for it"), &mut attn.out, acts),
         Mixer::Kda(m) => m.forward(p, il, inp, n, runs, mem, rec.kda.as_mut().expect("sized for it"), &mut attn.out, acts),
+        Mixer::Rwkv6(m) => m.forward(p, il, inp, n, runs, mem, rec.rwkv6.as_mut().expect("sized for it"), &mut attn.out, acts),
     }
 }
 
@@ -259,8 +263,10 @@ fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch,
             // Every row is shifted (the state keeps each run's last), then only the kept go on.
             let nw = layer.ffn_norm.as_deref().expect("the channel mix has its norm");
             norm_rows(p, nw, layer.ffn_norm_b.as_deref(), x, xn, n);
-            cm.token_shift(il, &mut xn[..n * d], runs, mem);
-            n = wanted(n, &mut [(xn, d), (x, d)]);
+            cm.token_shift(il, &mut xn[..n * d], runs, mem, &mut ffn.xr);
+            // RWKV-6's receptance rows go along (an empty buffer is moved as 0-wide rows).
+            let xr_w = if ffn.xr.is_empty() { 0 } else { d };
+            n = wanted(n, &mut [(xn, d), (x, d), (&mut ffn.xr, xr_w)]);
             if n == 0 {
                 return 0;
             }
@@ -273,6 +279,9 @@ fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch,
             dev.rms_norm_inplace(&mut proj[..n * d], Some(pn), eps, d);
         }
         dev.add(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
+        if hp.rescale_every.is_some_and(|k| (il + 1) % k == 0) {
+            x[..n * d].iter_mut().for_each(|v| *v *= 0.5);
+        }
     }
 
     // ---- output norm on the rows that need output

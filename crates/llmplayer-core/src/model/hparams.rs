@@ -113,6 +113,11 @@ pub struct HParams {
     pub rwkv: Option<RwkvDims>,
     /// Mamba-1's sizes (mamba).
     pub mamba: Option<MambaDims>,
+    /// RWKV-6's head size and LoRA ranks (rwkv6).
+    pub rwkv6: Option<Rwkv6Dims>,
+    /// The residual stream is halved after every this many layers (rwkv6's
+    /// `rescale_every_n_layers`: after layer `il` when `(il + 1) % n == 0`).
+    pub rescale_every: Option<usize>,
     /// (n_layer,) the layer keeps no KV: its mixer is recurrent only (set by the
     /// architecture; attention-free models have every layer so and may have no heads).
     pub recurrent: Vec<bool>,
@@ -238,6 +243,16 @@ impl RwkvDims {
         }
         Ok(d)
     }
+}
+
+/// RWKV-6's sizes (llama.cpp's `wkv_head_size`, `time_mix_extra_dim`,
+/// `time_decay_extra_dim`): the wkv head size, the rank of each of the five token-shift
+/// LoRAs and that of the decay LoRA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rwkv6Dims {
+    pub head_size: usize,
+    pub mix_rank: usize,
+    pub decay_rank: usize,
 }
 
 /// Multi-head latent attention's sizes (llama.cpp's deepseek2 hparams). Its K and V heads
@@ -593,6 +608,8 @@ impl HParams {
             ssm: None,
             rwkv: None,
             mamba: None,
+            rwkv6: None,
+            rescale_every: None,
             recurrent: vec![false; n_layer],
             state_len: vec![0; n_layer],
             pooling_type: m.u32_opt(keys::POOLING_TYPE)?,

@@ -160,6 +160,22 @@ pub enum Layer {
     ChannelMixLerpK,
     ChannelMixKey,
     ChannelMixValue,
+    /// RWKV-6 (rwkv6): the time mix's shift lerp and its data-dependent LoRA (`w1` down to
+    /// five ranks, `w2` five up-projections; the fused or separate per-input lerps), the
+    /// bonus `first` (u), the decay and its LoRA, the gate; the channel mix's receptance.
+    TimeMixLerpX,
+    TimeMixLerpW,
+    TimeMixLerpK,
+    TimeMixLerpV,
+    TimeMixLerpR,
+    TimeMixLerpG,
+    TimeMixFirst,
+    TimeMixDecay,
+    TimeMixDecayW1,
+    TimeMixDecayW2,
+    TimeMixGate,
+    ChannelMixLerpR,
+    ChannelMixReceptance,
 }
 
 impl Layer {
@@ -240,6 +256,19 @@ impl Layer {
             Layer::ChannelMixLerpK => "channel_mix_lerp_k",
             Layer::ChannelMixKey => "channel_mix_key",
             Layer::ChannelMixValue => "channel_mix_value",
+            Layer::TimeMixLerpX => "time_mix_lerp_x",
+            Layer::TimeMixLerpW => "time_mix_lerp_w",
+            Layer::TimeMixLerpK => "time_mix_lerp_k",
+            Layer::TimeMixLerpV => "time_mix_lerp_v",
+            Layer::TimeMixLerpR => "time_mix_lerp_r",
+            Layer::TimeMixLerpG => "time_mix_lerp_g",
+            Layer::TimeMixFirst => "time_mix_first",
+            Layer::TimeMixDecay => "time_mix_decay",
+            Layer::TimeMixDecayW1 => "time_mix_decay_w1",
+            Layer::TimeMixDecayW2 => "time_mix_decay_w2",
+            Layer::TimeMixGate => "time_mix_gate",
+            Layer::ChannelMixLerpR => "channel_mix_lerp_r",
+            Layer::ChannelMixReceptance => "channel_mix_receptance",
         }
     }
 

@@ -30,6 +30,7 @@ mod qwen3;
 mod qwen35;
 mod qwen3moe;
 mod qwen3next;
+mod rwkv6;
 mod rwkv7;
 mod smollm3;
 mod starcoder2;
@@ -98,6 +99,7 @@ pub enum Arch {
     Rwkv7,
     Mamba,
     KimiLinear,
+    Rwkv6,
 }
 
 impl Arch {
@@ -131,6 +133,7 @@ impl Arch {
         Arch::Rwkv7,
         Arch::Mamba,
         Arch::KimiLinear,
+        Arch::Rwkv6,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -164,6 +167,7 @@ impl Arch {
             Arch::Rwkv7 => "rwkv7",
             Arch::Mamba => "mamba",
             Arch::KimiLinear => "kimi-linear",
+            Arch::Rwkv6 => "rwkv6",
         }
     }
 
@@ -198,6 +202,7 @@ impl Arch {
             Arch::Rwkv7 => &rwkv7::DEF,
             Arch::Mamba => &mamba::DEF,
             Arch::KimiLinear => &kimi_linear::DEF,
+            Arch::Rwkv6 => &rwkv6::DEF,
         }
     }
 

@@ -44,6 +44,9 @@ pub(crate) struct FfnBufs {
     up: Vec<f32>,
     /// the MoE FFN's (models with experts)
     moe: Option<MoeBufs>,
+    /// (n_ubatch, n_embd) the RWKV-6 channel mix's receptance rows (sized by the forward
+    /// pass's scratch where a layer has one; else empty)
+    pub xr: Vec<f32>,
 }
 
 impl FfnBufs {
@@ -53,6 +56,7 @@ impl FfnBufs {
             gate: vec![0.0; n_ubatch * if fused { 2 * n_ff } else { n_ff }],
             up: vec![0.0; n_ubatch * n_ff],
             moe: hp.moe.as_ref().map(|m| MoeBufs::new(hp, m, n_ubatch)),
+            xr: Vec::new(),
         }
     }
 }
@@ -95,14 +99,14 @@ impl Ffn {
                 let shared = m.shared.iter().flat_map(|s| s.iter().map(|p| &p.w));
                 std::iter::once(&m.router).chain(&m.gate).chain(&m.up).chain(&m.down).chain(shared).collect()
             }
-            Ffn::ChannelMix(c) => vec![&c.key.w, &c.value.w],
+            Ffn::ChannelMix(c) => [&c.key, &c.value].into_iter().chain(c.receptance.as_ref().map(|r| &r.proj)).map(|p| &p.w).collect(),
             Ffn::None => vec![],
         }
     }
 
     /// `out (n, n_embd) = ffn(inp (n, n_embd))`.
     pub fn forward(&self, p: &Pass, inp: &[f32], n: usize, b: &mut FfnBufs, acts: &mut QuantizedActs, out: &mut [f32]) {
-        let FfnBufs { gate, up, moe } = b;
+        let FfnBufs { gate, up, moe, xr } = b;
         let act: &[f32] = match self {
             Ffn::Gated { gate: wg, up: wu, act, .. } => {
                 let n_ff = wg.w.rows;
@@ -130,7 +134,7 @@ impl Ffn {
                 let bufs = moe.as_mut().expect("MoE buffers are made for models with experts");
                 return m.forward(p, inp, n, bufs, acts, out);
             }
-            Ffn::ChannelMix(c) => return c.forward(p, inp, n, up, acts, out),
+            Ffn::ChannelMix(c) => return c.forward(p, inp, n, up, xr, acts, out),
             Ffn::None => {
                 out[..n * p.hp.n_embd].fill(0.0);
                 return;

@@ -1,8 +1,9 @@
 //! The shared blocks architectures are composed of (llama.cpp's `llm_graph` helpers): a
 //! layer is an optional pre-norm, a mixer, an optional post-norm and the residual add, then
 //! the same around an FFN. Mixers: grouped-query attention (sliding-window and chunked
-//! included), multi-head latent attention, Mamba-2, Mamba-1, gated DeltaNet, RWKV-7 time mix; FFNs:
-//! dense gated, mixture of experts, RWKV-7 channel mix. `arch/*.rs` choose and load them; the forward pass
+//! included), multi-head latent attention, Mamba-2, Mamba-1, gated DeltaNet, Kimi delta
+//! attention, RWKV-7 and RWKV-6 time mixes; FFNs: dense gated, mixture of experts, RWKV channel
+//! mix. `arch/*.rs` choose and load them; the forward pass
 //! (`forward.rs`) runs them. Recurrent mixers keep a state per sequence in the memory
 //! (`Mixer::state_len` values per layer).
 
@@ -14,6 +15,7 @@ pub(crate) mod kda;
 pub(crate) mod mla;
 pub(crate) mod moe;
 pub(crate) mod proj;
+pub(crate) mod rwkv6;
 pub(crate) mod rwkv7;
 pub(crate) mod ssm;
 
@@ -55,6 +57,8 @@ pub(crate) enum Mixer {
     Rwkv7(Box<rwkv7::TimeMix>),
     /// Kimi delta attention (kimi-linear).
     Kda(kda::Kda),
+    /// RWKV-6 time mix (rwkv6).
+    Rwkv6(Box<rwkv6::TimeMix>),
 }
 
 /// The recurrent mixers' activations (each present when some layer has that mixer).
@@ -65,6 +69,7 @@ pub(crate) struct RecBufs {
     pub rwkv: Option<rwkv7::RwkvBufs>,
     pub mamba: Option<mamba::MambaBufs>,
     pub kda: Option<kda::KdaBufs>,
+    pub rwkv6: Option<rwkv6::Rwkv6Bufs>,
 }
 
 impl RecBufs {
@@ -77,6 +82,7 @@ impl RecBufs {
             rwkv: if has(&|m| matches!(m, Mixer::Rwkv7(_))) { Some(rwkv7::RwkvBufs::new(hp, n_ubatch)) } else { None },
             mamba: hp.mamba.filter(|_| has(&|m| matches!(m, Mixer::Mamba(_)))).map(|d| mamba::MambaBufs::new(&d, n_ubatch)),
             kda: if has(&|m| matches!(m, Mixer::Kda(_))) { Some(kda::KdaBufs::new(hp, n_ubatch)) } else { None },
+            rwkv6: if has(&|m| matches!(m, Mixer::Rwkv6(_))) { Some(rwkv6::Rwkv6Bufs::new(hp, n_ubatch)) } else { None },
         }
     }
 }
@@ -92,6 +98,7 @@ impl Mixer {
             Mixer::DeltaNet(m) => &m.out,
             Mixer::Rwkv7(m) => &m.out,
             Mixer::Kda(m) => &m.out,
+            Mixer::Rwkv6(m) => &m.out,
         }
     }
 
@@ -104,6 +111,7 @@ impl Mixer {
             Mixer::DeltaNet(m) => m.out_width(),
             Mixer::Rwkv7(m) => m.out_width(),
             Mixer::Kda(m) => m.out_width(),
+            Mixer::Rwkv6(m) => m.out_width(),
         }
     }
 
@@ -116,6 +124,7 @@ impl Mixer {
             Mixer::DeltaNet(m) => m.state_len(),
             Mixer::Rwkv7(m) => m.state_len(),
             Mixer::Kda(m) => m.state_len(),
+            Mixer::Rwkv6(m) => m.state_len(),
         }
     }
 
@@ -135,6 +144,7 @@ impl Mixer {
             Mixer::DeltaNet(m) => m.mats(),
             Mixer::Rwkv7(m) => m.mats(),
             Mixer::Kda(m) => m.mats(),
+            Mixer::Rwkv6(m) => m.mats(),
         }
     }
 }

@@ -338,13 +338,23 @@ fn l2_norm(x: &mut [f32], eps: f32) {
 }
 
 /// The channel mix, RWKV's FFN: `value(relu(key xk)²)` of the token-shifted
-/// `xk = (x_prev - x) * lerp_k + x`. Its shift row is the second of the layer's state
-/// ([`TimeMix`]'s layout).
+/// `xk = (x_prev - x) * lerp_k + x`; RWKV-6's is also gated by its receptance,
+/// `sigmoid(receptance xr) * value(..)` with `xr = (x_prev - x) * lerp_r + x`. Its shift row
+/// is the second of the layer's state ([`TimeMix`]'s layout).
 #[derive(Debug)]
 pub(crate) struct ChannelMix {
     lerp_k: Vec<f32>,
     pub key: Proj,
     pub value: Proj,
+    /// RWKV-6's receptance gate (rwkv6)
+    pub receptance: Option<Receptance>,
+}
+
+/// RWKV-6's channel-mix gate: its lerp (n_embd,) and its (n_embd → n_embd) projection.
+#[derive(Debug)]
+pub(crate) struct Receptance {
+    lerp: Vec<f32>,
+    pub proj: Proj,
 }
 
 impl ChannelMix {
@@ -354,17 +364,35 @@ impl ChannelMix {
             lerp_k: vec_of(l, hp, il, Layer::ChannelMixLerpK, Suffix::Weight)?,
             key: Proj::req(l, Layer::ChannelMixKey, il, d, n_ff)?,
             value: Proj::req(l, Layer::ChannelMixValue, il, n_ff, d)?,
+            receptance: None,
         })
     }
 
+    /// RWKV-6's: [`ChannelMix::load`]'s tensors and the receptance gate.
+    pub fn load_gated(l: &Loader, hp: &HParams, il: usize) -> Result<ChannelMix, ModelError> {
+        let d = hp.n_embd;
+        let receptance = Receptance {
+            lerp: vec_of(l, hp, il, Layer::ChannelMixLerpR, Suffix::Weight)?,
+            proj: Proj::req(l, Layer::ChannelMixReceptance, il, d, d)?,
+        };
+        Ok(ChannelMix { receptance: Some(receptance), ..ChannelMix::load(l, hp, il)? })
+    }
+
     /// Mixes each of the normed rows `x` (runs' rows, n_embd wide) with the row before it in
-    /// its sequence, in place, keeping each run's last row in its state.
-    pub fn token_shift(&self, il: usize, x: &mut [f32], runs: &[Run], mem: &mut Memory) {
+    /// its sequence, in place, keeping each run's last row in its state; with a receptance,
+    /// its own mix of the same rows goes to `xr` (same shape; else untouched).
+    pub fn token_shift(&self, il: usize, x: &mut [f32], runs: &[Run], mem: &mut Memory, xr: &mut [f32]) {
         let d = self.lerp_k.len();
         for run in runs {
-            let rows = &mut x[run.row * d..(run.row + run.len) * d];
+            let span = run.row * d..(run.row + run.len) * d;
             let shift = &mut mem.state_mut(run.seq, il)[d..2 * d];
-            for r in rows.chunks_exact_mut(d) {
+            for (t, r) in x[span.clone()].chunks_exact_mut(d).enumerate() {
+                if let Some(rc) = &self.receptance {
+                    let o = &mut xr[span.start + t * d..][..d];
+                    for (((o, &x), &s), &l) in o.iter_mut().zip(r.iter()).zip(shift.iter()).zip(&rc.lerp) {
+                        *o = (s - x) * l + x;
+                    }
+                }
                 for ((x, s), &l) in r.iter_mut().zip(shift.iter_mut()).zip(&self.lerp_k) {
                     let cur = *x;
                     *x = (*s - cur) * l + cur;
@@ -375,13 +403,24 @@ impl ChannelMix {
     }
 
     /// `out (n, n_embd)` of the shifted rows `x`, with `hidden` (n, n_ff).
-    pub fn forward(&self, p: &Pass, x: &[f32], n: usize, hidden: &mut [f32], acts: &mut QuantizedActs, out: &mut [f32]) {
-        let n_ff = self.key.w.rows;
+    /// With a receptance, `xr` holds its shifted rows (then the value's rows).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(&self, p: &Pass, x: &[f32], n: usize, hidden: &mut [f32], xr: &mut [f32], acts: &mut QuantizedActs, out: &mut [f32]) {
+        let (n_ff, nd) = (self.key.w.rows, n * self.value.w.rows);
+        if let Some(rc) = &self.receptance {
+            // The gate first, into out: xr is then free for the value's rows.
+            rc.proj.apply(p.dev, xr, n, out, acts);
+            out[..nd].iter_mut().for_each(|v| *v = sigmoid(*v));
+        }
         self.key.apply(p.dev, x, n, hidden, acts);
         hidden[..n * n_ff].iter_mut().for_each(|v| {
             let r = v.max(0.0);
             *v = r * r;
         });
-        self.value.apply(p.dev, hidden, n, out, acts);
+        if self.receptance.is_none() {
+            return self.value.apply(p.dev, hidden, n, out, acts);
+        }
+        self.value.apply(p.dev, hidden, n, xr, acts);
+        out[..nd].iter_mut().zip(&xr[..nd]).for_each(|(o, &v)| *o *= v);
     }
 }

@@ -10,6 +10,7 @@ pub mod ffn;
 pub mod norm;
 pub mod rope;
 pub mod ssm;
+pub mod wkv6;
 pub mod wkv7;
 pub mod glibc;
 mod grouped;
