@@ -11,6 +11,7 @@ pub(crate) mod deltanet;
 pub(crate) mod ffn;
 pub(crate) mod mla;
 pub(crate) mod moe;
+pub(crate) mod ple;
 pub(crate) mod proj;
 pub(crate) mod rwkv7;
 pub(crate) mod ssm;
@@ -108,7 +109,7 @@ impl Mixer {
             Mixer::Attention(a) => {
                 let mut mats = match &a.qkv {
                     attention::Qkv::Separate { q, k, v } => vec![&q.w, &k.w, &v.w],
-                    attention::Qkv::Fused(p) => vec![&p.w],
+                    attention::Qkv::Fused(p) | attention::Qkv::QOnly(p) => vec![&p.w],
                 };
                 mats.push(&a.wo.w);
                 mats
@@ -235,6 +236,11 @@ pub(crate) struct Net {
     pub rope_long: Option<Vec<f32>>,
     pub rope_short: Option<Vec<f32>>,
     pub layers: Vec<Layer>,
+    /// Per-layer embeddings, added after each layer's FFN (gemma4; set by the architecture).
+    pub ple: Option<ple::Ple>,
+    /// (n_layer,) a scalar multiplying each layer's output, last (gemma4's
+    /// `layer_output_scale`; set by the architecture).
+    pub layer_scale: Option<Vec<f32>>,
 }
 
 impl Net {
@@ -274,6 +280,8 @@ impl Net {
             rope_long,
             rope_short,
             layers: (0..hp.n_layer).map(layer).collect::<Result<_, _>>()?,
+            ple: None,
+            layer_scale: None,
         })
     }
 
@@ -290,6 +298,9 @@ impl Net {
                 mats.extend(side.mats());
             }
             mats.extend(l.ffn.mats());
+        }
+        if let Some(p) = &self.ple {
+            mats.extend(p.mats());
         }
         mats
     }
