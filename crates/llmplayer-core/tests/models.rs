@@ -738,3 +738,37 @@ fn gemma4_shared_kv_layers() {
         assert!(worst(&f32_logits, &l) < bound, "{ty} cache differs by {}", worst(&f32_logits, &l));
     }
 }
+
+/// gemma4 without a layer's `attn_v` takes V from K's projection: the file with layer 1's
+/// `attn_v` renamed away gives the logits of the file whose `attn_v` holds `attn_k`'s weights.
+#[test]
+fn gemma4_v_from_k() {
+    let Some(root) = fixtures_root() else { return };
+    let path = root.join("models-roadmap/gemma4.gguf");
+    if !path.exists() {
+        return;
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let (mut same, mut without) = (bytes.clone(), bytes.clone());
+    {
+        let f = GgufFile::parse(&bytes).unwrap();
+        let at = |name: &str| {
+            let t = f.tensor(name).unwrap();
+            (f.tensor_data(t).as_ptr() as usize - bytes.as_ptr() as usize, t.size as usize)
+        };
+        let ((k, n), (v, nv)) = (at("blk.1.attn_k.weight"), at("blk.1.attn_v.weight"));
+        assert_eq!(n, nv);
+        same[v..v + n].copy_from_slice(&bytes[k..k + n]);
+    }
+    let name = b"blk.1.attn_v.weight";
+    let i = without.windows(name.len()).position(|w| w == name).unwrap();
+    without[i + "blk.1.attn_".len()] = b'x';
+    let logits = |file: &[u8]| {
+        let f = GgufFile::parse(file).unwrap();
+        let model = Model::load_with(&f, &opts(false)).unwrap();
+        let prompt: Vec<u32> = (0..24).map(|i| (i * 29 + 5) % 400).collect();
+        let mut s = model.new_session(64);
+        s.eval(&prompt, true).unwrap().to_vec()
+    };
+    assert_eq!(logits(&same), logits(&without));
+}

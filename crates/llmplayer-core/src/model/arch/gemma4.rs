@@ -5,7 +5,8 @@
 //!   head sizes and rotary dims of their own (`key_length_swa`, `rope.dimension_count_swa`)
 //!   and their own rope base (`rope.freq_base_swa`); `rope_freqs` divide only the global
 //!   layers' frequencies (proportional rope);
-//! * an unweighted RMSNorm on each V head, and an attention scale of 1;
+//! * an unweighted RMSNorm on each V head (V is K's projection where a layer has no
+//!   `attn_v`), and an attention scale of 1;
 //! * KV shared: the last `shared_kv_layers` layers compute only q and attend over the cache of
 //!   the last earlier layer of their kind (llama.cpp's reuse callback);
 //! * per-layer embeddings after each FFN (`blocks::ple`) and a per-layer output scalar.
@@ -83,7 +84,7 @@ fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
         if l.mat_opt(&router, hp.n_embd, None)?.is_some() {
             return Err(ModelError::BadTensor { name: router, reason: "Gemma 4's experts are not supported yet".into() });
         }
-        let opts = AttnOpts { qk_norm: QkNorm::PerHead, v_norm: true, ..AttnOpts::default() };
+        let opts = AttnOpts { qk_norm: QkNorm::PerHead, v_norm: true, v_optional: true, ..AttnOpts::default() };
         let attn = Attention::load(l, hp, il, opts)?;
         Layer::new(l, hp, il, Norms::BOTH, Mixer::Attention(attn), Ffn::gated_act(l, hp, il, Act::Gelu)?)
     })?;

@@ -45,6 +45,8 @@ pub(crate) struct AttnOpts {
     pub output_gate: bool,
     /// RMSNorm without weights on each V head (gemma4).
     pub v_norm: bool,
+    /// A file may leave out `attn_v`: V is then K's projection (gemma4; heads of one size).
+    pub v_optional: bool,
 }
 
 #[derive(Debug)]
@@ -54,6 +56,8 @@ pub(crate) enum Qkv {
     Fused(Proj),
     /// q only: the layer attends over an earlier layer's cache (`HParams::kv_reuse`).
     QOnly(Proj),
+    /// q and k, V being K's projection ([`AttnOpts::v_optional`]).
+    VFromK { q: Proj, k: Proj },
 }
 
 #[derive(Debug)]
@@ -119,6 +123,9 @@ impl Attention {
         let qkv = match Proj::load(l, Layer::AttnQkv, il, n_embd, n_qp + n_k + n_v)? {
             _ if !hp.has_kv(il) => Qkv::QOnly(Proj::req(l, Layer::AttnQ, il, n_embd, n_qp)?),
             Some(p) => Qkv::Fused(p),
+            None if opts.v_optional && l.mat_opt(&Layer::AttnV.name(il, Suffix::Weight), n_embd, None)?.is_none() => {
+                Qkv::VFromK { q: Proj::req(l, Layer::AttnQ, il, n_embd, n_qp)?, k: Proj::req(l, Layer::AttnK, il, n_embd, n_k)? }
+            }
             None => Qkv::Separate {
                 q: Proj::req(l, Layer::AttnQ, il, n_embd, n_qp)?,
                 k: Proj::req(l, Layer::AttnK, il, n_embd, n_k)?,
@@ -174,6 +181,11 @@ impl Attention {
                 wv.apply(p.dev, inp, n, &mut b.v, acts);
             }
             Qkv::QOnly(wq) => wq.apply(p.dev, inp, n, q_out, acts),
+            Qkv::VFromK { q: wq, k: wk } => {
+                wq.apply(p.dev, inp, n, q_out, acts);
+                wk.apply(p.dev, inp, n, &mut b.k, acts);
+                b.v[..n * n_v].copy_from_slice(&b.k[..n * n_k]);
+            }
             Qkv::Fused(w) => {
                 let row = n_qp + n_k + n_v;
                 w.apply(p.dev, inp, n, &mut b.qkv, acts);

@@ -109,6 +109,7 @@ impl Mixer {
             Mixer::Attention(a) => {
                 let mut mats = match &a.qkv {
                     attention::Qkv::Separate { q, k, v } => vec![&q.w, &k.w, &v.w],
+                    attention::Qkv::VFromK { q, k } => vec![&q.w, &k.w],
                     attention::Qkv::Fused(p) | attention::Qkv::QOnly(p) => vec![&p.w],
                 };
                 mats.push(&a.wo.w);
