@@ -86,7 +86,7 @@ fn kv_cache_size(hp: Option<&HParams>) -> (Json, Json) {
     // (kind, window) -> its layers, kinds in order of first appearance
     type Kind<'a> = (&'a str, Option<usize>);
     let mut groups: Vec<(Kind, Vec<usize>)> = vec![];
-    for il in (0..hp.n_layer).filter(|&il| !hp.recurrent[il]) {
+    for il in (0..hp.n_layer).filter(|&il| hp.has_kv(il)) {
         let key = match hp.window(il) {
             _ if hp.kv_latent() => ("latent", None),
             Some(w) => ("window", Some(w)),

@@ -60,6 +60,13 @@ pub const ATTENTION_SLIDING_WINDOW_PATTERN: &str = ".attention.sliding_window_pa
 pub const ATTN_LOGIT_SOFTCAPPING: &str = ".attn_logit_softcapping";
 pub const FINAL_LOGIT_SOFTCAPPING: &str = ".final_logit_softcapping";
 pub const ROPE_FREQ_BASE_SWA: &str = ".rope.freq_base_swa";
+// Gemma 4 (gemma4): windowed layers' own head sizes and rotary dims, layers that reuse an
+// earlier layer's KV, per-layer embedding width
+pub const KEY_LENGTH_SWA: &str = ".attention.key_length_swa";
+pub const VALUE_LENGTH_SWA: &str = ".attention.value_length_swa";
+pub const ROPE_DIMENSION_COUNT_SWA: &str = ".rope.dimension_count_swa";
+pub const ATTENTION_SHARED_KV_LAYERS: &str = ".attention.shared_kv_layers";
+pub const EMBEDDING_LENGTH_PER_LAYER_INPUT: &str = ".embedding_length_per_layer_input";
 pub const ROPE_DIMENSION_SECTIONS: &str = ".rope.dimension_sections";
 // <arch>.ssm.* of state-space and linear-attention mixers (mamba2, falcon-h1, qwen3next)
 pub const SSM_CONV_KERNEL: &str = ".ssm.conv_kernel";

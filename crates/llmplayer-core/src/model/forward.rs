@@ -5,6 +5,7 @@
 
 use super::blocks::attention::AttnBufs;
 use super::blocks::ffn::{Ffn, FfnBufs};
+use super::blocks::ple::PleBufs;
 use super::blocks::{Mixer, Net, Pass, RecBufs};
 use super::hparams::HParams;
 use super::batch::{Batch, Run};
@@ -28,8 +29,8 @@ pub(crate) struct Scratch {
     /// (n_ubatch, n_embd) the FFN's output beside the attention's (parallel layers), or the
     /// side mixer's (falcon-h1); else empty
     proj2: Vec<f32>,
-    /// (n_ubatch, n_rot) cos/sin pairs per position, and those of the windowed layers' rope
-    /// (empty without one)
+    /// (n_ubatch, n_rot) cos/sin pairs per position, and (n_ubatch, n_rot_swa) those of the
+    /// windowed layers' rope (empty without one)
     rope: Vec<f32>,
     rope_swa: Vec<f32>,
     /// (n_ubatch,) attention temperature per position
@@ -37,6 +38,8 @@ pub(crate) struct Scratch {
     attn: AttnBufs,
     rec: RecBufs,
     ffn: FfnBufs,
+    /// per-layer embeddings' (models with them)
+    ple: Option<PleBufs>,
     /// activations converted to the weights' vec_dot_type (grows to its maximum at creation)
     acts: QuantizedActs,
 }
@@ -50,18 +53,20 @@ impl Scratch {
         let gated = net.layers.iter().any(|l| matches!(&l.mixer, Mixer::Attention(a) if a.opts.output_gate));
         let fused_ffn = net.layers.iter().any(|l| matches!(l.ffn, Ffn::FusedGated { .. }));
         let n_slots = SLOTS_PER_THREAD * n_threads.max(1);
-        let attn_s = AttnScratch::new(kv, n_slots, n_ctx, hp.head_dim_k, hp.head_dim_v);
+        let (hk, hv) = hp.max_heads();
+        let attn_s = AttnScratch::new(kv, n_slots, n_ctx, hk, hv);
         let mut s = Scratch {
             x: vec![0.0; n_ubatch * hp.n_embd],
             xn: vec![0.0; n_ubatch * hp.n_embd],
             proj: vec![0.0; n_ubatch * hp.n_embd],
             proj2: vec![0.0; if net.layers.iter().any(|l| l.parallel || l.side.is_some()) { n_ubatch * hp.n_embd } else { 0 }],
             rope: vec![0.0; n_ubatch * hp.n_rot],
-            rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot } else { 0 }],
+            rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot_swa() } else { 0 }],
             temp: vec![1.0; n_ubatch],
             attn: AttnBufs::new(hp, fused_qkv, gated, n_ubatch, attn_s),
             rec: RecBufs::new(hp, net, n_ubatch),
             ffn: FfnBufs::new(hp, fused_ffn, n_ubatch),
+            ple: net.ple.as_ref().map(|p| PleBufs::new(p, hp.n_layer, hp.n_embd, n_ubatch)),
             acts: QuantizedActs::new(),
         };
         // Recurrent mixers' outputs (before their projection) may be wider than attention's.
@@ -175,7 +180,7 @@ pub(crate) fn forward_embd(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratc
 /// states are the first rows of `s.xn`; 0 when none did).
 fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch, r0: usize, runs: &[Run]) -> usize {
     let (hp, dev) = (p.hp, p.dev);
-    let Scratch { x, xn, proj, proj2, rope: rc, rope_swa: rc_swa, temp, attn, rec, ffn, acts } = s;
+    let Scratch { x, xn, proj, proj2, rope: rc, rope_swa: rc_swa, temp, attn, rec, ffn, ple, acts } = s;
     let (d, eps, n_rot) = (hp.n_embd, hp.rms_eps, hp.n_rot);
     let mut n = runs.iter().map(|r| r.len).sum::<usize>();
     let (tokens, pos, wants) = (&batch.tokens[r0..r0 + n], &batch.pos[r0..r0 + n], &batch.logits[r0..r0 + n]);
@@ -188,10 +193,13 @@ fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch,
         norm_rows(p, w, net.token_embd_norm_b.as_deref(), x, xn, n);
         x[..n * d].copy_from_slice(&xn[..n * d]);
     }
+    if let (Some(pl), Some(b)) = (&net.ple, ple.as_mut()) {
+        pl.inputs(p, x, tokens, n, b, acts);
+    }
     for (t, &ps) in pos.iter().enumerate() {
         p.rope.fill(ps, &mut rc[t * n_rot..(t + 1) * n_rot]);
         if let Some(r) = p.rope_swa {
-            r.fill(ps, &mut rc_swa[t * n_rot..(t + 1) * n_rot]);
+            r.fill(ps, &mut rc_swa[t * r.n_rot..(t + 1) * r.n_rot]);
         }
         temp[t] = hp.attn_temp.map_or(1.0, |at| at.at(ps));
     }
@@ -235,7 +243,10 @@ fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch,
             // shifted them.
             if !matches!(layer.ffn, Ffn::ChannelMix(_)) {
                 let n_o = layer.mixer.out_width(hp, il);
-                n = if layer.parallel { wanted(n, &mut [(&mut attn.out, n_o), (x, d), (xn, d)]) } else { wanted(n, &mut [(&mut attn.out, n_o), (x, d)]) };
+                // The per-layer embeddings' inputs go with their rows.
+                let pl_w = net.ple.as_ref().map_or(0, |q| hp.n_layer * q.n_pl);
+                let pl: &mut [f32] = ple.as_mut().map_or(&mut [], |b| &mut b.inp[..]);
+                n = if layer.parallel { wanted(n, &mut [(&mut attn.out, n_o), (x, d), (xn, d)]) } else { wanted(n, &mut [(&mut attn.out, n_o), (x, d), (pl, pl_w)]) };
                 if n == 0 {
                     return 0;
                 }
@@ -281,6 +292,12 @@ fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch,
         dev.add(&mut x[..n * d], &proj[..n * d], hp.residual_scale);
         if hp.rescale_every.is_some_and(|k| (il + 1) % k == 0) {
             x[..n * d].iter_mut().for_each(|v| *v *= 0.5);
+        }
+        if let (Some(pl), Some(b)) = (&net.ple, ple.as_mut()) {
+            pl.apply(p, il, x, n, b, acts);
+        }
+        if let Some(sc) = net.layer_scale.as_ref().map(|s| s[il]) {
+            x[..n * d].iter_mut().for_each(|v| *v *= sc);
         }
     }
 

@@ -127,6 +127,25 @@ pub struct HParams {
     pub state_len: Vec<usize>,
     /// `{arch}.pooling_type` as llama.cpp numbers it (see `model::Pooling`); None when absent.
     pub pooling_type: Option<u32>,
+    /// The windowed layers' own head sizes and rotary dims (gemma4); None: the same as the
+    /// other layers'.
+    pub swa_heads: Option<SwaHeads>,
+    /// (n_layer,) the earlier layer whose KV cache a layer attends over instead of keeping
+    /// its own (gemma4's shared KV layers compute only q); None: its own.
+    pub kv_reuse: Vec<Option<usize>>,
+    /// `rope_freqs` divide only the non-windowed layers' frequencies (gemma4).
+    pub rope_factors_full_only: bool,
+    /// Width of each layer's slice of the per-layer embeddings (gemma4); None: none.
+    pub n_embd_per_layer: Option<usize>,
+}
+
+/// Head sizes and rotary dims of windowed layers where they differ (llama.cpp
+/// `n_embd_head_k_swa`, `n_embd_head_v_swa`, `n_rot_swa`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwaHeads {
+    pub head_dim_k: usize,
+    pub head_dim_v: usize,
+    pub n_rot: usize,
 }
 
 /// The `ssm.*` sizes (llama.cpp's `ssm_d_conv` ..): the short conv's kernel, the inner
@@ -613,6 +632,10 @@ impl HParams {
             recurrent: vec![false; n_layer],
             state_len: vec![0; n_layer],
             pooling_type: m.u32_opt(keys::POOLING_TYPE)?,
+            swa_heads: None,
+            kv_reuse: vec![None; n_layer],
+            rope_factors_full_only: false,
+            n_embd_per_layer: None,
         };
 
         // Per-architecture keys and checks (llama.cpp load_arch_hparams).
@@ -689,7 +712,7 @@ impl HParams {
             if h == 0 || hkv == 0 || h % hkv != 0 {
                 return Err(m.bad(keys::HEAD_COUNT_KV, &format!("layer {il}: {h} heads is not a multiple of {hkv} kv heads")));
             }
-            if self.head_dim_k == 0 || self.head_dim_v == 0 {
+            if self.head_k(il) == 0 || self.head_v(il) == 0 {
                 return Err(m.bad(keys::KEY_LENGTH, "an attention layer needs a head size"));
             }
         }
@@ -716,6 +739,7 @@ impl HParams {
         }
         self.recurrent.truncate(n_layer);
         self.state_len.truncate(n_layer);
+        self.kv_reuse.truncate(n_layer);
     }
 
     /// llama.cpp `set_swa_pattern(period)`: layer `il` is windowed unless it is the last of each
@@ -739,20 +763,45 @@ impl HParams {
         Ok(())
     }
 
+    /// Layer `il`'s per-head K (and Q) size: the windowed layers' own where they have one.
+    pub fn head_k(&self, il: usize) -> usize {
+        self.swa_heads.filter(|_| self.is_swa(il)).map_or(self.head_dim_k, |s| s.head_dim_k)
+    }
+    /// Layer `il`'s per-head V size.
+    pub fn head_v(&self, il: usize) -> usize {
+        self.swa_heads.filter(|_| self.is_swa(il)).map_or(self.head_dim_v, |s| s.head_dim_v)
+    }
+    /// The largest K and V head sizes of any layer.
+    pub fn max_heads(&self) -> (usize, usize) {
+        let s = self.swa_heads.map_or((0, 0), |s| (s.head_dim_k, s.head_dim_v));
+        (self.head_dim_k.max(s.0), self.head_dim_v.max(s.1))
+    }
+    /// Rotary dims of the windowed layers.
+    pub fn n_rot_swa(&self) -> usize {
+        self.swa_heads.map_or(self.n_rot, |s| s.n_rot)
+    }
+    /// Whether layer `il` keeps a KV cache of its own (not recurrent, not reusing another's).
+    pub fn has_kv(&self, il: usize) -> bool {
+        !self.recurrent[il] && self.kv_reuse[il].is_none()
+    }
+    /// The layer whose cache layer `il` attends over.
+    pub fn kv_layer(&self, il: usize) -> usize {
+        self.kv_reuse[il].unwrap_or(il)
+    }
     /// Width of layer `il`'s K rows (0 for a recurrent layer: it keeps no KV).
     pub fn n_embd_k_gqa(&self, il: usize) -> usize {
-        if self.recurrent[il] { 0 } else { self.n_head_kv[il] * self.head_dim_k }
+        if self.recurrent[il] { 0 } else { self.n_head_kv[il] * self.head_k(il) }
     }
     pub fn n_embd_v_gqa(&self, il: usize) -> usize {
-        if self.recurrent[il] { 0 } else { self.n_head_kv[il] * self.head_dim_v }
+        if self.recurrent[il] { 0 } else { self.n_head_kv[il] * self.head_v(il) }
     }
     pub fn n_embd_q(&self, il: usize) -> usize {
-        self.n_head[il] * self.head_dim_k
+        self.n_head[il] * self.head_k(il)
     }
     /// Width of the attention output that `attn_output` reads: per head, V's size (after
     /// MLA's decompression).
     pub fn n_embd_attn_out(&self, il: usize) -> usize {
-        self.n_head[il] * self.mla.as_ref().map_or(self.head_dim_v, |m| m.head_dim_v)
+        self.n_head[il] * self.mla.as_ref().map_or(self.head_v(il), |m| m.head_dim_v)
     }
     /// Whether the cache holds MLA latents (V is a prefix of K: no V is stored).
     pub fn kv_latent(&self) -> bool {

@@ -76,7 +76,8 @@ impl KvType {
                 reason: "a multi-head latent attention cache is f32 or f16 (its values are read as a prefix of its keys)".into(),
             });
         }
-        if self == KvType::Q8_0 && (hp.head_dim_k % 32 != 0 || hp.head_dim_v % 32 != 0) {
+        let swa = hp.swa_heads.map_or((0, 0), |s| (s.head_dim_k, s.head_dim_v));
+        if self == KvType::Q8_0 && [hp.head_dim_k, hp.head_dim_v, swa.0, swa.1].iter().any(|d| d % 32 != 0) {
             return Err(ModelError::KvTypeUnsupported {
                 kv_type: self.name().into(),
                 reason: format!(
@@ -93,8 +94,12 @@ impl KvType {
         row_bytes(self.ggml(), n)
     }
 
-    /// Bytes one position takes in layer `il`'s cache (K and V).
+    /// Bytes one position takes in layer `il`'s cache (K and V; none where it reuses another
+    /// layer's).
     pub fn layer_bytes_per_token(self, hp: &HParams, il: usize) -> usize {
+        if hp.kv_reuse[il].is_some() {
+            return 0;
+        }
         self.row_bytes(hp.n_embd_k_gqa(il)) + self.row_bytes(hp.n_embd_v_cache(il))
     }
 
@@ -159,7 +164,10 @@ impl KvCache {
     pub fn new(hp: &HParams, n_ctx: usize, ty: KvType, swa_full: bool, lazy: bool) -> KvCache {
         let width = (0..hp.n_layer).map(|il| (hp.n_embd_k_gqa(il), hp.n_embd_v_cache(il))).collect();
         let window: Vec<Option<usize>> = (0..hp.n_layer).map(|il| hp.window(il).filter(|_| !swa_full)).collect();
-        let cap: Vec<usize> = window.iter().map(|w| w.map_or(n_ctx, |w| window_cells(w, n_ctx))).collect();
+        // A layer that reuses another's cache holds no rows.
+        let cap: Vec<usize> = (0..hp.n_layer)
+            .map(|il| if hp.kv_reuse[il].is_some() { 0 } else { window[il].map_or(n_ctx, |w| window_cells(w, n_ctx)) })
+            .collect();
         let n = hp.n_layer;
         let (f, b) = if ty == KvType::F32 { (n, 0) } else { (0, n) };
         let mut c = KvCache {
@@ -263,14 +271,14 @@ impl KvCache {
         self.ty == other.ty
             && self.round_f16 == other.round_f16
             && self.base.iter().chain(&other.base).all(|&b| b == 0)
-            && (0..self.cells.len()).all(|il| self.cells[il] >= n && other.cells[il] >= n)
+            && (0..self.cells.len()).all(|il| self.cap[il] == 0 || (self.cells[il] >= n && other.cells[il] >= n))
     }
 
     /// Copies positions `0..n` of every layer from `other` (checked by
     /// [`KvCache::can_copy_from`]): the same bytes a forward pass would have stored.
     pub fn copy_prefix_from(&mut self, other: &KvCache, n: usize) {
         debug_assert!(self.can_copy_from(other, n));
-        for il in 0..self.cells.len() {
+        for il in (0..self.cells.len()).filter(|&il| self.cap[il] > 0) {
             let (nk, nv) = self.width[il];
             let (dst_rows, src_rows) = (self.cells[il], other.cells[il]);
             match self.ty {

@@ -36,6 +36,11 @@ pub enum Global {
     RopeFactorsShort,
     /// LayerNorm right after the embedding (rwkv7).
     TokenEmbdNorm,
+    /// Per-layer embeddings (gemma4): a token table of n_layer * n_embd_per_layer per token,
+    /// the projection of the scaled embedding to the same width, and its norm (per layer).
+    PerLayerTokenEmbd,
+    PerLayerModelProj,
+    PerLayerProjNorm,
 }
 
 impl Global {
@@ -48,6 +53,9 @@ impl Global {
             Global::RopeFactorsLong => "rope_factors_long",
             Global::RopeFactorsShort => "rope_factors_short",
             Global::TokenEmbdNorm => "token_embd_norm",
+            Global::PerLayerTokenEmbd => "per_layer_token_embd",
+            Global::PerLayerModelProj => "per_layer_model_proj",
+            Global::PerLayerProjNorm => "per_layer_proj_norm",
         }
     }
 
@@ -176,6 +184,12 @@ pub enum Layer {
     TimeMixGate,
     ChannelMixLerpR,
     ChannelMixReceptance,
+    /// Per-layer embedding block (gemma4): gate of the hidden state, projection back to
+    /// n_embd, its norm; and the scalar multiplying the layer's output.
+    PerLayerInpGate,
+    PerLayerProj,
+    PerLayerPostNorm,
+    LayerOutScale,
 }
 
 impl Layer {
@@ -269,6 +283,10 @@ impl Layer {
             Layer::TimeMixGate => "time_mix_gate",
             Layer::ChannelMixLerpR => "channel_mix_lerp_r",
             Layer::ChannelMixReceptance => "channel_mix_receptance",
+            Layer::PerLayerInpGate => "inp_gate",
+            Layer::PerLayerProj => "proj",
+            Layer::PerLayerPostNorm => "post_norm",
+            Layer::LayerOutScale => "layer_output_scale",
         }
     }
 

@@ -12,6 +12,7 @@ mod falcon_h1;
 mod gemma;
 mod gemma2;
 mod gemma3;
+mod gemma4;
 mod glm4;
 mod glm4moe;
 mod gpt_oss;
@@ -85,6 +86,7 @@ pub enum Arch {
     Gemma,
     Gemma2,
     Gemma3,
+    Gemma4,
     CommandR,
     Cohere2,
     Starcoder2,
@@ -119,6 +121,7 @@ impl Arch {
         Arch::Gemma,
         Arch::Gemma2,
         Arch::Gemma3,
+        Arch::Gemma4,
         Arch::CommandR,
         Arch::Cohere2,
         Arch::Starcoder2,
@@ -153,6 +156,7 @@ impl Arch {
             Arch::Gemma => "gemma",
             Arch::Gemma2 => "gemma2",
             Arch::Gemma3 => "gemma3",
+            Arch::Gemma4 => "gemma4",
             Arch::CommandR => "command-r",
             Arch::Cohere2 => "cohere2",
             Arch::Starcoder2 => "starcoder2",
@@ -188,6 +192,7 @@ impl Arch {
             Arch::Gemma => &gemma::DEF,
             Arch::Gemma2 => &gemma2::DEF,
             Arch::Gemma3 => &gemma3::DEF,
+            Arch::Gemma4 => &gemma4::DEF,
             Arch::CommandR => &command_r::DEF,
             Arch::Cohere2 => &cohere2::DEF,
             Arch::Starcoder2 => &starcoder2::DEF,

@@ -43,6 +43,10 @@ pub(crate) struct AttnOpts {
     /// `attn_q` gives each head `[q | gate]`, and the attention output is multiplied by
     /// `sigmoid(gate)` before `attn_output` (qwen3next, qwen35; head_dim_k = head_dim_v).
     pub output_gate: bool,
+    /// RMSNorm without weights on each V head (gemma4).
+    pub v_norm: bool,
+    /// A file may leave out `attn_v`: V is then K's projection (gemma4; heads of one size).
+    pub v_optional: bool,
 }
 
 #[derive(Debug)]
@@ -50,6 +54,10 @@ pub(crate) enum Qkv {
     Separate { q: Proj, k: Proj, v: Proj },
     /// Rows [q | k | v].
     Fused(Proj),
+    /// q only: the layer attends over an earlier layer's cache (`HParams::kv_reuse`).
+    QOnly(Proj),
+    /// q and k, V being K's projection ([`AttnOpts::v_optional`]).
+    VFromK { q: Proj, k: Proj },
 }
 
 #[derive(Debug)]
@@ -97,7 +105,7 @@ impl AttnBufs {
             v: vec![0.0; n_ubatch * n_v],
             qkv: vec![0.0; if fused_qkv { n_ubatch * (n_qp + n_k + n_v) } else { 0 }],
             gate: vec![0.0; if gated { n_ubatch * n_qp } else { 0 }],
-            out: vec![0.0; n_ubatch * max(&|il| (hp.n_head[il] * hp.head_dim_v).max(hp.n_embd_attn_out(il)))],
+            out: vec![0.0; n_ubatch * max(&|il| (hp.n_head[il] * hp.head_v(il)).max(hp.n_embd_attn_out(il)))],
             s,
             mla: hp.mla.as_ref().map(|m| super::mla::MlaBufs::new(hp, m, n_ubatch)),
         }
@@ -106,12 +114,18 @@ impl AttnBufs {
 
 impl Attention {
     /// Layer `il`'s attention tensors: a fused `attn_qkv` or separate q, k, v (q with its
-    /// gates where `opts` says); q/k norms as `opts` says; `attn_output`.
+    /// gates where `opts` says), or q alone where the layer reuses another's cache; q/k norms
+    /// as `opts` says; `attn_output`.
     pub fn load(l: &Loader, hp: &HParams, il: usize, mut opts: AttnOpts) -> Result<Attention, ModelError> {
         let (n_embd, n_q, n_k, n_v) = (hp.n_embd, hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
+        let hk = hp.head_k(il);
         let n_qp = if opts.output_gate { 2 * n_q } else { n_q };
         let qkv = match Proj::load(l, Layer::AttnQkv, il, n_embd, n_qp + n_k + n_v)? {
+            _ if !hp.has_kv(il) => Qkv::QOnly(Proj::req(l, Layer::AttnQ, il, n_embd, n_qp)?),
             Some(p) => Qkv::Fused(p),
+            None if opts.v_optional && l.mat_opt(&Layer::AttnV.name(il, Suffix::Weight), n_embd, None)?.is_none() => {
+                Qkv::VFromK { q: Proj::req(l, Layer::AttnQ, il, n_embd, n_qp)?, k: Proj::req(l, Layer::AttnK, il, n_embd, n_k)? }
+            }
             None => Qkv::Separate {
                 q: Proj::req(l, Layer::AttnQ, il, n_embd, n_qp)?,
                 k: Proj::req(l, Layer::AttnK, il, n_embd, n_k)?,
@@ -122,10 +136,11 @@ impl Attention {
         let norm = |t: Layer, len: usize| l.vec(&w(t), len);
         let (q_norm, k_norm) = match opts.qk_norm {
             QkNorm::None | QkNorm::UnweightedAfterRope => (None, None),
-            QkNorm::PerHead => (Some(norm(Layer::AttnQNorm, hp.head_dim_k)?), Some(norm(Layer::AttnKNorm, hp.head_dim_k)?)),
+            QkNorm::PerHead if !hp.has_kv(il) => (Some(norm(Layer::AttnQNorm, hk)?), None),
+            QkNorm::PerHead => (Some(norm(Layer::AttnQNorm, hk)?), Some(norm(Layer::AttnKNorm, hk)?)),
             QkNorm::Full => (Some(norm(Layer::AttnQNorm, n_q)?), Some(norm(Layer::AttnKNorm, n_k)?)),
             QkNorm::PerHeadIfPresent => {
-                let (q, k) = (l.vec_opt(&w(Layer::AttnQNorm), hp.head_dim_k)?, l.vec_opt(&w(Layer::AttnKNorm), hp.head_dim_k)?);
+                let (q, k) = (l.vec_opt(&w(Layer::AttnQNorm), hk)?, l.vec_opt(&w(Layer::AttnKNorm), hk)?);
                 match (q, k) {
                     (Some(q), Some(k)) => {
                         opts.qk_norm = QkNorm::PerHead;
@@ -141,7 +156,7 @@ impl Attention {
             }
         };
         let sinks = if opts.sinks { Some(l.vec(&w(Layer::AttnSinks), hp.n_head[il])?) } else { None };
-        let wo = Proj::req(l, Layer::AttnOut, il, hp.n_head[il] * hp.head_dim_v, n_embd)?;
+        let wo = Proj::req(l, Layer::AttnOut, il, hp.n_head[il] * hp.head_v(il), n_embd)?;
         Ok(Attention { qkv, q_norm, k_norm, wo, sinks, opts })
     }
 
@@ -153,7 +168,9 @@ impl Attention {
     pub fn forward(&self, p: &Pass, il: usize, inp: &[f32], n: usize, runs: &[Run], rc: &[f32], temp: &[f32], mem: &mut Memory, b: &mut AttnBufs, acts: &mut QuantizedActs) {
         let hp = p.hp;
         let (n_q, n_k, n_v) = (hp.n_embd_q(il), hp.n_embd_k_gqa(il), hp.n_embd_v_gqa(il));
-        let (hk, hv, eps) = (hp.head_dim_k, hp.head_dim_v, hp.rms_eps);
+        let (hk, hv, eps) = (hp.head_k(il), hp.head_v(il), hp.rms_eps);
+        // Without its own cache the layer computes only q (its k and v buffers are unused).
+        let own = hp.has_kv(il);
         let gated = self.opts.output_gate;
         let n_qp = if gated { 2 * n_q } else { n_q };
         let q_out = if gated { &mut b.gate } else { &mut b.q };
@@ -162,6 +179,12 @@ impl Attention {
                 wq.apply(p.dev, inp, n, q_out, acts);
                 wk.apply(p.dev, inp, n, &mut b.k, acts);
                 wv.apply(p.dev, inp, n, &mut b.v, acts);
+            }
+            Qkv::QOnly(wq) => wq.apply(p.dev, inp, n, q_out, acts),
+            Qkv::VFromK { q: wq, k: wk } => {
+                wq.apply(p.dev, inp, n, q_out, acts);
+                wk.apply(p.dev, inp, n, &mut b.k, acts);
+                b.v[..n * n_v].copy_from_slice(&b.k[..n * n_k]);
             }
             Qkv::Fused(w) => {
                 let row = n_qp + n_k + n_v;
@@ -185,24 +208,34 @@ impl Attention {
                 }
             }
         }
-        let (q, k, v) = (&mut b.q[..n * n_q], &mut b.k[..n * n_k], &b.v[..n * n_v]);
+        let (q, k) = (&mut b.q[..n * n_q], &mut b.k[..n * n_k]);
         let (qw, kw) = (self.q_norm.as_deref(), self.k_norm.as_deref());
         match self.opts.qk_norm {
             QkNorm::None | QkNorm::UnweightedAfterRope => {}
             QkNorm::PerHeadIfPresent => unreachable!("resolved when loading"),
             QkNorm::PerHead => {
                 p.dev.rms_norm_inplace(q, qw, eps, hk);
-                p.dev.rms_norm_inplace(k, kw, eps, hk);
+                if own {
+                    p.dev.rms_norm_inplace(k, kw, eps, hk);
+                }
             }
             QkNorm::Full => {
                 p.dev.rms_norm_inplace(q, qw, eps, n_q);
                 p.dev.rms_norm_inplace(k, kw, eps, n_k);
             }
         }
+        if self.opts.v_norm && own {
+            p.dev.rms_norm_inplace(&mut b.v[..n * n_v], None, eps, hv);
+        }
+        let v = &b.v[..n * n_v];
         if hp.has_rope(il) {
-            let rc = &rc[..n * hp.n_rot];
-            p.dev.rope(p.rope, rc, q, n_q, hk);
-            p.dev.rope(p.rope, rc, k, n_k, hk);
+            // The windowed layers' own rope where they have one (`rc` is its cache then).
+            let rope = p.rope_swa.filter(|_| hp.is_swa(il)).unwrap_or(p.rope);
+            let rc = &rc[..n * rope.n_rot];
+            p.dev.rope(rope, rc, q, n_q, hk);
+            if own {
+                p.dev.rope(rope, rc, k, n_k, hk);
+            }
             if self.opts.qk_norm == QkNorm::UnweightedAfterRope {
                 p.dev.rms_norm_inplace(q, None, eps, hk);
                 p.dev.rms_norm_inplace(k, None, eps, hk);
@@ -234,12 +267,16 @@ impl Attention {
             sinks: self.sinks.as_deref(),
         };
         let n_o = dims.n_head * hv;
+        // A layer reusing another's cache reads that layer's rows (stored earlier in this pass).
+        let src = hp.kv_layer(il);
         for r in runs {
             let rows = r.row..r.row + r.len;
             let kv = mem.kv_mut(r.seq);
-            kv.store(il, r.pos0, &k[rows.start * n_k..rows.end * n_k], &v[rows.start * n_v..rows.end * n_v], n_k, n_v);
+            if own {
+                kv.store(il, r.pos0, &k[rows.start * n_k..rows.end * n_k], &v[rows.start * n_v..rows.end * n_v], n_k, n_v);
+            }
             let out = &mut b.out[rows.start * n_o..rows.end * n_o];
-            p.dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0 - kv.base(il), kv.view(il), &mut b.s, out);
+            p.dev.attention(&dims, &q[rows.start * n_q..rows.end * n_q], r.len, r.pos0 - kv.base(src), kv.view(src), &mut b.s, out);
         }
         if gated {
             for (o, &g) in b.out[..n * n_o].iter_mut().zip(&b.gate[..n * n_q]) {

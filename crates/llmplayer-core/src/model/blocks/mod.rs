@@ -14,6 +14,7 @@ pub(crate) mod mamba;
 pub(crate) mod kda;
 pub(crate) mod mla;
 pub(crate) mod moe;
+pub(crate) mod ple;
 pub(crate) mod proj;
 pub(crate) mod rwkv6;
 pub(crate) mod rwkv7;
@@ -133,7 +134,8 @@ impl Mixer {
             Mixer::Attention(a) => {
                 let mut mats = match &a.qkv {
                     attention::Qkv::Separate { q, k, v } => vec![&q.w, &k.w, &v.w],
-                    attention::Qkv::Fused(p) => vec![&p.w],
+                    attention::Qkv::VFromK { q, k } => vec![&q.w, &k.w],
+                    attention::Qkv::Fused(p) | attention::Qkv::QOnly(p) => vec![&p.w],
                 };
                 mats.push(&a.wo.w);
                 mats
@@ -263,6 +265,11 @@ pub(crate) struct Net {
     pub rope_long: Option<Vec<f32>>,
     pub rope_short: Option<Vec<f32>>,
     pub layers: Vec<Layer>,
+    /// Per-layer embeddings, added after each layer's FFN (gemma4; set by the architecture).
+    pub ple: Option<ple::Ple>,
+    /// (n_layer,) a scalar multiplying each layer's output, last (gemma4's
+    /// `layer_output_scale`; set by the architecture).
+    pub layer_scale: Option<Vec<f32>>,
 }
 
 impl Net {
@@ -302,6 +309,8 @@ impl Net {
             rope_long,
             rope_short,
             layers: (0..hp.n_layer).map(layer).collect::<Result<_, _>>()?,
+            ple: None,
+            layer_scale: None,
         })
     }
 
@@ -318,6 +327,9 @@ impl Net {
                 mats.extend(side.mats());
             }
             mats.extend(l.ffn.mats());
+        }
+        if let Some(p) = &self.ple {
+            mats.extend(p.mats());
         }
         mats
     }
