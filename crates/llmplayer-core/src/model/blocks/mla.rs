@@ -104,7 +104,9 @@ impl MlaBufs {
             head_out: vec![0.0; n_ubatch.max(nh) * m.kv_lora.max(m.head_dim_v)],
             lat_out: z(if m.latent { nh * m.kv_lora } else { 0 }),
             head_ids: (0..nh as u32).collect(),
-            es: ExpertScratch::default(),
+            // One token's heads are routed one row per head's k_b / v_b: room for one row of
+            // the widest of them, so an F32 file's row-by-row path does not allocate in decode.
+            es: ExpertScratch::with_capacity(1, nope.max(m.kv_lora).max(m.head_dim_v)),
         }
     }
 }
