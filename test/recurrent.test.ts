@@ -12,11 +12,15 @@ import { serve } from '../ts/server/node.js';
 import { fixturesRoot } from './helpers/fixtures.js';
 
 const root = fixturesRoot();
-const recurrent = ['mamba2', 'falcon-h1', 'qwen3next', 'qwen35', 'rwkv7'];
+/** `[fixture folder, architecture]`: every recurrent and hybrid architecture's F32 fixture. */
+const recurrent = [
+  ...['mamba2', 'falcon-h1', 'qwen3next', 'qwen35', 'rwkv7'].map((a) => ['models', a] as const),
+  ...['mamba', 'rwkv6', 'kimi-linear'].map((a) => ['models-roadmap', a] as const),
+];
 
 describe.skipIf(root === null)('recurrent state across chat turns', () => {
-  for (const arch of recurrent) {
-    const file = root === null ? '' : join(root, 'models', `${arch}.gguf`);
+  for (const [folder, arch] of recurrent) {
+    const file = root === null ? '' : join(root, folder, `${arch}.gguf`);
     for (const backend of ['native', 'wasm'] as const) {
       it(`${backend}: ${arch}`, async (ctx) => {
         if (!existsSync(file)) {
