@@ -70,6 +70,10 @@ pub const SSM_GROUP_COUNT: &str = ".ssm.group_count";
 pub const FULL_ATTENTION_INTERVAL: &str = ".full_attention_interval";
 pub const ATTENTION_RECURRENT_LAYERS: &str = ".attention.recurrent_layers";
 pub const EXPERT_SHARED_FEED_FORWARD_LENGTH: &str = ".expert_shared_feed_forward_length";
+// step35: per-layer SwiGLU clamps of the routed and shared experts, the windowed layers' rotary dims
+pub const SWIGLU_CLAMP_EXP: &str = ".swiglu_clamp_exp";
+pub const SWIGLU_CLAMP_SHEXP: &str = ".swiglu_clamp_shexp";
+pub const ROPE_DIMENSION_COUNT_SWA: &str = ".rope.dimension_count_swa";
 // RWKV (rwkv7)
 pub const WKV_HEAD_SIZE: &str = ".wkv.head_size";
 pub const DECAY_LORA_RANK: &str = ".attention.decay_lora_rank";

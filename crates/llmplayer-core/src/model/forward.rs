@@ -28,8 +28,8 @@ pub(crate) struct Scratch {
     /// (n_ubatch, n_embd) the FFN's output beside the attention's (parallel layers), or the
     /// side mixer's (falcon-h1); else empty
     proj2: Vec<f32>,
-    /// (n_ubatch, n_rot) cos/sin pairs per position, and those of the windowed layers' rope
-    /// (empty without one)
+    /// (n_ubatch, n_rot) cos/sin pairs per position, and (n_ubatch, n_rot_swa) those of the
+    /// windowed layers' rope (empty without one)
     rope: Vec<f32>,
     rope_swa: Vec<f32>,
     /// (n_ubatch,) attention temperature per position
@@ -57,7 +57,7 @@ impl Scratch {
             proj: vec![0.0; n_ubatch * hp.n_embd],
             proj2: vec![0.0; if net.layers.iter().any(|l| l.parallel || l.side.is_some()) { n_ubatch * hp.n_embd } else { 0 }],
             rope: vec![0.0; n_ubatch * hp.n_rot],
-            rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot } else { 0 }],
+            rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot_swa.unwrap_or(hp.n_rot) } else { 0 }],
             temp: vec![1.0; n_ubatch],
             attn: AttnBufs::new(hp, fused_qkv, gated, n_ubatch, attn_s),
             rec: RecBufs::new(hp, net, n_ubatch),
@@ -69,6 +69,9 @@ impl Scratch {
         let out = n_ubatch * widest.unwrap_or(0);
         if s.attn.out.len() < out {
             s.attn.out.resize(out, 0.0);
+        }
+        if net.layers.iter().any(|l| matches!(&l.mixer, Mixer::Attention(a) if a.head_gate.is_some())) {
+            s.attn.head_gate = vec![0.0; n_ubatch * hp.n_head.iter().copied().max().unwrap_or(0)];
         }
         s.prewarm_acts(net, n_ubatch);
         s
@@ -185,7 +188,7 @@ fn hidden(p: &Pass, net: &Net, mem: &mut Memory, s: &mut Scratch, batch: &Batch,
     for (t, &ps) in pos.iter().enumerate() {
         p.rope.fill(ps, &mut rc[t * n_rot..(t + 1) * n_rot]);
         if let Some(r) = p.rope_swa {
-            r.fill(ps, &mut rc_swa[t * n_rot..(t + 1) * n_rot]);
+            r.fill(ps, &mut rc_swa[t * r.n_rot..(t + 1) * r.n_rot]);
         }
         temp[t] = hp.attn_temp.map_or(1.0, |at| at.at(ps));
     }

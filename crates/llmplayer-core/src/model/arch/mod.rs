@@ -31,6 +31,7 @@ mod qwen3next;
 mod rwkv7;
 mod smollm3;
 mod starcoder2;
+mod step35;
 
 use super::blocks::Net;
 use super::hparams::{HParams, Meta, NormKind, RopeKind};
@@ -94,6 +95,7 @@ pub enum Arch {
     Qwen3Next,
     Qwen35,
     Rwkv7,
+    Step35,
 }
 
 impl Arch {
@@ -125,6 +127,7 @@ impl Arch {
         Arch::Qwen3Next,
         Arch::Qwen35,
         Arch::Rwkv7,
+        Arch::Step35,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -156,6 +159,7 @@ impl Arch {
             Arch::Qwen3Next => "qwen3next",
             Arch::Qwen35 => "qwen35",
             Arch::Rwkv7 => "rwkv7",
+            Arch::Step35 => "step35",
         }
     }
 
@@ -188,6 +192,7 @@ impl Arch {
             Arch::Qwen3Next => &qwen3next::DEF,
             Arch::Qwen35 => &qwen35::DEF,
             Arch::Rwkv7 => &rwkv7::DEF,
+            Arch::Step35 => &step35::DEF,
         }
     }
 

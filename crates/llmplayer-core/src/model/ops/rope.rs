@@ -29,20 +29,21 @@ fn corr_dim(n_dims: usize, n_ctx_orig: usize, n_rot: f32, base: f32) -> f32 {
 
 impl Rope {
     pub fn new(hp: &HParams, factors: Option<&[f32]>) -> Rope {
-        Rope::with_base(hp, factors, hp.rope_freq_base, hp.effective_freq_scale(), hp.rope_ext_and_attn_factor())
+        Rope::with_base(hp, hp.n_rot, factors, hp.rope_freq_base, hp.effective_freq_scale(), hp.rope_ext_and_attn_factor())
     }
 
     /// The rope of the windowed layers where they have their own (`HParams::rope_swa`,
-    /// llama.cpp `get_rope_freq_base/scale`), else None.
+    /// llama.cpp `get_rope_freq_base/scale`), else None; over `HParams::n_rot_swa` dims where
+    /// the file gives them, without factors where `HParams::rope_swa_no_factors`.
     pub fn for_windows(hp: &HParams, factors: Option<&[f32]>) -> Option<Rope> {
         hp.rope_swa.map(|w| {
             let ext_and_mag = if w.no_yarn { (0.0, 1.0) } else { hp.rope_ext_and_attn_factor() };
-            Rope::with_base(hp, factors, w.base, w.freq_scale, ext_and_mag)
+            let factors = factors.filter(|_| !hp.rope_swa_no_factors);
+            Rope::with_base(hp, hp.n_rot_swa.unwrap_or(hp.n_rot), factors, w.base, w.freq_scale, ext_and_mag)
         })
     }
 
-    fn with_base(hp: &HParams, factors: Option<&[f32]>, base: f32, freq_scale: f32, (ext_factor, mscale): (f32, f32)) -> Rope {
-        let n_rot = hp.n_rot;
+    fn with_base(hp: &HParams, n_rot: usize, factors: Option<&[f32]>, base: f32, freq_scale: f32, (ext_factor, mscale): (f32, f32)) -> Rope {
         let start = corr_dim(n_rot, hp.n_ctx_orig_yarn, hp.yarn_beta_fast, base).floor();
         let end = corr_dim(n_rot, hp.n_ctx_orig_yarn, hp.yarn_beta_slow, base).ceil();
         Rope {
