@@ -646,7 +646,10 @@ fn decode_does_not_allocate() {
     let b = allocs_on_this_thread();
     std::hint::black_box(vec![1u8; 10]);
     assert!(allocs_on_this_thread() > b, "the counting allocator counts");
-    for file in ["models/qwen3.Q4_K_M.gguf", "models/phi3.gguf", "real/stories260K.gguf"] {
+    // step35: per-layer head counts, windowed layers with a rope of their own, head gates
+    // (a roadmap fixture: only where it is present).
+    let roadmap = ["models-roadmap/step35.gguf"].into_iter().filter(|f| root.join(f).exists());
+    for file in ["models/qwen3.Q4_K_M.gguf", "models/phi3.gguf", "real/stories260K.gguf"].into_iter().chain(roadmap) {
         let bytes = std::fs::read(root.join(file)).unwrap();
         let f = GgufFile::parse(&bytes).unwrap();
         let model = Model::load_with(&f, &LoadOptions { n_threads: Some(1), ..Default::default() }).unwrap();
