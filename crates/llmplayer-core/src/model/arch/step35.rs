@@ -29,10 +29,10 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     // llama.cpp: the windowed layers rotate n_rot dims (or rope.dimension_count_swa), the
     // others half of n_rot.
     let n_rot_swa = m.u32_opt(keys::ROPE_DIMENSION_COUNT_SWA)?.map_or(hp.n_rot, |v| v as usize);
-    if n_rot_swa > hp.head_dim_k || n_rot_swa % 2 != 0 {
+    if n_rot_swa > hp.head_dim_k || !n_rot_swa.is_multiple_of(2) {
         return Err(m.bad(keys::ROPE_DIMENSION_COUNT_SWA, &format!("{n_rot_swa} rotary dims for head size {}", hp.head_dim_k)));
     }
-    if hp.n_rot % 4 != 0 {
+    if !hp.n_rot.is_multiple_of(4) {
         return Err(m.bad(keys::ROPE_DIMENSION_COUNT, &format!("{} rotary dims do not halve into pairs", hp.n_rot)));
     }
     hp.n_rot /= 2;
