@@ -81,7 +81,10 @@ pub const ATTENTION_RECURRENT_LAYERS: &str = ".attention.recurrent_layers";
 pub const EXPERT_SHARED_FEED_FORWARD_LENGTH: &str = ".expert_shared_feed_forward_length";
 // Kimi delta attention (kimi-linear): the head size of q, k and v
 pub const KDA_HEAD_DIM: &str = ".kda.head_dim";
-// RWKV (rwkv7)
+// step35: per-layer SwiGLU clamps of the routed and shared experts (and ROPE_DIMENSION_COUNT_SWA above)
+pub const SWIGLU_CLAMP_EXP: &str = ".swiglu_clamp_exp";
+pub const SWIGLU_CLAMP_SHEXP: &str = ".swiglu_clamp_shexp";
+// RWKV (rwkv7, rwkv6)
 pub const WKV_HEAD_SIZE: &str = ".wkv.head_size";
 pub const DECAY_LORA_RANK: &str = ".attention.decay_lora_rank";
 pub const ICLR_LORA_RANK: &str = ".attention.iclr_lora_rank";

@@ -9,7 +9,7 @@
 
 use super::ops::attention::{attention, AttnDims, AttnScratch, KvView};
 use super::ops::expf::Rounding;
-use super::ops::ffn::{geglu_inplace, gelu_inplace, swiglu_fused_rows, swiglu_inplace, swiglu_oai_inplace};
+use super::ops::ffn::{geglu_inplace, gelu_inplace, swiglu_fused_rows, swiglu_inplace, swiglu_limit_inplace, swiglu_oai_inplace};
 use super::ops::norm::{layer_norm_rows, rms_norm_rows, rms_norm_rows_inplace};
 use super::offload::Offload;
 use super::ops::rope::Rope;
@@ -60,6 +60,8 @@ pub(crate) trait Device: Sync {
     /// gpt-oss's clamped SwiGLU (ggml `swiglu_oai`): `g = min(gate, limit)`,
     /// `u = clamp(up, -limit, limit)`, `gate = g / (1 + expf(-alpha g)) * (u + 1)`.
     fn swiglu_oai(&self, gate: &mut [f32], up: &[f32], alpha: f32, limit: f32);
+    /// step35's clamped SwiGLU: `gate = min(silu(gate), limit) * clamp(up, -limit, limit)`.
+    fn swiglu_limit(&self, gate: &mut [f32], up: &[f32], limit: f32, r: Rounding);
     /// `gate = gelu(gate) * up` (ggml's table GELU).
     fn geglu(&self, gate: &mut [f32], up: &[f32]);
     /// `x = gelu(x)`.
@@ -194,6 +196,10 @@ impl Device for Cpu<'_> {
 
     fn swiglu_oai(&self, gate: &mut [f32], up: &[f32], alpha: f32, limit: f32) {
         swiglu_oai_inplace(gate, up, alpha, limit);
+    }
+
+    fn swiglu_limit(&self, gate: &mut [f32], up: &[f32], limit: f32, r: Rounding) {
+        swiglu_limit_inplace(gate, up, limit, r);
     }
 
     fn geglu(&self, gate: &mut [f32], up: &[f32]) {

@@ -78,6 +78,9 @@ impl Scratch {
         if net.layers.iter().any(|l| matches!(&l.ffn, Ffn::ChannelMix(c) if c.receptance.is_some())) {
             s.ffn.xr = vec![0.0; n_ubatch * hp.n_embd];
         }
+        if net.layers.iter().any(|l| matches!(&l.mixer, Mixer::Attention(a) if a.head_gate.is_some())) {
+            s.attn.head_gate = vec![0.0; n_ubatch * hp.n_head.iter().copied().max().unwrap_or(0)];
+        }
         s.prewarm_acts(net, n_ubatch);
         s
     }

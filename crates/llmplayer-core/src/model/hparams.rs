@@ -127,13 +127,13 @@ pub struct HParams {
     pub state_len: Vec<usize>,
     /// `{arch}.pooling_type` as llama.cpp numbers it (see `model::Pooling`); None when absent.
     pub pooling_type: Option<u32>,
-    /// The windowed layers' own head sizes and rotary dims (gemma4); None: the same as the
-    /// other layers'.
+    /// The windowed layers' own head sizes and rotary dims (gemma4; step35 rotates the whole
+    /// head there, half of it in the other layers); None: the same as the other layers'.
     pub swa_heads: Option<SwaHeads>,
     /// (n_layer,) the earlier layer whose KV cache a layer attends over instead of keeping
     /// its own (gemma4's shared KV layers compute only q); None: its own.
     pub kv_reuse: Vec<Option<usize>>,
-    /// `rope_freqs` divide only the non-windowed layers' frequencies (gemma4).
+    /// `rope_freqs` divide only the non-windowed layers' frequencies (gemma4, step35).
     pub rope_factors_full_only: bool,
     /// Width of each layer's slice of the per-layer embeddings (gemma4); None: none.
     pub n_embd_per_layer: Option<usize>,
@@ -348,6 +348,8 @@ pub enum ExpertAct {
     /// gpt-oss's `swiglu_oai`: gate clamped above, up clamped both ways at `limit`, then
     /// `g * sigmoid(alpha * g) * (u + 1)`.
     SwigluOai { alpha: f32, limit: f32 },
+    /// step35's clamped SwiGLU: `min(silu(gate), limit) * clamp(up, -limit, limit)`.
+    SwigluLimit { limit: f32 },
 }
 
 /// How many experts, how many each token uses, and their FFN width (per layer, as GGUF
@@ -371,6 +373,10 @@ pub struct MoeParams {
     /// Only every n-th layer ((il + 1) % n == 0) has experts, the others a dense FFN
     /// (llama4's `interleave_moe_layer_step`; 0: none has).
     pub interleave: Option<usize>,
+    /// (n_layer,) the clamp of the routed and of the shared experts' SwiGLU where positive
+    /// ([`ExpertAct::SwigluLimit`]; step35's `swiglu_clamp_exp` / `swiglu_clamp_shexp`).
+    pub swiglu_limit: Option<Vec<f32>>,
+    pub swiglu_limit_shared: Option<Vec<f32>>,
 }
 
 impl MoeParams {
@@ -395,7 +401,7 @@ impl MoeParams {
         if n_ff.contains(&0) {
             return Err(m.bad(keys::EXPERT_FEED_FORWARD_LENGTH, "an expert needs a width"));
         }
-        Ok(MoeParams { n_expert, n_used, n_ff, routing: Routing::default(), act: ExpertAct::Swiglu, n_shared: 0, n_ff_shared: None, shared_gate: false, n_dense_lead: 0, interleave: None })
+        Ok(MoeParams { n_expert, n_used, n_ff, routing: Routing::default(), act: ExpertAct::Swiglu, n_shared: 0, n_ff_shared: None, shared_gate: false, n_dense_lead: 0, interleave: None, swiglu_limit: None, swiglu_limit_shared: None })
     }
 
     /// Width of layer `il`'s shared FFN (0: none).
@@ -529,6 +535,19 @@ impl Meta<'_, '_> {
         }
         let u = v.as_u32().ok_or_else(|| self.bad(suffix, "expected an unsigned integer or an array"))?;
         Ok(Some(vec![u as usize; n_layer]))
+    }
+    /// [`Meta::per_layer`] of numbers.
+    pub fn per_layer_f32(&self, suffix: &str, n_layer: usize) -> Result<Option<Vec<f32>>, ModelError> {
+        let Some(v) = self.get(suffix) else { return Ok(None) };
+        if let Some(a) = v.as_array() {
+            if a.len() != n_layer {
+                return Err(self.bad(suffix, &format!("array has {} entries for {n_layer} layers", a.len())));
+            }
+            let vals = a.iter().map(|x| x.as_f32()).collect::<Option<Vec<_>>>();
+            return vals.map(Some).ok_or_else(|| self.bad(suffix, "expected numbers"));
+        }
+        let f = v.as_f32().ok_or_else(|| self.bad(suffix, "expected a number or an array"))?;
+        Ok(Some(vec![f; n_layer]))
     }
 }
 
@@ -732,6 +751,9 @@ impl HParams {
             moe.n_ff.truncate(n_layer);
             if let Some(w) = &mut moe.n_ff_shared {
                 w.truncate(n_layer);
+            }
+            for l in moe.swiglu_limit.iter_mut().chain(moe.swiglu_limit_shared.iter_mut()) {
+                l.truncate(n_layer);
             }
         }
         for (_, layers) in self.swa.iter_mut().chain(self.chunked.iter_mut()) {

@@ -35,6 +35,7 @@ mod rwkv6;
 mod rwkv7;
 mod smollm3;
 mod starcoder2;
+mod step35;
 
 use super::blocks::Net;
 use super::hparams::{HParams, Meta, NormKind, RopeKind};
@@ -102,6 +103,7 @@ pub enum Arch {
     Mamba,
     KimiLinear,
     Rwkv6,
+    Step35,
 }
 
 impl Arch {
@@ -137,6 +139,7 @@ impl Arch {
         Arch::Mamba,
         Arch::KimiLinear,
         Arch::Rwkv6,
+        Arch::Step35,
     ];
 
     /// The GGUF name (llama.cpp `LLM_ARCH_NAMES`).
@@ -172,6 +175,7 @@ impl Arch {
             Arch::Mamba => "mamba",
             Arch::KimiLinear => "kimi-linear",
             Arch::Rwkv6 => "rwkv6",
+            Arch::Step35 => "step35",
         }
     }
 
@@ -208,6 +212,7 @@ impl Arch {
             Arch::Mamba => &mamba::DEF,
             Arch::KimiLinear => &kimi_linear::DEF,
             Arch::Rwkv6 => &rwkv6::DEF,
+            Arch::Step35 => &step35::DEF,
         }
     }
 

@@ -47,6 +47,10 @@ pub(crate) struct AttnOpts {
     pub v_norm: bool,
     /// A file may leave out `attn_v`: V is then K's projection (gemma4; heads of one size).
     pub v_optional: bool,
+    /// A per-head gate projection of the layer input (`attn_gate`, n_embd -> n_head, where the
+    /// file has one): each head's output is multiplied by `sigmoid(gate)` before
+    /// `attn_output` (step35).
+    pub head_gate: bool,
 }
 
 #[derive(Debug)]
@@ -68,6 +72,8 @@ pub(crate) struct Attention {
     pub wo: Proj,
     /// (n_head,) attention sink logits
     pub sinks: Option<Vec<f32>>,
+    /// (n_head, n_embd) the per-head output gate ([`AttnOpts::head_gate`])
+    pub head_gate: Option<Proj>,
     pub opts: AttnOpts,
 }
 
@@ -87,6 +93,9 @@ pub(crate) struct AttnBufs {
     pub gate: Vec<f32>,
     /// (n_ubatch, n_head * head_dim_v) attention output, before `attn_output`
     pub out: Vec<f32>,
+    /// (n_ubatch, n_head) per-head output gates (sized by the forward pass's scratch where a
+    /// layer has [`AttnOpts::head_gate`], else empty)
+    pub head_gate: Vec<f32>,
     /// per attention task: softmax rows and conversions
     pub s: AttnScratch,
     /// multi-head latent attention's own (models with MLA)
@@ -106,6 +115,7 @@ impl AttnBufs {
             qkv: vec![0.0; if fused_qkv { n_ubatch * (n_qp + n_k + n_v) } else { 0 }],
             gate: vec![0.0; if gated { n_ubatch * n_qp } else { 0 }],
             out: vec![0.0; n_ubatch * max(&|il| (hp.n_head[il] * hp.head_v(il)).max(hp.n_embd_attn_out(il)))],
+            head_gate: Vec::new(),
             s,
             mla: hp.mla.as_ref().map(|m| super::mla::MlaBufs::new(hp, m, n_ubatch)),
         }
@@ -157,7 +167,8 @@ impl Attention {
         };
         let sinks = if opts.sinks { Some(l.vec(&w(Layer::AttnSinks), hp.n_head[il])?) } else { None };
         let wo = Proj::req(l, Layer::AttnOut, il, hp.n_head[il] * hp.head_v(il), n_embd)?;
-        Ok(Attention { qkv, q_norm, k_norm, wo, sinks, opts })
+        let head_gate = if opts.head_gate { Proj::load(l, Layer::AttnGate, il, n_embd, hp.n_head[il])? } else { None };
+        Ok(Attention { qkv, q_norm, k_norm, wo, sinks, head_gate, opts })
     }
 
     /// Attention of the batch's `n` rows of `inp` (n, n_embd) into `b.out` (n, n_head *
@@ -281,6 +292,15 @@ impl Attention {
         if gated {
             for (o, &g) in b.out[..n * n_o].iter_mut().zip(&b.gate[..n * n_q]) {
                 *o *= 1.0 / (1.0 + expf(-g));
+            }
+        }
+        if let Some(wg) = &self.head_gate {
+            // ggml_sigmoid (libm expf) of each head's gate, broadcast over the head's values.
+            let nh = dims.n_head;
+            wg.apply(p.dev, inp, n, &mut b.head_gate, acts);
+            for (o, g) in b.out[..n * n_o].chunks_exact_mut(hv).zip(&b.head_gate[..n * nh]) {
+                let s = 1.0 / (1.0 + expf(-*g));
+                o.iter_mut().for_each(|v| *v *= s);
             }
         }
     }

@@ -13,12 +13,15 @@ use crate::model::ModelError;
 use crate::quant::QuantizedActs;
 
 /// The gate's activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub(crate) enum Act {
     #[default]
     Silu,
     /// tanh-GELU through ggml's f16 table (gemma).
     Gelu,
+    /// SiLU clamped above, and up clamped both ways, at this limit (step35's
+    /// `swiglu_clamp_shexp` on its dense layers).
+    SiluLimit(f32),
 }
 
 #[derive(Debug)]
@@ -115,6 +118,7 @@ impl Ffn {
                 match act {
                     Act::Silu => p.dev.swiglu(&mut gate[..n * n_ff], &up[..n * n_ff], p.rounding),
                     Act::Gelu => p.dev.geglu(&mut gate[..n * n_ff], &up[..n * n_ff]),
+                    Act::SiluLimit(l) => p.dev.swiglu_limit(&mut gate[..n * n_ff], &up[..n * n_ff], *l, p.rounding),
                 }
                 gate
             }

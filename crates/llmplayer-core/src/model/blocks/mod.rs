@@ -138,6 +138,7 @@ impl Mixer {
                     attention::Qkv::Fused(p) | attention::Qkv::QOnly(p) => vec![&p.w],
                 };
                 mats.push(&a.wo.w);
+                mats.extend(a.head_gate.as_ref().map(|g| &g.w));
                 mats
             }
             Mixer::Mla(m) => m.mats(),
@@ -283,7 +284,9 @@ impl Net {
         let output_norm_b = l.vec_opt(&Global::OutputNorm.name(Suffix::Bias), n_embd)?;
         let output_bias = l.vec_opt(&Global::Output.name(Suffix::Bias), n_vocab)?;
         let output_scale = l.scale_opt(&Global::Output.name(Suffix::Scale))?;
-        let half_rot = hp.n_rot / 2;
+        // One table for every layer: pairs of the widest rope (step35's windowed layers rotate
+        // more dims than the others), each rope reading its first pairs.
+        let half_rot = hp.n_rot.max(hp.n_rot_swa()) / 2;
         let long_short = match rf {
             RopeFactors::None => false,
             RopeFactors::FreqsOrLongRope => hp.rope_scaling == RopeScaling::LongRope,

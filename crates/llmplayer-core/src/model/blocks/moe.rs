@@ -54,6 +54,8 @@ pub(crate) struct Moe {
     /// (n_embd,) the shared experts' gate: their output times `sigmoid(gate · x)` (a 1-D
     /// tensor, so f32 as llama-quantize leaves it)
     pub shared_gate: Option<Vec<f32>>,
+    /// The shared experts' SwiGLU clamp (step35's `swiglu_clamp_shexp`), where positive
+    pub shared_limit: Option<f32>,
 }
 
 /// The MoE FFN's activations for batches of up to `n_ubatch` tokens (widths: the maximum over
@@ -126,6 +128,8 @@ impl Moe {
         };
         let shared_gate = if moe.shared_gate && shared.is_some() { Some(l.vec(&Layer::FfnGateInpShexp.name(il, Suffix::Weight), d)?) } else { None };
         let bias = |t: Layer, width: usize| l.rows_opt(&t.name(il, Suffix::Bias), width, n);
+        // llama.cpp clamps where the layer's limit exceeds 1e-6.
+        let limit = |v: &Option<Vec<f32>>| v.as_ref().map(|v| v[il]).filter(|&x| x > 1e-6);
         Ok(Moe {
             router: l.mat(&name(Layer::FfnGateInp), d, Some(n))?,
             router_b: l.vec_opt(&Layer::FfnGateInp.name(il, Suffix::Bias), n)?,
@@ -137,10 +141,11 @@ impl Moe {
             down_b: bias(Layer::FfnDownExps, d)?,
             k: moe.n_used[il],
             routing: moe.routing,
-            act: moe.act,
+            act: limit(&moe.swiglu_limit).map_or(moe.act, |limit| ExpertAct::SwigluLimit { limit }),
             select_bias: l.vec_opt(&Layer::FfnExpProbsB.name(il, Suffix::Bias), n)?,
             shared,
             shared_gate,
+            shared_limit: limit(&moe.swiglu_limit_shared),
         })
     }
 
@@ -242,6 +247,7 @@ impl Moe {
         match self.act {
             ExpertAct::Swiglu => p.dev.swiglu(gate, up, p.rounding),
             ExpertAct::SwigluOai { alpha, limit } => p.dev.swiglu_oai(gate, up, alpha, limit),
+            ExpertAct::SwigluLimit { limit } => p.dev.swiglu_limit(gate, up, limit, p.rounding),
         }
         p.dev.matmul_id(&self.down, gate, rows, ids, 1, down, acts, es);
         add_expert_bias(down, self.down_b.as_deref(), ids);
@@ -261,7 +267,10 @@ impl Moe {
             let n_sh = sg.w.rows;
             sg.apply(p.dev, inp, n, sh_gate, acts);
             su.apply(p.dev, inp, n, sh_up, acts);
-            p.dev.swiglu(&mut sh_gate[..n * n_sh], &sh_up[..n * n_sh], p.rounding);
+            match self.shared_limit {
+                Some(l) => p.dev.swiglu_limit(&mut sh_gate[..n * n_sh], &sh_up[..n * n_sh], l, p.rounding),
+                None => p.dev.swiglu(&mut sh_gate[..n * n_sh], &sh_up[..n * n_sh], p.rounding),
+            }
             sd.apply(p.dev, &sh_gate[..n * n_sh], n, sh_out, acts);
             if let Some(g) = &self.shared_gate {
                 // llama.cpp's mul_mat of a one-row matrix is ggml_vec_dot_f32 per token.

@@ -65,6 +65,17 @@ pub fn swiglu_oai_inplace(gate: &mut [f32], up: &[f32], alpha: f32, limit: f32) 
     }
 }
 
+/// step35's clamped SwiGLU as llama.cpp builds it from separate ops (`build_ffn` /
+/// `build_moe_ffn` with a positive `swiglu_clamp_*`): `silu` (ggml's vector form, as
+/// [`swiglu_inplace`]), clamped above at `limit`, times `up` clamped to `[-limit, limit]`.
+/// Unlike gpt-oss's `swiglu_oai`, the clamp is on silu's output, and up gets no `+ 1`.
+pub fn swiglu_limit_inplace(gate: &mut [f32], up: &[f32], limit: f32, r: Rounding) {
+    super::expf::silu_inplace(gate, r);
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = g.min(limit) * u.clamp(-limit, limit);
+    }
+}
+
 /// Fused [gate | up] rows of `2 * n_ff` (glm4, phi3 `ffn_up`): `out[t][i] =
 /// silu(fused[t][i]) * fused[t][n_ff + i]`.
 pub fn swiglu_fused_rows(fused: &[f32], n_ff: usize, out: &mut [f32], r: Rounding) {
@@ -78,6 +89,29 @@ pub fn swiglu_fused_rows(fused: &[f32], n_ff: usize, out: &mut [f32], r: Roundin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swiglu_limit_clamps_silu_and_up() {
+        let gate = [-4.0f32, -0.5, 0.0, 0.7, 1.9, 3.0, 8.0, 40.0];
+        let up = [0.3f32, -2.5, 1.0, 2.5, -0.4, 1.2, -1.7, 0.9];
+        let limit = 1.5f32;
+        for r in [Rounding::Avx2, Rounding::Avx512] {
+            let mut got = gate;
+            swiglu_limit_inplace(&mut got, &up, limit, r);
+            for i in 0..gate.len() {
+                // Plain reference: silu in f64, both clamps, the product.
+                let (g, u) = (gate[i] as f64, up[i] as f64);
+                let silu = g / (1.0 + (-g).exp());
+                let want = silu.min(limit as f64) * u.clamp(-(limit as f64), limit as f64);
+                assert!((got[i] as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "{r:?} {i}: {} vs {want}", got[i]);
+            }
+            // Below the limit it is the plain SwiGLU, bit for bit.
+            let (mut a, mut plain, u) = ([0.7f32, -0.5], [0.7f32, -0.5], [0.9f32, -1.2]);
+            swiglu_limit_inplace(&mut a, &u, 100.0, r);
+            swiglu_inplace(&mut plain, &u, r);
+            assert_eq!(a, plain);
+        }
+    }
 
     #[test]
     fn gelu_follows_ggml() {
