@@ -112,8 +112,8 @@ export const MODELS = {
   'mamba2-370m-q8_0': { shape: 'mamba2-370m', ftype: 'Q8_0' },
   'qwen3-next-80b-a3b-4l-q4_k_m': { shape: 'qwen3-next-80b-a3b-4l', ftype: 'Q4_K_M' },
   // Roadmap architectures (gen-roadmap.mjs): Kimi-Linear's KDA/MLA hybrid with 256 experts, and
-  // Gemma 4 E2B's text model (per-layer embeddings, KV-shared layers). `byName` until the engine
-  // loads them (a default run would stop at llmplayer's load).
+  // Gemma 4 E2B's text model (per-layer embeddings, KV-shared layers). `byName`: 7.3 GB
+  // together, and the Gemma 4 row alone takes ~4 minutes with both engines on 2 cores.
   'kimi-linear-48b-a3b-4l-q4_k_m': { shape: 'kimi-linear-48b-a3b-4l', ftype: 'Q4_K_M', byName: true },
   'gemma-4-e2b-q4_k_m': { shape: 'gemma-4-e2b', ftype: 'Q4_K_M', byName: true },
   // A real model (trained weights), not generated: the file scripts/fetch-models.sh caches.
