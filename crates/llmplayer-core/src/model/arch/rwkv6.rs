@@ -10,9 +10,9 @@
 use super::prelude::*;
 use crate::gguf::keys;
 use crate::model::blocks::rwkv6::TimeMix;
+use super::rwkv7::rwkv_net;
 use crate::model::blocks::rwkv7::{self, ChannelMix};
 use crate::model::hparams::Rwkv6Dims;
-use crate::model::names::{Global, Layer as T, Suffix};
 
 pub(super) const DEF: ArchDef = ArchDef { rope: RopeKind::Norm, norm: NormKind::Layer, hparams, load };
 
@@ -40,20 +40,5 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
 }
 
 fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
-    let d = hp.n_embd;
-    let mut net = Net::load(l, hp, RopeFactors::None, |il| {
-        let norm = |t: T, s: Suffix| l.vec(&t.name(il, s), d).map(Some);
-        let mut layer = Layer::mixer_only(l, hp, il, Mixer::Rwkv6(Box::new(TimeMix::load(l, hp, il)?)))?;
-        layer.attn_norm_b = norm(T::AttnNorm, Suffix::Bias)?;
-        layer.ffn_norm = norm(T::AttnNorm2, Suffix::Weight)?;
-        layer.ffn_norm_b = norm(T::AttnNorm2, Suffix::Bias)?;
-        layer.ffn = Ffn::ChannelMix(ChannelMix::load_gated(l, hp, il)?);
-        Ok(layer)
-    })?;
-    net.token_embd_norm = Some(l.vec(&Global::TokenEmbdNorm.name(Suffix::Weight), d)?);
-    net.token_embd_norm_b = Some(l.vec(&Global::TokenEmbdNorm.name(Suffix::Bias), d)?);
-    if net.output_norm_b.is_none() {
-        return Err(ModelError::MissingTensor(Global::OutputNorm.name(Suffix::Bias)));
-    }
-    Ok(net)
+    rwkv_net(l, hp, |il| Ok((Mixer::Rwkv6(Box::new(TimeMix::load(l, hp, il)?)), ChannelMix::load_gated(l, hp, il)?)))
 }

@@ -25,14 +25,22 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
 }
 
 fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
+    rwkv_net(l, hp, |il| Ok((Mixer::Rwkv7(Box::new(TimeMix::load(l, hp, il)?)), ChannelMix::load(l, hp, il)?)))
+}
+
+/// The layout RWKV-6 and RWKV-7 share: `token_embd_norm`, then per layer a LayerNorm, the
+/// time mix `block(il)` gives with its channel mix, each after a LayerNorm with a bias
+/// (`attn_norm`, `attn_norm_2`); the output norm has a bias too.
+pub(super) fn rwkv_net(l: &Loader, hp: &HParams, block: impl Fn(usize) -> Result<(Mixer, ChannelMix), ModelError>) -> Result<Net, ModelError> {
     let d = hp.n_embd;
     let mut net = Net::load(l, hp, RopeFactors::None, |il| {
         let norm = |t: T, s: Suffix| l.vec(&t.name(il, s), d).map(Some);
-        let mut layer = Layer::mixer_only(l, hp, il, Mixer::Rwkv7(Box::new(TimeMix::load(l, hp, il)?)))?;
+        let (mixer, channel_mix) = block(il)?;
+        let mut layer = Layer::mixer_only(l, hp, il, mixer)?;
         layer.attn_norm_b = norm(T::AttnNorm, Suffix::Bias)?;
         layer.ffn_norm = norm(T::AttnNorm2, Suffix::Weight)?;
         layer.ffn_norm_b = norm(T::AttnNorm2, Suffix::Bias)?;
-        layer.ffn = Ffn::ChannelMix(ChannelMix::load(l, hp, il)?);
+        layer.ffn = Ffn::ChannelMix(channel_mix);
         Ok(layer)
     })?;
     net.token_embd_norm = Some(l.vec(&Global::TokenEmbdNorm.name(Suffix::Weight), d)?);
