@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
 
@@ -22,6 +23,10 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Native addons and WASM instances are per process; forks keep them isolated.
     pool: 'forks',
+    // Vitest's default is one worker fewer than the cores: one on a 2-core machine, where the
+    // real-model file then runs alone and everything else waits for it. Two at least, so the
+    // order above has the other worker it assumes.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     sequence: { sequencer: LongestFirst },
   },
 });
