@@ -52,6 +52,7 @@ impl Scratch {
         });
         let gated = net.layers.iter().any(|l| matches!(&l.mixer, Mixer::Attention(a) if a.opts.output_gate));
         let fused_ffn = net.layers.iter().any(|l| matches!(l.ffn, Ffn::FusedGated { .. }));
+        let q_rank = net.layers.iter().filter_map(|l| if let Mixer::Mla(m) = &l.mixer { Some(m.q_rank()) } else { None }).max().unwrap_or(0);
         let n_slots = SLOTS_PER_THREAD * n_threads.max(1);
         let (hk, hv) = hp.max_heads();
         let attn_s = AttnScratch::new(kv, n_slots, n_ctx, hk, hv);
@@ -63,9 +64,9 @@ impl Scratch {
             rope: vec![0.0; n_ubatch * hp.n_rot],
             rope_swa: vec![0.0; if hp.rope_swa.is_some() { n_ubatch * hp.n_rot_swa() } else { 0 }],
             temp: vec![1.0; n_ubatch],
-            attn: AttnBufs::new(hp, fused_qkv, gated, n_ubatch, attn_s),
+            attn: AttnBufs::new(hp, fused_qkv, gated, q_rank, n_ubatch, attn_s),
             rec: RecBufs::new(hp, net, n_ubatch),
-            ffn: FfnBufs::new(hp, fused_ffn, n_ubatch),
+            ffn: FfnBufs::new(hp, fused_ffn, net.layers.iter().map(|l| l.ffn.width()).max().unwrap_or(0), n_ubatch),
             ple: net.ple.as_ref().map(|p| PleBufs::new(p, hp.n_layer, hp.n_embd, n_ubatch)),
             acts: QuantizedActs::new(),
         };

@@ -104,7 +104,7 @@ pub(crate) struct AttnBufs {
 
 impl AttnBufs {
     /// `gated`: some layer has [`AttnOpts::output_gate`].
-    pub fn new(hp: &HParams, fused_qkv: bool, gated: bool, n_ubatch: usize, s: AttnScratch) -> AttnBufs {
+    pub fn new(hp: &HParams, fused_qkv: bool, gated: bool, q_rank: usize, n_ubatch: usize, s: AttnScratch) -> AttnBufs {
         let max = |f: &dyn Fn(usize) -> usize| (0..hp.n_layer).map(f).max().unwrap_or(0);
         let (n_q, n_k, n_v) = (max(&|il| hp.n_embd_q(il)), max(&|il| hp.n_embd_k_gqa(il)), max(&|il| hp.n_embd_v_gqa(il)));
         let n_qp = if gated { 2 * n_q } else { n_q };
@@ -117,7 +117,7 @@ impl AttnBufs {
             out: vec![0.0; n_ubatch * max(&|il| (hp.n_head[il] * hp.head_v(il)).max(hp.n_embd_attn_out(il)))],
             head_gate: Vec::new(),
             s,
-            mla: hp.mla.as_ref().map(|m| super::mla::MlaBufs::new(hp, m, n_ubatch)),
+            mla: hp.mla.as_ref().map(|m| super::mla::MlaBufs::new(hp, m, q_rank, n_ubatch)),
         }
     }
 }

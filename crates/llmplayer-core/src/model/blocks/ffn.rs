@@ -53,8 +53,9 @@ pub(crate) struct FfnBufs {
 }
 
 impl FfnBufs {
-    pub fn new(hp: &HParams, fused: bool, n_ubatch: usize) -> FfnBufs {
-        let n_ff = hp.n_ff.iter().copied().max().unwrap_or(0);
+    /// `n_ff`: the widest dense FFN the loaded layers have ([`Ffn::width`]), not the file's
+    /// `feed_forward_length`, which an experts-only model may give any value.
+    pub fn new(hp: &HParams, fused: bool, n_ff: usize, n_ubatch: usize) -> FfnBufs {
         FfnBufs {
             gate: vec![0.0; n_ubatch * if fused { 2 * n_ff } else { n_ff }],
             up: vec![0.0; n_ubatch * n_ff],
@@ -104,6 +105,17 @@ impl Ffn {
             }
             Ffn::ChannelMix(c) => [&c.key, &c.value].into_iter().chain(c.receptance.as_ref().map(|r| &r.proj)).map(|p| &p.w).collect(),
             Ffn::None => vec![],
+        }
+    }
+
+    /// Width of this FFN's hidden rows in [`FfnBufs`] (0: it keeps its own buffers or has none).
+    pub fn width(&self) -> usize {
+        match self {
+            Ffn::Gated { gate, .. } => gate.w.rows,
+            Ffn::FusedGated { up, .. } => up.w.rows / 2,
+            Ffn::Seq { up, .. } => up.w.rows,
+            Ffn::ChannelMix(c) => c.key.w.rows,
+            Ffn::Moe(_) | Ffn::None => 0,
         }
     }
 

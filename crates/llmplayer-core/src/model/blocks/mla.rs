@@ -87,12 +87,14 @@ pub(crate) struct MlaBufs {
 }
 
 impl MlaBufs {
-    pub fn new(hp: &HParams, m: &MlaDims, n_ubatch: usize) -> MlaBufs {
+    /// `q_rank`: the widest low-rank q the loaded layers have (0: none), not the file's
+    /// `q_lora_rank`, which a file may give beside plain `attn_q` tensors.
+    pub fn new(hp: &HParams, m: &MlaDims, q_rank: usize, n_ubatch: usize) -> MlaBufs {
         let nh = hp.n_head.iter().copied().max().unwrap_or(0);
         let (n_rot, nope) = (hp.n_rot, m.nope(hp.n_rot));
         let z = |w: usize| vec![0.0; n_ubatch * w];
         MlaBufs {
-            q_a: z(m.q_lora),
+            q_a: z(q_rank),
             q: z(nh * m.head_dim_k),
             kv_a: z(m.kv_lora + n_rot),
             latent: z(m.kv_lora),
@@ -112,6 +114,14 @@ impl MlaBufs {
 }
 
 impl Mla {
+    /// Width of the low-rank q (`attn_q_a`'s rows), 0 for a plain `attn_q`.
+    pub fn q_rank(&self) -> usize {
+        match &self.q {
+            MlaQ::LowRank { a, .. } => a.w.rows,
+            MlaQ::Plain(_) => 0,
+        }
+    }
+
     /// Layer `il`'s tensors: q plain or low-rank (by which the file has), `kv_a_mqa` and its
     /// norm, the split or combined up-projection (as `m.latent` says), `attn_output`.
     pub fn load(l: &Loader, hp: &HParams, il: usize, m: &MlaDims) -> Result<Mla, ModelError> {

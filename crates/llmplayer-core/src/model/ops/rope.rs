@@ -129,6 +129,10 @@ impl Rope {
 
     #[inline(always)]
     fn apply_rows_any(&self, caches: &[f32], x: &mut [f32], row: usize, head_dim: usize) {
+        // A file may say `rope.dimension_count` 0: nothing rotates (as in llama.cpp).
+        if self.n_rot == 0 {
+            return;
+        }
         for (xr, cache) in x.chunks_exact_mut(row).zip(caches.chunks_exact(self.n_rot)) {
             for head in xr.chunks_exact_mut(head_dim) {
                 self.apply(cache, head);
