@@ -244,6 +244,18 @@ impl Meta<'_, '_> {
         let f = v.as_f32().ok_or_else(|| self.bad(suffix, "expected a number or an array"))?;
         Ok(Some(vec![f; n_layer]))
     }
+
+    /// A per-layer flag (booleans, or integers with nonzero true), or one value for every
+    /// layer (llama.cpp `get_key_or_arr`); the key is required.
+    pub fn per_layer_flags(&self, suffix: &str, n_layer: usize) -> Result<Vec<bool>, ModelError> {
+        let v = self.get(suffix).ok_or_else(|| ModelError::MissingKey(self.key(suffix)))?;
+        let flag = |x: &Value<'_>| x.as_bool().or_else(|| x.as_u32().map(|u| u != 0));
+        match v.as_array() {
+            Some(a) if a.len() != n_layer => Err(self.bad(suffix, &format!("array has {} entries for {n_layer} layers", a.len()))),
+            Some(a) => a.iter().map(|x| flag(&x)).collect::<Option<Vec<_>>>().ok_or_else(|| self.bad(suffix, "expected booleans")),
+            None => flag(v).map(|f| vec![f; n_layer]).ok_or_else(|| self.bad(suffix, "expected a boolean or an array of them")),
+        }
+    }
 }
 
 impl HParams {

@@ -26,7 +26,7 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     if n_swa == 0 {
         return Err(m.bad(keys::ATTENTION_SLIDING_WINDOW, "must be positive"));
     }
-    hp.swa = Some((n_swa, swa_layers(m, hp.n_layer)?));
+    hp.swa = Some((n_swa, m.per_layer_flags(keys::ATTENTION_SLIDING_WINDOW_PATTERN, hp.n_layer)?));
     let base = m.f32_opt(keys::ROPE_FREQ_BASE_SWA)?.unwrap_or(10000.0);
     hp.rope_swa = Some(RopeSwa { base, freq_scale: 1.0, no_yarn: false });
     hp.rope_factors_full_only = true;
@@ -63,19 +63,6 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     hp.final_softcap = m.f32_opt(keys::FINAL_LOGIT_SOFTCAPPING)?.filter(|&c| c != 0.0);
     hp.n_embd_per_layer = Some(m.u32_req(keys::EMBEDDING_LENGTH_PER_LAYER_INPUT)? as usize).filter(|&n| n > 0);
     Ok(())
-}
-
-/// `sliding_window_pattern`: one boolean per layer (true: windowed), as the converter writes
-/// it (llama.cpp `get_key_or_arr`: a single value applies to every layer).
-fn swa_layers(m: &Meta, n_layer: usize) -> Result<Vec<bool>, ModelError> {
-    let key = keys::ATTENTION_SLIDING_WINDOW_PATTERN;
-    let v = m.get(key).ok_or_else(|| ModelError::MissingKey(m.key(key)))?;
-    let flag = |x: &crate::gguf::Value| x.as_bool().or(x.as_u32().map(|u| u != 0));
-    match v.as_array() {
-        Some(a) if a.len() != n_layer => Err(m.bad(key, &format!("array has {} entries for {n_layer} layers", a.len()))),
-        Some(a) => a.iter().map(|x| flag(&x)).collect::<Option<Vec<_>>>().ok_or_else(|| m.bad(key, "expected booleans")),
-        None => flag(v).map(|f| vec![f; n_layer]).ok_or_else(|| m.bad(key, "expected a boolean or an array of them")),
-    }
 }
 
 fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {

@@ -45,7 +45,7 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     if n_swa == 0 {
         return Err(m.bad(keys::ATTENTION_SLIDING_WINDOW, "must be positive"));
     }
-    hp.swa = Some((n_swa, window_layers(m, hp.n_layer)?));
+    hp.swa = Some((n_swa, m.per_layer_flags(keys::ATTENTION_SLIDING_WINDOW_PATTERN, hp.n_layer)?));
     hp.attention_scale = Some(1.0 / (hp.head_dim_k as f32).sqrt());
 
     let mut moe = MoeParams::read(m, hp.n_layer, &hp.n_ff)?;
@@ -62,20 +62,6 @@ fn hparams(m: &Meta, hp: &mut HParams) -> Result<(), ModelError> {
     moe.swiglu_limit_shared = m.per_layer_f32(keys::SWIGLU_CLAMP_SHEXP, hp.n_layer)?;
     hp.moe = Some(moe);
     Ok(())
-}
-
-/// `sliding_window_pattern`: one flag per layer (booleans or integers, nonzero windowed), or
-/// one value for every layer (llama.cpp `get_key_or_arr`).
-fn window_layers(m: &Meta, n_layer: usize) -> Result<Vec<bool>, ModelError> {
-    let key = keys::ATTENTION_SLIDING_WINDOW_PATTERN;
-    let v = m.get(key).ok_or_else(|| ModelError::MissingKey(m.key(key)))?;
-    let flag = |v: &crate::gguf::Value| v.as_bool().or_else(|| v.as_u32().map(|u| u != 0));
-    let flags: Option<Vec<bool>> = match v.as_array() {
-        Some(a) if a.len() == n_layer => a.iter().map(|v| flag(&v)).collect(),
-        Some(_) => None,
-        None => flag(v).map(|f| vec![f; n_layer]),
-    };
-    flags.ok_or_else(|| m.bad(key, &format!("expected {n_layer} flags")))
 }
 
 fn load(l: &Loader, hp: &HParams) -> Result<Net, ModelError> {
