@@ -71,5 +71,7 @@ fn summarize(l: &[f32]) {
     let top: Vec<String> = idx.iter().take(5).map(|&i| format!("{i}:{:.5}", l[i])).collect();
     let (min, max) = l.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let mean = l.iter().map(|&v| v as f64).sum::<f64>() / l.len() as f64;
-    println!("last logits: n {} argmax {} top5 [{}] min {min:.4} max {max:.4} mean {mean:.4}", l.len(), idx[0], top.join(" "));
+    // FNV-1a over the bits: equal for two builds only if every logit is.
+    let bits = l.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ v.to_bits() as u64).wrapping_mul(0x100_0000_01b3));
+    println!("last logits: n {} argmax {} top5 [{}] min {min:.4} max {max:.4} mean {mean:.4} bits {bits:016x}", l.len(), idx[0], top.join(" "));
 }

@@ -9,9 +9,10 @@ use super::attention::{AttnDims, Shared};
 use super::f32dot::{self, Order};
 use crate::parallel::ThreadPool;
 
-/// Keys per chunk of the score pass (16 KiB of 256-wide f32 keys), value rows per chunk of
-/// the output pass.
-const KEY_CHUNK: usize = 16;
+/// Bytes of keys per chunk of the score pass (a chunk stays in L1 while the group's rows
+/// score it: 64 keys of 64 dimensions, 16 of 256), and value rows per chunk of the output
+/// pass.
+const KEY_CHUNK_BYTES: usize = 16 << 10;
 const VALUE_CHUNK: usize = 8;
 
 /// The batched f32 two-pass attention of `attention::attention` (same arguments; `k`, `v_t`
@@ -56,11 +57,13 @@ pub(super) fn attention_f32(
             let kh = &k[kvh * hk..];
             // Keys outside a row's window are not scored (its mask makes them -inf).
             let first_key = d.visible_from(row(members.start).2).0;
-            for j0 in (first_key / KEY_CHUNK * KEY_CHUNK..n_kv_max).step_by(KEY_CHUNK) {
+            // (a multiple of 4 keys: the four-row dot kernel's step)
+            let key_chunk = (KEY_CHUNK_BYTES / (4 * hk)).clamp(4, 64) / 4 * 4;
+            for j0 in (first_key / key_chunk * key_chunk..n_kv_max).step_by(key_chunk) {
                 for (r, i) in members.clone().enumerate() {
                     let (t, h, n_kv) = row(i);
                     let j0 = j0.max(d.visible_from(n_kv).0);
-                    let jn = (j0 + KEY_CHUNK).min(n_kv);
+                    let jn = (j0 + key_chunk).min(n_kv);
                     if j0 >= jn {
                         continue;
                     }
@@ -74,17 +77,84 @@ pub(super) fn attention_f32(
                 d.probabilities(&mut s_all[r * slot..r * slot + n_kv], d.visible_from(n_kv).0, h);
             }
             let vh = &v_t[kvh * hv * n_ctx..];
-            for d0 in (0..hv).step_by(VALUE_CHUNK) {
-                let dn = (d0 + VALUE_CHUNK).min(hv);
-                for (r, i) in members.clone().enumerate() {
-                    let (t, h, n_kv) = row(i);
-                    let from = d.visible_from(n_kv).1;
-                    // SAFETY: row (t, h) belongs to this item alone; its output range is
-                    // disjoint from every other row's.
-                    let o = unsafe { outp.slice(t * o_row + h * hv + d0, dn - d0) };
-                    f32dot::dot_rows(&s_all[r * slot + from..r * slot + n_kv], &vh[d0 * n_ctx + from..], n_ctx, o, Order::TinyBlas);
+            // SAFETY (outputs): row (t, h) belongs to this item alone; its output range is
+            // disjoint from every other row's.
+            let out_row = |i: usize, d0: usize, len: usize| {
+                let (t, h, _) = row(i);
+                unsafe { outp.slice(t * o_row + h * hv + d0, len) }
+            };
+            if !values_tiled(d, &members, &row, s_all, slot, vh, n_ctx, hv, &out_row) {
+                for d0 in (0..hv).step_by(VALUE_CHUNK) {
+                    let dn = (d0 + VALUE_CHUNK).min(hv);
+                    for (r, i) in members.clone().enumerate() {
+                        let n_kv = row(i).2;
+                        let from = d.visible_from(n_kv).1;
+                        let o = out_row(i, d0, dn - d0);
+                        f32dot::dot_rows(&s_all[r * slot + from..r * slot + n_kv], &vh[d0 * n_ctx + from..], n_ctx, o, Order::TinyBlas);
+                    }
                 }
             }
         }
     });
+}
+
+/// Keys per piece of the tiled output pass: four probability rows and eight value rows of
+/// 256 keys are 12 KiB, which stay in L1 while every pair of value rows walks them.
+const VALUE_KEYS: usize = 256;
+
+/// The output pass of one item's rows, four rows by two value dimensions at a time over
+/// pieces of [`VALUE_KEYS`] keys, continuing tinyBLAS's chains across the pieces
+/// (`f32dot::tinyblas_4x2`): the same bits as one `dot_rows` per row. Rows of different
+/// lengths share the keys from the first row's start to the last row's end: a row's terms
+/// outside its own range have probability 0 (masked: its softmax gave 0; past its end: set to
+/// 0 here), and `fma(0, v, a)` is `a`, so its chain is unchanged. `false` (nothing done)
+/// where the target has no tiled kernel.
+#[allow(clippy::too_many_arguments)]
+fn values_tiled<'o>(
+    d: &AttnDims,
+    members: &std::ops::Range<usize>,
+    row: &impl Fn(usize) -> (usize, usize, usize),
+    s_all: &mut [f32],
+    slot: usize,
+    vh: &[f32],
+    n_ctx: usize,
+    hv: usize,
+    out_row: &impl Fn(usize, usize, usize) -> &'o mut [f32],
+) -> bool {
+    let lo = d.visible_from(row(members.start).2).1;
+    let hi = row(members.end - 1).2;
+    for (r, i) in members.clone().enumerate() {
+        s_all[r * slot + row(i).2..r * slot + hi].fill(0.0);
+    }
+    for g0 in members.clone().step_by(4) {
+        let quad = g0..(g0 + 4).min(members.end);
+        // Each row's probabilities from `lo` in `s_all`; a short last group repeats its first
+        // row, whose extra sums are dropped.
+        let mut p_at = [0; 4];
+        for (l, at) in p_at.iter_mut().enumerate() {
+            *at = (g0 - members.start + l.min(quad.len() - 1)) * slot + lo;
+        }
+        for d0 in (0..hv).step_by(VALUE_CHUNK) {
+            let dn = (d0 + VALUE_CHUNK).min(hv);
+            let mut acc = [[[[0f32; 8]; 2]; 4]; VALUE_CHUNK / 2];
+            for k0 in (0..hi - lo).step_by(VALUE_KEYS) {
+                let k1 = (k0 + VALUE_KEYS).min(hi - lo);
+                for (pair, a) in acc.iter_mut().enumerate() {
+                    // An odd last dimension repeats itself; that sum is dropped.
+                    let dim = |c: usize| (d0 + 2 * pair + c).min(dn - 1) * n_ctx + lo + k0;
+                    let pk = [p_at[0] + k0, p_at[1] + k0, p_at[2] + k0, p_at[3] + k0];
+                    if f32dot::tinyblas_4x2(s_all, pk, vh, [dim(0), dim(1)], k1 - k0, a).is_none() {
+                        return false;
+                    }
+                }
+            }
+            for (l, i) in quad.clone().enumerate() {
+                let o = out_row(i, d0, dn - d0);
+                for (j, od) in o.iter_mut().enumerate() {
+                    *od = f32dot::tinyblas_hsum(&acc[j / 2][l][j % 2]);
+                }
+            }
+        }
+    }
+    true
 }
