@@ -644,6 +644,41 @@ mod tests {
         }
     }
 
+    /// A batch over 2k cached f32 positions: the grouped path (`grouped.rs`: four-key score
+    /// kernel, four-by-two output blocks over key pieces, rows of several tokens sharing the
+    /// keys) gives the per-(token, head) path's bits, and both are the f64 reference's values
+    /// to f32 rounding. Cases: Qwen2.5-0.5B's heads (14 over 2, 64 wide: a KV head's seven
+    /// rows per token split across groups of four); 80-wide heads (not a multiple of 32)
+    /// with a sliding window and soft-capping; Gemma's 256-wide single KV head.
+    #[test]
+    fn grouped_batches_equal_per_pair_at_2k() {
+        let pool = ThreadPool::new(2);
+        let same = |x: &[f32]| x.to_vec();
+        let cases = [(14, 2, 64, 37, 2011, None, None), (8, 2, 80, 21, 2040, Some(700), Some(30.0)), (4, 1, 256, 17, 1900, Some(512), None)];
+        for (n_head, n_head_kv, hd, n_tok, pos0, window, softcap) in cases {
+            let n_ctx = pos0 + n_tok + 5;
+            let d = AttnDims { n_head, n_head_kv, head_dim_k: hd, head_dim_v: hd, scale: 1.0 / (hd as f32).sqrt(), flash: false, rounding: Rounding::Avx2, window, chunk: None, softcap, sinks: None };
+            let (q, k, v) = random_case(n_ctx, n_tok, &d);
+            let vr = n_head_kv * hd;
+            let v_t: Vec<f32> = (0..vr * n_ctx).map(|i| v[(i % n_ctx) * vr + i / n_ctx]).collect();
+            let run = |slots_per_thread: usize| {
+                let mut scratch = AttnScratch::new(KvType::F32, 2 * slots_per_thread, n_ctx, hd, hd);
+                let mut out = vec![0.0; n_tok * n_head * hd];
+                attention(&pool, &d, &q, n_tok, pos0, KvView::F32 { k: &k, v_t: &v_t }, &mut scratch, &mut out);
+                out
+            };
+            // Four score slots per thread: grouped; one: a task per (token, head).
+            let (grouped, pairs) = (run(4), run(1));
+            assert!(grouped.iter().zip(&pairs).all(|(a, b)| a.to_bits() == b.to_bits()), "{n_head}x{hd}: grouped and per-pair differ");
+            let want = reference(&d, &q, &k, &v, n_tok, pos0, &same, &same, &same);
+            let dm = max_diff(&grouped, &want);
+            // f32 rounding over 2k keys: measured 7.7e-7 of the largest output (|o| up to 16:
+            // the outliers); a wrong key, weight or lane is off by O(1).
+            let big = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+            assert!(dm < 2e-6 * big, "{n_head}x{hd}: {dm} from the f64 reference (largest {big})");
+        }
+    }
+
     /// A row llama.cpp does not pad (gpt-oss's softmax over its 4 chosen experts' logits)
     /// takes `ggml_vec_soft_max_f32`'s scalar tail: llama.cpp's own output for these logits
     /// (layer 0 of the gpt-oss-20b-shaped bench model, one token, its graph dump) is matched bit
