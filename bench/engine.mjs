@@ -18,7 +18,11 @@
 // to the first token; decode tok/s = 127 / time from the first to the last token (each step
 // evaluates the previous token and samples one). End-of-generation tokens are banned on both
 // sides so every run decodes the full 128. Best of `runs` per engine, engines interleaved.
+// Then, on the CPU, a fresh process (bench/first-token.mjs): llmplayer native's time to the
+// first token from process start (16-token prompt, warm page cache) and its peak RSS once the
+// context is full, against the file plus the KV cache.
 // Writes bench/results/engine.json (or --out).
+import { execFileSync } from 'node:child_process';
 import { args, load, peer, PEER, printHeader, ratio, sdk, table, writeResults } from './lib.mjs';
 import { DEFAULT_MODELS, generate, MODELS } from './gen-models.mjs';
 
@@ -164,6 +168,17 @@ for (const name of names) {
     info['llmplayer wasm'] = { load_ms: e.loadMs };
     await e.dispose();
   }
+  // A fresh process: time to the first token from its start, and its peak RSS against the file
+  // plus the KV cache (bench/first-token.mjs); native CPU only.
+  let coldStart = null;
+  if (!device) {
+    coldStart = JSON.parse(execFileSync(process.execPath, [new URL('first-token.mjs', import.meta.url).pathname, path, String(CTX), String(threads), String(N_PROMPT)], { encoding: 'utf8' }));
+    const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
+    console.log(
+      `  llmplayer native  first token ${coldStart.ttft_ms.toFixed(0)} ms from process start; peak RSS ${mb(coldStart.max_rss_bytes)} = ` +
+        `file ${mb(coldStart.file_bytes)} + KV ${mb(coldStart.kv_bytes)} + ${(coldStart.rss_over_file_and_kv * 100).toFixed(1)}%`,
+    );
+  }
   const ref = best(res['llama.cpp']);
   const refTokens = res['llama.cpp'][0].tokens;
   const entry = { model: name, file: path, load_at_end: load(), engines: {} };
@@ -180,6 +195,7 @@ for (const name of names) {
       decode_ratio_vs_llama_cpp: ratio(b.decode_tps, ref.decode_tps),
       same_greedy_tokens_as_llama_cpp: same,
       tokens_agreeing_with_llama_cpp: label === 'llama.cpp' ? null : agree,
+      ...(label === 'llmplayer native' && coldStart ? { cold_start: coldStart } : {}),
     };
     rows.push([
       name,
