@@ -172,9 +172,11 @@ unsafe fn exp_sub_sum_avx2(x: &mut [f32], max: f32) -> f64 {
     let whole = x.len() / 8 * 8;
     let (head, tail) = x.split_at_mut(whole);
     let mut sum = 0f64;
-    let c = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
-    let (log2e, ln2_hi, ln2_lo) = (c(LOG2E), c(LN2_HI), c(LN2_LO));
-    let (c0, c1, c2, c3, c4) = (c(C0), c(C1), c(C2), c(C3), c(C4));
+    // (No closure for these: it would not inherit this function's target features.)
+    let f = f32::from_bits;
+    let (log2e, ln2_hi, ln2_lo) = (_mm256_set1_ps(f(LOG2E)), _mm256_set1_ps(f(LN2_HI)), _mm256_set1_ps(f(LN2_LO)));
+    let (c0, c1, c2) = (_mm256_set1_ps(f(C0)), _mm256_set1_ps(f(C1)), _mm256_set1_ps(f(C2)));
+    let (c3, c4) = (_mm256_set1_ps(f(C3)), _mm256_set1_ps(f(C4)));
     let (shift, mx, lim) = (_mm256_set1_ps(SHIFT), _mm256_set1_ps(max), _mm256_set1_ps(126.0));
     let one = _mm256_set1_epi32(1f32.to_bits() as i32);
     let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));

@@ -545,12 +545,11 @@ mod tests {
             let p: Vec<Vec<f32>> = (0..4).map(|_| (0..n).map(|_| rnd()).collect()).collect();
             let v: Vec<Vec<f32>> = (0..2).map(|_| (0..n).map(|_| rnd() * 3.0).collect()).collect();
             let (mut got, mut want) = ([[[0f32; 8]; 2]; 4], [[[0f32; 8]; 2]; 4]);
+            // The rows as one buffer each (p: four rows n apart, v: two).
+            let (pb, vb) = (p.concat(), v.concat());
             let mut i = 0;
             for piece in [16, 8, 256].iter().cycle() {
                 let end = (i + piece).min(n);
-                // The rows as one buffer each (p: four rows n apart, v: two).
-                let pb: Vec<f32> = p.concat();
-                let vb: Vec<f32> = v.concat();
                 if tinyblas_4x2(&pb, [i, n + i, 2 * n + i, 3 * n + i], &vb, [i, n + i], end - i, &mut got).is_none() {
                     return;
                 }
